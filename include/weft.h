@@ -1,0 +1,240 @@
+/*
+ * weft.h — virtual threads for C.
+ *
+ * The only public header of libweft. Every public name starts with weft_ or
+ * WEFT_; every handle is opaque.
+ *
+ * Error convention: runtime calls return 0 or a positive error number (the
+ * pthread convention). Functions that return a handle return NULL and set
+ * errno. Each function lists every error it can return.
+ *
+ * Where a call may be made:
+ *   "virtual thread"  only from inside weft_run (a virtual thread);
+ *                     elsewhere it fails with EPERM.
+ *   "any thread"      from virtual threads and plain OS threads alike; on an
+ *                     OS thread a blocking call blocks the OS thread.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+
+typedef struct weft_thread weft_thread;
+typedef struct weft_scope weft_scope;
+typedef struct weft_local weft_local;
+
+/* A virtual thread's body: returns 0 on success, else an error number. */
+typedef int (*weft_fn)(void *arg);
+
+/* ---------------------------------------------------------------- runtime */
+
+/* Runtime configuration. Zero in any field means "the default"; each default
+ * can be overridden by the environment variable named beside it. */
+typedef struct weft_config {
+    unsigned procs;       /* P slots. Default: online CPUs.     WEFT_PROCS */
+    size_t stack_size;    /* default stack address space,
+                             bytes. Default 256 KiB.            WEFT_STACK */
+    unsigned hog_ms;      /* reserved for the monitor.          WEFT_HOG_MS */
+    unsigned max_carriers;/* reserved for the monitor.         */
+} weft_config;
+
+/* Runs fn(arg) as the root virtual thread on a fresh runtime and returns when
+ * it and every descendant have finished. The calling OS thread becomes one of
+ * the carriers. Runs on: any OS thread that is not already a carrier.
+ * Returns fn's result, or the first failure of one of its children when fn
+ * returned 0, or:
+ *   EINVAL  fn is NULL or a cfg field is out of range
+ *   EBUSY   a runtime is already running in this process
+ *   ENOMEM  the runtime could not be set up
+ *   EAGAIN  a carrier OS thread could not be created */
+WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
+
+/* ---------------------------------------------------------------- threads */
+
+/* Spawn attributes. Zero-initialise, then set what you need. */
+typedef struct weft_attr {
+    const char *name;     /* copied (first 31 bytes); NULL: "fn@address" */
+    size_t stack_size;    /* bytes of address space; 0: the runtime default */
+    bool detached;        /* no handle to join: reclaimed when it finishes */
+} weft_attr;
+
+/* Spawns fn(arg) as a child of the calling virtual thread, in its innermost
+ * open scope. The child runs concurrently; its stack is allocated when it
+ * first runs. A joinable child's record lives until weft_join or until its
+ * scope closes, whichever comes first; after that the handle is invalid.
+ * Runs on: virtual thread. Returns the handle, or NULL with errno:
+ *   EPERM   not called from a virtual thread
+ *   EINVAL  fn is NULL, or the stack size is below 16 KiB or above 1 GiB
+ *   ENOMEM  no memory for the thread record
+ * If the stack cannot be allocated when the child first runs, the child
+ * finishes without running with result ENOMEM. */
+WEFT_API weft_thread *weft_go(weft_fn fn, void *arg);
+WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
+                                   void *arg);
+
+/* Waits for t to finish and stores its result (fn's return value, or its
+ * first child failure) in *result if result is not NULL; then t's handle is
+ * invalid. A cancellation point. Runs on: any thread.
+ *   0          t finished
+ *   EINVAL     t is NULL, detached, already joined or being joined
+ *   EDEADLK    t is the calling thread
+ *   ECANCELED  the caller was cancelled (t stays joinable)
+ *   ETIMEDOUT  the caller's scope deadline passed (t stays joinable) */
+WEFT_API int weft_join(weft_thread *t, int *result);
+
+/* Marks t detached: it is reclaimed as soon as it finishes. Its scope still
+ * waits for it. Runs on: any thread.
+ *   0       done
+ *   EINVAL  t is NULL, already detached, joined or being joined */
+WEFT_API int weft_detach(weft_thread *t);
+
+/* Cancels t and all its descendants: each of their blocking calls, now and
+ * later, fails with ECANCELED. A thread that returns ECANCELED because it was
+ * cancelled does not count as a failure of its scope. Runs on: any thread.
+ *   0       cancellation requested (idempotent)
+ *   EINVAL  t is NULL or already joined */
+WEFT_API int weft_cancel(weft_thread *t);
+
+/* Lets other runnable virtual threads run. Runs on: any thread (an OS thread
+ * calls sched_yield). Returns 0. */
+WEFT_API int weft_yield(void);
+
+/* True when the calling virtual thread's innermost scope is cancelled: for
+ * loops that compute without blocking. False on an OS thread. */
+WEFT_API bool weft_cancelled(void);
+
+/* The calling virtual thread, or NULL on an OS thread. */
+WEFT_API weft_thread *weft_self(void);
+
+/* The thread's name (valid as long as the handle). */
+WEFT_API const char *weft_name(const weft_thread *t);
+
+/* ----------------------------------------------------------------- scopes */
+
+/* Opens a scope nested in the caller's innermost scope. Threads spawned while
+ * it is open belong to it. Runs on: virtual thread. Returns the scope, or
+ * NULL with errno:
+ *   EPERM   not called from a virtual thread
+ *   ENOMEM  no memory */
+WEFT_API weft_scope *weft_scope_open(void);
+
+/* Waits until every thread of s (and of scopes nested in it) has finished,
+ * reclaims them and closes s, which must be the caller's innermost scope.
+ * Not a cancellation point: it always waits. Returns:
+ *   0          every child succeeded and s was not cancelled
+ *   (error)    the first failure of a child (its result)
+ *   ECANCELED  s was cancelled (weft_scope_cancel, or an enclosing scope or
+ *              thread was cancelled) and no child failed first
+ *   ETIMEDOUT  s's deadline passed and no child failed first
+ *   EINVAL     s is NULL or not the caller's innermost open scope
+ *   EPERM      not called from the virtual thread that opened s */
+WEFT_API int weft_scope_close(weft_scope *s);
+
+/* Cancels s: its threads, the scopes nested in it and the owner's blocking
+ * calls inside s fail with ECANCELED until s closes. Idempotent.
+ * Runs on: any thread (s must be open). */
+WEFT_API void weft_scope_cancel(weft_scope *s);
+
+/* Sets s's deadline (absolute, weft_now() clock): when it passes, s is
+ * cancelled with ETIMEDOUT. A later call replaces an earlier deadline that
+ * has not fired; a negative deadline removes it. Runs on: any thread. */
+WEFT_API void weft_scope_deadline(weft_scope *s, int64_t deadline_ns);
+
+/* ------------------------------------------------------------------- time */
+
+/* Monotonic clock, nanoseconds. Runs on: any thread. */
+WEFT_API int64_t weft_now(void);
+
+/* Sleeps ns nanoseconds (<= 0: returns at once, after a cancellation check).
+ * A cancellation point. Runs on: any thread.
+ *   0          slept
+ *   ECANCELED  cancelled
+ *   ETIMEDOUT  the scope's deadline passed first */
+WEFT_API int weft_sleep(int64_t ns);
+
+/* ------------------------------------------------------ synchronisation */
+
+/* Fixed-size opaque objects that may be static or on the stack. All-zero is
+ * the initial state (WEFT_*_INIT). They work from virtual threads and OS
+ * threads alike, and may be shared between the two. */
+typedef struct weft_mutex { uint64_t opaque_[4]; } weft_mutex;
+typedef struct weft_cond { uint64_t opaque_[4]; } weft_cond;
+typedef struct weft_sem { uint64_t opaque_[4]; } weft_sem;
+
+#define WEFT_MUTEX_INIT {{0, 0, 0, 0}}
+#define WEFT_COND_INIT {{0, 0, 0, 0}}
+#define WEFT_SEM_INIT(n) {{(uint64_t)(n), 0, 0, 0}}
+
+/* Locks m (not a cancellation point: a lock is always acquired).
+ *   0 / EINVAL (m is NULL) */
+WEFT_API int weft_mutex_lock(weft_mutex *m);
+/*   0 / EBUSY (held) / EINVAL */
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
+/*   0 / EINVAL (m is NULL) / EPERM (m is not locked) */
+WEFT_API int weft_mutex_unlock(weft_mutex *m);
+
+/* Atomically unlocks m and waits for a signal; re-locks m before returning,
+ * whatever the result. A cancellation point. deadline_ns: absolute
+ * (weft_now clock), or -1 for none.
+ *   0          signalled (or a spurious wake-up: re-check your predicate)
+ *   ETIMEDOUT  the deadline (or the scope's deadline) passed
+ *   ECANCELED  cancelled
+ *   EINVAL     c or m is NULL */
+WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API int weft_cond_timedwait(weft_cond *c, weft_mutex *m,
+                                 int64_t deadline_ns);
+/*   0 / EINVAL */
+WEFT_API int weft_cond_signal(weft_cond *c);
+WEFT_API int weft_cond_broadcast(weft_cond *c);
+
+/* Counting semaphore. weft_sem_init may be used instead of WEFT_SEM_INIT.
+ *   0 / EINVAL (s is NULL or n > INT32_MAX) */
+WEFT_API int weft_sem_init(weft_sem *s, unsigned n);
+/* Takes one unit, waiting for it if none is free. A cancellation point.
+ *   0 / ECANCELED / ETIMEDOUT / EINVAL */
+WEFT_API int weft_sem_acquire(weft_sem *s);
+/* As weft_sem_acquire, giving up at deadline_ns (absolute, -1 none, 0 poll).*/
+WEFT_API int weft_sem_timedacquire(weft_sem *s, int64_t deadline_ns);
+/* Gives one unit back, directly to the longest waiter if there is one.
+ *   0 / EINVAL / EOVERFLOW (the count would pass INT32_MAX) */
+WEFT_API int weft_sem_release(weft_sem *s);
+
+/* ---------------------------------------------------------- context locals */
+
+/* A context-local key. A child sees its parent's values as they were when it
+ * was spawned; setting a value never changes what the parent (or an already
+ * spawned child) sees. dtor, if not NULL, is called once for each non-NULL
+ * value a thread set, when that thread finishes (after its children).
+ * Returns the key, or NULL with errno ENOMEM. Keys live until exit. */
+WEFT_API weft_local *weft_local_new(void (*dtor)(void *value));
+/* The caller's value for k; NULL if unset, k is NULL or on an OS thread. */
+WEFT_API void *weft_local_get(weft_local *k);
+/*   0 / EINVAL (k is NULL) / EPERM (not a virtual thread) / ENOMEM */
+WEFT_API int weft_local_set(weft_local *k, void *value);
+
+/* ----------------------------------------------------------- observability */
+
+/* Writes every virtual thread as a tree (thread -> scopes -> children) with
+ * its id, name, state and what it waits on, and the carriers and P's, to fd.
+ * Safe to call while threads run, from any thread. */
+WEFT_API void weft_dump(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_H */

@@ -1,0 +1,50 @@
+/*
+ * compiler.h — small portable helpers used everywhere in the runtime.
+ */
+#ifndef WEFT_BASE_COMPILER_H
+#define WEFT_BASE_COMPILER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define WEFT_CACHELINE 64
+#define weft__container_of(p, type, member) \
+    ((type *)((char *)(p) - offsetof(type, member)))
+
+/* A function whose result the compiler must never reuse across a call that
+ * may switch stacks: the thread pointer (and so every TLS address) changes
+ * when a virtual thread resumes on another carrier. noipa stops GCC from
+ * proving the function pure; clang has no noipa, and the volatile asm with a
+ * memory clobber in the body stops it from doing the same. */
+#if defined(__clang__)
+#define WEFT_NOIPA __attribute__((noinline))
+#else
+#define WEFT_NOIPA __attribute__((noipa))
+#endif
+
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Broken internal invariant: prints the message and aborts, in every build. */
+_Noreturn void weft__panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#define weft__assert(cond, what)                                            \
+    do {                                                                   \
+        if (unlikely(!(cond)))                                             \
+            weft__panic("%s:%d: %s (%s)", __FILE__, __LINE__, what, #cond); \
+    } while (0)
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * spinlock.h — the lock that guards every short critical section of the
+ * runtime (a queue of waiters, a run queue, a timer heap, a scope).
+ *
+ * Critical sections under a spinlock are a few dozen instructions and never
+ * park, so spinning beats a futex. A holder's carrier may be descheduled by
+ * the kernel, though (this matters on small VMs), so after a while a waiter
+ * calls sched_yield instead of burning its whole time slice.
+ */
+#ifndef WEFT_BASE_SPINLOCK_H
+#define WEFT_BASE_SPINLOCK_H
+
+#include <sched.h>
+
+#include "base/compiler.h"
+
+typedef struct weft__spinlock {
+    _Atomic uint32_t held;
+} weft__spinlock;
+
+#define WEFT__SPINLOCK_INIT {0}
+
+static inline bool weft__spin_trylock(weft__spinlock *l)
+{
+    /* acquire: pairs with the release in weft__spin_unlock, so the previous
+     * holder's writes are visible to us. */
+    return atomic_exchange_explicit(&l->held, 1, memory_order_acquire) == 0;
+}
+
+static inline void weft__spin_lock(weft__spinlock *l)
+{
+    for (unsigned spins = 0; !weft__spin_trylock(l);) {
+        while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
+            if (++spins < 256)
+                weft__cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+static inline void weft__spin_unlock(weft__spinlock *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * runtime.c — weft_run: sets the runtime up, makes the calling OS thread
+ * carrier 0, runs the root thread to completion, and tears everything down.
+ *
+ * One runtime per process at a time (weft__S.running). The runtime owns
+ * nprocs P's and as many carriers; carrier 0 is weft_run's caller, the
+ * others are OS threads that start idle. The root thread starts on P 0.
+ * When the root finishes (and so, by structure, every thread), the carriers
+ * leave their loops, weft_run joins them and frees what the run allocated.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/futex.h"
+#include "sched/fiber.h"
+#include "sched/sched.h"
+
+#define DEFAULT_STACK (256u * 1024)
+#define MAX_PROCS 1024u
+#define ALTSTACK_SIZE (64u * 1024)
+
+void weft__free_all_g(void);
+weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
+                         void *arg);
+
+static unsigned env_unsigned(const char *name, unsigned fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return fallback;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    return *end || n == 0 || n > UINT32_MAX ? fallback : (unsigned)n;
+}
+
+static size_t env_size(const char *name, size_t fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return fallback;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        n *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        n *= 1024 * 1024, end++;
+    return *end || n == 0 ? fallback : (size_t)n;
+}
+
+static int configure(const weft_config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned procs = cfg && cfg->procs ? cfg->procs
+                                       : env_unsigned("WEFT_PROCS",
+                                                      cpus > 0 ? cpus : 1);
+    size_t stack = cfg && cfg->stack_size ? cfg->stack_size
+                                          : env_size("WEFT_STACK",
+                                                     DEFAULT_STACK);
+    if (procs > MAX_PROCS || stack < 16 * 1024 || stack > (1u << 30))
+        return EINVAL;
+    weft__S.nprocs = procs;
+    weft__S.stack_size = (stack + 4095) & ~(size_t)4095;
+    return 0;
+}
+
+static void carrier_signals_init(weft__carrier *m)
+{
+    m->altstack = malloc(ALTSTACK_SIZE);
+    if (m->altstack) {
+        stack_t ss = {.ss_sp = m->altstack, .ss_size = ALTSTACK_SIZE};
+        sigaltstack(&ss, NULL);
+    }
+}
+
+static void carrier_signals_fini(weft__carrier *m)
+{
+    if (m->altstack) {
+        stack_t ss = {.ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+        free(m->altstack);
+        m->altstack = NULL;
+    }
+}
+
+/* Records the bounds of the carrier's own stack (for ASan's fiber API). */
+static void carrier_stack_bounds(weft__carrier *m)
+{
+    pthread_attr_t a;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstack(&a, &lo, &size);
+        pthread_attr_destroy(&a);
+    }
+    m->stack_lo = lo;
+    m->stack_size = size;
+    m->tsan_fiber = weft__fiber_current();
+}
+
+static void carrier_run(weft__carrier *m)
+{
+    weft__set_m(m);
+    carrier_stack_bounds(m);
+    carrier_signals_init(m);
+    weft__carrier_loop(m);
+    carrier_signals_fini(m);
+    weft__set_m(NULL);
+}
+
+static void *carrier_main(void *arg)
+{
+    carrier_run(arg);
+    return NULL;
+}
+
+static int alloc_structures(void)
+{
+    uint32_t n = weft__S.nprocs;
+    weft__S.procs = aligned_alloc(WEFT_CACHELINE,
+                                  ((n * sizeof(weft__proc) + WEFT_CACHELINE - 1) /
+                                   WEFT_CACHELINE) * WEFT_CACHELINE);
+    weft__S.carriers = calloc(n, sizeof *weft__S.carriers);
+    if (!weft__S.procs || !weft__S.carriers)
+        return ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        weft__proc_init(&weft__S.procs[i], i);
+        weft__S.carriers[i] = calloc(1, sizeof(weft__carrier));
+        if (!weft__S.carriers[i])
+            return ENOMEM;
+        weft__S.carriers[i]->id = i;
+        weft__S.ncarriers = i + 1;
+    }
+    /* P 0 goes to carrier 0; the others start idle. */
+    weft__S.carriers[0]->p = &weft__S.procs[0];
+    weft__S.procs[0].m = weft__S.carriers[0];
+    for (uint32_t i = n; i-- > 1;) {
+        weft__S.procs[i].idle_next = weft__S.idle_p;
+        weft__S.idle_p = &weft__S.procs[i];
+    }
+    atomic_store(&weft__S.npidle, n - 1);
+    return 0;
+}
+
+static void free_structures(void)
+{
+    for (uint32_t i = 0; i < weft__S.ncarriers; i++)
+        free(weft__S.carriers[i]);
+    free(weft__S.carriers);
+    free(weft__S.procs);
+}
+
+static void reset_state(void)
+{
+    memset(&weft__S, 0, sizeof weft__S);
+    atomic_store(&weft__S.timer_wait_until, INT64_MIN);
+    atomic_store(&weft__S.next_id, 1);
+}
+
+/* Starts carriers 1..n-1; they idle until there is work. */
+static int start_carriers(uint32_t *started)
+{
+    for (uint32_t i = 1; i < weft__S.ncarriers; i++) {
+        weft__carrier *m = weft__S.carriers[i];
+        if (pthread_create(&m->os_thread, NULL, carrier_main, m))
+            return EAGAIN;
+        *started = i;
+    }
+    return 0;
+}
+
+static void stop_carriers(uint32_t started)
+{
+    atomic_store(&weft__S.done, true);
+    for (uint32_t i = 1; i <= started; i++) {
+        weft__carrier *m = weft__S.carriers[i];
+        atomic_store(&m->wake_word, 1);
+        weft__futex_wake(&m->wake_word, 1);
+        pthread_join(m->os_thread, NULL);
+    }
+}
+
+static void teardown(void)
+{
+    for (uint32_t i = 0; i < weft__S.nprocs && weft__S.procs; i++) {
+        weft__stacks_free(&weft__S.procs[i]);
+        weft__timers_free(&weft__S.procs[i]);
+    }
+    weft__stacks_teardown();
+    weft__free_all_g();
+    free_structures();
+}
+
+int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
+{
+    if (!fn)
+        return EINVAL;
+    bool no = false;
+    static _Atomic bool busy;
+    if (weft__m() || !atomic_compare_exchange_strong(&busy, &no, true))
+        return EBUSY;
+    reset_state();
+    int err = configure(cfg);
+    if (err)
+        goto out_busy;
+    weft__stacks_init();
+    err = alloc_structures();
+    if (err)
+        goto out_free;
+    weft_thread *root = weft__spawn(NULL, &(weft_attr){.name = "main"}, fn, arg);
+    if (!root) {
+        err = ENOMEM;
+        goto out_free;
+    }
+    weft__S.root = root;
+    weft__overflow_handler_install();
+    weft__runq_put(&weft__S.procs[0], root, false);
+    atomic_store(&weft__S.running, true);
+    uint32_t started = 0;
+    err = start_carriers(&started);
+    if (!err) {
+        carrier_run(weft__S.carriers[0]);
+        err = weft__S.root_result;
+    }
+    stop_carriers(started);
+    atomic_store(&weft__S.running, false);
+    weft__overflow_handler_remove();
+out_free:
+    teardown();
+out_busy:
+    atomic_store(&busy, false);
+    return err;
+}
+
+/* -------------------------------------------------------------- sleeping */
+
+static void os_sleep(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+int weft_sleep(int64_t ns)
+{
+    weft_thread *g = weft__g();
+    if (!g) {
+        if (ns > 0)
+            os_sleep(ns);
+        return 0;
+    }
+    if (ns <= 0)
+        return atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
+    int64_t deadline = weft_now() + ns;
+    weft__waiter w;
+    int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_SLEEP,
+                             NULL);
+    if (r)
+        return r;
+    r = weft__wait_block(&w, NULL, deadline);
+    return r == WEFT__EXPIRED ? 0 : r;
+}

@@ -1,0 +1,477 @@
+/*
+ * carrier.c — M's: the carrier OS threads, their scheduler loop, and the
+ * switches between virtual threads.
+ *
+ * A carrier holds at most one P and runs that P's threads. Switching away
+ * from a thread (park, yield, exit) goes straight to the next runnable
+ * thread of the P when there is one (one machine switch); only when the P
+ * has nothing does it go to the carrier's scheduler context, a loop on the
+ * carrier's own OS stack that runs timers, steals, and finally idles.
+ *
+ * A thread that switches away cannot requeue itself or release the lock it
+ * parks under: another carrier could resume it while its registers are
+ * still being saved. So it leaves an "after" action in its carrier
+ * (m->after*), and the next context to run on that carrier performs it,
+ * once the previous thread is off its stack (weft__after_switch).
+ *
+ * Idle carriers. A carrier that finds no work spins for a short while
+ * (waking a sleeping carrier costs tens of microseconds on small VMs), then
+ * gives back its P and sleeps on its futex word. Making a thread runnable
+ * wakes a sleeping carrier only when there is an idle P and no carrier is
+ * spinning already (weft__wakep). The race between a carrier going idle and
+ * a thread being queued is closed Dekker-style: the queuer publishes the
+ * thread, then reads npidle; the idler publishes npidle, then re-checks
+ * every queue (both seq_cst).
+ *
+ * Timers. Running carriers fire due timers of their own P at each switch and
+ * of every P in the scheduler loop. One sleeping carrier, the timer waiter,
+ * sleeps only until the earliest timer; arming an earlier timer kicks it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/futex.h"
+#include "sched/fiber.h"
+#include "sched/sched.h"
+
+struct weft__sched weft__S;
+
+static __thread weft__carrier *tls_m;
+
+WEFT_NOIPA weft__carrier *weft__m(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return tls_m;
+}
+
+WEFT_NOIPA void weft__set_m(weft__carrier *m)
+{
+    tls_m = m;
+}
+
+weft_thread *weft__g(void)
+{
+    weft__carrier *m = weft__m();
+    return m ? m->cur : NULL;
+}
+
+WEFT_NOIPA static int *errno_ptr(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return &errno;
+}
+
+#define SPIN_NS 50000            /* how long an idle carrier looks for work */
+#define STEAL_RUNNEXT_NS 5000    /* leave a victim's runnext alone this long */
+#define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+
+static uint32_t fastrand(weft__proc *p)
+{
+    p->rand ^= p->rand << 13;
+    p->rand ^= p->rand >> 7;
+    p->rand ^= p->rand << 17;
+    return (uint32_t)p->rand;
+}
+
+/* ------------------------------------------------------------ wake-ups */
+
+/* Runs on: any thread. Wakes an idle carrier if there is an idle P and no
+ * carrier is already looking for work. */
+void weft__wakep(void)
+{
+    /* seq_cst: the queuer's half of the Dekker pair with an idling carrier
+     * (see top of file); the thread it queued is already published. */
+    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst))
+        return;
+    uint32_t zero = 0;
+    if (atomic_load_explicit(&weft__S.nmspinning, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong_explicit(&weft__S.nmspinning, &zero, 1,
+                                                 memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
+    weft__spin_lock(&weft__S.lock);
+    weft__carrier *m = weft__S.idle_m;
+    weft__proc *p = weft__S.idle_p;
+    if (!m || !p) {
+        weft__spin_unlock(&weft__S.lock);
+        atomic_fetch_sub_explicit(&weft__S.nmspinning, 1, memory_order_seq_cst);
+        return;
+    }
+    weft__S.idle_m = m->idle_next;
+    weft__S.idle_p = p->idle_next;
+    atomic_fetch_sub_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    m->idle = false;
+    m->nextp = p;
+    p->m = m;
+    m->spinning = true;
+    weft__spin_unlock(&weft__S.lock);
+    atomic_store_explicit(&m->wake_word, 1, memory_order_release);
+    weft__futex_wake(&m->wake_word, 1);
+}
+
+/* Runs on: any thread. Queues a runnable thread: on the caller's P (in
+ * runnext, so it runs next, near its waker) or, with no P, globally. */
+void weft__ready(weft_thread *g)
+{
+    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    weft__carrier *m = weft__m();
+    if (m && m->p)
+        weft__runq_put(m->p, g, true);
+    else
+        weft__globq_put(g);
+    weft__wakep();
+}
+
+/* Runs on: any thread. Queues g at the back, for yields and new threads. */
+void weft__enqueue(weft_thread *g)
+{
+    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    weft__carrier *m = weft__m();
+    if (m && m->p)
+        weft__runq_put(m->p, g, false);
+    else
+        weft__globq_put(g);
+    weft__wakep();
+}
+
+/* Runs on: any thread. The timer waiter sleeps until later than `when`:
+ * wake it so that it sleeps again with the new deadline. */
+void weft__timer_waiter_kick(int64_t when)
+{
+    /* INT64_MIN when no carrier waits for timers. */
+    if (when >= atomic_load_explicit(&weft__S.timer_wait_until,
+                                     memory_order_seq_cst))
+        return;
+    weft__spin_lock(&weft__S.lock);
+    weft__carrier *m = weft__S.timer_waiter;
+    if (m) {
+        weft__S.timer_waiter = NULL;
+        atomic_store_explicit(&weft__S.timer_wait_until, INT64_MIN,
+                              memory_order_release);
+        atomic_store_explicit(&m->wake_word, 1, memory_order_release);
+    }
+    weft__spin_unlock(&weft__S.lock);
+    if (m)
+        weft__futex_wake(&m->wake_word, 1);
+}
+
+/* ------------------------------------------------------------ switching */
+
+/* Gives g a stack and an initial context if it never ran. Returns false if
+ * no stack could be had: g then finished with ENOMEM. */
+static bool launch(weft__carrier *m, weft_thread *g)
+{
+    if (g->stack)
+        return true;
+    g->stack = weft__stack_get(m->p, g->stack_size);
+    if (!g->stack) {
+        weft__thread_start_failed(g, ENOMEM);
+        return false;
+    }
+    weft__ctx_make(&g->ctx, g->stack->lo, g->stack->size,
+                   weft__thread_entry, NULL);
+    return true;
+}
+
+/* Runs on: owner of m->p. The next thread to run from the P's own queues
+ * (and, now and then or when they are empty, the global queue). */
+static weft_thread *next_local(weft__carrier *m)
+{
+    weft__proc *p = m->p;
+    for (;;) {
+        if (atomic_load_explicit(&p->timer_next, memory_order_relaxed) !=
+            INT64_MAX)
+            weft__timers_run(p, weft_now());
+        weft_thread *g = NULL;
+        if (++p->schedtick % GLOBAL_FAIRNESS == 0)
+            g = weft__globq_get(p);
+        if (!g)
+            g = weft__runq_get(p);
+        if (!g)
+            g = weft__globq_get(p);
+        if (!g || launch(m, g))
+            return g;
+    }
+}
+
+static void check_stack(weft_thread *g)
+{
+    if (!g->stack->map && !weft__stack_canary_ok(g->stack))
+        weft__panic("stack overflow in virtual thread #%llu '%s' "
+                    "(stack %zu KiB, no guard page: canary overwritten)",
+                    (unsigned long long)g->id, g->name, g->stack->size / 1024);
+}
+
+/* Runs on: g, on its own stack. Switches to the next thread of the P, or
+ * to the scheduler loop; `after` is done once g is off its stack (see top
+ * of file). Returns when g runs again, possibly on another carrier. */
+void weft__switch_out(weft_thread *g, weft__after_kind after,
+                      weft__spinlock *lk)
+{
+    weft__carrier *m = weft__m();
+    m->after = after;
+    m->after_g = g;
+    m->after_lock = lk;
+    check_stack(g);
+    weft_thread *next = m->p ? next_local(m) : NULL;
+    g->saved_errno = *errno_ptr();
+    void **save = after == WEFT__AFTER_EXIT ? NULL : &g->asan_fake;
+    if (next) {
+        m->cur = next;
+        atomic_store_explicit(&next->state, WEFT__G_RUNNING,
+                              memory_order_relaxed);
+        weft__fiber_leave(save, next->stack->lo, next->stack->size,
+                          next->stack->tsan_fiber);
+        weft__ctx_switch(&g->ctx, &next->ctx);
+    } else {
+        m->cur = NULL;
+        weft__fiber_leave(save, m->stack_lo, m->stack_size, m->tsan_fiber);
+        weft__ctx_switch(&g->ctx, &m->sched_ctx);
+    }
+    weft__fiber_arrive(g->asan_fake);
+    *errno_ptr() = g->saved_errno;
+    weft__after_switch();
+}
+
+/* Runs on: the context that has just been switched to. */
+void weft__after_switch(void)
+{
+    weft__carrier *m = weft__m();
+    weft__after_kind after = m->after;
+    weft_thread *g = m->after_g;
+    weft__spinlock *lk = m->after_lock;
+    m->after = WEFT__AFTER_NONE;
+    switch (after) {
+    case WEFT__AFTER_NONE:
+        break;
+    case WEFT__AFTER_PARK:
+        weft__park_commit(g);
+        if (lk)
+            weft__spin_unlock(lk);
+        break;
+    case WEFT__AFTER_YIELD:
+        weft__enqueue(g);
+        break;
+    case WEFT__AFTER_EXIT:
+        weft__thread_finish(g);
+        break;
+    }
+}
+
+/* ------------------------------------------------------- scheduler loop */
+
+static void stop_spinning(weft__carrier *m)
+{
+    if (!m->spinning)
+        return;
+    m->spinning = false;
+    /* The last spinner to find work wakes another carrier: there may be
+     * more work than one carrier can take. */
+    if (atomic_fetch_sub_explicit(&weft__S.nmspinning, 1,
+                                  memory_order_seq_cst) == 1)
+        weft__wakep();
+}
+
+static bool try_spin(weft__carrier *m)
+{
+    if (m->spinning)
+        return true;
+    uint32_t busy = weft__S.nprocs -
+        atomic_load_explicit(&weft__S.npidle, memory_order_relaxed);
+    /* Go's rule: at most half the busy P's' carriers spin at once. */
+    if (2 * atomic_load_explicit(&weft__S.nmspinning, memory_order_relaxed) >=
+        busy)
+        return false;
+    m->spinning = true;
+    atomic_fetch_add_explicit(&weft__S.nmspinning, 1, memory_order_seq_cst);
+    return true;
+}
+
+static weft_thread *steal(weft__carrier *m, bool runnext)
+{
+    weft__proc *p = m->p;
+    uint32_t n = weft__S.nprocs;
+    uint32_t start = fastrand(p) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        weft__proc *victim = &weft__S.procs[(start + i) % n];
+        if (victim == p)
+            continue;
+        weft_thread *g = weft__runq_steal(p, victim, runnext);
+        if (g)
+            return g;
+    }
+    return NULL;
+}
+
+static bool work_anywhere(void)
+{
+    if (atomic_load_explicit(&weft__S.gq_size, memory_order_seq_cst))
+        return true;
+    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+        if (!weft__runq_empty(&weft__S.procs[i]))
+            return true;
+    return false;
+}
+
+static void run_all_timers(void)
+{
+    int64_t now = weft_now();
+    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+        weft__timers_run(&weft__S.procs[i], now);
+}
+
+/* Under the scheduler lock: gives m an idle P if there is one. */
+static bool take_idle_p_locked(weft__carrier *m)
+{
+    weft__proc *p = weft__S.idle_p;
+    if (!p)
+        return false;
+    weft__S.idle_p = p->idle_next;
+    atomic_fetch_sub_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    p->m = m;
+    m->p = p;
+    return true;
+}
+
+static void remove_idle_m_locked(weft__carrier *m)
+{
+    for (weft__carrier **pp = &weft__S.idle_m; *pp; pp = &(*pp)->idle_next)
+        if (*pp == m) {
+            *pp = m->idle_next;
+            break;
+        }
+    m->idle = false;
+}
+
+/* Leaves the idle state: takes the P a waker handed over, or an idle P. */
+static void leave_idle(weft__carrier *m)
+{
+    weft__spin_lock(&weft__S.lock);
+    if (weft__S.timer_waiter == m) {
+        weft__S.timer_waiter = NULL;
+        atomic_store_explicit(&weft__S.timer_wait_until, INT64_MIN,
+                              memory_order_release);
+    }
+    if (m->idle) {
+        remove_idle_m_locked(m);
+        take_idle_p_locked(m);
+    } else {
+        m->p = m->nextp;
+        m->nextp = NULL;
+    }
+    weft__spin_unlock(&weft__S.lock);
+}
+
+/* Gives back m's P and sleeps until a waker hands one over, the earliest
+ * timer is due (if m is the timer waiter), or the runtime stops. */
+static void idle(weft__carrier *m)
+{
+    weft__spin_lock(&weft__S.lock);
+    if (m->p) {
+        m->p->m = NULL;
+        m->p->idle_next = weft__S.idle_p;
+        weft__S.idle_p = m->p;
+        m->p = NULL;
+        atomic_fetch_add_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    }
+    if (m->spinning) {
+        m->spinning = false;
+        atomic_fetch_sub_explicit(&weft__S.nmspinning, 1, memory_order_seq_cst);
+    }
+    m->idle = true;
+    m->idle_next = weft__S.idle_m;
+    weft__S.idle_m = m;
+    atomic_store_explicit(&m->wake_word, 0, memory_order_relaxed);
+    bool timer_waiter = !weft__S.timer_waiter;
+    if (timer_waiter) {
+        weft__S.timer_waiter = m;
+        /* seq_cst: Dekker pair with weft__timer_waiter_kick's caller, which
+         * pushes its timer, then reads timer_wait_until. */
+        atomic_store_explicit(&weft__S.timer_wait_until, INT64_MAX,
+                              memory_order_seq_cst);
+    }
+    weft__spin_unlock(&weft__S.lock);
+    /* The idler's half of the Dekker pair: npidle and nmspinning are
+     * published; work queued before that is seen here, work queued after
+     * it finds an idle P and calls for a carrier. */
+    if (work_anywhere() || atomic_load(&weft__S.done)) {
+        leave_idle(m);
+        return;
+    }
+    int64_t until = -1;
+    if (timer_waiter) {
+        until = weft__timers_next();
+        if (until >= 0)
+            atomic_store_explicit(&weft__S.timer_wait_until, until,
+                                  memory_order_seq_cst);
+    }
+    while (!atomic_load_explicit(&m->wake_word, memory_order_acquire) &&
+           !atomic_load(&weft__S.done)) {
+        if (until >= 0 && weft_now() >= until)
+            break;
+        weft__futex_wait(&m->wake_word, 0, until);
+    }
+    leave_idle(m);
+}
+
+/* Runs on: m's scheduler context. Returns the next thread to run on m, or
+ * NULL when the runtime stops. */
+static weft_thread *find_runnable(weft__carrier *m)
+{
+    for (;;) {
+        if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
+            return NULL;
+        if (!m->p) {
+            run_all_timers();
+            idle(m);
+            continue;
+        }
+        run_all_timers();
+        weft_thread *g = next_local(m);
+        if (g) {
+            stop_spinning(m);
+            return g;
+        }
+        if (try_spin(m)) {
+            int64_t start = weft_now(), now = start;
+            do {
+                g = steal(m, now - start > STEAL_RUNNEXT_NS);
+                if (!g)
+                    g = next_local(m);
+                if (g && launch(m, g)) {
+                    stop_spinning(m);
+                    return g;
+                }
+                if (weft__timers_next() >= 0 &&
+                    weft__timers_next() <= now)
+                    break;
+                weft__cpu_relax();
+                now = weft_now();
+            } while (now - start < SPIN_NS &&
+                     !atomic_load_explicit(&weft__S.done,
+                                           memory_order_relaxed));
+            if (g || now - start < SPIN_NS)
+                continue;
+        }
+        idle(m);
+    }
+}
+
+/* Runs on: m's own OS thread. The scheduler loop. */
+void weft__carrier_loop(weft__carrier *m)
+{
+    for (;;) {
+        weft_thread *g = find_runnable(m);
+        if (!g)
+            return;
+        m->cur = g;
+        atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+        weft__fiber_leave(&m->fake_stack, g->stack->lo, g->stack->size,
+                          g->stack->tsan_fiber);
+        weft__ctx_switch(&m->sched_ctx, &g->ctx);
+        weft__fiber_arrive(m->fake_stack);
+        weft__after_switch();
+    }
+}

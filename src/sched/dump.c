@@ -1,0 +1,127 @@
+/*
+ * dump.c — weft_dump: every virtual thread as a tree, with what it waits on.
+ *
+ * The walk follows the scope tree from the root thread, holding each
+ * scope's lock while it lists that scope's children (ancestor before
+ * descendant, the declared lock order), so the lists it reads are never
+ * torn and no record it visits is freed under it. Fields a thread writes
+ * about itself (state, wait kind) are read with relaxed atomics: a dump
+ * is a snapshot, each line true at the moment it was read.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sched/sched.h"
+
+static const char *state_name(int s)
+{
+    switch (s) {
+    case WEFT__G_NEW: return "new";
+    case WEFT__G_RUNNABLE: return "runnable";
+    case WEFT__G_RUNNING: return "running";
+    case WEFT__G_WAITING: return "waiting";
+    case WEFT__G_DONE: return "done";
+    }
+    return "?";
+}
+
+static const char *wait_name(int k)
+{
+    switch (k) {
+    case WEFT__WAIT_NONE: return NULL;
+    case WEFT__WAIT_SLEEP: return "sleep";
+    case WEFT__WAIT_JOIN: return "join";
+    case WEFT__WAIT_SCOPE: return "scope close (children)";
+    case WEFT__WAIT_CHILDREN: return "its children (function returned)";
+    case WEFT__WAIT_MUTEX: return "mutex";
+    case WEFT__WAIT_COND: return "cond";
+    case WEFT__WAIT_SEM: return "semaphore";
+    }
+    return "?";
+}
+
+static int64_t coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void indent(int fd, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        dprintf(fd, "  ");
+}
+
+static void dump_thread(int fd, weft_thread *g, int depth);
+
+/* Holds: s->lock (taken here). */
+static void dump_scope_children(int fd, weft_scope *s, int depth)
+{
+    weft__spin_lock(&s->lock);
+    weft__list_for_each(n, &s->children)
+        dump_thread(fd, weft__container_of(n, weft_thread, home_link), depth);
+    weft_scope *inner = s->inner;
+    if (inner) {
+        indent(fd, depth);
+        int reason = atomic_load_explicit(&inner->reason, memory_order_relaxed);
+        dprintf(fd, "scope %p%s\n", (void *)inner,
+                reason ? (reason == ETIMEDOUT ? " [timed out]" : " [cancelled]") : "");
+        dump_scope_children(fd, inner, depth + 1);
+    }
+    weft__spin_unlock(&s->lock);
+}
+
+static void dump_thread(int fd, weft_thread *g, int depth)
+{
+    int state = atomic_load_explicit(&g->state, memory_order_relaxed);
+    indent(fd, depth);
+    dprintf(fd, "#%llu '%s' %s", (unsigned long long)g->id, g->name,
+            state_name(state));
+    const char *w = wait_name(atomic_load_explicit(&g->wait_kind,
+                                                   memory_order_relaxed));
+    if (state == WEFT__G_WAITING && w) {
+        double ms = (coarse_now() - g->wait_since) / 1e6;
+        dprintf(fd, " on %s", w);
+        if (g->wait_obj)
+            dprintf(fd, " %p", g->wait_obj);
+        dprintf(fd, " for %.0f ms", ms < 0 ? 0 : ms);
+    }
+    if (state == WEFT__G_DONE)
+        dprintf(fd, " result %d", g->result);
+    if (atomic_load_explicit(&g->root.reason, memory_order_relaxed))
+        dprintf(fd, " [cancelled]");
+    dprintf(fd, "\n");
+    if (state != WEFT__G_DONE)
+        dump_scope_children(fd, &g->root, depth + 1);
+}
+
+static void dump_sched(int fd)
+{
+    dprintf(fd, "procs %u, carriers %u, idle procs %u, spinning %u, "
+                "global queue %u\n",
+            weft__S.nprocs, weft__S.ncarriers,
+            atomic_load(&weft__S.npidle), atomic_load(&weft__S.nmspinning),
+            atomic_load(&weft__S.gq_size));
+    for (uint32_t i = 0; i < weft__S.nprocs; i++) {
+        weft__proc *p = &weft__S.procs[i];
+        uint32_t n = atomic_load(&p->tail) - atomic_load(&p->head);
+        weft__spin_lock(&p->timer_lock);
+        uint32_t ntimers = p->ntimers;
+        weft__spin_unlock(&p->timer_lock);
+        dprintf(fd, "  P%u: %u queued, %u timers\n", i, n, ntimers);
+    }
+}
+
+void weft_dump(int fd)
+{
+    if (!atomic_load(&weft__S.running) || !weft__S.root) {
+        dprintf(fd, "weft: no runtime running\n");
+        return;
+    }
+    dprintf(fd, "weft dump: virtual threads\n");
+    dump_thread(fd, weft__S.root, 1);
+    dump_sched(fd);
+}

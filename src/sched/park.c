@@ -1,0 +1,288 @@
+/*
+ * park.c — how a thread waits and how it is woken, for virtual threads and
+ * OS threads alike.
+ *
+ * A wait has up to three kinds of party that may end it: the object's wakers
+ * (who find the waiter record in the object's queue, under the object's
+ * lock), a timer (the wait's own deadline) and interrupters (cancellation of
+ * a scope the thread is in). Exactly one party *claims* the wait; only the
+ * claimer writes the result and makes the thread run again. A waiter record
+ * found in a queue but already claimed by someone else is skipped (and
+ * unlinked) by wakers; its owner unlinks it otherwise.
+ *
+ * Virtual thread. The claim word g->claim = gen << 2 | interruptible << 1 |
+ * claimed. weft__wait_begin starts generation gen + 1 with claimed = 0; a
+ * waker holding a record of generation gen claims with a CAS that succeeds
+ * only for that generation, so a stale record (a timer that fired late) can
+ * never end a later wait. An interrupter claims whatever wait is current,
+ * if it is interruptible.
+ *
+ * The park handshake (g->park) decides who requeues the thread, because a
+ * claim may land before the thread is off its stack:
+ *
+ *   wait_begin:      RUNNING  -> PARKING          (g, on its stack)
+ *   switched away:   PARKING  -> PARKED           (next context, CAS)
+ *                    NOTIFIED -> RUNNING, requeue (next context, if CAS failed)
+ *   claimer:         PARKING  -> NOTIFIED         (g will requeue itself)
+ *                    PARKED   -> RUNNING, requeue (claimer requeues)
+ *
+ * Each transition is a CAS from a state only one party can be racing on, so
+ * exactly one of the two requeues the thread and no wake-up is lost: if the
+ * claim comes first, the thread sees NOTIFIED when it tries to park; if the
+ * park comes first, the claimer sees PARKED.
+ *
+ * Cancellation is a Dekker pair: the canceller stores the scope's reason and
+ * then reads the claim word; wait_begin stores the claim word and then reads
+ * the reason (both seq_cst). One of the two sees the other, so a wait that
+ * begins during a cancellation either fails at once or is interrupted.
+ *
+ * OS thread. The record's os_word goes from 0 to result + 1 by one CAS (the
+ * claim); the thread sleeps on it as a futex.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "base/futex.h"
+#include "sched/sched.h"
+
+#define CLAIMED 1u
+#define INTERRUPTIBLE 2u
+
+static int64_t coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs on: any thread. Claims wait gen of g. */
+static bool claim_gen(weft_thread *g, uint64_t gen)
+{
+    uint64_t c = atomic_load_explicit(&g->claim, memory_order_acquire);
+    while ((c >> 2) == gen && !(c & CLAIMED)) {
+        /* acq_rel: acquire pairs with wait_begin's store (so the claimer
+         * sees PARKING or later); release orders nothing the thread reads
+         * (wake_result travels with the park handshake). */
+        if (atomic_compare_exchange_weak_explicit(&g->claim, &c, c | CLAIMED,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
+    return false;
+}
+
+/* Runs on: any thread. After a successful claim: makes g run again. */
+static void notify(weft_thread *g)
+{
+    uint32_t s = atomic_load_explicit(&g->park, memory_order_acquire);
+    for (;;) {
+        if (s == WEFT__PARKING) {
+            /* release: publishes wake_result to g, which reads it after
+             * seeing NOTIFIED (acquire). */
+            if (atomic_compare_exchange_weak_explicit(
+                    &g->park, &s, WEFT__NOTIFIED, memory_order_acq_rel,
+                    memory_order_acquire))
+                return;
+        } else if (s == WEFT__PARKED) {
+            /* acquire pairs with park_commit's release: g's saved context
+             * is complete before we hand it to a run queue. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &g->park, &s, WEFT__RUNNING, memory_order_acq_rel,
+                    memory_order_acquire)) {
+                weft__ready(g);
+                return;
+            }
+        } else {
+            weft__panic("wake of thread #%llu that is not waiting (park %u)",
+                        (unsigned long long)g->id, s);
+        }
+    }
+}
+
+/* Runs on: the next context on g's carrier, once g is off its stack. */
+void weft__park_commit(weft_thread *g)
+{
+    uint32_t s = WEFT__PARKING;
+    /* release: g's saved context (written by the switch) happens-before a
+     * claimer's acquire of PARKED. */
+    if (atomic_compare_exchange_strong_explicit(&g->park, &s, WEFT__PARKED,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire))
+        return;
+    weft__assert(s == WEFT__NOTIFIED, "park of a thread not parking");
+    atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+    weft__ready(g);
+}
+
+/* Runs on: the waiting thread. Starts a wait; w must then be either
+ * blocked on (weft__wait_block) or abandoned (weft__wait_abort).
+ * Returns 0, or the cancel reason of the caller's scope (then the wait is
+ * already over: do not block or abort). */
+int weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
+                     const void *obj)
+{
+    weft_thread *g = weft__g();
+    w->link.next = w->link.prev = NULL;
+    w->g = g;
+    w->data = NULL;
+    if (!g) {
+        atomic_store_explicit(&w->os_word, 0, memory_order_relaxed);
+        return 0;
+    }
+    g->wait_obj = obj;
+    g->wait_since = coarse_now();
+    atomic_store_explicit(&g->wait_kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&g->state, WEFT__G_WAITING, memory_order_relaxed);
+    atomic_store_explicit(&g->park, WEFT__PARKING, memory_order_relaxed);
+    uint64_t interruptible = (flags & WEFT__WAIT_INTERRUPTIBLE) ? INTERRUPTIBLE : 0;
+    w->gen = (atomic_load_explicit(&g->claim, memory_order_relaxed) >> 2) + 1;
+    /* seq_cst: the Dekker pair with the canceller (see top of file); also
+     * publishes park = PARKING to whoever claims. */
+    atomic_store_explicit(&g->claim, w->gen << 2 | interruptible,
+                          memory_order_seq_cst);
+    if (!interruptible)
+        return 0;
+    int reason = atomic_load_explicit(&g->cur->reason, memory_order_seq_cst);
+    if (!reason)
+        return 0;
+    int r = weft__wait_abort(w);
+    return r ? r : reason;
+}
+
+/* Runs on: the waiting thread. Ends a wait that it decided not to block
+ * on. Returns 0, or the result of the party that claimed the wait first
+ * (then the caller must act on that result: a value handed over is its). */
+int weft__wait_abort(weft__waiter *w)
+{
+    weft_thread *g = w->g;
+    if (!g) {
+        uint32_t zero = 0;
+        if (atomic_compare_exchange_strong_explicit(
+                &w->os_word, &zero, 1, memory_order_acq_rel,
+                memory_order_acquire))
+            return 0;
+        return (int)zero - 1;
+    }
+    if (claim_gen(g, w->gen)) {
+        atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+        atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+        atomic_store_explicit(&g->wait_kind, WEFT__WAIT_NONE,
+                              memory_order_relaxed);
+        return 0;
+    }
+    return weft__wait_block(w, NULL, -1);
+}
+
+static void wait_timer_fire(weft__timer *t)
+{
+    weft_thread *g = t->arg;
+    if (claim_gen(g, t->gen)) {
+        g->wake_result = WEFT__EXPIRED;
+        notify(g);
+    }
+}
+
+static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
+{
+    if (lk)
+        weft__spin_unlock(lk);
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&w->os_word, memory_order_acquire);
+        if (v)
+            return (int)v - 1;
+        if (deadline >= 0 && weft_now() >= deadline) {
+            uint32_t zero = 0;
+            if (atomic_compare_exchange_strong_explicit(
+                    &w->os_word, &zero, WEFT__EXPIRED + 1,
+                    memory_order_acq_rel, memory_order_acquire))
+                return WEFT__EXPIRED;
+            continue;
+        }
+        weft__futex_wait(&w->os_word, 0, deadline);
+    }
+}
+
+/* Runs on: the waiting thread, after weft__wait_begin and after linking w
+ * where wakers find it. Releases lk (if not NULL) once the thread can no
+ * longer miss a wake-up. Blocks until the wait is claimed; deadline_ns < 0:
+ * none. Returns the claimer's result (WEFT__EXPIRED: the deadline passed).
+ * If the result is not a waker's, w may still be linked: the caller unlinks
+ * it under the object's lock. */
+int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
+{
+    weft_thread *g = w->g;
+    if (!g)
+        return os_block(w, lk, deadline);
+    weft__timer t;
+    bool timed = deadline >= 0;
+    if (timed) {
+        t.fn = wait_timer_fire;
+        t.arg = g;
+        t.gen = w->gen;
+        atomic_init(&t.state, WEFT__TIMER_IDLE);
+        if (deadline <= weft_now() || weft__timer_arm(&t, deadline)) {
+            timed = false;
+            if (claim_gen(g, w->gen)) {
+                g->wake_result = WEFT__EXPIRED;
+                atomic_store_explicit(&g->park, WEFT__NOTIFIED,
+                                      memory_order_relaxed);
+            }
+        }
+    }
+    if (atomic_load_explicit(&g->park, memory_order_acquire) == WEFT__NOTIFIED) {
+        atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+        atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+        if (lk)
+            weft__spin_unlock(lk);
+    } else {
+        weft__switch_out(g, WEFT__AFTER_PARK, lk);
+    }
+    if (timed)
+        weft__timer_disarm(&t);
+    atomic_store_explicit(&g->wait_kind, WEFT__WAIT_NONE, memory_order_relaxed);
+    return g->wake_result;
+}
+
+/* Runs on: any thread, usually holding the lock of the object w waits on.
+ * Claims w's wait with result and makes its thread run. Returns false if
+ * another party claimed it first (w is then its owner's to unlink). */
+bool weft__wake(weft__waiter *w, int result)
+{
+    weft_thread *g = w->g;
+    if (!g) {
+        uint32_t zero = 0;
+        /* release: the object's state handed to the waiter (a value, a
+         * lock) is visible once it sees os_word != 0. */
+        if (!atomic_compare_exchange_strong_explicit(
+                &w->os_word, &zero, (uint32_t)result + 1,
+                memory_order_acq_rel, memory_order_acquire))
+            return false;
+        /* The waiter may have seen os_word and left, so w may be gone:
+         * a wake of a dead futex word is harmless (waiters re-check). */
+        weft__futex_wake(&w->os_word, 1);
+        return true;
+    }
+    if (!claim_gen(g, w->gen))
+        return false;
+    g->wake_result = result;
+    notify(g);
+    return true;
+}
+
+/* Runs on: any thread. Ends g's current wait with reason if it is
+ * interruptible (a cancellation). Returns whether it did. */
+bool weft__interrupt(weft_thread *g, int reason)
+{
+    uint64_t c = atomic_load_explicit(&g->claim, memory_order_seq_cst);
+    for (;;) {
+        if (!(c & INTERRUPTIBLE) || (c & CLAIMED))
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&g->claim, &c, c | CLAIMED,
+                                                  memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            break;
+    }
+    g->wake_result = reason;
+    notify(g);
+    return true;
+}

@@ -1,0 +1,212 @@
+/*
+ * proc.c — run queues: each P's local queue and the global queue.
+ *
+ * Local queue: a ring of WEFT__RUNQ_SIZE slots plus a one-slot runnext.
+ * Only the P's owner (the carrier holding it) pushes, at tail; the owner and
+ * thieves on other carriers take from head, each with a CAS on head, so a
+ * slot is consumed exactly once. The owner may write slot i only while
+ * tail - head < size, so a slot a thief has read stays valid until its CAS
+ * on head either succeeds or fails.
+ *
+ * runnext holds the thread just woken by the running one: it runs next on
+ * the same P, which keeps the two ends of a message exchange on one carrier
+ * (and one cache). Thieves take it only as a last resort.
+ *
+ * Global queue: a FIFO under the scheduler lock, fed by OS threads, by
+ * carriers without a P and by local overflow (half the ring moves at once).
+ * gq_size mirrors its length for lock-free emptiness checks.
+ */
+#include <string.h>
+
+#include "sched/sched.h"
+
+#define RING_MASK (WEFT__RUNQ_SIZE - 1)
+_Static_assert((WEFT__RUNQ_SIZE & RING_MASK) == 0, "ring size: power of 2");
+
+void weft__proc_init(weft__proc *p, uint32_t id)
+{
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    p->rand = 0x9E3779B97F4A7C15ull * (id + 1);
+    atomic_init(&p->timer_next, INT64_MAX);
+}
+
+static void globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
+{
+    last->next = NULL;
+    weft__spin_lock(&weft__S.lock);
+    if (weft__S.gq_tail)
+        weft__S.gq_tail->next = first;
+    else
+        weft__S.gq_head = first;
+    weft__S.gq_tail = last;
+    /* seq_cst: pairs with an idling carrier's re-check (carrier.c). */
+    atomic_fetch_add_explicit(&weft__S.gq_size, n, memory_order_seq_cst);
+    weft__spin_unlock(&weft__S.lock);
+}
+
+/* Runs on: any thread. */
+void weft__globq_put(weft_thread *g)
+{
+    globq_put_chain(g, g, 1);
+}
+
+/* Owner only. The ring is full: moves its older half and g to the global
+ * queue in one batch. Returns false if a thief moved head meanwhile. */
+static bool runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
+                          uint32_t t)
+{
+    uint32_t n = (t - h) / 2;
+    weft_thread *batch[WEFT__RUNQ_SIZE / 2];
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&p->ring[(h + i) & RING_MASK],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&p->head, &h, h + n,
+                                                 memory_order_release,
+                                                 memory_order_relaxed))
+        return false;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        batch[i]->next = batch[i + 1];
+    batch[n - 1]->next = g;
+    globq_put_chain(batch[0], g, n + 1);
+    return true;
+}
+
+/* Runs on: owner of p. next: put g in runnext (the previous occupant moves
+ * to the ring's tail). */
+void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
+{
+    if (next) {
+        /* release: g's state is visible to a thief that takes it. */
+        g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+        if (!g)
+            return;
+    }
+    for (;;) {
+        /* acquire: pairs with thieves' CAS on head, so their reads of the
+         * slots they took are done before we reuse those slots. */
+        uint32_t h = atomic_load_explicit(&p->head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+        if (t - h < WEFT__RUNQ_SIZE) {
+            atomic_store_explicit(&p->ring[t & RING_MASK], g,
+                                  memory_order_relaxed);
+            /* release: publishes the slot (and g) to thieves. */
+            atomic_store_explicit(&p->tail, t + 1, memory_order_release);
+            return;
+        }
+        if (runq_put_slow(p, g, h, t))
+            return;
+    }
+}
+
+/* Runs on: owner of p. */
+weft_thread *weft__runq_get(weft__proc *p)
+{
+    weft_thread *g = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (g && atomic_compare_exchange_strong_explicit(
+                 &p->runnext, &g, NULL, memory_order_acquire,
+                 memory_order_relaxed))
+        return g;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        g = atomic_load_explicit(&p->ring[h & RING_MASK], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&p->head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+            return g;
+    }
+}
+
+/* Runs on: any carrier. A racy hint. */
+bool weft__runq_empty(weft__proc *p)
+{
+    uint32_t h = atomic_load_explicit(&p->head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&p->tail, memory_order_acquire);
+    return h == t &&
+           !atomic_load_explicit(&p->runnext, memory_order_acquire);
+}
+
+/* Takes half of victim's ring (or its runnext when allowed and the ring is
+ * empty) into batch. Returns how many. */
+static uint32_t runq_grab(weft__proc *victim, weft_thread **batch,
+                          bool runnext)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&victim->head, memory_order_acquire);
+        /* acquire: pairs with the owner's release of tail (slot contents). */
+        uint32_t t = atomic_load_explicit(&victim->tail, memory_order_acquire);
+        uint32_t n = t - h;
+        n -= n / 2;
+        if (n == 0) {
+            if (!runnext)
+                return 0;
+            weft_thread *g = atomic_load_explicit(&victim->runnext,
+                                                  memory_order_acquire);
+            if (g && atomic_compare_exchange_strong_explicit(
+                         &victim->runnext, &g, NULL, memory_order_acq_rel,
+                         memory_order_relaxed)) {
+                batch[0] = g;
+                return 1;
+            }
+            return 0;
+        }
+        if (n > WEFT__RUNQ_SIZE / 2)
+            continue; /* head and tail read at different times */
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&victim->ring[(h + i) & RING_MASK],
+                                            memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&victim->head, &h, h + n,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return n;
+    }
+}
+
+/* Runs on: owner of p, whose ring is empty. Steals from victim; returns one
+ * thread to run and leaves the rest of the loot in p's ring. */
+weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim, bool runnext)
+{
+    weft_thread *batch[WEFT__RUNQ_SIZE / 2];
+    uint32_t n = runq_grab(victim, batch, runnext);
+    if (n == 0)
+        return NULL;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        weft__runq_put(p, batch[i], false);
+    return batch[n - 1];
+}
+
+/* Runs on: owner of p. Takes a fair share of the global queue: one thread
+ * to run, the rest into p's ring. */
+weft_thread *weft__globq_get(weft__proc *p)
+{
+    if (!atomic_load_explicit(&weft__S.gq_size, memory_order_acquire))
+        return NULL;
+    weft__spin_lock(&weft__S.lock);
+    uint32_t size = atomic_load_explicit(&weft__S.gq_size, memory_order_relaxed);
+    uint32_t n = size / weft__S.nprocs + 1;
+    if (n > size)
+        n = size;
+    if (n > WEFT__RUNQ_SIZE / 2)
+        n = WEFT__RUNQ_SIZE / 2;
+    weft_thread *first = weft__S.gq_head, *last = first;
+    for (uint32_t i = 1; i < n; i++)
+        last = last->next;
+    if (n) {
+        weft__S.gq_head = last->next;
+        if (!weft__S.gq_head)
+            weft__S.gq_tail = NULL;
+        atomic_fetch_sub_explicit(&weft__S.gq_size, n, memory_order_relaxed);
+    }
+    weft__spin_unlock(&weft__S.lock);
+    if (!n)
+        return NULL;
+    for (weft_thread *g = first->next; n > 1; n--) {
+        weft_thread *nx = g->next;
+        weft__runq_put(p, g, false);
+        g = nx;
+    }
+    return first;
+}

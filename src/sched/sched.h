@@ -1,0 +1,327 @@
+/*
+ * sched.h — the runtime's internal model: G (virtual thread), P (processor
+ * slot), M (carrier OS thread), the waiter records of the park protocol,
+ * timers and stacks. Internal only; never include from weft.h.
+ *
+ * Lock order (outer first). A lock may only be taken while holding locks
+ * that come before it:
+ *   1. scope locks, ancestor before descendant (a thread's home scope before
+ *      the scopes of that thread's root)
+ *   2. object wait-queue locks (mutex, cond, sem)
+ *   3. timer heap locks (one per P)
+ *   4. the scheduler lock (idle P's and M's, global run queue)
+ *   5. stack pool and record pool locks
+ * Waking a thread (weft__wake*) only takes locks 4 and 5, so it may be done
+ * while holding any lock of levels 1-3.
+ *
+ * Thread-local state: the current carrier is read through weft__m(), which
+ * the compiler cannot fold: never keep its result across a call that may
+ * park (see base/compiler.h, WEFT_NOIPA).
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include <pthread.h>
+
+#include "arch/context.h"
+#include "base/compiler.h"
+#include "base/list.h"
+#include "base/spinlock.h"
+
+typedef struct weft__proc weft__proc;
+typedef struct weft__carrier weft__carrier;
+typedef struct weft__stack weft__stack;
+typedef struct weft__waiter weft__waiter;
+typedef struct weft__timer weft__timer;
+typedef struct weft__locals weft__locals;
+
+/* -------------------------------------------------------------- waiters */
+
+/* One wait of one thread on one object. Lives on the waiting thread's stack
+ * for the duration of the wait. See park.c for the protocol. */
+struct weft__waiter {
+    weft__list link;        /* in the object's queue; under the object lock */
+    weft_thread *g;         /* the waiting virtual thread, or NULL: OS thread */
+    uint64_t gen;           /* g's park generation when the wait began */
+    _Atomic uint32_t os_word; /* OS thread: 0 waiting, else result + 1 */
+    void *data;             /* object-specific payload */
+};
+
+/* What a thread waits on, kept for the dump (and, later, deadlock reports). */
+typedef enum weft__wait_kind {
+    WEFT__WAIT_NONE,
+    WEFT__WAIT_SLEEP,
+    WEFT__WAIT_JOIN,
+    WEFT__WAIT_SCOPE,      /* closing a scope: waits for its children */
+    WEFT__WAIT_CHILDREN,   /* finished its function, waits for children */
+    WEFT__WAIT_MUTEX,
+    WEFT__WAIT_COND,
+    WEFT__WAIT_SEM,
+} weft__wait_kind;
+
+#define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */
+
+/* --------------------------------------------------------------- timers */
+
+typedef enum { WEFT__TIMER_IDLE, WEFT__TIMER_ARMED, WEFT__TIMER_FIRING }
+    weft__timer_state;
+
+/* A one-shot timer. Owned by whoever embeds it; armed in the heap of one P.
+ * fn runs on some carrier's scheduler path, outside the heap lock, while the
+ * timer is FIRING; weft__timer_disarm waits for it to finish, so after
+ * disarm the timer's memory may be reused. */
+struct weft__timer {
+    int64_t when;                /* under the heap lock */
+    uint32_t heap_index;         /* under the heap lock, valid when ARMED */
+    weft__proc *heap;            /* where it is armed; under the heap lock */
+    _Atomic int state;           /* weft__timer_state */
+    void (*fn)(weft__timer *t);
+    void *arg;                   /* for fn */
+    uint64_t gen;                /* for wait timers: the park generation */
+};
+
+int  weft__timer_arm(weft__timer *t, int64_t when); /* 0 / ENOMEM */
+void weft__timer_disarm(weft__timer *t);
+bool weft__timers_run(weft__proc *p, int64_t now);  /* true: fired some */
+int64_t weft__timers_next(void); /* earliest deadline of all P's, or -1 */
+void weft__timers_free(weft__proc *p);
+
+/* --------------------------------------------------------------- stacks */
+
+struct weft__stack {
+    char *lo;               /* lowest usable byte */
+    size_t size;            /* usable bytes */
+    char *map;              /* the guarded mapping, or NULL: slab stack */
+    size_t map_size;
+    weft__stack *next;      /* in a pool */
+    unsigned vg_id;         /* Valgrind stack id */
+    void *tsan_fiber;
+};
+
+weft__stack *weft__stack_get(weft__proc *p, size_t size); /* NULL: ENOMEM */
+void weft__stack_put(weft__proc *p, weft__stack *s);
+bool weft__stack_canary_ok(const weft__stack *s);
+bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
+void weft__stacks_free(weft__proc *p);
+void weft__stacks_teardown(void);
+void weft__stacks_init(void);
+void weft__overflow_handler_install(void);
+void weft__overflow_handler_remove(void);
+
+/* ---------------------------------------------------------------- scopes */
+
+struct weft_scope {
+    weft__spinlock lock;
+    _Atomic int reason;      /* 0, or ECANCELED / ETIMEDOUT once cancelled */
+    int first_error;         /* first failure of a child; under lock */
+    uint32_t live;           /* children not yet finished; under lock */
+    weft__list children;     /* weft_thread.home_link; under lock */
+    weft_scope *outer;       /* enclosing scope of the same owner; NULL for
+                                a thread's root scope */
+    weft_scope *inner;       /* scope opened inside this one; under lock */
+    weft_thread *owner;
+    weft__waiter *closer;    /* owner waiting for live == 0; under lock */
+    weft__timer *deadline;   /* NULL until weft_scope_deadline */
+};
+
+void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
+void weft__scope_cancel_locked(weft_scope *s, int reason);
+void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
+void weft__scope_reap(weft_scope *s);
+
+/* --------------------------------------------------------------- threads */
+
+/* Park states (weft_thread.park): who may touch the thread's stack.
+ *   RUNNING   the thread runs, or is on a run queue (its stack belongs to
+ *             the carrier that dequeues it)
+ *   PARKING   it began a wait and is still on its stack
+ *   PARKED    it is off its stack, in no run queue: the waker owns it
+ *   NOTIFIED  a waker claimed the wait while it was PARKING; it requeues
+ *             itself once off its stack (park.c) */
+enum { WEFT__RUNNING, WEFT__PARKING, WEFT__PARKED, WEFT__NOTIFIED };
+
+/* Life states, for the dump and for join. */
+typedef enum {
+    WEFT__G_NEW,        /* spawned, never ran: no stack yet */
+    WEFT__G_RUNNABLE,   /* on a run queue */
+    WEFT__G_RUNNING,    /* on a carrier */
+    WEFT__G_WAITING,    /* parked */
+    WEFT__G_DONE,       /* finished: stack released, result set */
+} weft__gstate;
+
+#define WEFT__G_MAGIC 0x77656674u  /* "weft" */
+#define WEFT__G_DEAD  0xdeadbeefu
+
+struct weft_thread {
+    weft__ctx ctx;               /* valid while not running */
+    weft__stack *stack;          /* NULL until it first runs, and when done */
+    _Atomic uint32_t park;       /* WEFT__RUNNING ... WEFT__NOTIFIED */
+    /* Claim word of the current wait: gen << 2 | interruptible << 1 |
+     * claimed. Exactly one party claims each wait (park.c). */
+    _Atomic uint64_t claim;
+    int wake_result;             /* written by the claimer, read by g */
+    int saved_errno;
+    void *asan_fake;             /* ASan fake-stack slot while switched out */
+    weft_thread *next;           /* run queue / free list link */
+    weft_thread *all_next;       /* every record ever allocated; g_lock */
+    _Atomic int state;           /* weft__gstate */
+    uint32_t magic;
+    bool detached;               /* under home->lock */
+    bool joining;                /* under home->lock */
+    weft_fn fn;
+    void *arg;
+    int result;                  /* valid once DONE */
+    size_t stack_size;
+    uint64_t id;
+    weft_scope root;             /* its nursery */
+    weft_scope *cur;             /* innermost open scope: owner only */
+    weft_scope *home;            /* the parent's scope it belongs to */
+    weft__list home_link;        /* in home->children; under home->lock */
+    weft__waiter *joiner;        /* under home->lock */
+    weft__locals *locals;        /* owner only */
+    struct weft__local_log *local_log; /* values it set, for dtors */
+    /* Wait record, for the dump: written by the thread before it parks. */
+    _Atomic int wait_kind;
+    const void *wait_obj;
+    int64_t wait_since;
+    char name[32];
+};
+
+weft_thread *weft__g(void);           /* current thread, or NULL */
+void weft__thread_finish(weft_thread *g); /* after-exit work (thread.c) */
+void weft__thread_free(weft_thread *g);
+void weft__thread_start_failed(weft_thread *g, int err);
+void weft__thread_entry(void *unused);
+void weft__locals_release(weft_thread *g);
+void weft__locals_inherit(weft_thread *child, weft_thread *parent);
+
+/* ---------------------------------------------------------- park / wake */
+
+int  weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
+                      const void *obj);
+int  weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline);
+int  weft__wait_abort(weft__waiter *w);
+/* weft__wait_block's result when its own deadline passed: callers turn it
+ * into ETIMEDOUT (or success, for a sleep). Distinct from the ETIMEDOUT of a
+ * scope deadline. */
+#define WEFT__EXPIRED 0x10000
+bool weft__wake(weft__waiter *w, int result);
+bool weft__interrupt(weft_thread *g, int reason);
+void weft__ready(weft_thread *g);   /* make a PARKED-and-claimed g run */
+void weft__park_commit(weft_thread *g);
+
+/* -------------------------------------------------------------- P and M */
+
+#define WEFT__RUNQ_SIZE 256u
+#define WEFT__STACK_CACHE 32u
+#define WEFT__G_CACHE 64u
+
+struct weft__proc {
+    /* Local run queue: the owner pushes at tail; the owner and thieves take
+     * from head with a CAS. */
+    _Atomic uint32_t head;
+    _Atomic uint32_t tail;
+    _Atomic(weft_thread *) runnext;
+    _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
+    uint32_t id;
+    uint32_t schedtick;          /* owner only */
+    uint64_t rand;               /* owner only */
+    weft__proc *idle_next;       /* under the scheduler lock */
+    weft__carrier *m;            /* the carrier that holds it, or NULL */
+    /* Timer heap. */
+    weft__spinlock timer_lock;
+    weft__timer **timers;
+    uint32_t ntimers, timer_cap;
+    _Atomic int64_t timer_next;  /* earliest when, INT64_MAX if none */
+    /* Caches: owner only. */
+    weft__stack *stacks;
+    uint32_t nstacks;
+    weft_thread *free_g;
+    uint32_t nfree_g;
+};
+
+typedef enum {
+    WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT
+} weft__after_kind;
+
+struct weft__carrier {
+    weft__ctx sched_ctx;         /* the carrier's scheduler loop */
+    weft_thread *cur;            /* running thread, NULL in the loop */
+    weft__proc *p;               /* held P, or NULL */
+    weft__proc *nextp;           /* P handed over by a waker; sched lock */
+    weft__carrier *idle_next;    /* under the scheduler lock */
+    _Atomic uint32_t wake_word;  /* futex: 0 asleep, 1 woken */
+    bool spinning;
+    bool idle;                   /* on the idle list; sched lock */
+    uint32_t id;
+    pthread_t os_thread;
+    /* Work the next context does once this one is off its stack. */
+    weft__after_kind after;
+    weft_thread *after_g;
+    weft__spinlock *after_lock;
+    /* Sanitizer bookkeeping. */
+    void *fake_stack;
+    void *tsan_fiber;
+    const void *stack_lo;
+    size_t stack_size;
+    void *altstack;
+};
+
+struct weft__sched {
+    weft__spinlock lock;
+    weft_thread *gq_head, *gq_tail;   /* global run queue; lock */
+    _Atomic uint32_t gq_size;
+    weft__proc *idle_p;               /* lock */
+    _Atomic uint32_t npidle;
+    weft__carrier *idle_m;            /* lock */
+    _Atomic uint32_t nmspinning;
+    weft__carrier *timer_waiter;      /* lock */
+    _Atomic int64_t timer_wait_until;
+    weft__proc *procs;
+    uint32_t nprocs;
+    weft__carrier **carriers;
+    uint32_t ncarriers;
+    _Atomic bool running;
+    _Atomic bool done;
+    int root_result;
+    weft_thread *root;
+    size_t stack_size;
+    _Atomic uint64_t next_id;
+    /* Thread record pool shared by all P's. */
+    weft__spinlock g_lock;
+    weft_thread *free_g;
+    weft_thread *all_g;               /* every record; g_lock */
+};
+
+extern struct weft__sched weft__S;
+
+weft__carrier *weft__m(void);
+void weft__set_m(weft__carrier *m);
+
+/* proc.c: run queues. "owner" = the carrier holding p. */
+void weft__runq_put(weft__proc *p, weft_thread *g, bool next); /* owner */
+weft_thread *weft__runq_get(weft__proc *p);                    /* owner */
+bool weft__runq_empty(weft__proc *p);
+weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim,
+                              bool runnext);
+void weft__globq_put(weft_thread *g);
+weft_thread *weft__globq_get(weft__proc *p);
+void weft__proc_init(weft__proc *p, uint32_t id);
+
+/* carrier.c */
+void weft__enqueue(weft_thread *g);   /* runnable: current P or global */
+void weft__wakep(void);
+void weft__switch_out(weft_thread *g, weft__after_kind after,
+                      weft__spinlock *lk);
+void weft__after_switch(void);
+int  weft__carriers_start(void);
+void weft__carrier_loop(weft__carrier *m);
+void weft__carriers_stop(void);
+void weft__timer_waiter_kick(int64_t when);
+weft_thread *weft__alloc_g(void);
+void weft__free_g(weft_thread *g);
+
+/* dump.c */
+void weft__dump_locked_free(int fd);
+
+#endif

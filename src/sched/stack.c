@@ -1,0 +1,359 @@
+/*
+ * stack.c — virtual-thread stacks: mapping, guard pages, pooling, and the
+ * report of an overflow.
+ *
+ * A stack is address space reserved with MAP_NORESERVE and committed by the
+ * kernel page by page as the thread touches it, so a default 256 KiB stack
+ * costs one page until it grows. Below it sits a PROT_NONE guard page: an
+ * overflow faults there, and the SIGSEGV handler (on the carrier's
+ * alternate signal stack) names the thread before aborting.
+ *
+ * Each guarded stack costs two kernel map entries (the mapping is split by
+ * the guard), and vm.max_map_count bounds them (65,530 by default). Past a
+ * budget taken from that sysctl, default-size stacks are carved from
+ * guard-less slabs (one map entry per WEFT__SLAB_STACKS stacks) and checked
+ * by a canary instead: the lowest WEFT__CANARY bytes of the stack must still
+ * be zero when the thread switches out. The canary is never written, so it
+ * costs no memory (an untouched page reads as zeros).
+ *
+ * Pools. Each P caches up to WEFT__STACK_CACHE stacks of the default size
+ * with their memory (the hot cache, owner only). Past that, a stack's
+ * memory is given back (MADV_DONTNEED) and it joins the global cold pool;
+ * past COLD_MAX cold stacks, guarded stacks are unmapped. Stacks of other
+ * sizes are mapped for their thread and unmapped after it.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sched/fiber.h"
+#include "sched/sched.h"
+
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#define WEFT__SLAB_STACKS 64
+#define WEFT__CANARY 64
+#define COLD_MAX 4096
+
+static struct {
+    weft__spinlock lock;
+    weft__stack *cold;          /* default-size stacks, memory given back */
+    uint32_t ncold;
+    weft__stack *slab_free;     /* unused slab stacks */
+    char **slabs;               /* every slab mapping, for teardown */
+    uint32_t nslabs, slab_cap;
+    _Atomic uint32_t guarded;   /* live guarded mappings */
+    uint32_t guard_budget;
+    bool warned;
+    size_t page;
+} pool = {.lock = WEFT__SPINLOCK_INIT};
+
+static uint32_t read_guard_budget(void)
+{
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    /* Leave 8,192 entries to the program itself and to slabs. */
+    long budget = (max - 8192) / 2;
+    return budget > 0 ? (uint32_t)budget : 0;
+}
+
+static void warn_no_guards(void)
+{
+    if (pool.warned)
+        return;
+    pool.warned = true;
+    fprintf(stderr,
+            "weft: %u guarded stacks exhaust vm.max_map_count; further "
+            "stacks have no guard page (overflow is caught by a canary). "
+            "Raise it with: sysctl vm.max_map_count=<n>\n",
+            pool.guard_budget);
+}
+
+static weft__stack *describe(char *lo, size_t size, char *map, size_t map_size)
+{
+    weft__stack *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->lo = lo;
+    s->size = size;
+    s->map = map;
+    s->map_size = map_size;
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
+    s->tsan_fiber = weft__fiber_create();
+    return s;
+}
+
+static weft__stack *map_guarded(size_t size)
+{
+    uint32_t n = atomic_fetch_add(&pool.guarded, 1);
+    if (n >= pool.guard_budget)
+        goto err_budget;
+    size_t map_size = size + pool.page;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (map == MAP_FAILED)
+        goto err_budget;
+    if (mprotect(map, pool.page, PROT_NONE))
+        goto err_unmap;
+    weft__stack *s = describe(map + pool.page, size, map, map_size);
+    if (!s)
+        goto err_unmap;
+    return s;
+err_unmap:
+    munmap(map, map_size);
+err_budget:
+    atomic_fetch_sub(&pool.guarded, 1);
+    return NULL;
+}
+
+static void unmap_guarded(weft__stack *s)
+{
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+    weft__fiber_destroy(s->tsan_fiber);
+    munmap(s->map, s->map_size);
+    atomic_fetch_sub(&pool.guarded, 1);
+    free(s);
+}
+
+/* Under pool.lock. Carves a new slab into the free list. */
+static bool grow_slabs(size_t size)
+{
+    if (pool.nslabs == pool.slab_cap) {
+        uint32_t cap = pool.slab_cap ? 2 * pool.slab_cap : 64;
+        char **slabs = realloc(pool.slabs, cap * sizeof *slabs);
+        if (!slabs)
+            return false;
+        pool.slabs = slabs;
+        pool.slab_cap = cap;
+    }
+    char *slab = mmap(NULL, size * WEFT__SLAB_STACKS, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                      -1, 0);
+    if (slab == MAP_FAILED)
+        return false;
+    for (int i = 0; i < WEFT__SLAB_STACKS; i++) {
+        weft__stack *s = describe(slab + (size_t)i * size, size, NULL, 0);
+        if (!s)
+            break; /* the rest of the slab stays unused */
+        s->next = pool.slab_free;
+        pool.slab_free = s;
+    }
+    pool.slabs[pool.nslabs++] = slab;
+    return pool.slab_free != NULL;
+}
+
+static weft__stack *from_slab(size_t size)
+{
+    weft__spin_lock(&pool.lock);
+    warn_no_guards();
+    weft__stack *s = pool.slab_free;
+    if (!s && grow_slabs(size))
+        s = pool.slab_free;
+    if (s)
+        pool.slab_free = s->next;
+    weft__spin_unlock(&pool.lock);
+    return s;
+}
+
+static weft__stack *from_cold_pool(void)
+{
+    if (!pool.cold)
+        return NULL;
+    weft__spin_lock(&pool.lock);
+    weft__stack *s = pool.cold;
+    if (s) {
+        pool.cold = s->next;
+        pool.ncold--;
+    }
+    weft__spin_unlock(&pool.lock);
+    return s;
+}
+
+/* Runs on: any carrier (p: its P, or NULL). Returns a stack of size bytes,
+ * or NULL when memory is exhausted. */
+weft__stack *weft__stack_get(weft__proc *p, size_t size)
+{
+    bool pooled = size == weft__S.stack_size;
+    weft__stack *s = NULL;
+    if (pooled && p && p->stacks) {
+        s = p->stacks;
+        p->stacks = s->next;
+        p->nstacks--;
+        return s;
+    }
+    if (pooled && (s = from_cold_pool()))
+        return s;
+    if ((s = map_guarded(size)))
+        return s;
+    if (pooled)
+        return from_slab(size);
+    /* A stack of its own size with no map entries to spare: one mapping,
+     * no guard, canary-checked like a slab stack. */
+    char *lo = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                    -1, 0);
+    if (lo == MAP_FAILED)
+        return NULL;
+    warn_no_guards();
+    s = describe(lo, size, NULL, size);
+    if (!s)
+        munmap(lo, size);
+    return s;
+}
+
+/* Runs on: any carrier (p: its P, or NULL); s's thread is off it. */
+void weft__stack_put(weft__proc *p, weft__stack *s)
+{
+    bool pooled = s->size == weft__S.stack_size;
+    if (pooled && p && p->nstacks < WEFT__STACK_CACHE) {
+        s->next = p->stacks;
+        p->stacks = s;
+        p->nstacks++;
+        return;
+    }
+    if (!pooled) {
+        if (s->map) {
+            unmap_guarded(s);
+            return;
+        }
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+        weft__fiber_destroy(s->tsan_fiber);
+        munmap(s->lo, s->map_size);
+        free(s);
+        return;
+    }
+    if (s->map && pool.ncold >= COLD_MAX) {
+        unmap_guarded(s);
+        return;
+    }
+    madvise(s->lo, s->size, MADV_DONTNEED);
+    weft__spin_lock(&pool.lock);
+    s->next = pool.cold;
+    pool.cold = s;
+    pool.ncold++;
+    weft__spin_unlock(&pool.lock);
+}
+
+bool weft__stack_canary_ok(const weft__stack *s)
+{
+    const uint64_t *w = (const uint64_t *)s->lo;
+    uint64_t acc = 0;
+    for (size_t i = 0; i < WEFT__CANARY / sizeof *w; i++)
+        acc |= w[i];
+    return acc == 0;
+}
+
+bool weft__stack_guard_hit(const weft__stack *s, const void *addr)
+{
+    const char *a = addr;
+    return s->map && a >= s->map && a < s->lo;
+}
+
+static void free_list(weft__stack *s)
+{
+    while (s) {
+        weft__stack *next = s->next;
+        if (s->map)
+            unmap_guarded(s);
+        else {
+            VALGRIND_STACK_DEREGISTER(s->vg_id);
+            weft__fiber_destroy(s->tsan_fiber);
+            free(s);
+        }
+        s = next;
+    }
+}
+
+/* Runs on: weft_run's thread at teardown. */
+void weft__stacks_free(weft__proc *p)
+{
+    free_list(p->stacks);
+    p->stacks = NULL;
+    p->nstacks = 0;
+}
+
+/* Runs on: weft_run's thread at teardown, after every P's cache is freed:
+ * every slab stack is then in a pool. */
+void weft__stacks_teardown(void)
+{
+    free_list(pool.cold);
+    free_list(pool.slab_free);
+    pool.cold = pool.slab_free = NULL;
+    pool.ncold = 0;
+    for (uint32_t i = 0; i < pool.nslabs; i++)
+        munmap(pool.slabs[i], weft__S.stack_size * WEFT__SLAB_STACKS);
+    free(pool.slabs);
+    pool.slabs = NULL;
+    pool.nslabs = pool.slab_cap = 0;
+}
+
+void weft__stacks_init(void)
+{
+    pool.page = (size_t)sysconf(_SC_PAGESIZE);
+    pool.guard_budget = read_guard_budget();
+    const char *env = getenv("WEFT_GUARD_BUDGET"); /* for tests */
+    if (env)
+        pool.guard_budget = (uint32_t)strtoul(env, NULL, 10);
+    pool.warned = false;
+}
+
+/* ------------------------------------------------------ overflow report */
+
+static struct sigaction old_segv;
+
+static void report_overflow(weft_thread *g)
+{
+    Dl_info info;
+    const char *fn = "?";
+    if (dladdr((void *)(uintptr_t)g->fn, &info) && info.dli_sname)
+        fn = info.dli_sname;
+    fprintf(stderr,
+            "weft: stack overflow in virtual thread #%llu '%s' "
+            "(stack %zu KiB, running %s)\n",
+            (unsigned long long)g->id, g->name, g->stack->size / 1024, fn);
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    weft__carrier *m = weft__m();
+    weft_thread *g = m ? m->cur : NULL;
+    if (g && g->stack && weft__stack_guard_hit(g->stack, si->si_addr)) {
+        report_overflow(g);
+        abort();
+    }
+    /* Not ours: give the fault back to whoever handled it before, by
+     * returning into the faulting instruction with their handler. */
+    sigaction(SIGSEGV, &old_segv, NULL);
+    (void)sig, (void)uc;
+}
+
+void weft__overflow_handler_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+void weft__overflow_handler_remove(void)
+{
+    sigaction(SIGSEGV, &old_segv, NULL);
+}

@@ -1,0 +1,397 @@
+/*
+ * thread.c — virtual threads: spawn, run, finish, join, cancel.
+ *
+ * Life of a thread (weft_thread.state):
+ *   NEW       spawned into its parent's innermost scope (its home): linked
+ *             in home->children, counted in home->live, queued to run.
+ *             It has no stack until a carrier first picks it.
+ *   RUNNING / RUNNABLE / WAITING
+ *             while its function runs.
+ *   (its function returned) it still owns its stack while it waits for
+ *             its own children: every thread is a nursery.
+ *   DONE      off its stack for good: the stack is back in a pool, result
+ *             is set, home->live is decremented and a joiner is woken. A
+ *             detached thread's record is freed at once; a joinable one
+ *             stays in home->children until weft_join or until home
+ *             closes.
+ *
+ * Failure. A thread fails when its result is non-zero, unless it is the
+ * reason its own cancellation gave it (a thread cancelled with ECANCELED
+ * that returns ECANCELED did what was asked). The first failure in a scope
+ * is recorded there and cancels the scope (scope.c).
+ *
+ * Records are pooled for the life of the runtime (per P, then globally):
+ * never returned to malloc while it runs, so a stale handle reads a record
+ * marked DEAD rather than freed memory.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/futex.h"
+#include "sched/fiber.h"
+#include "sched/sched.h"
+
+#define MIN_STACK (16u * 1024)
+#define MAX_STACK (1024u * 1024 * 1024)
+
+/* ------------------------------------------------------------- records */
+
+/* Runs on: any thread. */
+weft_thread *weft__alloc_g(void)
+{
+    weft__carrier *m = weft__m();
+    weft__proc *p = m ? m->p : NULL;
+    weft_thread *g = NULL;
+    if (p && p->free_g) {
+        g = p->free_g;
+        p->free_g = g->next;
+        p->nfree_g--;
+    } else if (weft__S.free_g) {
+        weft__spin_lock(&weft__S.g_lock);
+        g = weft__S.free_g;
+        if (g)
+            weft__S.free_g = g->next;
+        weft__spin_unlock(&weft__S.g_lock);
+    }
+    if (g) {
+        weft_thread *all_next = g->all_next;
+        memset(g, 0, sizeof *g);
+        g->all_next = all_next;
+        return g;
+    }
+    g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    weft__spin_lock(&weft__S.g_lock);
+    g->all_next = weft__S.all_g;
+    weft__S.all_g = g;
+    weft__spin_unlock(&weft__S.g_lock);
+    return g;
+}
+
+/* Runs on: any thread. g is DONE and unreachable from any scope. */
+void weft__free_g(weft_thread *g)
+{
+    g->magic = WEFT__G_DEAD;
+    weft__carrier *m = weft__m();
+    weft__proc *p = m ? m->p : NULL;
+    if (p && p->nfree_g < WEFT__G_CACHE) {
+        g->next = p->free_g;
+        p->free_g = g;
+        p->nfree_g++;
+        return;
+    }
+    weft__spin_lock(&weft__S.g_lock);
+    g->next = weft__S.free_g;
+    weft__S.free_g = g;
+    weft__spin_unlock(&weft__S.g_lock);
+}
+
+/* Runs on: weft_run's thread at teardown. */
+void weft__free_all_g(void)
+{
+    weft_thread *g = weft__S.all_g;
+    while (g) {
+        weft_thread *next = g->all_next;
+        free(g);
+        g = next;
+    }
+    weft__S.all_g = NULL;
+    weft__S.free_g = NULL;
+    for (uint32_t i = 0; i < weft__S.nprocs; i++) {
+        weft__S.procs[i].free_g = NULL;
+        weft__S.procs[i].nfree_g = 0;
+    }
+}
+
+/* -------------------------------------------------------------- spawn */
+
+static void set_name(weft_thread *g, const char *name, weft_fn fn)
+{
+    if (name)
+        snprintf(g->name, sizeof g->name, "%s", name);
+    else
+        snprintf(g->name, sizeof g->name, "fn@%p", (void *)(uintptr_t)fn);
+}
+
+/* Runs on: a virtual thread (the parent) or weft_run (the root: parent
+ * NULL, home NULL). */
+weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
+                         void *arg)
+{
+    weft_thread *g = weft__alloc_g();
+    if (!g)
+        return NULL;
+    g->magic = WEFT__G_MAGIC;
+    g->fn = fn;
+    g->arg = arg;
+    g->detached = a && a->detached;
+    g->stack_size = a && a->stack_size ? a->stack_size : weft__S.stack_size;
+    g->id = atomic_fetch_add_explicit(&weft__S.next_id, 1,
+                                      memory_order_relaxed);
+    set_name(g, a ? a->name : NULL, fn);
+    atomic_init(&g->claim, 1); /* generation 0, claimed: no wait */
+    atomic_init(&g->park, WEFT__RUNNING);
+    atomic_init(&g->state, WEFT__G_NEW);
+    weft__scope_init(&g->root, g, NULL);
+    g->cur = &g->root;
+    if (parent) {
+        weft__locals_inherit(g, parent);
+        weft_scope *home = parent->cur;
+        g->home = home;
+        weft__spin_lock(&home->lock);
+        weft__list_push_back(&home->children, &g->home_link);
+        home->live++;
+        int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
+        if (reason)
+            atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
+        weft__spin_unlock(&home->lock);
+    }
+    return g;
+}
+
+static size_t round_stack(size_t size)
+{
+    size_t page = 4096;
+    return (size + page - 1) & ~(page - 1);
+}
+
+weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
+{
+    weft_thread *self = weft__g();
+    if (!self) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (!fn || (a && a->stack_size &&
+                (a->stack_size < MIN_STACK || a->stack_size > MAX_STACK))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_attr attr = a ? *a : (weft_attr){0};
+    attr.stack_size = round_stack(attr.stack_size);
+    weft_thread *g = weft__spawn(self, &attr, fn, arg);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__enqueue(g);
+    return g;
+}
+
+weft_thread *weft_go(weft_fn fn, void *arg)
+{
+    return weft_go_with(NULL, fn, arg);
+}
+
+/* ---------------------------------------------------------- run, finish */
+
+/* A thread's final result: its function's, or its first child failure. */
+static int thread_body(weft_thread *g)
+{
+    int r = g->fn(g->arg);
+    while (g->cur != &g->root) {
+        int e = weft_scope_close(g->cur); /* scopes left open */
+        if (!r)
+            r = e;
+    }
+    weft__scope_wait_children(&g->root, WEFT__WAIT_CHILDREN);
+    if (!r)
+        r = g->root.first_error;
+    weft__scope_reap(&g->root);
+    return r;
+}
+
+/* Runs on: g's own stack: the first code of every virtual thread. */
+void weft__thread_entry(void *unused)
+{
+    (void)unused;
+    weft__fiber_arrive(NULL);
+    weft__after_switch();
+    weft_thread *g = weft__g();
+    g->result = thread_body(g);
+    weft__locals_release(g);
+    weft__switch_out(g, WEFT__AFTER_EXIT, NULL);
+    weft__panic("finished thread #%llu resumed", (unsigned long long)g->id);
+}
+
+static bool is_failure(weft_thread *g)
+{
+    int reason = atomic_load_explicit(&g->root.reason, memory_order_relaxed);
+    return g->result != 0 && g->result != reason;
+}
+
+static void finish_root(weft_thread *g)
+{
+    atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    weft__S.root_result = g->result;
+    atomic_store_explicit(&weft__S.done, true, memory_order_release);
+    for (uint32_t i = 0; i < weft__S.ncarriers; i++) {
+        weft__carrier *m = weft__S.carriers[i];
+        atomic_store_explicit(&m->wake_word, 1, memory_order_release);
+        weft__futex_wake(&m->wake_word, 1);
+    }
+}
+
+/* Runs on: any carrier, g off its stack (or never given one). Publishes
+ * g's result to its scope, its joiner and its scope's closer. */
+static void finish(weft_thread *g)
+{
+    weft_scope *home = g->home;
+    if (!home) {
+        finish_root(g);
+        return;
+    }
+    weft__spin_lock(&home->lock);
+    atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    if (is_failure(g) && !home->first_error) {
+        home->first_error = g->result;
+        weft__scope_cancel_locked(home, ECANCELED);
+    }
+    if (g->joiner)
+        weft__wake(g->joiner, 0);
+    bool detached = g->detached;
+    if (detached)
+        weft__list_remove(&g->home_link);
+    if (--home->live == 0 && home->closer) {
+        weft__wake(home->closer, 0);
+        home->closer = NULL;
+    }
+    weft__spin_unlock(&home->lock);
+    if (detached)
+        weft__free_g(g);
+}
+
+/* Runs on: the context after g's last switch. */
+void weft__thread_finish(weft_thread *g)
+{
+    weft__carrier *m = weft__m();
+    weft__stack_put(m->p, g->stack);
+    g->stack = NULL;
+    finish(g);
+}
+
+/* Runs on: a carrier that could not give g a stack. */
+void weft__thread_start_failed(weft_thread *g, int err)
+{
+    g->result = err;
+    weft__locals_release(g);
+    finish(g);
+}
+
+/* ------------------------------------------------------ join and friends */
+
+static bool valid(const weft_thread *t)
+{
+    return t && t->magic == WEFT__G_MAGIC;
+}
+
+/* Under t->home->lock, t DONE and joined: unlinks it and takes its result.*/
+static int take_result_locked(weft_thread *t)
+{
+    weft__list_remove(&t->home_link);
+    return t->result;
+}
+
+int weft_join(weft_thread *t, int *result)
+{
+    if (!valid(t) || !t->home)
+        return EINVAL;
+    if (t == weft__g())
+        return EDEADLK;
+    weft_scope *home = t->home;
+    weft__waiter w;
+    int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_JOIN, t);
+    if (r)
+        return r;
+    weft__spin_lock(&home->lock);
+    if (t->magic != WEFT__G_MAGIC || t->detached || t->joining) {
+        weft__spin_unlock(&home->lock);
+        weft__wait_abort(&w);
+        return EINVAL;
+    }
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) != WEFT__G_DONE) {
+        t->joining = true;
+        t->joiner = &w;
+        r = weft__wait_block(&w, &home->lock, -1);
+        weft__spin_lock(&home->lock);
+        t->joiner = NULL;
+        t->joining = false;
+        if (r) {
+            weft__spin_unlock(&home->lock);
+            return r;
+        }
+    } else {
+        weft__spin_unlock(&home->lock);
+        weft__wait_abort(&w); /* a cancel that lands now stays in force */
+        weft__spin_lock(&home->lock);
+    }
+    int res = take_result_locked(t);
+    weft__spin_unlock(&home->lock);
+    weft__free_g(t);
+    if (result)
+        *result = res;
+    return 0;
+}
+
+int weft_detach(weft_thread *t)
+{
+    if (!valid(t) || !t->home)
+        return EINVAL;
+    weft_scope *home = t->home;
+    weft__spin_lock(&home->lock);
+    if (t->detached || t->joining) {
+        weft__spin_unlock(&home->lock);
+        return EINVAL;
+    }
+    bool done = atomic_load_explicit(&t->state, memory_order_relaxed) ==
+                WEFT__G_DONE;
+    if (done)
+        weft__list_remove(&t->home_link);
+    else
+        t->detached = true;
+    weft__spin_unlock(&home->lock);
+    if (done)
+        weft__free_g(t);
+    return 0;
+}
+
+int weft_cancel(weft_thread *t)
+{
+    if (!valid(t))
+        return EINVAL;
+    weft__spin_lock(&t->root.lock);
+    weft__scope_cancel_locked(&t->root, ECANCELED);
+    weft__spin_unlock(&t->root.lock);
+    return 0;
+}
+
+int weft_yield(void)
+{
+    weft_thread *g = weft__g();
+    if (!g) {
+        sched_yield();
+        return 0;
+    }
+    weft__switch_out(g, WEFT__AFTER_YIELD, NULL);
+    return 0;
+}
+
+weft_thread *weft_self(void)
+{
+    return weft__g();
+}
+
+bool weft_cancelled(void)
+{
+    weft_thread *g = weft__g();
+    return g && atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
+}
+
+const char *weft_name(const weft_thread *t)
+{
+    return valid(t) ? t->name : NULL;
+}

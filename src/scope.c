@@ -1,0 +1,191 @@
+/*
+ * scope.c — scopes: nurseries that are also cancel scopes.
+ *
+ * Every thread has a root scope (its implicit nursery); weft_scope_open
+ * pushes a nested one. The scopes of one thread form a stack (outer/inner);
+ * across threads they form a tree: a child thread's root scope hangs off
+ * the scope it was spawned in (its home).
+ *
+ * Invariants:
+ *   - live counts the scope's children that are not DONE; a scope closes
+ *     only when live == 0, and a thread finishes only when its root scope's
+ *     live == 0. So no thread outlives its parent.
+ *   - reason goes from 0 to ECANCELED or ETIMEDOUT once and stays: the
+ *     cancellation is in force for the rest of the scope.
+ *   - A cancelled scope's descendants (inner scopes and children's root
+ *     scopes, transitively) are all cancelled. Cancel walks the tree down
+ *     holding each scope's lock (ancestor before descendant: the declared
+ *     lock order); a spawn or an open under a cancelled scope inherits the
+ *     reason under the same lock, so no descendant escapes.
+ *   - Cancelling a scope interrupts its owner's current wait (if
+ *     interruptible): the owner's innermost scope is always the cancelled
+ *     scope or nested in it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sched/sched.h"
+
+void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
+{
+    atomic_init(&s->lock.held, 0);
+    atomic_init(&s->reason, 0);
+    s->first_error = 0;
+    s->live = 0;
+    weft__list_init(&s->children);
+    s->outer = outer;
+    s->inner = NULL;
+    s->owner = owner;
+    s->closer = NULL;
+    s->deadline = NULL;
+}
+
+/* Holds: s->lock. Cancels s and everything below it with reason. */
+void weft__scope_cancel_locked(weft_scope *s, int reason)
+{
+    int zero = 0;
+    /* seq_cst: the canceller's half of the Dekker pair with wait_begin
+     * (park.c); the interrupt below reads the owner's claim word after. */
+    if (!atomic_compare_exchange_strong_explicit(&s->reason, &zero, reason,
+                                                 memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
+    weft__list_for_each(n, &s->children) {
+        weft_thread *c = weft__container_of(n, weft_thread, home_link);
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
+            WEFT__G_DONE)
+            continue;
+        weft__spin_lock(&c->root.lock);
+        weft__scope_cancel_locked(&c->root, reason);
+        weft__spin_unlock(&c->root.lock);
+    }
+    if (s->inner) {
+        weft__spin_lock(&s->inner->lock);
+        weft__scope_cancel_locked(s->inner, reason);
+        weft__spin_unlock(&s->inner->lock);
+    }
+    weft__interrupt(s->owner, reason);
+}
+
+/* Runs on: s's owner. Waits (not interruptibly) until s has no live
+ * children. */
+void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
+{
+    for (;;) {
+        weft__waiter w;
+        weft__wait_begin(&w, 0, kind, s);
+        weft__spin_lock(&s->lock);
+        if (s->live == 0) {
+            weft__spin_unlock(&s->lock);
+            weft__wait_abort(&w);
+            return;
+        }
+        s->closer = &w;
+        weft__wait_block(&w, &s->lock, -1);
+    }
+}
+
+/* Runs on: s's owner, once s has no live children. Frees the records of
+ * children that finished without being joined. */
+void weft__scope_reap(weft_scope *s)
+{
+    weft__spin_lock(&s->lock);
+    weft__list *n;
+    while ((n = weft__list_pop_front(&s->children)))
+        weft__free_g(weft__container_of(n, weft_thread, home_link));
+    weft__spin_unlock(&s->lock);
+}
+
+weft_scope *weft_scope_open(void)
+{
+    weft_thread *g = weft__g();
+    if (!g) {
+        errno = EPERM;
+        return NULL;
+    }
+    weft_scope *s = malloc(sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft_scope *outer = g->cur;
+    weft__scope_init(s, g, outer);
+    weft__spin_lock(&outer->lock);
+    outer->inner = s;
+    atomic_store_explicit(&s->reason,
+                          atomic_load_explicit(&outer->reason,
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    weft__spin_unlock(&outer->lock);
+    g->cur = s;
+    return s;
+}
+
+int weft_scope_close(weft_scope *s)
+{
+    weft_thread *g = weft__g();
+    if (!g)
+        return EPERM;
+    if (!s)
+        return EINVAL;
+    if (s->owner != g)
+        return EPERM;
+    if (s != g->cur || s == &g->root)
+        return EINVAL;
+    weft__scope_wait_children(s, WEFT__WAIT_SCOPE);
+    if (s->deadline) {
+        weft__timer_disarm(s->deadline);
+        free(s->deadline);
+    }
+    weft__scope_reap(s);
+    weft__spin_lock(&s->outer->lock);
+    s->outer->inner = NULL;
+    weft__spin_unlock(&s->outer->lock);
+    g->cur = s->outer;
+    int r = s->first_error;
+    if (!r)
+        r = atomic_load_explicit(&s->reason, memory_order_relaxed);
+    free(s);
+    return r;
+}
+
+void weft_scope_cancel(weft_scope *s)
+{
+    if (!s)
+        return;
+    weft__spin_lock(&s->lock);
+    weft__scope_cancel_locked(s, ECANCELED);
+    weft__spin_unlock(&s->lock);
+}
+
+static void deadline_fire(weft__timer *t)
+{
+    weft_scope *s = t->arg;
+    weft__spin_lock(&s->lock);
+    weft__scope_cancel_locked(s, ETIMEDOUT);
+    weft__spin_unlock(&s->lock);
+}
+
+void weft_scope_deadline(weft_scope *s, int64_t deadline_ns)
+{
+    if (!s)
+        return;
+    weft__timer *t = s->deadline;
+    if (!t) {
+        if (deadline_ns < 0)
+            return;
+        t = calloc(1, sizeof *t);
+        if (!t) {
+            /* No memory for the timer: a deadline that cannot be kept is
+             * enforced at once rather than silently dropped. */
+            deadline_fire(&(weft__timer){.arg = s});
+            return;
+        }
+        t->fn = deadline_fire;
+        t->arg = s;
+        s->deadline = t;
+    }
+    weft__timer_disarm(t);
+    if (deadline_ns >= 0 && weft__timer_arm(t, deadline_ns))
+        deadline_fire(t);
+}

@@ -139,3 +139,13 @@ void weft__locals_release(weft_thread *g)
     locals_unref(g->locals);
     g->locals = NULL;
 }
+
+/* Runs on: teardown after a deadlock: frees without calling destructors,
+ * since the thread never finished. */
+void weft__locals_release_nodtor(weft_thread *g)
+{
+    free(g->local_log);
+    g->local_log = NULL;
+    locals_unref(g->locals);
+    g->locals = NULL;
+}

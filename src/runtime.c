@@ -18,7 +18,7 @@
 
 #include "base/futex.h"
 #include "sched/fiber.h"
-#include "sched/sched.h"
+#include "sched/runq.h"
 
 #define DEFAULT_STACK (256u * 1024)
 #define MAX_PROCS 1024u
@@ -186,6 +186,7 @@ static void stop_carriers(uint32_t started)
 
 static void teardown(void)
 {
+    weft__abandon_blocked_threads();
     for (uint32_t i = 0; i < weft__S.nprocs && weft__S.procs; i++) {
         weft__stacks_free(&weft__S.procs[i]);
         weft__timers_free(&weft__S.procs[i]);

@@ -151,6 +151,7 @@ int weft_scope_close(weft_scope *s)
 
 void weft_scope_cancel(weft_scope *s)
 {
+    weft__os_use();
     if (!s)
         return;
     weft__spin_lock(&s->lock);

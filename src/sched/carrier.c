@@ -34,7 +34,7 @@
 
 #include "base/futex.h"
 #include "sched/fiber.h"
-#include "sched/sched.h"
+#include "sched/runq.h"
 
 struct weft__sched weft__S;
 
@@ -66,6 +66,7 @@ WEFT_NOIPA static int *errno_ptr(void)
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
 #define STEAL_RUNNEXT_NS 5000    /* leave a victim's runnext alone this long */
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+#define DEADLOCK_GRACE_NS 500000000 /* see deadlock.c */
 
 static uint32_t fastrand(weft__proc *p)
 {
@@ -100,6 +101,8 @@ void weft__wakep(void)
         return;
     }
     weft__S.idle_m = m->idle_next;
+    weft__S.nidle_m--;
+    weft__S.idle_epoch++;
     weft__S.idle_p = p->idle_next;
     atomic_fetch_sub_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
     m->idle = false;
@@ -124,16 +127,31 @@ void weft__ready(weft_thread *g)
     weft__wakep();
 }
 
-/* Runs on: any thread. Queues g at the back, for yields and new threads. */
-void weft__enqueue(weft_thread *g)
+static void enqueue_on(weft__carrier *m, weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    weft__carrier *m = weft__m();
     if (m && m->p)
         weft__runq_put(m->p, g, false);
     else
         weft__globq_put(g);
     weft__wakep();
+}
+
+/* A yielding thread goes back on its own P: no other carrier needs waking
+ * for it, since this one is about to run something. */
+static void requeue_yielded(weft__carrier *m, weft_thread *g)
+{
+    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    if (likely(m->p))
+        weft__runq_put(m->p, g, false);
+    else
+        enqueue_on(m, g);
+}
+
+/* Runs on: any thread. Queues g at the back, for yields and new threads. */
+void weft__enqueue(weft_thread *g)
+{
+    enqueue_on(weft__m(), g);
 }
 
 /* Runs on: any thread. The timer waiter sleeps until later than `when`:
@@ -185,8 +203,10 @@ static weft_thread *next_local(weft__carrier *m)
             INT64_MAX)
             weft__timers_run(p, weft_now());
         weft_thread *g = NULL;
-        if (++p->schedtick % GLOBAL_FAIRNESS == 0)
+        if (unlikely(--p->fairness == 0)) {
+            p->fairness = GLOBAL_FAIRNESS;
             g = weft__globq_get(p);
+        }
         if (!g)
             g = weft__runq_get(p);
         if (!g)
@@ -196,27 +216,27 @@ static weft_thread *next_local(weft__carrier *m)
     }
 }
 
-static void check_stack(weft_thread *g)
+static inline void check_stack(weft_thread *g)
 {
-    if (!g->stack->map && !weft__stack_canary_ok(g->stack))
+    if (unlikely(!g->stack->map) && !weft__stack_canary_ok(g->stack))
         weft__panic("stack overflow in virtual thread #%llu '%s' "
                     "(stack %zu KiB, no guard page: canary overwritten)",
                     (unsigned long long)g->id, g->name, g->stack->size / 1024);
 }
 
-/* Runs on: g, on its own stack. Switches to the next thread of the P, or
- * to the scheduler loop; `after` is done once g is off its stack (see top
- * of file). Returns when g runs again, possibly on another carrier. */
-void weft__switch_out(weft_thread *g, weft__after_kind after,
-                      weft__spinlock *lk)
+/* Runs on: g, on its own stack, on carrier m. Switches to the next thread
+ * of the P, or to the scheduler loop; `after` is done once g is off its
+ * stack (see top of file). Returns when g runs again, possibly on another
+ * carrier. */
+void weft__switch_out_on(weft__carrier *m, weft_thread *g,
+                         weft__after_kind after, weft__spinlock *lk)
 {
-    weft__carrier *m = weft__m();
+    weft_thread *next = m->p ? next_local(m) : NULL;
+    check_stack(g);
     m->after = after;
     m->after_g = g;
     m->after_lock = lk;
-    check_stack(g);
-    weft_thread *next = m->p ? next_local(m) : NULL;
-    g->saved_errno = *errno_ptr();
+    g->saved_errno = errno; /* still on m: errno's address is right */
     void **save = after == WEFT__AFTER_EXIT ? NULL : &g->asan_fake;
     if (next) {
         m->cur = next;
@@ -230,34 +250,47 @@ void weft__switch_out(weft_thread *g, weft__after_kind after,
         weft__fiber_leave(save, m->stack_lo, m->stack_size, m->tsan_fiber);
         weft__ctx_switch(&g->ctx, &m->sched_ctx);
     }
+    /* Resumed, maybe on another carrier: re-read everything thread-local. */
     weft__fiber_arrive(g->asan_fake);
+    weft__carrier *now_on = weft__m();
     *errno_ptr() = g->saved_errno;
-    weft__after_switch();
+    weft__after_switch_on(now_on);
 }
 
-/* Runs on: the context that has just been switched to. */
-void weft__after_switch(void)
+void weft__switch_out(weft_thread *g, weft__after_kind after,
+                      weft__spinlock *lk)
 {
-    weft__carrier *m = weft__m();
+    weft__switch_out_on(weft__m(), g, after, lk);
+}
+
+/* Runs on: the context that has just been switched to, on carrier m. */
+void weft__after_switch_on(weft__carrier *m)
+{
     weft__after_kind after = m->after;
+    if (after == WEFT__AFTER_NONE)
+        return;
     weft_thread *g = m->after_g;
-    weft__spinlock *lk = m->after_lock;
     m->after = WEFT__AFTER_NONE;
     switch (after) {
     case WEFT__AFTER_NONE:
         break;
     case WEFT__AFTER_PARK:
         weft__park_commit(g);
-        if (lk)
-            weft__spin_unlock(lk);
+        if (m->after_lock)
+            weft__spin_unlock(m->after_lock);
         break;
     case WEFT__AFTER_YIELD:
-        weft__enqueue(g);
+        requeue_yielded(m, g);
         break;
     case WEFT__AFTER_EXIT:
         weft__thread_finish(g);
         break;
     }
+}
+
+void weft__after_switch(void)
+{
+    weft__after_switch_on(weft__m());
 }
 
 /* ------------------------------------------------------- scheduler loop */
@@ -343,6 +376,8 @@ static void remove_idle_m_locked(weft__carrier *m)
             break;
         }
     m->idle = false;
+    weft__S.nidle_m--;
+    weft__S.idle_epoch++;
 }
 
 /* Leaves the idle state: takes the P a waker handed over, or an idle P. */
@@ -364,6 +399,28 @@ static void leave_idle(weft__carrier *m)
     weft__spin_unlock(&weft__S.lock);
 }
 
+/* A deadlock is suspected when it looks like one (deadlock.c), and
+ * confirmed when it still does a grace period later with no carrier having
+ * woken in between. */
+static bool deadlock_check(uint64_t *epoch, bool confirm)
+{
+    weft__spin_lock(&weft__S.lock);
+    bool yes = weft__deadlock_suspected() && !work_anywhere() &&
+               (!confirm || *epoch == weft__S.idle_epoch);
+    *epoch = weft__S.idle_epoch;
+    weft__spin_unlock(&weft__S.lock);
+    return yes;
+}
+
+static void wake_all_carriers(void)
+{
+    for (uint32_t i = 0; i < weft__S.ncarriers; i++) {
+        weft__carrier *c = weft__S.carriers[i];
+        atomic_store_explicit(&c->wake_word, 1, memory_order_release);
+        weft__futex_wake(&c->wake_word, 1);
+    }
+}
+
 /* Gives back m's P and sleeps until a waker hands one over, the earliest
  * timer is due (if m is the timer waiter), or the runtime stops. */
 static void idle(weft__carrier *m)
@@ -383,6 +440,7 @@ static void idle(weft__carrier *m)
     m->idle = true;
     m->idle_next = weft__S.idle_m;
     weft__S.idle_m = m;
+    weft__S.nidle_m++;
     atomic_store_explicit(&m->wake_word, 0, memory_order_relaxed);
     bool timer_waiter = !weft__S.timer_waiter;
     if (timer_waiter) {
@@ -400,18 +458,28 @@ static void idle(weft__carrier *m)
         leave_idle(m);
         return;
     }
+    weft__stacks_trim();
     int64_t until = -1;
+    uint64_t epoch = 0;
+    bool suspect = false;
     if (timer_waiter) {
         until = weft__timers_next();
         if (until >= 0)
             atomic_store_explicit(&weft__S.timer_wait_until, until,
                                   memory_order_seq_cst);
     }
+    if (until < 0 && (suspect = deadlock_check(&epoch, false)))
+        until = weft_now() + DEADLOCK_GRACE_NS;
     while (!atomic_load_explicit(&m->wake_word, memory_order_acquire) &&
            !atomic_load(&weft__S.done)) {
         if (until >= 0 && weft_now() >= until)
             break;
         weft__futex_wait(&m->wake_word, 0, until);
+    }
+    if (suspect && !atomic_load_explicit(&m->wake_word, memory_order_acquire)
+        && deadlock_check(&epoch, true)) {
+        weft__deadlock_declare();
+        wake_all_carriers();
     }
     leave_idle(m);
 }
@@ -472,6 +540,6 @@ void weft__carrier_loop(weft__carrier *m)
                           g->stack->tsan_fiber);
         weft__ctx_switch(&m->sched_ctx, &g->ctx);
         weft__fiber_arrive(m->fake_stack);
-        weft__after_switch();
+        weft__after_switch_on(m);
     }
 }

@@ -18,16 +18,15 @@
  */
 #include <string.h>
 
-#include "sched/sched.h"
+#include "sched/runq.h"
 
-#define RING_MASK (WEFT__RUNQ_SIZE - 1)
-_Static_assert((WEFT__RUNQ_SIZE & RING_MASK) == 0, "ring size: power of 2");
 
 void weft__proc_init(weft__proc *p, uint32_t id)
 {
     memset(p, 0, sizeof *p);
     p->id = id;
     p->rand = 0x9E3779B97F4A7C15ull * (id + 1);
+    p->fairness = 61;
     atomic_init(&p->timer_next, INT64_MAX);
 }
 
@@ -53,13 +52,13 @@ void weft__globq_put(weft_thread *g)
 
 /* Owner only. The ring is full: moves its older half and g to the global
  * queue in one batch. Returns false if a thief moved head meanwhile. */
-static bool runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
-                          uint32_t t)
+bool weft__runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
+                         uint32_t t)
 {
     uint32_t n = (t - h) / 2;
     weft_thread *batch[WEFT__RUNQ_SIZE / 2];
     for (uint32_t i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&p->ring[(h + i) & RING_MASK],
+        batch[i] = atomic_load_explicit(&p->ring[(h + i) & WEFT__RUNQ_MASK],
                                         memory_order_relaxed);
     if (!atomic_compare_exchange_strong_explicit(&p->head, &h, h + n,
                                                  memory_order_release,
@@ -70,54 +69,6 @@ static bool runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
     batch[n - 1]->next = g;
     globq_put_chain(batch[0], g, n + 1);
     return true;
-}
-
-/* Runs on: owner of p. next: put g in runnext (the previous occupant moves
- * to the ring's tail). */
-void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
-{
-    if (next) {
-        /* release: g's state is visible to a thief that takes it. */
-        g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
-        if (!g)
-            return;
-    }
-    for (;;) {
-        /* acquire: pairs with thieves' CAS on head, so their reads of the
-         * slots they took are done before we reuse those slots. */
-        uint32_t h = atomic_load_explicit(&p->head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
-        if (t - h < WEFT__RUNQ_SIZE) {
-            atomic_store_explicit(&p->ring[t & RING_MASK], g,
-                                  memory_order_relaxed);
-            /* release: publishes the slot (and g) to thieves. */
-            atomic_store_explicit(&p->tail, t + 1, memory_order_release);
-            return;
-        }
-        if (runq_put_slow(p, g, h, t))
-            return;
-    }
-}
-
-/* Runs on: owner of p. */
-weft_thread *weft__runq_get(weft__proc *p)
-{
-    weft_thread *g = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-    if (g && atomic_compare_exchange_strong_explicit(
-                 &p->runnext, &g, NULL, memory_order_acquire,
-                 memory_order_relaxed))
-        return g;
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&p->head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        g = atomic_load_explicit(&p->ring[h & RING_MASK], memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&p->head, &h, h + 1,
-                                                  memory_order_release,
-                                                  memory_order_relaxed))
-            return g;
-    }
 }
 
 /* Runs on: any carrier. A racy hint. */
@@ -156,7 +107,7 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch,
         if (n > WEFT__RUNQ_SIZE / 2)
             continue; /* head and tail read at different times */
         for (uint32_t i = 0; i < n; i++)
-            batch[i] = atomic_load_explicit(&victim->ring[(h + i) & RING_MASK],
+            batch[i] = atomic_load_explicit(&victim->ring[(h + i) & WEFT__RUNQ_MASK],
                                             memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&victim->head, &h, h + n,
                                                     memory_order_acq_rel,

@@ -105,6 +105,7 @@ bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stacks_free(weft__proc *p);
 void weft__stacks_teardown(void);
 void weft__stacks_init(void);
+void weft__stacks_trim(void);
 void weft__overflow_handler_install(void);
 void weft__overflow_handler_remove(void);
 
@@ -193,6 +194,7 @@ void weft__thread_free(weft_thread *g);
 void weft__thread_start_failed(weft_thread *g, int err);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
+void weft__locals_release_nodtor(weft_thread *g);
 void weft__locals_inherit(weft_thread *child, weft_thread *parent);
 
 /* ---------------------------------------------------------- park / wake */
@@ -224,7 +226,7 @@ struct weft__proc {
     _Atomic(weft_thread *) runnext;
     _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
     uint32_t id;
-    uint32_t schedtick;          /* owner only */
+    uint32_t fairness;           /* countdown to a global-queue check */
     uint64_t rand;               /* owner only */
     weft__proc *idle_next;       /* under the scheduler lock */
     weft__carrier *m;            /* the carrier that holds it, or NULL */
@@ -287,6 +289,9 @@ struct weft__sched {
     weft_thread *root;
     size_t stack_size;
     _Atomic uint64_t next_id;
+    _Atomic uint64_t nthreads;        /* spawned and not yet DONE */
+    uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */
+    uint32_t nidle_m;                 /* lock */
     /* Thread record pool shared by all P's. */
     weft__spinlock g_lock;
     weft_thread *free_g;
@@ -299,8 +304,6 @@ weft__carrier *weft__m(void);
 void weft__set_m(weft__carrier *m);
 
 /* proc.c: run queues. "owner" = the carrier holding p. */
-void weft__runq_put(weft__proc *p, weft_thread *g, bool next); /* owner */
-weft_thread *weft__runq_get(weft__proc *p);                    /* owner */
 bool weft__runq_empty(weft__proc *p);
 weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim,
                               bool runnext);
@@ -314,12 +317,30 @@ void weft__wakep(void);
 void weft__switch_out(weft_thread *g, weft__after_kind after,
                       weft__spinlock *lk);
 void weft__after_switch(void);
+void weft__switch_out_on(weft__carrier *m, weft_thread *g,
+                         weft__after_kind after, weft__spinlock *lk);
+void weft__after_switch_on(weft__carrier *m);
 int  weft__carriers_start(void);
 void weft__carrier_loop(weft__carrier *m);
 void weft__carriers_stop(void);
 void weft__timer_waiter_kick(int64_t when);
 weft_thread *weft__alloc_g(void);
 void weft__free_g(weft_thread *g);
+
+/* deadlock.c */
+void weft__os_thread_register(void);
+bool weft__os_threads_alive(void);
+bool weft__deadlock_suspected(void);
+void weft__deadlock_declare(void);
+void weft__abandon_blocked_threads(void);
+
+/* Runs on: any thread. An OS thread that touches a weft object may wake a
+ * virtual thread later: it counts against deadlock reports while alive. */
+static inline void weft__os_use(void)
+{
+    if (unlikely(!weft__m()))
+        weft__os_thread_register();
+}
 
 /* dump.c */
 void weft__dump_locked_free(int fd);

@@ -17,10 +17,15 @@
  * costs no memory (an untouched page reads as zeros).
  *
  * Pools. Each P caches up to WEFT__STACK_CACHE stacks of the default size
- * with their memory (the hot cache, owner only). Past that, a stack's
- * memory is given back (MADV_DONTNEED) and it joins the global cold pool;
- * past COLD_MAX cold stacks, guarded stacks are unmapped. Stacks of other
- * sizes are mapped for their thread and unmapped after it.
+ * with their memory (the hot cache, owner only). Past that, a stack joins
+ * the global warm pool, still with its memory. Giving memory back costs a
+ * madvise, and in a process with several carriers every madvise or munmap
+ * interrupts the other CPUs to flush their TLBs (tens of microseconds on a
+ * VM), so it is kept off the path of running threads: a carrier about to
+ * sleep for want of work trims the warm pool down to WARM_KEEP stacks,
+ * giving their memory back (MADV_DONTNEED) and moving them to the cold
+ * pool; past COLD_MAX cold stacks, guarded stacks are unmapped instead.
+ * Stacks of other sizes are mapped for their thread and unmapped after.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -44,9 +49,14 @@
 #define WEFT__SLAB_STACKS 64
 #define WEFT__CANARY 64
 #define COLD_MAX 4096
+#define WARM_KEEP 256
+#define TRIM_BATCH 1024
 
 static struct {
     weft__spinlock lock;
+    weft__spinlock map_lock;    /* serialises creating mappings */
+    weft__stack *warm;          /* default-size stacks with their memory */
+    uint32_t nwarm;
     weft__stack *cold;          /* default-size stacks, memory given back */
     uint32_t ncold;
     weft__stack *slab_free;     /* unused slab stacks */
@@ -56,7 +66,7 @@ static struct {
     uint32_t guard_budget;
     bool warned;
     size_t page;
-} pool = {.lock = WEFT__SPINLOCK_INIT};
+} pool = {.lock = WEFT__SPINLOCK_INIT, .map_lock = WEFT__SPINLOCK_INIT};
 
 static uint32_t read_guard_budget(void)
 {
@@ -98,19 +108,35 @@ static weft__stack *describe(char *lo, size_t size, char *map, size_t map_size)
     return s;
 }
 
+/* Maps a guarded stack and faults in its top page, which every thread
+ * touches. Carriers do this one at a time: done concurrently, the mmap,
+ * mprotect and fault contend on the kernel's mm lock, whose sleeping
+ * waiters cost a cross-CPU wake-up each; a spin here costs far less. */
+static char *map_and_touch(size_t map_size)
+{
+    weft__spin_lock(&pool.map_lock);
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (map != MAP_FAILED && mprotect(map, pool.page, PROT_NONE)) {
+        munmap(map, map_size);
+        map = MAP_FAILED;
+    }
+    if (map != MAP_FAILED)
+        ((volatile char *)map)[map_size - 1] = 0;
+    weft__spin_unlock(&pool.map_lock);
+    return map;
+}
+
 static weft__stack *map_guarded(size_t size)
 {
     uint32_t n = atomic_fetch_add(&pool.guarded, 1);
     if (n >= pool.guard_budget)
         goto err_budget;
     size_t map_size = size + pool.page;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
+    char *map = map_and_touch(map_size);
     if (map == MAP_FAILED)
         goto err_budget;
-    if (mprotect(map, pool.page, PROT_NONE))
-        goto err_unmap;
     weft__stack *s = describe(map + pool.page, size, map, map_size);
     if (!s)
         goto err_unmap;
@@ -171,16 +197,29 @@ static weft__stack *from_slab(size_t size)
     return s;
 }
 
-static weft__stack *from_cold_pool(void)
+static weft__stack *pop(weft__stack **list, uint32_t *n)
 {
-    if (!pool.cold)
-        return NULL;
-    weft__spin_lock(&pool.lock);
-    weft__stack *s = pool.cold;
+    weft__stack *s = *list;
     if (s) {
-        pool.cold = s->next;
-        pool.ncold--;
+        *list = s->next;
+        (*n)--;
     }
+    return s;
+}
+
+static void push(weft__stack **list, uint32_t *n, weft__stack *s)
+{
+    s->next = *list;
+    *list = s;
+    (*n)++;
+}
+
+static weft__stack *from_pools(void)
+{
+    weft__spin_lock(&pool.lock);
+    weft__stack *s = pop(&pool.warm, &pool.nwarm);
+    if (!s)
+        s = pop(&pool.cold, &pool.ncold);
     weft__spin_unlock(&pool.lock);
     return s;
 }
@@ -197,7 +236,7 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
         p->nstacks--;
         return s;
     }
-    if (pooled && (s = from_cold_pool()))
+    if (pooled && (s = from_pools()))
         return s;
     if ((s = map_guarded(size)))
         return s;
@@ -238,16 +277,33 @@ void weft__stack_put(weft__proc *p, weft__stack *s)
         free(s);
         return;
     }
-    if (s->map && pool.ncold >= COLD_MAX) {
-        unmap_guarded(s);
-        return;
-    }
-    madvise(s->lo, s->size, MADV_DONTNEED);
     weft__spin_lock(&pool.lock);
-    s->next = pool.cold;
-    pool.cold = s;
-    pool.ncold++;
+    push(&pool.warm, &pool.nwarm, s);
     weft__spin_unlock(&pool.lock);
+}
+
+/* Runs on: a carrier about to sleep. Gives back the memory of warm stacks
+ * beyond WARM_KEEP, at most TRIM_BATCH of them (it is called again at the
+ * next idle). */
+void weft__stacks_trim(void)
+{
+    for (int i = 0; i < TRIM_BATCH; i++) {
+        weft__spin_lock(&pool.lock);
+        weft__stack *s = pool.nwarm > WARM_KEEP ? pop(&pool.warm, &pool.nwarm)
+                                                : NULL;
+        bool unmap = s && s->map && pool.ncold >= COLD_MAX;
+        weft__spin_unlock(&pool.lock);
+        if (!s)
+            return;
+        if (unmap) {
+            unmap_guarded(s);
+            continue;
+        }
+        madvise(s->lo, s->size, MADV_DONTNEED);
+        weft__spin_lock(&pool.lock);
+        push(&pool.cold, &pool.ncold, s);
+        weft__spin_unlock(&pool.lock);
+    }
 }
 
 bool weft__stack_canary_ok(const weft__stack *s)
@@ -292,10 +348,11 @@ void weft__stacks_free(weft__proc *p)
  * every slab stack is then in a pool. */
 void weft__stacks_teardown(void)
 {
+    free_list(pool.warm);
     free_list(pool.cold);
     free_list(pool.slab_free);
-    pool.cold = pool.slab_free = NULL;
-    pool.ncold = 0;
+    pool.warm = pool.cold = pool.slab_free = NULL;
+    pool.nwarm = pool.ncold = 0;
     for (uint32_t i = 0; i < pool.nslabs; i++)
         munmap(pool.slabs[i], weft__S.stack_size * WEFT__SLAB_STACKS);
     free(pool.slabs);

@@ -138,6 +138,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     atomic_init(&g->state, WEFT__G_NEW);
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;
+    atomic_fetch_add_explicit(&weft__S.nthreads, 1, memory_order_relaxed);
     if (parent) {
         weft__locals_inherit(g, parent);
         weft_scope *home = parent->cur;
@@ -226,6 +227,7 @@ static bool is_failure(weft_thread *g)
 
 static void finish_root(weft_thread *g)
 {
+    atomic_fetch_sub_explicit(&weft__S.nthreads, 1, memory_order_release);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     weft__S.root_result = g->result;
     atomic_store_explicit(&weft__S.done, true, memory_order_release);
@@ -245,14 +247,17 @@ static void finish(weft_thread *g)
         finish_root(g);
         return;
     }
+    atomic_fetch_sub_explicit(&weft__S.nthreads, 1, memory_order_release);
     weft__spin_lock(&home->lock);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    /* The joiner first: it asked for this result, and a failure's cancel
+     * below must not take it away (its next blocking call sees it). */
+    if (g->joiner)
+        weft__wake(g->joiner, 0);
     if (is_failure(g) && !home->first_error) {
         home->first_error = g->result;
         weft__scope_cancel_locked(home, ECANCELED);
     }
-    if (g->joiner)
-        weft__wake(g->joiner, 0);
     bool detached = g->detached;
     if (detached)
         weft__list_remove(&g->home_link);
@@ -298,10 +303,11 @@ static int take_result_locked(weft_thread *t)
 
 int weft_join(weft_thread *t, int *result)
 {
+    weft__os_use();
+    if (t && t == weft__g())
+        return EDEADLK;
     if (!valid(t) || !t->home)
         return EINVAL;
-    if (t == weft__g())
-        return EDEADLK;
     weft_scope *home = t->home;
     weft__waiter w;
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_JOIN, t);
@@ -339,6 +345,7 @@ int weft_join(weft_thread *t, int *result)
 
 int weft_detach(weft_thread *t)
 {
+    weft__os_use();
     if (!valid(t) || !t->home)
         return EINVAL;
     weft_scope *home = t->home;
@@ -361,6 +368,7 @@ int weft_detach(weft_thread *t)
 
 int weft_cancel(weft_thread *t)
 {
+    weft__os_use();
     if (!valid(t))
         return EINVAL;
     weft__spin_lock(&t->root.lock);
@@ -371,12 +379,12 @@ int weft_cancel(weft_thread *t)
 
 int weft_yield(void)
 {
-    weft_thread *g = weft__g();
-    if (!g) {
+    weft__carrier *m = weft__m();
+    if (!m || !m->cur) {
         sched_yield();
         return 0;
     }
-    weft__switch_out(g, WEFT__AFTER_YIELD, NULL);
+    weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
     return 0;
 }
 

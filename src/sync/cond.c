@@ -19,6 +19,7 @@ _Static_assert(sizeof(struct cond) <= sizeof(weft_cond), "weft_cond size");
 
 int weft_cond_timedwait(weft_cond *pc, weft_mutex *m, int64_t deadline_ns)
 {
+    weft__os_use();
     struct cond *c = (struct cond *)pc;
     if (!c || !m)
         return EINVAL;
@@ -46,6 +47,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m)
 
 int weft_cond_signal(weft_cond *pc)
 {
+    weft__os_use();
     struct cond *c = (struct cond *)pc;
     if (!c)
         return EINVAL;
@@ -57,6 +59,7 @@ int weft_cond_signal(weft_cond *pc)
 
 int weft_cond_broadcast(weft_cond *pc)
 {
+    weft__os_use();
     struct cond *c = (struct cond *)pc;
     if (!c)
         return EINVAL;

@@ -57,6 +57,7 @@ static void lock_slow(struct mutex *m)
 
 int weft_mutex_lock(weft_mutex *pm)
 {
+    weft__os_use();
     struct mutex *m = (struct mutex *)pm;
     if (!m)
         return EINVAL;
@@ -75,6 +76,7 @@ int weft_mutex_trylock(weft_mutex *pm)
 
 int weft_mutex_unlock(weft_mutex *pm)
 {
+    weft__os_use();
     struct mutex *m = (struct mutex *)pm;
     if (!m)
         return EINVAL;

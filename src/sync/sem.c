@@ -78,6 +78,7 @@ static int acquire_slow(struct sem *s, int64_t deadline)
 
 int weft_sem_timedacquire(weft_sem *ps, int64_t deadline_ns)
 {
+    weft__os_use();
     struct sem *s = (struct sem *)ps;
     if (!s)
         return EINVAL;
@@ -111,6 +112,7 @@ static void hand_over(struct sem *s)
 
 int weft_sem_release(weft_sem *ps)
 {
+    weft__os_use();
     struct sem *s = (struct sem *)ps;
     if (!s)
         return EINVAL;

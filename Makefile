@@ -1,0 +1,50 @@
+# Thin wrapper over CMake. `make` builds libweft; `make check` installs what
+# the tests need (as root, Debian), then runs the suite in three builds:
+# plain, ASan+UBSan, TSan.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?=
+CTEST = ctest --output-on-failure -j$(JOBS)
+
+.PHONY: all deps check check-plain check-asan check-tsan bench demo install clean
+
+all:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+deps:
+	@tools/install-deps.sh test
+
+check: deps check-plain check-asan check-tsan
+	@echo "make check: all suites passed"
+
+check-plain:
+	cmake -S . -B build-check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_BENCH=OFF
+	cmake --build build-check -j$(JOBS)
+	cd build-check && $(CTEST)
+
+check-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWEFT_BENCH=OFF \
+	  -DWEFT_SANITIZE=address,undefined
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 $(CTEST)
+
+check-tsan:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_BENCH=OFF \
+	  -DWEFT_SANITIZE=thread
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
+
+bench:
+	@tools/install-deps.sh bench
+	bench/run.sh
+
+demo: all
+	$(BUILD)/examples/01-hello
+
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-check build-asan build-tsan build-bench

@@ -22,6 +22,7 @@
 struct weft_local {
     uint32_t index;
     void (*dtor)(void *);
+    weft_local *next;          /* registry: keys live until exit */
 };
 
 struct weft__locals {
@@ -36,6 +37,7 @@ struct weft__local_log {
 };
 
 static _Atomic uint32_t next_index;
+static weft_local *_Atomic registry;
 
 weft_local *weft_local_new(void (*dtor)(void *))
 {
@@ -46,6 +48,9 @@ weft_local *weft_local_new(void (*dtor)(void *))
     }
     k->index = atomic_fetch_add(&next_index, 1);
     k->dtor = dtor;
+    k->next = atomic_load(&registry);
+    while (!atomic_compare_exchange_weak(&registry, &k->next, k)) {
+    }
     return k;
 }
 

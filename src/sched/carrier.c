@@ -115,13 +115,16 @@ void weft__wakep(void)
 }
 
 /* Runs on: any thread. Queues a runnable thread: on the caller's P (in
- * runnext, so it runs next, near its waker) or, with no P, globally. */
+ * runnext, so it runs next, near its waker) or, with no P, globally.
+ * Threads woken by timers go to the back instead: a batch of expired
+ * timers must wake its threads in deadline order, and runnext would
+ * reverse it. */
 void weft__ready(weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
     weft__carrier *m = weft__m();
     if (m && m->p)
-        weft__runq_put(m->p, g, true);
+        weft__runq_put(m->p, g, !m->firing_timers);
     else
         weft__globq_put(g);
     weft__wakep();
@@ -188,20 +191,21 @@ static bool launch(weft__carrier *m, weft_thread *g)
         weft__thread_start_failed(g, ENOMEM);
         return false;
     }
+    weft__fiber_stack_fresh(g->stack->lo, g->stack->size);
     weft__ctx_make(&g->ctx, g->stack->lo, g->stack->size,
                    weft__thread_entry, NULL);
     return true;
 }
 
 /* Runs on: owner of m->p. The next thread to run from the P's own queues
- * (and, now and then or when they are empty, the global queue). */
+ * (and, now and then or when they are empty, the global queue). Fires no
+ * timers: it runs inside a switch, where the thread switching out may
+ * still hold the lock it parks under, and a timer's callback (a scope
+ * deadline) may need that very lock. Timers fire after the switch. */
 static weft_thread *next_local(weft__carrier *m)
 {
     weft__proc *p = m->p;
     for (;;) {
-        if (atomic_load_explicit(&p->timer_next, memory_order_relaxed) !=
-            INT64_MAX)
-            weft__timers_run(p, weft_now());
         weft_thread *g = NULL;
         if (unlikely(--p->fairness == 0)) {
             p->fairness = GLOBAL_FAIRNESS;
@@ -263,12 +267,28 @@ void weft__switch_out(weft_thread *g, weft__after_kind after,
     weft__switch_out_on(weft__m(), g, after, lk);
 }
 
-/* Runs on: the context that has just been switched to, on carrier m. */
+static void fire_own_timers(weft__carrier *m)
+{
+    weft__proc *p = m->p;
+    if (unlikely(!p) || likely(atomic_load_explicit(&p->timer_next,
+                                                  memory_order_relaxed) ==
+                             INT64_MAX))
+        return;
+    m->firing_timers = true;
+    weft__timers_run(p, weft_now());
+    m->firing_timers = false;
+}
+
+/* Runs on: the context that has just been switched to, on carrier m. Does
+ * the previous thread's after action, then fires the P's due timers (now
+ * that no lock of the previous thread is held). */
 void weft__after_switch_on(weft__carrier *m)
 {
     weft__after_kind after = m->after;
-    if (after == WEFT__AFTER_NONE)
+    if (after == WEFT__AFTER_NONE) {
+        fire_own_timers(m);
         return;
+    }
     weft_thread *g = m->after_g;
     m->after = WEFT__AFTER_NONE;
     switch (after) {
@@ -286,6 +306,7 @@ void weft__after_switch_on(weft__carrier *m)
         weft__thread_finish(g);
         break;
     }
+    fire_own_timers(m);
 }
 
 void weft__after_switch(void)
@@ -348,11 +369,13 @@ static bool work_anywhere(void)
     return false;
 }
 
-static void run_all_timers(void)
+static void run_all_timers(weft__carrier *m)
 {
     int64_t now = weft_now();
+    m->firing_timers = true;
     for (uint32_t i = 0; i < weft__S.nprocs; i++)
         weft__timers_run(&weft__S.procs[i], now);
+    m->firing_timers = false;
 }
 
 /* Under the scheduler lock: gives m an idle P if there is one. */
@@ -492,11 +515,11 @@ static weft_thread *find_runnable(weft__carrier *m)
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;
         if (!m->p) {
-            run_all_timers();
+            run_all_timers(m);
             idle(m);
             continue;
         }
-        run_all_timers();
+        run_all_timers(m);
         weft_thread *g = next_local(m);
         if (g) {
             stop_spinning(m);

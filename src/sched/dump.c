@@ -83,10 +83,14 @@ static void dump_thread(int fd, weft_thread *g, int depth)
     const char *w = wait_name(atomic_load_explicit(&g->wait_kind,
                                                    memory_order_relaxed));
     if (state == WEFT__G_WAITING && w) {
-        double ms = (coarse_now() - g->wait_since) / 1e6;
+        int64_t since = atomic_load_explicit(&g->wait_since,
+                                             memory_order_relaxed);
+        const void *obj = atomic_load_explicit(&g->wait_obj,
+                                               memory_order_relaxed);
+        double ms = (coarse_now() - since) / 1e6;
         dprintf(fd, " on %s", w);
-        if (g->wait_obj)
-            dprintf(fd, " %p", g->wait_obj);
+        if (obj)
+            dprintf(fd, " %p", obj);
         dprintf(fd, " for %.0f ms", ms < 0 ? 0 : ms);
     }
     if (state == WEFT__G_DONE)

@@ -36,6 +36,9 @@ void __sanitizer_finish_switch_fiber(void *fake_stack_save,
                                      const void **bottom_old,
                                      size_t *size_old);
 #endif
+#ifdef WEFT_ASAN
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
 #ifdef WEFT_TSAN
 void *__tsan_get_current_fiber(void);
 void *__tsan_create_fiber(unsigned flags);
@@ -67,6 +70,17 @@ static inline void weft__fiber_arrive(void *save)
     __sanitizer_finish_switch_fiber(save, &lo, &size);
 #else
     (void)save;
+#endif
+}
+
+/* A stack handed to a new thread may hold the poisoned redzones of the
+ * frames of the thread that used it last: ASan must forget them. */
+static inline void weft__fiber_stack_fresh(void *lo, size_t size)
+{
+#ifdef WEFT_ASAN
+    __asan_unpoison_memory_region(lo, size);
+#else
+    (void)lo, (void)size;
 #endif
 }
 

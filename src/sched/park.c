@@ -129,8 +129,8 @@ int weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
         atomic_store_explicit(&w->os_word, 0, memory_order_relaxed);
         return 0;
     }
-    g->wait_obj = obj;
-    g->wait_since = coarse_now();
+    atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
+    atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
     atomic_store_explicit(&g->wait_kind, kind, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_WAITING, memory_order_relaxed);
     atomic_store_explicit(&g->park, WEFT__PARKING, memory_order_relaxed);

@@ -183,8 +183,8 @@ struct weft_thread {
     struct weft__local_log *local_log; /* values it set, for dtors */
     /* Wait record, for the dump: written by the thread before it parks. */
     _Atomic int wait_kind;
-    const void *wait_obj;
-    int64_t wait_since;
+    const void *_Atomic wait_obj;
+    _Atomic int64_t wait_since;
     char name[32];
 };
 
@@ -255,6 +255,7 @@ struct weft__carrier {
     _Atomic uint32_t wake_word;  /* futex: 0 asleep, 1 woken */
     bool spinning;
     bool idle;                   /* on the idle list; sched lock */
+    bool firing_timers;          /* readied threads go to the back */
     uint32_t id;
     pthread_t os_thread;
     /* Work the next context does once this one is off its stack. */

@@ -49,7 +49,7 @@ weft_thread *weft__alloc_g(void)
         g = p->free_g;
         p->free_g = g->next;
         p->nfree_g--;
-    } else if (weft__S.free_g) {
+    } else {
         weft__spin_lock(&weft__S.g_lock);
         g = weft__S.free_g;
         if (g)

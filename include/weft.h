@@ -47,8 +47,18 @@ typedef int (*weft_fn)(void *arg);
  * can be overridden by the environment variable named beside it. */
 typedef struct weft_config {
     unsigned procs;       /* P slots. Default: online CPUs.     WEFT_PROCS */
-    size_t stack_size;    /* default stack address space,
-                             bytes. Default 256 KiB.            WEFT_STACK */
+    size_t stack_size;    /* default stack address space, bytes,
+                             2 KiB .. 1 GiB. Default 256 KiB.   WEFT_STACK
+                             Below 16 KiB: compact mode, for
+                             millions of tiny threads: stacks
+                             share pages, have no guard page
+                             (a canary is checked at each
+                             switch) and every switch goes
+                             through the scheduler. The root
+                             thread keeps a 256 KiB stack.
+                             Code in compact threads should be
+                             linked with -Wl,-z,now: a lazily
+                             bound call needs KiBs of stack. */
     unsigned hog_ms;      /* reserved for the monitor.          WEFT_HOG_MS */
     unsigned max_carriers;/* reserved for the monitor.         */
 } weft_config;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,14 @@ static int configure(const weft_config *cfg)
     size_t stack = cfg && cfg->stack_size ? cfg->stack_size
                                           : env_size("WEFT_STACK",
                                                      DEFAULT_STACK);
-    if (procs > MAX_PROCS || stack < 16 * 1024 || stack > (1u << 30))
+    if (procs > MAX_PROCS || stack < WEFT__COMPACT_MIN || stack > (1u << 30))
         return EINVAL;
     weft__S.nprocs = procs;
-    weft__S.stack_size = (stack + 4095) & ~(size_t)4095;
+    /* Below WEFT__COMPACT_LIMIT: compact mode, guard-less slab stacks in
+     * steps of 1 KiB; otherwise whole pages, guarded. */
+    size_t step = stack < WEFT__COMPACT_LIMIT ? 1024 : 4096;
+    weft__S.stack_size = (stack + step - 1) & ~(step - 1);
+    weft__S.compact = weft__S.stack_size < WEFT__COMPACT_LIMIT;
     return 0;
 }
 
@@ -116,6 +121,26 @@ static void *carrier_main(void *arg)
 {
     carrier_run(arg);
     return NULL;
+}
+
+/* The dynamic linker resolves a lazily bound function at its first call,
+ * saving every vector register on the caller's stack: several KiB on
+ * AVX-512 machines, more than a compact stack holds. So the libc functions
+ * the runtime calls on a thread's stack are made to resolve here, on the
+ * OS stack. (User code in compact threads wants -Wl,-z,now.) */
+static void resolve_libc_bindings(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    *(volatile int *)__errno_location() = 0;
+    sched_yield();
+    void *p = realloc(calloc(1, 64), 128);
+    memset(p, 0, 64);
+    memcpy(p, &ts, sizeof ts);
+    free(malloc(16));
+    free(p);
+    weft__futex_wake(&(_Atomic uint32_t){0}, 1);
 }
 
 static int alloc_structures(void)
@@ -209,10 +234,17 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     if (err)
         goto out_busy;
     weft__stacks_init();
+    if (weft__S.compact)
+        resolve_libc_bindings();
     err = alloc_structures();
     if (err)
         goto out_free;
-    weft_thread *root = weft__spawn(NULL, &(weft_attr){.name = "main"}, fn, arg);
+    /* The root runs the program's main logic: in compact mode it still
+     * gets a full-size stack. */
+    weft_attr root_attr = {.name = "main", .stack_size = weft__S.stack_size};
+    if (root_attr.stack_size < DEFAULT_STACK)
+        root_attr.stack_size = DEFAULT_STACK;
+    weft_thread *root = weft__spawn(NULL, &root_attr, fn, arg);
     if (!root) {
         err = ENOMEM;
         goto out_free;

@@ -235,7 +235,10 @@ static inline void check_stack(weft_thread *g)
 void weft__switch_out_on(weft__carrier *m, weft_thread *g,
                          weft__after_kind after, weft__spinlock *lk)
 {
-    weft_thread *next = m->p ? next_local(m) : NULL;
+    /* In compact mode a thread's stack is too small for the runtime's own
+     * slow paths (allocating a stack, running timers): always go through
+     * the scheduler loop, which runs on the carrier's OS stack. */
+    weft_thread *next = m->p && !weft__S.compact ? next_local(m) : NULL;
     check_stack(g);
     m->after = after;
     m->after_g = g;
@@ -270,6 +273,8 @@ void weft__switch_out(weft_thread *g, weft__after_kind after,
 static void fire_own_timers(weft__carrier *m)
 {
     weft__proc *p = m->p;
+    if (unlikely(weft__S.compact) && m->cur)
+        return; /* not on a compact stack: the scheduler loop fires them */
     if (unlikely(!p) || likely(atomic_load_explicit(&p->timer_next,
                                                   memory_order_relaxed) ==
                              INT64_MAX))

@@ -88,6 +88,11 @@ void weft__timers_free(weft__proc *p);
 
 /* --------------------------------------------------------------- stacks */
 
+/* Default stacks smaller than this are "compact": carved from guard-less
+ * slabs, several to a page, and checked by a canary (stack.c). */
+#define WEFT__COMPACT_LIMIT (16u * 1024)
+#define WEFT__COMPACT_MIN (2u * 1024)
+
 struct weft__stack {
     char *lo;               /* lowest usable byte */
     size_t size;            /* usable bytes */
@@ -289,6 +294,7 @@ struct weft__sched {
     int root_result;
     weft_thread *root;
     size_t stack_size;
+    bool compact;                     /* stack_size < WEFT__COMPACT_LIMIT */
     _Atomic uint64_t next_id;
     _Atomic uint64_t nthreads;        /* spawned and not yet DONE */
     uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */

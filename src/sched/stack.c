@@ -11,7 +11,7 @@
  * Each guarded stack costs two kernel map entries (the mapping is split by
  * the guard), and vm.max_map_count bounds them (65,530 by default). Past a
  * budget taken from that sysctl, default-size stacks are carved from
- * guard-less slabs (one map entry per WEFT__SLAB_STACKS stacks) and checked
+ * guard-less slabs (one map entry per slab of 64 or more stacks) and checked
  * by a canary instead: the lowest WEFT__CANARY bytes of the stack must still
  * be zero when the thread switches out. The canary is never written, so it
  * costs no memory (an untouched page reads as zeros).
@@ -26,6 +26,12 @@
  * giving their memory back (MADV_DONTNEED) and moving them to the cold
  * pool; past COLD_MAX cold stacks, guarded stacks are unmapped instead.
  * Stacks of other sizes are mapped for their thread and unmapped after.
+ *
+ * Compact mode: when the runtime's default stack size is below
+ * WEFT__COMPACT_LIMIT (say 2 KiB, for millions of tiny threads), every
+ * default stack comes from a slab, several share a page, no guard page is
+ * tried, and their memory stays with the pool (madvise works on whole
+ * pages only).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -46,7 +52,8 @@
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
-#define WEFT__SLAB_STACKS 64
+#define SLAB_MIN_STACKS 64
+#define SLAB_MIN_BYTES (2u << 20)
 #define WEFT__CANARY 64
 #define COLD_MAX 4096
 #define WARM_KEEP 256
@@ -66,6 +73,7 @@ static struct {
     uint32_t guard_budget;
     bool warned;
     size_t page;
+    uint32_t slab_stacks;       /* stacks per slab */
 } pool = {.lock = WEFT__SPINLOCK_INIT, .map_lock = WEFT__SPINLOCK_INIT};
 
 static uint32_t read_guard_budget(void)
@@ -168,12 +176,12 @@ static bool grow_slabs(size_t size)
         pool.slabs = slabs;
         pool.slab_cap = cap;
     }
-    char *slab = mmap(NULL, size * WEFT__SLAB_STACKS, PROT_READ | PROT_WRITE,
+    char *slab = mmap(NULL, size * pool.slab_stacks, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (slab == MAP_FAILED)
         return false;
-    for (int i = 0; i < WEFT__SLAB_STACKS; i++) {
+    for (uint32_t i = 0; i < pool.slab_stacks; i++) {
         weft__stack *s = describe(slab + (size_t)i * size, size, NULL, 0);
         if (!s)
             break; /* the rest of the slab stays unused */
@@ -187,7 +195,8 @@ static bool grow_slabs(size_t size)
 static weft__stack *from_slab(size_t size)
 {
     weft__spin_lock(&pool.lock);
-    warn_no_guards();
+    if (size >= WEFT__COMPACT_LIMIT)
+        warn_no_guards();
     weft__stack *s = pool.slab_free;
     if (!s && grow_slabs(size))
         s = pool.slab_free;
@@ -238,6 +247,8 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
     }
     if (pooled && (s = from_pools()))
         return s;
+    if (pooled && size < WEFT__COMPACT_LIMIT)
+        return from_slab(size);
     if ((s = map_guarded(size)))
         return s;
     if (pooled)
@@ -299,7 +310,8 @@ void weft__stacks_trim(void)
             unmap_guarded(s);
             continue;
         }
-        madvise(s->lo, s->size, MADV_DONTNEED);
+        if (s->size % pool.page == 0)
+            madvise(s->lo, s->size, MADV_DONTNEED);
         weft__spin_lock(&pool.lock);
         push(&pool.cold, &pool.ncold, s);
         weft__spin_unlock(&pool.lock);
@@ -354,7 +366,7 @@ void weft__stacks_teardown(void)
     pool.warm = pool.cold = pool.slab_free = NULL;
     pool.nwarm = pool.ncold = 0;
     for (uint32_t i = 0; i < pool.nslabs; i++)
-        munmap(pool.slabs[i], weft__S.stack_size * WEFT__SLAB_STACKS);
+        munmap(pool.slabs[i], weft__S.stack_size * pool.slab_stacks);
     free(pool.slabs);
     pool.slabs = NULL;
     pool.nslabs = pool.slab_cap = 0;
@@ -368,6 +380,8 @@ void weft__stacks_init(void)
     if (env)
         pool.guard_budget = (uint32_t)strtoul(env, NULL, 10);
     pool.warned = false;
+    size_t per = SLAB_MIN_BYTES / weft__S.stack_size;
+    pool.slab_stacks = per > SLAB_MIN_STACKS ? (uint32_t)per : SLAB_MIN_STACKS;
 }
 
 /* ------------------------------------------------------ overflow report */

@@ -39,23 +39,57 @@
 
 /* ------------------------------------------------------------- records */
 
+#define G_BATCH (WEFT__G_CACHE / 2)
+
+/* Moves up to G_BATCH records from the global pool to p's cache, or, when
+ * spill, from p's cache to the global pool: one lock per batch, not one per
+ * record, since a spawner and the carriers its threads finish on sit on
+ * different P's. */
+static void move_batch(weft__proc *p, bool spill)
+{
+    weft__spin_lock(&weft__S.g_lock);
+    for (uint32_t i = 0; i < G_BATCH; i++) {
+        weft_thread **from = spill ? &p->free_g : &weft__S.free_g;
+        weft_thread **to = spill ? &weft__S.free_g : &p->free_g;
+        weft_thread *g = *from;
+        if (!g)
+            break;
+        *from = g->next;
+        g->next = *to;
+        *to = g;
+        if (spill)
+            p->nfree_g--;
+        else
+            p->nfree_g++;
+    }
+    weft__spin_unlock(&weft__S.g_lock);
+}
+
+static weft_thread *pop_free(weft__proc *p)
+{
+    if (p) {
+        if (!p->free_g)
+            move_batch(p, false);
+        weft_thread *g = p->free_g;
+        if (g) {
+            p->free_g = g->next;
+            p->nfree_g--;
+        }
+        return g;
+    }
+    weft__spin_lock(&weft__S.g_lock);
+    weft_thread *g = weft__S.free_g;
+    if (g)
+        weft__S.free_g = g->next;
+    weft__spin_unlock(&weft__S.g_lock);
+    return g;
+}
+
 /* Runs on: any thread. */
 weft_thread *weft__alloc_g(void)
 {
     weft__carrier *m = weft__m();
-    weft__proc *p = m ? m->p : NULL;
-    weft_thread *g = NULL;
-    if (p && p->free_g) {
-        g = p->free_g;
-        p->free_g = g->next;
-        p->nfree_g--;
-    } else {
-        weft__spin_lock(&weft__S.g_lock);
-        g = weft__S.free_g;
-        if (g)
-            weft__S.free_g = g->next;
-        weft__spin_unlock(&weft__S.g_lock);
-    }
+    weft_thread *g = pop_free(m ? m->p : NULL);
     if (g) {
         weft_thread *all_next = g->all_next;
         memset(g, 0, sizeof *g);
@@ -78,10 +112,11 @@ void weft__free_g(weft_thread *g)
     g->magic = WEFT__G_DEAD;
     weft__carrier *m = weft__m();
     weft__proc *p = m ? m->p : NULL;
-    if (p && p->nfree_g < WEFT__G_CACHE) {
+    if (p) {
         g->next = p->free_g;
         p->free_g = g;
-        p->nfree_g++;
+        if (++p->nfree_g > WEFT__G_CACHE)
+            move_batch(p, true);
         return;
     }
     weft__spin_lock(&weft__S.g_lock);
@@ -109,12 +144,35 @@ void weft__free_all_g(void)
 
 /* -------------------------------------------------------------- spawn */
 
+/* "fn@0x<address>" for threads spawned without a name: written by hand,
+ * since snprintf would cost more than the rest of a spawn. */
+static void default_name(char *out, size_t size, uintptr_t fn)
+{
+    static const char hex[] = "0123456789abcdef";
+    char digits[2 * sizeof fn];
+    int n = 0;
+    do {
+        digits[n++] = hex[fn & 15];
+        fn >>= 4;
+    } while (fn);
+    size_t i = 0;
+    for (const char *p = "fn@0x"; *p && i + 1 < size; p++)
+        out[i++] = *p;
+    while (n > 0 && i + 1 < size)
+        out[i++] = digits[--n];
+    out[i] = 0;
+}
+
 static void set_name(weft_thread *g, const char *name, weft_fn fn)
 {
-    if (name)
-        snprintf(g->name, sizeof g->name, "%s", name);
-    else
-        snprintf(g->name, sizeof g->name, "fn@%p", (void *)(uintptr_t)fn);
+    if (!name) {
+        default_name(g->name, sizeof g->name, (uintptr_t)fn);
+        return;
+    }
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof g->name; i++)
+        g->name[i] = name[i];
+    g->name[i] = 0;
 }
 
 /* Runs on: a virtual thread (the parent) or weft_run (the root: parent

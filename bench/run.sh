@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# bench/run.sh [benchmark...] — builds weft's benchmarks (bench/*.c) and their
+# peers (bench/peers/), runs each benchmark BENCH_RUNS times (default 3),
+# alternating weft and the peers, and prints a table of medians and the
+# weft/peer ratios (lower is better for every metric here). The table is also
+# written to <build dir>/results.txt. A peer that cannot be built or run is
+# shown as "missing (reason)"; that alone does not make the script fail.
+#
+# Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
+# BENCH_BUILD (build directory, <repo>/build-bench).
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=${BENCH_BUILD:-$REPO/build-bench}
+RUNS=${BENCH_RUNS:-3}
+TIMEOUT=${BENCH_TIMEOUT:-300}
+
+ALL=(spawn_join switch idle_memory idle_memory_compact)
+declare -A PEERS=([spawn_join]="go pthread" [switch]="go boost" [idle_memory]="go"
+                  [idle_memory_compact]="go")
+declare -A METRIC=([spawn_join]=spawn_join_ns [switch]=switch_ns
+                   [idle_memory]=idle_memory_bytes
+                   [idle_memory_compact]=idle_memory_bytes)
+# A benchmark that reuses another's programs, and how weft's is run there:
+# idle_memory_compact is B3 in weft's compact mode (2 KiB guard-less stacks).
+declare -A SRC=([idle_memory_compact]=idle_memory)
+declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
+src_of() { echo "${SRC[$1]:-$1}"; }
+declare -A BIN     # "bench/impl" -> program to run
+declare -A MISSING # "bench/impl" -> why it cannot be run
+declare -A VALUES  # "bench/impl" -> values, one per successful run
+declare -A UNIT    # bench -> unit printed after the value
+
+if [[ $# -gt 0 ]]; then
+    SELECTED=("$@")
+    for b in "${SELECTED[@]}"; do
+        if [[ -z ${METRIC[$b]+x} ]]; then
+            echo "usage: $0 [${ALL[*]}]..." >&2
+            exit 2
+        fi
+    done
+else
+    SELECTED=("${ALL[@]}")
+fi
+mkdir -p "$B/peers" || exit 1
+
+# A log's first error-looking line (else its last line), for "missing (reason)".
+reason_from() {
+    local r
+    r=$(grep -iE 'error|fatal|cannot|not found|undefined' "$1" | head -n 1)
+    [[ -n $r ]] || r=$(tail -n 1 "$1")
+    echo "${r:0:100}"
+}
+
+# --------------------------------------------------------------- install
+if [[ $(id -u) == 0 ]]; then
+    need=()
+    command -v go >/dev/null || need+=(golang-go)
+    [[ -f /usr/include/boost/context/detail/fcontext.hpp ]] ||
+        need+=(libboost-context-dev)
+    if [[ ${#need[@]} -gt 0 ]]; then
+        echo "installing ${need[*]}..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q "${need[@]}" >"$B/apt.log" 2>&1 ||
+            { apt-get update -q && apt-get install -y -q "${need[@]}"; } \
+                >>"$B/apt.log" 2>&1 ||
+            echo "apt-get failed, see $B/apt.log" >&2
+    fi
+fi
+
+# ----------------------------------------------------------------- build
+echo "building weft benchmarks in $B..." >&2
+targets=()
+for b in "${SELECTED[@]}"; do targets+=("bench_$(src_of "$b")"); done
+if cmake -S "$REPO" -B "$B" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF \
+        -DWEFT_EXAMPLES=OFF >"$B/weft-build.log" 2>&1 &&
+    cmake --build "$B" -j"$(nproc)" --target "${targets[@]}" \
+        >>"$B/weft-build.log" 2>&1; then
+    for b in "${SELECTED[@]}"; do BIN[$b/weft]=$B/bench/$(src_of "$b"); done
+else
+    why="build failed: $(reason_from "$B/weft-build.log"); see $B/weft-build.log"
+    for b in "${SELECTED[@]}"; do MISSING[$b/weft]=$why; done
+fi
+
+# build_peer BENCH PEER OUT LOG: builds one peer program.
+build_peer() {
+    local b=$1 p=$2 out=$3 log=$4
+    case $p in
+    go)
+        command -v go >/dev/null || { echo "go not installed" >"$log"; return 1; }
+        (cd "$REPO/bench/peers/go" &&
+            GOCACHE=$B/peers/go/cache GOPATH=$B/peers/go/path GOPROXY=off \
+                GOFLAGS='' go build -o "$out" "./$b") >"$log" 2>&1 ;;
+    boost)
+        g++ -O2 -o "$out" "$REPO/bench/peers/boost/$b.cpp" -lboost_context \
+            >"$log" 2>&1 ;;
+    pthread)
+        gcc -O2 -pthread -o "$out" "$REPO/bench/peers/pthread/$b.c" \
+            >"$log" 2>&1 ;;
+    esac
+}
+
+echo "building peers..." >&2
+mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread"
+for b in "${SELECTED[@]}"; do
+    for p in ${PEERS[$b]}; do
+        s=$(src_of "$b")
+        if build_peer "$s" "$p" "$B/peers/$p/$s" "$B/peers/$p/$s.log"; then
+            BIN[$b/$p]=$B/peers/$p/$s
+        else
+            MISSING[$b/$p]="build failed: $(reason_from "$B/peers/$p/$s.log")"
+        fi
+    done
+done
+
+# ------------------------------------------------------------------- run
+# run_one BENCH IMPL: runs it once and records its figure or why it failed.
+run_one() {
+    local b=$1 impl=$2 key=$1/$2 out rc line
+    [[ -n ${BIN[$key]:-} ]] || return
+    echo "  $b/$impl" >&2
+    local envs=()
+    [[ $impl == weft && -n ${WEFT_ENV[$b]:-} ]] && envs=(${WEFT_ENV[$b]})
+    out=$(env "${envs[@]}" timeout "$TIMEOUT" "${BIN[$key]}" 2>&1)
+    rc=$?
+    line=$(awk -v m="${METRIC[$b]}" '$1 == m { print $2, $3; exit }' <<<"$out")
+    if [[ $rc == 0 && -n $line ]]; then
+        VALUES[$key]+="${line%% *} "
+        UNIT[$b]=${line#* }
+    elif [[ $rc == 124 ]]; then
+        MISSING[$key]="timed out after ${TIMEOUT}s"
+    else
+        MISSING[$key]="exit $rc: $(tail -n 1 <<<"$out" | cut -c1-100)"
+    fi
+}
+
+for ((run = 1; run <= RUNS; run++)); do
+    echo "run $run/$RUNS" >&2
+    for b in "${SELECTED[@]}"; do
+        read -ra peers <<<"${PEERS[$b]}"
+        impls=(weft "${peers[@]}")
+        # Alternate who goes first, so neither side always runs on a
+        # machine the other has just warmed (or heated).
+        ((run % 2 == 0)) && impls=("${peers[@]}" weft)
+        for impl in "${impls[@]}"; do run_one "$b" "$impl"; done
+    done
+done
+
+# ----------------------------------------------------------------- table
+median() {
+    tr ' ' '\n' <<<"$1" | grep . | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2];
+              else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# A failure in any run makes the figure missing: medians of fewer runs
+# than asked for would read as equally solid.
+figure() {
+    if [[ -n ${MISSING[$1]:-} ]]; then
+        echo "missing (${MISSING[$1]})"
+    else
+        median "${VALUES[$1]:-}"
+    fi
+}
+
+report() {
+    echo "weft benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo |
+        cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r)"
+    echo "command: BENCH_RUNS=$RUNS bench/run.sh ${SELECTED[*]}"
+    echo "compilers: $(gcc --version | head -n 1)$(command -v go >/dev/null &&
+        echo "; $(go version | cut -d' ' -f3)")"
+    echo
+    printf '%-12s %-18s %-12s %-12s %-12s %s\n' \
+        benchmark metric "weft median" peer "peer median" "weft/peer"
+    for b in "${SELECTED[@]}"; do
+        local w
+        w=$(figure "$b/weft")
+        if [[ $w == missing* ]]; then
+            printf '%-12s %-18s %s\n' "$b" "${METRIC[$b]}" "weft: $w"
+        fi
+        for p in ${PEERS[$b]}; do
+            local v r=-
+            v=$(figure "$b/$p")
+            if [[ $v == missing* ]]; then
+                printf '%-12s %-18s %-12s %-12s %s\n' "$b" "${METRIC[$b]}" \
+                    "${w%% *}" "$p" "$v"
+                continue
+            fi
+            [[ $w != missing* ]] && r=$(awk -v a="$w" -v b="$v" \
+                'BEGIN { printf (b > 0 ? "%.3g" : "-"), a / b }')
+            printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "${METRIC[$b]}" \
+                "${w%% *}" "$p" "$v" "$r"
+        done
+    done
+    echo
+    echo "units: $(for b in "${SELECTED[@]}"; do
+        printf '%s %s; ' "${METRIC[$b]}" "${UNIT[$b]:-?}"; done)medians of" \
+        "$RUNS runs; lower is better"
+    echo "raw values:"
+    for key in $(printf '%s\n' "${!VALUES[@]}" | sort); do
+        echo "  $key: ${VALUES[$key]}"
+    done
+}
+
+report | tee "$B/results.txt"
+# Peers may be missing; weft itself may not.
+for b in "${SELECTED[@]}"; do
+    [[ -z ${MISSING[$b/weft]:-} ]] || exit 1
+done
+exit 0

@@ -9,7 +9,9 @@
  * Invariants:
  *   - live counts the scope's children that are not DONE; a scope closes
  *     only when live == 0, and a thread finishes only when its root scope's
- *     live == 0. So no thread outlives its parent.
+ *     live == 0. So no thread outlives its parent. live only reaches 0
+ *     under the lock (weft__scope_leave), so an owner that reads 0 under
+ *     the lock may free the scope: no child will touch it again.
  *   - reason goes from 0 to ECANCELED or ETIMEDOUT once and stays: the
  *     cancellation is in force for the rest of the scope.
  *   - A cancelled scope's descendants (inner scopes and children's root
@@ -31,13 +33,15 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     atomic_init(&s->lock.held, 0);
     atomic_init(&s->reason, 0);
     s->first_error = 0;
-    s->live = 0;
+    atomic_init(&s->live, 0);
+    atomic_init(&s->done, NULL);
     weft__list_init(&s->children);
     s->outer = outer;
     s->inner = NULL;
     s->owner = owner;
     s->closer = NULL;
     s->deadline = NULL;
+    s->used = false;
 }
 
 /* Holds: s->lock. Cancels s and everything below it with reason. */
@@ -75,7 +79,7 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
         weft__waiter w;
         weft__wait_begin(&w, 0, kind, s);
         weft__spin_lock(&s->lock);
-        if (s->live == 0) {
+        if (atomic_load_explicit(&s->live, memory_order_acquire) == 0) {
             weft__spin_unlock(&s->lock);
             weft__wait_abort(&w);
             return;
@@ -85,15 +89,74 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
     }
 }
 
+/* Runs on: any carrier, as a child of s finishes. Counts it out of s. The
+ * last child out (live 1 -> 0) does it under the lock and wakes the
+ * closer; any other decrement is a CAS that cannot reach 0, so it needs
+ * no lock and touches nothing else. */
+void weft__scope_leave(weft_scope *s)
+{
+    uint32_t v = atomic_load_explicit(&s->live, memory_order_relaxed);
+    for (;;) {
+        if (v == 1) {
+            weft__spin_lock(&s->lock);
+            if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_acq_rel) ==
+                    1 &&
+                s->closer) {
+                weft__wake(s->closer, 0);
+                s->closer = NULL;
+            }
+            weft__spin_unlock(&s->lock);
+            return;
+        }
+        /* release: the child's result and DONE state precede the count. */
+        if (atomic_compare_exchange_weak_explicit(&s->live, &v, v - 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+/* Holds: s->lock; runs on s's owner. Unlinks the detached children that
+ * finished since the last call and chains them on *freed (to be freed
+ * once the lock is dropped). */
+void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed)
+{
+    /* acquire: pairs with the finishing children's release pushes. */
+    weft_thread *g = atomic_exchange_explicit(&s->done, NULL,
+                                              memory_order_acquire);
+    while (g) {
+        weft_thread *next = g->next;
+        weft__list_remove(&g->home_link);
+        g->next = *freed;
+        *freed = g;
+        g = next;
+    }
+}
+
+void weft__free_chain(weft_thread *chain)
+{
+    while (chain) {
+        weft_thread *next = chain->next;
+        weft__free_g(chain);
+        chain = next;
+    }
+}
+
 /* Runs on: s's owner, once s has no live children. Frees the records of
  * children that finished without being joined. */
 void weft__scope_reap(weft_scope *s)
 {
+    weft_thread *freed = NULL;
     weft__spin_lock(&s->lock);
+    weft__scope_collect_done_locked(s, &freed);
     weft__list *n;
-    while ((n = weft__list_pop_front(&s->children)))
-        weft__free_g(weft__container_of(n, weft_thread, home_link));
+    while ((n = weft__list_pop_front(&s->children))) {
+        weft_thread *g = weft__container_of(n, weft_thread, home_link);
+        g->next = freed;
+        freed = g;
+    }
     weft__spin_unlock(&s->lock);
+    weft__free_chain(freed);
 }
 
 weft_scope *weft_scope_open(void)

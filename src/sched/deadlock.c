@@ -58,14 +58,14 @@ bool weft__deadlock_suspected(void)
     return weft__S.nidle_m == weft__S.ncarriers &&
            !atomic_load_explicit(&weft__S.gq_size, memory_order_seq_cst) &&
            weft__timers_next() < 0 && !weft__os_threads_alive() &&
-           atomic_load_explicit(&weft__S.nthreads, memory_order_acquire) > 0;
+           weft__live_threads() > 0;
 }
 
 /* Runs on: the last idle carrier, the condition having held throughout the
  * grace period. */
 void weft__deadlock_declare(void)
 {
-    unsigned long long n = atomic_load(&weft__S.nthreads);
+    unsigned long long n = (unsigned long long)weft__live_threads();
     fprintf(stderr, "weft: all %llu virtual threads are blocked: deadlock\n",
             n);
     fflush(stderr);

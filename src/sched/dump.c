@@ -78,8 +78,9 @@ static void dump_thread(int fd, weft_thread *g, int depth)
 {
     int state = atomic_load_explicit(&g->state, memory_order_relaxed);
     indent(fd, depth);
-    dprintf(fd, "#%llu '%s' %s", (unsigned long long)g->id, g->name,
-            state_name(state));
+    char buf[32];
+    dprintf(fd, "#%llu '%s' %s", (unsigned long long)g->id,
+            weft__thread_name(g, buf, sizeof buf), state_name(state));
     const char *w = wait_name(atomic_load_explicit(&g->wait_kind,
                                                    memory_order_relaxed));
     if (state == WEFT__G_WAITING && w) {

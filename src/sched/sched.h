@@ -120,7 +120,14 @@ struct weft_scope {
     weft__spinlock lock;
     _Atomic int reason;      /* 0, or ECANCELED / ETIMEDOUT once cancelled */
     int first_error;         /* first failure of a child; under lock */
-    uint32_t live;           /* children not yet finished; under lock */
+    /* Children not yet finished. Raised under lock by the owner's spawns;
+     * lowered by finishing children, without the lock unless it goes to
+     * 0: so once the owner sees 0 under the lock, no child touches the
+     * scope again (scope.c). */
+    _Atomic uint32_t live;
+    /* Detached children that finished, pushed by themselves (lock-free,
+     * linked through weft_thread.next), unlinked and freed by the owner. */
+    weft_thread *_Atomic done;
     weft__list children;     /* weft_thread.home_link; under lock */
     weft_scope *outer;       /* enclosing scope of the same owner; NULL for
                                 a thread's root scope */
@@ -128,12 +135,16 @@ struct weft_scope {
     weft_thread *owner;
     weft__waiter *closer;    /* owner waiting for live == 0; under lock */
     weft__timer *deadline;   /* NULL until weft_scope_deadline */
+    bool used;               /* a child was ever spawned in it: owner only */
 };
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
 void weft__scope_cancel_locked(weft_scope *s, int reason);
 void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);
+void weft__scope_leave(weft_scope *s);
+void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
+void weft__free_chain(weft_thread *chain);
 
 /* --------------------------------------------------------------- threads */
 
@@ -172,7 +183,7 @@ struct weft_thread {
     weft_thread *all_next;       /* every record ever allocated; g_lock */
     _Atomic int state;           /* weft__gstate */
     uint32_t magic;
-    bool detached;               /* under home->lock */
+    _Atomic bool detached;       /* set under home->lock; never cleared */
     bool joining;                /* under home->lock */
     weft_fn fn;
     void *arg;
@@ -194,6 +205,7 @@ struct weft_thread {
 };
 
 weft_thread *weft__g(void);           /* current thread, or NULL */
+const char *weft__thread_name(const weft_thread *g, char *buf, size_t size);
 void weft__thread_finish(weft_thread *g); /* after-exit work (thread.c) */
 void weft__thread_free(weft_thread *g);
 void weft__thread_start_failed(weft_thread *g, int err);
@@ -240,6 +252,10 @@ struct weft__proc {
     weft__timer **timers;
     uint32_t ntimers, timer_cap;
     _Atomic int64_t timer_next;  /* earliest when, INT64_MAX if none */
+    /* Counters kept per P so that spawning and finishing threads on
+     * different carriers write no shared line: owner only writes. */
+    _Atomic int64_t live;        /* spawns minus finishes counted here */
+    uint64_t id_next, id_end;    /* block of thread ids */
     /* Caches: owner only. */
     weft__stack *stacks;
     uint32_t nstacks;
@@ -296,7 +312,7 @@ struct weft__sched {
     size_t stack_size;
     bool compact;                     /* stack_size < WEFT__COMPACT_LIMIT */
     _Atomic uint64_t next_id;
-    _Atomic uint64_t nthreads;        /* spawned and not yet DONE */
+    _Atomic int64_t live_off_p;       /* live count changes made without a P */
     uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */
     uint32_t nidle_m;                 /* lock */
     /* Thread record pool shared by all P's. */
@@ -320,6 +336,7 @@ void weft__proc_init(weft__proc *p, uint32_t id);
 
 /* carrier.c */
 void weft__enqueue(weft_thread *g);   /* runnable: current P or global */
+void weft__enqueue_spawned(weft_thread *g);
 void weft__wakep(void);
 void weft__switch_out(weft_thread *g, weft__after_kind after,
                       weft__spinlock *lk);
@@ -331,8 +348,10 @@ int  weft__carriers_start(void);
 void weft__carrier_loop(weft__carrier *m);
 void weft__carriers_stop(void);
 void weft__timer_waiter_kick(int64_t when);
-weft_thread *weft__alloc_g(void);
 void weft__free_g(weft_thread *g);
+
+/* thread.c */
+int64_t weft__live_threads(void);
 
 /* deadlock.c */
 void weft__os_thread_register(void);

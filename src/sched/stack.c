@@ -391,13 +391,15 @@ static struct sigaction old_segv;
 static void report_overflow(weft_thread *g)
 {
     Dl_info info;
+    char buf[32];
     const char *fn = "?";
     if (dladdr((void *)(uintptr_t)g->fn, &info) && info.dli_sname)
         fn = info.dli_sname;
     fprintf(stderr,
             "weft: stack overflow in virtual thread #%llu '%s' "
             "(stack %zu KiB, running %s)\n",
-            (unsigned long long)g->id, g->name, g->stack->size / 1024, fn);
+            (unsigned long long)g->id, weft__thread_name(g, buf, sizeof buf),
+            g->stack->size / 1024, fn);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)

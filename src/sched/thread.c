@@ -11,7 +11,9 @@
  *             its own children: every thread is a nursery.
  *   DONE      off its stack for good: the stack is back in a pool, result
  *             is set, home->live is decremented and a joiner is woken. A
- *             detached thread's record is freed at once; a joinable one
+ *             detached thread that succeeded pushes itself on home's done
+ *             stack without taking home's lock; the owner frees it at its
+ *             next spawn into home or when home closes. A joinable one
  *             stays in home->children until weft_join or until home
  *             closes.
  *
@@ -85,14 +87,23 @@ static weft_thread *pop_free(weft__proc *p)
     return g;
 }
 
-/* Runs on: any thread. */
-weft_thread *weft__alloc_g(void)
+/* Clears a recycled record through libc's memset: GCC would inline a
+ * constant-size memset as `rep stos`, whose start-up cost was the largest
+ * single cost of a spawn. */
+static void *(*volatile memset_fn)(void *, int, size_t) = memset;
+
+static void zero_record(weft_thread *g)
 {
-    weft__carrier *m = weft__m();
-    weft_thread *g = pop_free(m ? m->p : NULL);
+    memset_fn(g, 0, sizeof *g);
+}
+
+/* Runs on: any thread; p is its carrier's P, or NULL. */
+static weft_thread *alloc_g(weft__proc *p)
+{
+    weft_thread *g = pop_free(p);
     if (g) {
         weft_thread *all_next = g->all_next;
-        memset(g, 0, sizeof *g);
+        zero_record(g);
         g->all_next = all_next;
         return g;
     }
@@ -144,6 +155,42 @@ void weft__free_all_g(void)
 
 /* -------------------------------------------------------------- spawn */
 
+#define ID_BLOCK 256
+
+static uint64_t next_id(weft__proc *p)
+{
+    if (!p)
+        return atomic_fetch_add_explicit(&weft__S.next_id, 1,
+                                         memory_order_relaxed);
+    if (p->id_next == p->id_end) {
+        p->id_next = atomic_fetch_add_explicit(&weft__S.next_id, ID_BLOCK,
+                                               memory_order_relaxed);
+        p->id_end = p->id_next + ID_BLOCK;
+    }
+    return p->id_next++;
+}
+
+static void count_live(weft__proc *p, int64_t delta)
+{
+    if (!p) {
+        atomic_fetch_add_explicit(&weft__S.live_off_p, delta,
+                                  memory_order_release);
+        return;
+    }
+    /* Owner only: a plain read-modify-write, published for readers. */
+    int64_t v = atomic_load_explicit(&p->live, memory_order_relaxed);
+    atomic_store_explicit(&p->live, v + delta, memory_order_release);
+}
+
+/* Runs on: any thread. Threads spawned and not yet finished (a snapshot). */
+int64_t weft__live_threads(void)
+{
+    int64_t n = atomic_load_explicit(&weft__S.live_off_p, memory_order_acquire);
+    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+        n += atomic_load_explicit(&weft__S.procs[i].live, memory_order_acquire);
+    return n;
+}
+
 /* "fn@0x<address>" for threads spawned without a name: written by hand,
  * since snprintf would cost more than the rest of a spawn. */
 static void default_name(char *out, size_t size, uintptr_t fn)
@@ -163,12 +210,20 @@ static void default_name(char *out, size_t size, uintptr_t fn)
     out[i] = 0;
 }
 
-static void set_name(weft_thread *g, const char *name, weft_fn fn)
+/* Runs on: any thread. g's name, or its default "fn@0x..." (formatted into
+ * buf: unnamed threads keep no name, to keep a spawn cheap). */
+const char *weft__thread_name(const weft_thread *g, char *buf, size_t size)
 {
-    if (!name) {
-        default_name(g->name, sizeof g->name, (uintptr_t)fn);
-        return;
-    }
+    if (g->name[0])
+        return g->name;
+    default_name(buf, size, (uintptr_t)g->fn);
+    return buf;
+}
+
+static void set_name(weft_thread *g, const char *name)
+{
+    if (!name)
+        return; /* the record is zeroed: name "" means the default */
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof g->name; i++)
         g->name[i] = name[i];
@@ -180,34 +235,40 @@ static void set_name(weft_thread *g, const char *name, weft_fn fn)
 weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
                          void *arg)
 {
-    weft_thread *g = weft__alloc_g();
+    weft__carrier *m = weft__m();
+    weft__proc *p = m ? m->p : NULL;
+    weft_thread *g = alloc_g(p);
     if (!g)
         return NULL;
     g->magic = WEFT__G_MAGIC;
     g->fn = fn;
     g->arg = arg;
-    g->detached = a && a->detached;
+    atomic_init(&g->detached, a && a->detached);
     g->stack_size = a && a->stack_size ? a->stack_size : weft__S.stack_size;
-    g->id = atomic_fetch_add_explicit(&weft__S.next_id, 1,
-                                      memory_order_relaxed);
-    set_name(g, a ? a->name : NULL, fn);
+    g->id = next_id(p);
+    set_name(g, a ? a->name : NULL);
     atomic_init(&g->claim, 1); /* generation 0, claimed: no wait */
     atomic_init(&g->park, WEFT__RUNNING);
     atomic_init(&g->state, WEFT__G_NEW);
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;
-    atomic_fetch_add_explicit(&weft__S.nthreads, 1, memory_order_relaxed);
+    count_live(p, +1);
     if (parent) {
         weft__locals_inherit(g, parent);
         weft_scope *home = parent->cur;
+        home->used = true; /* the owner's own field: parent is its owner */
         g->home = home;
+        weft_thread *freed = NULL;
         weft__spin_lock(&home->lock);
+        if (atomic_load_explicit(&home->done, memory_order_relaxed))
+            weft__scope_collect_done_locked(home, &freed);
         weft__list_push_back(&home->children, &g->home_link);
-        home->live++;
+        atomic_fetch_add_explicit(&home->live, 1, memory_order_relaxed);
         int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
         if (reason)
             atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
         weft__spin_unlock(&home->lock);
+        weft__free_chain(freed);
     }
     return g;
 }
@@ -237,7 +298,7 @@ weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
         errno = ENOMEM;
         return NULL;
     }
-    weft__enqueue(g);
+    weft__enqueue_spawned(g);
     return g;
 }
 
@@ -257,6 +318,8 @@ static int thread_body(weft_thread *g)
         if (!r)
             r = e;
     }
+    if (!g->root.used)
+        return r; /* never spawned into its root scope: nothing to wait for */
     weft__scope_wait_children(&g->root, WEFT__WAIT_CHILDREN);
     if (!r)
         r = g->root.first_error;
@@ -285,7 +348,7 @@ static bool is_failure(weft_thread *g)
 
 static void finish_root(weft_thread *g)
 {
-    atomic_fetch_sub_explicit(&weft__S.nthreads, 1, memory_order_release);
+    count_live(weft__m()->p, -1);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     weft__S.root_result = g->result;
     atomic_store_explicit(&weft__S.done, true, memory_order_release);
@@ -294,6 +357,22 @@ static void finish_root(weft_thread *g)
         atomic_store_explicit(&m->wake_word, 1, memory_order_release);
         weft__futex_wake(&m->wake_word, 1);
     }
+}
+
+/* A detached child that succeeded owes its scope nothing but the count:
+ * it publishes itself on the scope's done stack for the owner to free, and
+ * leaves without taking the scope's lock (so a spawner and the children
+ * finishing on other carriers do not contend for it). */
+static void finish_detached(weft_thread *g, weft_scope *home)
+{
+    atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    weft_thread *top = atomic_load_explicit(&home->done, memory_order_relaxed);
+    do
+        g->next = top;
+    while (!atomic_compare_exchange_weak_explicit(&home->done, &top, g,
+                                                  memory_order_release,
+                                                  memory_order_relaxed));
+    weft__scope_leave(home);
 }
 
 /* Runs on: any carrier, g off its stack (or never given one). Publishes
@@ -305,27 +384,29 @@ static void finish(weft_thread *g)
         finish_root(g);
         return;
     }
-    atomic_fetch_sub_explicit(&weft__S.nthreads, 1, memory_order_release);
+    count_live(weft__m()->p, -1);
+    bool failed = is_failure(g);
+    if (!failed && atomic_load_explicit(&g->detached, memory_order_acquire)) {
+        finish_detached(g, home);
+        return;
+    }
     weft__spin_lock(&home->lock);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
      * below must not take it away (its next blocking call sees it). */
     if (g->joiner)
         weft__wake(g->joiner, 0);
-    if (is_failure(g) && !home->first_error) {
+    if (failed && !home->first_error) {
         home->first_error = g->result;
         weft__scope_cancel_locked(home, ECANCELED);
     }
-    bool detached = g->detached;
+    bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
         weft__list_remove(&g->home_link);
-    if (--home->live == 0 && home->closer) {
-        weft__wake(home->closer, 0);
-        home->closer = NULL;
-    }
     weft__spin_unlock(&home->lock);
     if (detached)
         weft__free_g(g);
+    weft__scope_leave(home);
 }
 
 /* Runs on: the context after g's last switch. */
@@ -372,7 +453,7 @@ int weft_join(weft_thread *t, int *result)
     if (r)
         return r;
     weft__spin_lock(&home->lock);
-    if (t->magic != WEFT__G_MAGIC || t->detached || t->joining) {
+    if (t->magic != WEFT__G_MAGIC || atomic_load(&t->detached) || t->joining) {
         weft__spin_unlock(&home->lock);
         weft__wait_abort(&w);
         return EINVAL;
@@ -408,7 +489,7 @@ int weft_detach(weft_thread *t)
         return EINVAL;
     weft_scope *home = t->home;
     weft__spin_lock(&home->lock);
-    if (t->detached || t->joining) {
+    if (atomic_load(&t->detached) || t->joining) {
         weft__spin_unlock(&home->lock);
         return EINVAL;
     }
@@ -417,7 +498,7 @@ int weft_detach(weft_thread *t)
     if (done)
         weft__list_remove(&t->home_link);
     else
-        t->detached = true;
+        atomic_store(&t->detached, true);
     weft__spin_unlock(&home->lock);
     if (done)
         weft__free_g(t);
@@ -459,5 +540,10 @@ bool weft_cancelled(void)
 
 const char *weft_name(const weft_thread *t)
 {
-    return valid(t) ? t->name : NULL;
+    if (!valid(t))
+        return NULL;
+    weft_thread *g = (weft_thread *)t;
+    if (!g->name[0]) /* the default name, formatted on first request */
+        default_name(g->name, sizeof g->name, (uintptr_t)g->fn);
+    return g->name;
 }

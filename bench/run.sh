@@ -7,6 +7,7 @@
 # shown as "missing (reason)"; that alone does not make the script fail.
 #
 # Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
+# BENCH_SETTLE (seconds of pause after each program, 1),
 # BENCH_BUILD (build directory, <repo>/build-bench).
 set -u
 
@@ -14,6 +15,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${BENCH_BUILD:-$REPO/build-bench}
 RUNS=${BENCH_RUNS:-3}
 TIMEOUT=${BENCH_TIMEOUT:-300}
+SETTLE=${BENCH_SETTLE:-1}
 
 ALL=(spawn_join switch idle_memory idle_memory_compact)
 declare -A PEERS=([spawn_join]="go pthread" [switch]="go boost" [idle_memory]="go"
@@ -142,7 +144,13 @@ for ((run = 1; run <= RUNS; run++)); do
         # Alternate who goes first, so neither side always runs on a
         # machine the other has just warmed (or heated).
         ((run % 2 == 0)) && impls=("${peers[@]}" weft)
-        for impl in "${impls[@]}"; do run_one "$b" "$impl"; done
+        # A pause after each program lets the kernel finish cleaning up
+        # after it (the pthread peer's 100,000 threads slow whatever runs
+        # next by a factor of two).
+        for impl in "${impls[@]}"; do
+            run_one "$b" "$impl"
+            sleep "$SETTLE"
+        done
     done
 done
 

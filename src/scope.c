@@ -42,6 +42,7 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     s->closer = NULL;
     s->deadline = NULL;
     s->used = false;
+    s->spawns = 0;
 }
 
 /* Holds: s->lock. Cancels s and everything below it with reason. */
@@ -89,18 +90,17 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
     }
 }
 
-/* Runs on: any carrier, as a child of s finishes. Counts it out of s. The
- * last child out (live 1 -> 0) does it under the lock and wakes the
- * closer; any other decrement is a CAS that cannot reach 0, so it needs
- * no lock and touches nothing else. */
-void weft__scope_leave(weft_scope *s)
+/* Runs on: any carrier, as n children of s finish. Counts them out of s.
+ * The decrement that takes live to 0 is done under the lock, and wakes the
+ * closer; any other is a CAS that cannot reach 0, so it needs no lock. */
+void weft__scope_leave(weft_scope *s, uint32_t n)
 {
     uint32_t v = atomic_load_explicit(&s->live, memory_order_relaxed);
     for (;;) {
-        if (v == 1) {
+        if (v == n) {
             weft__spin_lock(&s->lock);
-            if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_acq_rel) ==
-                    1 &&
+            if (atomic_fetch_sub_explicit(&s->live, n, memory_order_acq_rel) ==
+                    n &&
                 s->closer) {
                 weft__wake(s->closer, 0);
                 s->closer = NULL;
@@ -108,8 +108,8 @@ void weft__scope_leave(weft_scope *s)
             weft__spin_unlock(&s->lock);
             return;
         }
-        /* release: the child's result and DONE state precede the count. */
-        if (atomic_compare_exchange_weak_explicit(&s->live, &v, v - 1,
+        /* release: the children's results and DONE states precede it. */
+        if (atomic_compare_exchange_weak_explicit(&s->live, &v, v - n,
                                                   memory_order_release,
                                                   memory_order_relaxed))
             return;

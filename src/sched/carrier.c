@@ -206,7 +206,7 @@ static bool launch(weft__carrier *m, weft_thread *g)
         return true;
     g->stack = weft__stack_get(m->p, g->stack_size);
     if (!g->stack) {
-        weft__thread_start_failed(g, ENOMEM);
+        weft__thread_start_failed(m, g, ENOMEM);
         return false;
     }
     weft__fiber_stack_fresh(g->stack->lo, g->stack->size);
@@ -291,6 +291,14 @@ void weft__switch_out(weft_thread *g, weft__after_kind after,
     weft__switch_out_on(weft__m(), g, after, lk);
 }
 
+/* A batch of finished children may wait only while the thread now running
+ * belongs to the same scope (see thread.c: finish_detached). */
+static inline void flush_finished(weft__carrier *m)
+{
+    if (unlikely(m->fin_count) && !(m->cur && m->cur->home == m->fin_scope))
+        weft__finish_flush(m);
+}
+
 static void fire_own_timers(weft__carrier *m)
 {
     weft__proc *p = m->p;
@@ -312,6 +320,7 @@ void weft__after_switch_on(weft__carrier *m)
 {
     weft__after_kind after = m->after;
     if (after == WEFT__AFTER_NONE) {
+        flush_finished(m);
         fire_own_timers(m);
         return;
     }
@@ -329,9 +338,10 @@ void weft__after_switch_on(weft__carrier *m)
         requeue_yielded(m, g);
         break;
     case WEFT__AFTER_EXIT:
-        weft__thread_finish(g);
+        weft__thread_finish(m, g);
         break;
     }
+    flush_finished(m);
     fire_own_timers(m);
 }
 

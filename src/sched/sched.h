@@ -136,13 +136,15 @@ struct weft_scope {
     weft__waiter *closer;    /* owner waiting for live == 0; under lock */
     weft__timer *deadline;   /* NULL until weft_scope_deadline */
     bool used;               /* a child was ever spawned in it: owner only */
+    uint32_t spawns;         /* owner only, under lock */
 };
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
 void weft__scope_cancel_locked(weft_scope *s, int reason);
 void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);
-void weft__scope_leave(weft_scope *s);
+void weft__scope_leave(weft_scope *s, uint32_t n);
+void weft__finish_flush(weft__carrier *m);
 void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
 void weft__free_chain(weft_thread *chain);
 
@@ -206,9 +208,9 @@ struct weft_thread {
 
 weft_thread *weft__g(void);           /* current thread, or NULL */
 const char *weft__thread_name(const weft_thread *g, char *buf, size_t size);
-void weft__thread_finish(weft_thread *g); /* after-exit work (thread.c) */
+void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__thread_free(weft_thread *g);
-void weft__thread_start_failed(weft_thread *g, int err);
+void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);
@@ -283,6 +285,11 @@ struct weft__carrier {
     weft__after_kind after;
     weft_thread *after_g;
     weft__spinlock *after_lock;
+    /* Detached children of one scope that finished on this carrier and
+     * are not yet counted out of it (thread.c: finish_detached). */
+    weft_scope *fin_scope;
+    weft_thread *fin_head, *fin_tail;
+    uint32_t fin_count;
     /* Sanitizer bookkeeping. */
     void *fake_stack;
     void *tsan_fiber;

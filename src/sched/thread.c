@@ -260,7 +260,10 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         g->home = home;
         weft_thread *freed = NULL;
         weft__spin_lock(&home->lock);
-        if (atomic_load_explicit(&home->done, memory_order_relaxed))
+        /* Free finished detached children now and then (every 32 spawns:
+         * each collection pulls the done stack's line from the carriers
+         * that push to it). */
+        if ((++home->spawns & 31) == 0)
             weft__scope_collect_done_locked(home, &freed);
         weft__list_push_back(&home->children, &g->home_link);
         atomic_fetch_add_explicit(&home->live, 1, memory_order_relaxed);
@@ -332,8 +335,9 @@ void weft__thread_entry(void *unused)
 {
     (void)unused;
     weft__fiber_arrive(NULL);
-    weft__after_switch();
-    weft_thread *g = weft__g();
+    weft__carrier *m = weft__m();
+    weft__after_switch_on(m);
+    weft_thread *g = m->cur;
     g->result = thread_body(g);
     weft__locals_release(g);
     weft__switch_out(g, WEFT__AFTER_EXIT, NULL);
@@ -360,34 +364,60 @@ static void finish_root(weft_thread *g)
 }
 
 /* A detached child that succeeded owes its scope nothing but the count:
- * it publishes itself on the scope's done stack for the owner to free, and
- * leaves without taking the scope's lock (so a spawner and the children
- * finishing on other carriers do not contend for it). */
-static void finish_detached(weft_thread *g, weft_scope *home)
+ * it goes on the scope's done stack, for the owner to free, and is counted
+ * out without the scope's lock. Consecutive such finishes of one scope's
+ * children on one carrier are batched (one push, one count for many), so
+ * that a spawner and the carriers running its children do not fight over
+ * the scope's cache line for each thread. A batch is held only while the
+ * carrier goes on running a thread of the same scope, which keeps the
+ * scope open anyway; any other switch flushes it (weft__after_switch_on).
+ */
+static void finish_detached(weft__carrier *m, weft_thread *g, weft_scope *home)
 {
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    if (m->fin_scope != home)
+        weft__finish_flush(m);
+    m->fin_scope = home;
+    g->next = m->fin_head;
+    m->fin_head = g;
+    if (!m->fin_tail)
+        m->fin_tail = g;
+    if (++m->fin_count >= 64)
+        weft__finish_flush(m);
+}
+
+/* Runs on: carrier m. Publishes m's batch of finished detached children. */
+void weft__finish_flush(weft__carrier *m)
+{
+    weft_scope *home = m->fin_scope;
+    if (!m->fin_count)
+        return;
     weft_thread *top = atomic_load_explicit(&home->done, memory_order_relaxed);
     do
-        g->next = top;
-    while (!atomic_compare_exchange_weak_explicit(&home->done, &top, g,
-                                                  memory_order_release,
-                                                  memory_order_relaxed));
-    weft__scope_leave(home);
+        m->fin_tail->next = top;
+    while (!atomic_compare_exchange_weak_explicit(
+        &home->done, &top, m->fin_head, memory_order_release,
+        memory_order_relaxed));
+    uint32_t n = m->fin_count;
+    m->fin_scope = NULL;
+    m->fin_head = m->fin_tail = NULL;
+    m->fin_count = 0;
+    weft__scope_leave(home, n);
 }
 
 /* Runs on: any carrier, g off its stack (or never given one). Publishes
  * g's result to its scope, its joiner and its scope's closer. */
-static void finish(weft_thread *g)
+static void finish(weft__carrier *m, weft_thread *g)
 {
     weft_scope *home = g->home;
     if (!home) {
         finish_root(g);
         return;
     }
-    count_live(weft__m()->p, -1);
+    count_live(m->p, -1);
     bool failed = is_failure(g);
     if (!failed && atomic_load_explicit(&g->detached, memory_order_acquire)) {
-        finish_detached(g, home);
+        finish_detached(m, g, home);
         return;
     }
     weft__spin_lock(&home->lock);
@@ -406,24 +436,23 @@ static void finish(weft_thread *g)
     weft__spin_unlock(&home->lock);
     if (detached)
         weft__free_g(g);
-    weft__scope_leave(home);
+    weft__scope_leave(home, 1);
 }
 
 /* Runs on: the context after g's last switch. */
-void weft__thread_finish(weft_thread *g)
+void weft__thread_finish(weft__carrier *m, weft_thread *g)
 {
-    weft__carrier *m = weft__m();
     weft__stack_put(m->p, g->stack);
     g->stack = NULL;
-    finish(g);
+    finish(m, g);
 }
 
 /* Runs on: a carrier that could not give g a stack. */
-void weft__thread_start_failed(weft_thread *g, int err)
+void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err)
 {
     g->result = err;
     weft__locals_release(g);
-    finish(g);
+    finish(m, g);
 }
 
 /* ------------------------------------------------------ join and friends */

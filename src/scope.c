@@ -222,9 +222,10 @@ void weft_scope_cancel(weft_scope *s)
     weft__spin_unlock(&s->lock);
 }
 
-static void deadline_fire(weft__timer *t)
+static void deadline_fire(void *arg, uint64_t gen)
 {
-    weft_scope *s = t->arg;
+    weft_scope *s = arg;
+    (void)gen;
     weft__spin_lock(&s->lock);
     weft__scope_cancel_locked(s, ETIMEDOUT);
     weft__spin_unlock(&s->lock);
@@ -242,14 +243,15 @@ void weft_scope_deadline(weft_scope *s, int64_t deadline_ns)
         if (!t) {
             /* No memory for the timer: a deadline that cannot be kept is
              * enforced at once rather than silently dropped. */
-            deadline_fire(&(weft__timer){.arg = s});
+            deadline_fire(s, 0);
             return;
         }
         t->fn = deadline_fire;
         t->arg = s;
+        t->sync = true; /* close frees s after disarm */
         s->deadline = t;
     }
     weft__timer_disarm(t);
     if (deadline_ns >= 0 && weft__timer_arm(t, deadline_ns))
-        deadline_fire(t);
+        deadline_fire(s, 0);
 }

@@ -173,10 +173,12 @@ int weft__wait_abort(weft__waiter *w)
     return weft__wait_block(w, NULL, -1);
 }
 
-static void wait_timer_fire(weft__timer *t)
+/* Not sync: g's wait may be over by now; then the claim of its old
+ * generation fails (g's record outlives any wait of it). */
+static void wait_timer_fire(void *arg, uint64_t gen)
 {
-    weft_thread *g = t->arg;
-    if (claim_gen(g, t->gen)) {
+    weft_thread *g = arg;
+    if (claim_gen(g, gen)) {
         g->wake_result = WEFT__EXPIRED;
         notify(g);
     }
@@ -219,6 +221,7 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
         t.fn = wait_timer_fire;
         t.arg = g;
         t.gen = w->gen;
+        t.sync = false;
         atomic_init(&t.state, WEFT__TIMER_IDLE);
         if (deadline <= weft_now() || weft__timer_arm(&t, deadline)) {
             timed = false;

@@ -67,17 +67,21 @@ typedef enum { WEFT__TIMER_IDLE, WEFT__TIMER_ARMED, WEFT__TIMER_FIRING }
     weft__timer_state;
 
 /* A one-shot timer. Owned by whoever embeds it; armed in the heap of one P.
- * fn runs on some carrier's scheduler path, outside the heap lock, while the
- * timer is FIRING; weft__timer_disarm waits for it to finish, so after
- * disarm the timer's memory may be reused. */
+ * fn(arg, gen) runs on some carrier, outside the heap lock, with copies of
+ * the timer's fields. If sync is set, the timer is FIRING while fn runs and
+ * weft__timer_disarm waits for fn to finish (fn may use what arg points
+ * to); otherwise the timer is IDLE before fn starts, disarm never waits,
+ * and fn must cope with arg's wait being over (a wait timer's claim of a
+ * past generation fails). After disarm the timer's memory may be reused. */
 struct weft__timer {
     int64_t when;                /* under the heap lock */
     uint32_t heap_index;         /* under the heap lock, valid when ARMED */
     weft__proc *heap;            /* where it is armed; under the heap lock */
     _Atomic int state;           /* weft__timer_state */
-    void (*fn)(weft__timer *t);
+    void (*fn)(void *arg, uint64_t gen);
     void *arg;                   /* for fn */
     uint64_t gen;                /* for wait timers: the park generation */
+    bool sync;                   /* disarm waits for a running fn */
 };
 
 int  weft__timer_arm(weft__timer *t, int64_t when); /* 0 / ENOMEM */

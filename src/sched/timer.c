@@ -12,12 +12,17 @@
  * States (weft__timer.state):
  *   IDLE    in no heap; its owner may arm or free it
  *   ARMED   in t->heap's heap (heap lock guards heap_index and when)
- *   FIRING  popped by a carrier that is running t->fn outside the lock;
- *           disarm waits for it to go back to IDLE
+ *   FIRING  popped by a carrier that is running fn outside the lock, for
+ *           a sync timer; disarm waits for it to go back to IDLE. A wait
+ *           timer is not sync: the thread it wakes may run on another
+ *           carrier before the firing carrier is back from waking it (and
+ *           that carrier may be preempted for milliseconds), so it must
+ *           not wait for the callback to return.
  * p->timer_next caches the heap's minimum so that the scheduler can skip
  * the lock (and the clock read) when nothing is due.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -127,12 +132,15 @@ int weft__timer_arm(weft__timer *t, int64_t when)
  * running: t may be freed. */
 void weft__timer_disarm(weft__timer *t)
 {
-    for (;;) {
+    for (unsigned spins = 0;;) {
         int st = atomic_load_explicit(&t->state, memory_order_acquire);
         if (st == WEFT__TIMER_IDLE)
             return;
         if (st == WEFT__TIMER_FIRING) {
-            weft__cpu_relax();
+            if (++spins < 256)
+                weft__cpu_relax();
+            else
+                sched_yield(); /* the firing carrier may be preempted */
             continue;
         }
         weft__proc *p = t->heap;
@@ -162,13 +170,22 @@ bool weft__timers_run(weft__proc *p, int64_t now)
         }
         weft__timer *t = p->timers[0];
         heap_remove(p, 0);
-        atomic_store_explicit(&t->state, WEFT__TIMER_FIRING,
-                              memory_order_relaxed);
+        void (*fn)(void *, uint64_t) = t->fn;
+        void *arg = t->arg;
+        uint64_t gen = t->gen;
+        bool sync = t->sync;
+        /* release (IDLE): the copies above are taken before the owner may
+         * reuse the timer. */
+        atomic_store_explicit(&t->state,
+                              sync ? WEFT__TIMER_FIRING : WEFT__TIMER_IDLE,
+                              memory_order_release);
         update_next(p);
         weft__spin_unlock(&p->timer_lock);
-        t->fn(t);
+        fn(arg, gen);
         /* release: the callback's effects precede disarm's return. */
-        atomic_store_explicit(&t->state, WEFT__TIMER_IDLE, memory_order_release);
+        if (sync)
+            atomic_store_explicit(&t->state, WEFT__TIMER_IDLE,
+                                  memory_order_release);
         fired = true;
     }
     return fired;

@@ -1,0 +1,283 @@
+/*
+ * stack.c — stacks: custom sizes are usable, sizes out of range are
+ * refused, an overflow is reported with the thread's name and aborts (seen
+ * from outside, through the helper program progs/overflow.c).
+ */
+#include "wt.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Sanitizers make frames bigger: recurse less deep to use the same space. */
+#if WT_SANITIZED
+#define DEEP(kib) ((kib) * 3 / 4)
+#else
+#define DEEP(kib) (kib)
+#endif
+
+/* Fails the calling virtual thread if a spawn returned NULL. */
+#define WT_REQUIRE_MSG_T(t)                                                \
+    do {                                                                   \
+        if (!(t)) {                                                        \
+            WT_CHECK_MSG(0, "spawn failed: errno %d", wt_errno());         \
+            return WT_EFAIL;                                               \
+        }                                                                  \
+    } while (0)
+
+/* ------------------------------------------------------- usable stacks */
+
+struct depth_probe {
+    int kib;              /* frames of 1 KiB to use */
+    uintptr_t top, bottom;
+    unsigned long sum;
+};
+
+__attribute__((noinline, noipa)) static unsigned long burn(struct depth_probe *p,
+                                                           int left)
+{
+    volatile char buf[1024];
+    for (int i = 0; i < (int)sizeof buf; i += 64)
+        buf[i] = (char)(left + i);
+    if (left == p->kib)
+        p->top = (uintptr_t)buf;
+    if (left <= 1) {
+        p->bottom = (uintptr_t)buf;
+        return (unsigned char)buf[0];
+    }
+    return burn(p, left - 1) + (unsigned char)buf[64];
+}
+
+static int use_stack(void *arg)
+{
+    struct depth_probe *p = arg;
+    p->sum = burn(p, p->kib);
+    return 0;
+}
+
+static int spawn_with_stack(size_t stack, struct depth_probe *p)
+{
+    weft_attr a = {0};
+    a.name = "stack-user";
+    a.stack_size = stack;
+    weft_thread *t = weft_go_with(&a, use_stack, p);
+    WT_REQUIRE_MSG_T(t);
+    int r = -1;
+    WT_REQUIRE_EQ(weft_join(t, &r), 0);
+    WT_CHECK_EQ(r, 0);
+    uintptr_t used = p->top > p->bottom ? p->top - p->bottom : 0;
+    WT_CHECK_MSG(used >= (uintptr_t)(p->kib - 1) * 1024,
+                 "recursion used only %lu bytes of stack",
+                 (unsigned long)used);
+    WT_CHECK(p->sum != 0);
+    return 0;
+}
+
+static int root_small_stack(void *arg)
+{
+    struct depth_probe p = {.kib = 46};
+    return spawn_with_stack(64 * 1024, &p);
+}
+
+Test(stack, small_custom_stack_is_mostly_usable, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_small_stack, NULL, 1, 0);
+}
+
+static int root_default_stack(void *arg)
+{
+    struct depth_probe p = {.kib = DEEP(200)};
+    return spawn_with_stack(0, &p);
+}
+
+Test(stack, default_stack_holds_200_kib, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_default_stack, NULL, 2, 0);
+}
+
+static int root_config_stack(void *arg)
+{
+    /* cfg.stack_size = 64 KiB is now the default for weft_go */
+    struct depth_probe p = {.kib = 46};
+    weft_thread *t = weft_go(use_stack, &p);
+    WT_REQUIRE_MSG_T(t);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK(p.top - p.bottom >= (uintptr_t)(p.kib - 1) * 1024);
+    return 0;
+}
+
+Test(stack, config_sets_default_stack_size, .timeout = 10)
+{
+    weft_config cfg = {.procs = 1, .stack_size = 64 * 1024};
+    cr_assert_eq(weft_run(root_config_stack, NULL, &cfg), 0);
+    wt_assert_clean();
+}
+
+/* A large stack: 1 MiB, 900 KiB of it used. */
+static int root_large_stack(void *arg)
+{
+    struct depth_probe p = {.kib = DEEP(900)};
+    return spawn_with_stack(1024 * 1024, &p);
+}
+
+Test(stack, large_custom_stack_is_usable, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_large_stack, NULL, 2, 0);
+}
+
+/* Many threads with small stacks alive at once, each using some of it. */
+static weft_sem g_hold = WEFT_SEM_INIT(0);
+
+static int small_holder(void *arg)
+{
+    struct depth_probe p = {.kib = 8};
+    burn(&p, p.kib);
+    return weft_sem_acquire(&g_hold);
+}
+
+static int root_many_small(void *arg)
+{
+    enum { N = 2000 };
+    weft_attr a = {0};
+    a.stack_size = 32 * 1024;
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < N; i++)
+        WT_REQUIRE(weft_go_with(&a, small_holder, NULL) != NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(20)), 0);
+    for (int i = 0; i < N; i++)
+        WT_CHECK_EQ(weft_sem_release(&g_hold), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    return 0;
+}
+
+Test(stack, many_small_stacks_at_once, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_many_small, NULL, 2, 0);
+}
+
+/* ------------------------------------------------------------- limits */
+
+static int noop(void *arg)
+{
+    return 0;
+}
+
+static int root_limits(void *arg)
+{
+    size_t bad[] = {1, 8 * 1024, 16 * 1024 - 1, (1ul << 30) + 1, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        weft_attr a = {0};
+        a.stack_size = bad[i];
+        errno = 0;
+        weft_thread *t = weft_go_with(&a, noop, NULL);
+        WT_CHECK_MSG(t == NULL && wt_errno() == EINVAL,
+                     "stack size %zu: handle %p, errno %d", bad[i], (void *)t,
+                     wt_errno());
+    }
+    /* the bounds themselves are accepted */
+    weft_attr a = {0};
+    a.stack_size = 16 * 1024;
+    weft_thread *t = weft_go_with(&a, noop, NULL);
+    WT_REQUIRE_MSG_T(t);
+    int r = -1;
+    WT_CHECK_EQ(weft_join(t, &r), 0);
+    WT_CHECK_EQ(r, 0);
+    a.stack_size = 1ul << 30;
+    t = weft_go_with(&a, noop, NULL);
+    WT_REQUIRE_MSG_T(t);
+    r = -1;
+    WT_CHECK_EQ(weft_join(t, &r), 0);
+    /* address space only: it runs (or, short of memory, ENOMEM) */
+    WT_CHECK_MSG(r == 0 || r == ENOMEM, "1 GiB stack thread result %d", r);
+    return 0;
+}
+
+Test(stack, size_out_of_range_is_einval, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_limits, NULL, 1, 0);
+}
+
+Test(stack, config_stack_size_out_of_range_is_einval, .timeout = 10)
+{
+    /* (The lower bound of cfg.stack_size is the runtime's: compact mode
+     * allows small stacks. One byte is below any.) */
+    weft_config cfg = {.procs = 1, .stack_size = 1};
+    cr_assert_eq(weft_run(noop, NULL, &cfg), EINVAL);
+    cfg.stack_size = (1ul << 30) + 1;
+    cr_assert_eq(weft_run(noop, NULL, &cfg), EINVAL);
+    cfg.stack_size = SIZE_MAX;
+    cr_assert_eq(weft_run(noop, NULL, &cfg), EINVAL);
+    /* the runtime is still usable afterwards */
+    cfg.stack_size = 0;
+    cr_assert_eq(weft_run(noop, NULL, &cfg), 0);
+}
+
+/* ------------------------------------------------------------ overflow */
+
+struct child_result {
+    int status;
+    char err[16384];
+};
+
+/* Runs the overflow helper with `kib` as its argument; collects its exit
+ * status and stderr. */
+static void run_overflow(const char *kib, struct child_result *res)
+{
+    /* Sanitizers' own SIGSEGV handlers would pre-empt the runtime's. */
+    setenv("ASAN_OPTIONS", "handle_segv=0:detect_leaks=0", 1);
+    setenv("TSAN_OPTIONS", "handle_segv=0", 1);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 0, 0);
+    char *argv[] = {(char *)WT_OVERFLOW_PROG, (char *)kib, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, WT_OVERFLOW_PROG, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    cr_assert_eq(rc, 0, "posix_spawn %s: %s", WT_OVERFLOW_PROG, strerror(rc));
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(p[0], res->err + len, sizeof res->err - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    res->err[len] = 0;
+    close(p[0]);
+    cr_assert_eq(waitpid(pid, &res->status, 0), pid);
+}
+
+static void check_overflow(const char *kib)
+{
+    static struct child_result res;
+    run_overflow(kib, &res);
+    cr_log_info("overflow helper stderr:\n%s", res.err);
+    cr_assert(WIFSIGNALED(res.status),
+              "helper was not killed by a signal (status 0x%x); stderr:\n%s",
+              res.status, res.err);
+    cr_assert_eq(WTERMSIG(res.status), SIGABRT,
+                 "helper died of signal %d (%s), not SIGABRT; stderr:\n%s",
+                 WTERMSIG(res.status), strsignal(WTERMSIG(res.status)),
+                 res.err);
+    cr_assert_not_null(strstr(res.err, "overflow-victim"),
+                       "stderr does not name the thread:\n%s", res.err);
+}
+
+Test(stack, overflow_aborts_naming_the_thread, .timeout = 60)
+{
+    check_overflow("64");
+}
+
+Test(stack, overflow_of_default_stack_aborts_naming_the_thread,
+     .timeout = 60)
+{
+    check_overflow("0");
+}

@@ -1,0 +1,235 @@
+/*
+ * wt.h — shared helpers for weft's Criterion tests.
+ *
+ * Criterion's assertions must only run on the test's main OS thread (a
+ * failing cr_assert longjmps out of the test, which cannot cross a virtual
+ * thread's stack). So code running inside weft_run records failures with
+ * WT_CHECK / WT_CHECK_EQ / WT_REQUIRE*, and wt_run() turns the recorded
+ * failures into Criterion failures once weft_run has returned.
+ *
+ *   WT_CHECK(cond)          record a failure and continue
+ *   WT_CHECK_EQ(a, b)       same, printing both values (and errno names)
+ *   WT_REQUIRE(cond)        record a failure and return WT_EFAIL
+ *   WT_REQUIRE_EQ(a, b)     same, with values
+ *
+ * wt_run(fn, arg, procs) runs fn as the root with `procs` P's (0: default),
+ * asserts that nothing was recorded and returns weft_run's result.
+ *
+ * Leaks: in AddressSanitizer builds, every wt_assert_clean() (so every
+ * wt_run) runs LeakSanitizer and fails the test if memory was lost. The
+ * end-of-process check is turned off (LSAN_OPTIONS=leak_check_at_exit=0,
+ * tests/CMakeLists.txt): Criterion's runner loses a few bytes of its own.
+ */
+#ifndef WT_H
+#define WT_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weft.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define WT_LEAK_CHECK 1
+#endif
+
+/* Sanitizer builds are several times slower: time bounds are scaled. */
+#if defined(WEFT_SANITIZE) || defined(__SANITIZE_ADDRESS__) || \
+    defined(__SANITIZE_THREAD__)
+#define WT_SANITIZED 1
+#else
+#define WT_SANITIZED 0
+#endif
+
+#define WT_MS(n) ((int64_t)(n) * 1000000LL)
+#define WT_US(n) ((int64_t)(n) * 1000LL)
+
+/* The result a failed WT_REQUIRE returns from a virtual thread. */
+#define WT_EFAIL ENOTRECOVERABLE
+
+#define WT_MAXFAIL 32
+
+struct wt_failure {
+    const char *file;
+    int line;
+    char msg[256];
+};
+
+static struct wt_failure wt_failures[WT_MAXFAIL];
+static atomic_int wt_nfail;
+
+/* "EINVAL (22)" — readable names for error numbers in failure messages. */
+static inline const char *wt_errname(long long v, char *buf, size_t n)
+{
+    const char *name = (v > 0 && v < 4096) ? strerrorname_np((int)v) : NULL;
+    if (name)
+        snprintf(buf, n, "%lld %s", v, name);
+    else
+        snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+__attribute__((format(printf, 3, 4))) static void
+wt_fail(const char *file, int line, const char *fmt, ...)
+{
+    int i = atomic_fetch_add(&wt_nfail, 1);
+    if (i >= WT_MAXFAIL)
+        return;
+    struct wt_failure *f = &wt_failures[i];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+    f->file = file;
+    f->line = line;
+}
+
+static inline void wt_fail_eq(const char *file, int line, const char *sa,
+                              const char *sb, long long a, long long b)
+{
+    char ba[64], bb[64];
+    wt_fail(file, line, "%s == %s: got %s, expected %s", sa, sb,
+            wt_errname(a, ba, sizeof ba), wt_errname(b, bb, sizeof bb));
+}
+
+#define WT_CHECK(cond)                                                     \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            wt_fail(__FILE__, __LINE__, "check failed: %s", #cond);        \
+    } while (0)
+
+#define WT_CHECK_MSG(cond, ...)                                            \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            wt_fail(__FILE__, __LINE__, __VA_ARGS__);                      \
+    } while (0)
+
+#define WT_CHECK_EQ(a, b)                                                  \
+    do {                                                                   \
+        long long wt_a_ = (long long)(a), wt_b_ = (long long)(b);          \
+        if (wt_a_ != wt_b_)                                                \
+            wt_fail_eq(__FILE__, __LINE__, #a, #b, wt_a_, wt_b_);          \
+    } while (0)
+
+#define WT_REQUIRE(cond)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            wt_fail(__FILE__, __LINE__, "required: %s", #cond);            \
+            return WT_EFAIL;                                               \
+        }                                                                  \
+    } while (0)
+
+#define WT_REQUIRE_EQ(a, b)                                                \
+    do {                                                                   \
+        long long wt_a_ = (long long)(a), wt_b_ = (long long)(b);          \
+        if (wt_a_ != wt_b_) {                                              \
+            wt_fail_eq(__FILE__, __LINE__, #a, #b, wt_a_, wt_b_);          \
+            return WT_EFAIL;                                               \
+        }                                                                  \
+    } while (0)
+
+/* Turns failures recorded off the main thread into Criterion failures.
+ * Runs on: the test's main OS thread only. */
+static inline void wt_assert_clean(void)
+{
+    int n = atomic_load(&wt_nfail);
+    for (int i = 0; i < n && i < WT_MAXFAIL; i++)
+        cr_expect(0, "%s:%d: %s", wt_failures[i].file, wt_failures[i].line,
+                  wt_failures[i].msg);
+    cr_assert_eq(n, 0, "%d check(s) failed inside the runtime", n);
+#ifdef WT_LEAK_CHECK
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
+                 "memory leaked (LeakSanitizer's report is on stderr)");
+#endif
+}
+
+/* Runs fn(arg) as the root with procs P's (0: the default). */
+static inline int wt_run_raw(weft_fn fn, void *arg, unsigned procs)
+{
+    weft_config cfg = {0};
+    cfg.procs = procs;
+    return weft_run(fn, arg, &cfg);
+}
+
+/* As wt_run_raw, then fails the test for anything recorded meanwhile. */
+static inline int wt_run(weft_fn fn, void *arg, unsigned procs)
+{
+    int rc = wt_run_raw(fn, arg, procs);
+    wt_assert_clean();
+    return rc;
+}
+
+/* Runs fn as the root and asserts weft_run returned `want`. */
+#define WT_RUN_EXPECT(fn, arg, procs, want)                                \
+    do {                                                                   \
+        int wt_rc_ = wt_run((fn), (arg), (procs));                         \
+        char wt_b1_[64], wt_b2_[64];                                       \
+        cr_assert_eq(wt_rc_, (want), "weft_run returned %s, expected %s",  \
+                     wt_errname(wt_rc_, wt_b1_, sizeof wt_b1_),            \
+                     wt_errname((want), wt_b2_, sizeof wt_b2_));           \
+    } while (0)
+
+/* errno read through a call the compiler cannot fold or cache: a virtual
+ * thread may resume on another carrier, whose errno lives elsewhere. */
+__attribute__((noinline, noipa, unused)) static int wt_errno(void)
+{
+    return errno;
+}
+__attribute__((noinline, noipa, unused)) static void wt_set_errno(int v)
+{
+    errno = v;
+}
+
+/* The carrier the caller runs on, read through an opaque call. */
+__attribute__((noinline, noipa, unused)) static pthread_t wt_carrier(void)
+{
+    return pthread_self();
+}
+
+/* Monotonic clock straight from the kernel, for cross-checking weft_now. */
+static inline int64_t wt_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Spawns fn named `name` (joinable); records a failure if the spawn fails. */
+static inline weft_thread *wt_go_named(const char *name, weft_fn fn, void *arg)
+{
+    weft_attr a = {0};
+    a.name = name;
+    weft_thread *t = weft_go_with(&a, fn, arg);
+    WT_CHECK_MSG(t != NULL, "weft_go_with(%s) failed: errno %d", name, errno);
+    return t;
+}
+
+/* Spawns fn; records a failure if the spawn fails. */
+static inline weft_thread *wt_go(weft_fn fn, void *arg)
+{
+    weft_thread *t = weft_go(fn, arg);
+    WT_CHECK_MSG(t != NULL, "weft_go failed: errno %d", errno);
+    return t;
+}
+
+/* Yields until *flag is non-zero or `limit` yields have passed (no
+ * cancellation point involved). Returns the flag. */
+static inline int wt_yield_until(atomic_int *flag, long limit)
+{
+    for (long i = 0; i < limit && !atomic_load(flag); i++)
+        weft_yield();
+    return atomic_load(flag);
+}
+
+#endif /* WT_H */

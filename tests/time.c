@@ -1,0 +1,396 @@
+/*
+ * time.c — weft_now and weft_sleep: monotonicity, wake-up precision, many
+ * sleepers at once, sleeps that return at once.
+ *
+ * These tests measure latency: ctest runs this program alone (RUN_SERIAL)
+ * and Criterion runs its tests one at a time (-j1).
+ */
+#include "wt.h"
+
+#include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__)
+/* TSan makes each fiber (one per stack alive at once) expensive. */
+#define MEDIAN_LATE_US 3000
+#define MAX_LATE_US 20000
+#define SLEEPERS 2000
+#define SLEEPERS_BUDGET_MS 3000
+#elif WT_SANITIZED
+#define MEDIAN_LATE_US 3000
+#define MAX_LATE_US 20000
+#define SLEEPERS 10000
+#define SLEEPERS_BUDGET_MS 3000
+#else
+#define MEDIAN_LATE_US 1000
+#define MAX_LATE_US 5000
+#define SLEEPERS 100000
+#define SLEEPERS_BUDGET_MS 1000
+#endif
+
+/* ------------------------------------------------------------ weft_now */
+
+static int check_monotonic(void)
+{
+    int64_t prev = weft_now();
+    WT_REQUIRE(prev > 0);
+    for (int i = 0; i < 1000000; i++) {
+        int64_t now = weft_now();
+        if (now < prev) {
+            WT_CHECK_MSG(0, "weft_now went back %lld ns at call %d",
+                         (long long)(prev - now), i);
+            return WT_EFAIL;
+        }
+        prev = now;
+    }
+    return 0;
+}
+
+static int root_monotonic(void *arg)
+{
+    WT_CHECK_EQ(check_monotonic(), 0);
+    return 0;
+}
+
+Test(time, now_is_monotonic_on_a_virtual_thread, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_monotonic, NULL, 2, 0);
+}
+
+Test(time, now_is_monotonic_on_an_os_thread, .timeout = 20)
+{
+    cr_assert_eq(check_monotonic(), 0);
+    wt_assert_clean();
+}
+
+Test(time, now_advances_at_the_rate_of_clock_monotonic, .timeout = 10)
+{
+    /* Each weft_now read is bracketed by two kernel reads, so its delta
+     * must lie between the inner and the outer kernel deltas. */
+    int64_t m0a = wt_clock_ns(), w0 = weft_now(), m0b = wt_clock_ns();
+    usleep(50 * 1000);
+    int64_t m1a = wt_clock_ns(), w1 = weft_now(), m1b = wt_clock_ns();
+    int64_t dw = w1 - w0;
+    int64_t lo = (m1a - m0b) - WT_US(200), hi = (m1b - m0a) + WT_US(200);
+    cr_assert_geq(dw, WT_MS(50), "weft_now advanced %lld ns over >= 50 ms",
+                  (long long)dw);
+    cr_assert(dw >= lo && dw <= hi,
+              "weft_now advanced %lld ns, CLOCK_MONOTONIC between %lld and "
+              "%lld ns", (long long)dw, (long long)lo, (long long)hi);
+}
+
+/* ---------------------------------------------------- sleep precision */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t g_median_late, g_worst_late;
+
+/* Logs the last measure_sleeps() figures. Runs on: the test's thread. */
+static void log_lateness(void)
+{
+    cr_log_info("lateness of 5 ms sleeps: median %lld us, worst %lld us",
+                (long long)g_median_late / 1000,
+                (long long)g_worst_late / 1000);
+}
+
+/* Sleeps 20 x 5 ms; checks none is early, the median lateness is below
+ * MEDIAN_LATE_US and the worst below MAX_LATE_US. */
+static int measure_sleeps(void)
+{
+    enum { N = 20 };
+    int64_t late[N];
+    for (int i = 0; i < N; i++) {
+        int64_t t0 = weft_now();
+        int rc = weft_sleep(WT_MS(5));
+        int64_t t1 = weft_now();
+        WT_REQUIRE_EQ(rc, 0);
+        late[i] = t1 - (t0 + WT_MS(5));
+        WT_CHECK_MSG(late[i] >= 0, "sleep %d woke %lld ns early", i,
+                     (long long)-late[i]);
+    }
+    qsort(late, N, sizeof late[0], cmp_i64);
+    int64_t median = (late[N / 2 - 1] + late[N / 2]) / 2;
+    g_median_late = median;
+    g_worst_late = late[N - 1];
+    WT_CHECK_MSG(median < WT_US(MEDIAN_LATE_US),
+                 "median lateness %lld us (limit %d us)",
+                 (long long)median / 1000, MEDIAN_LATE_US);
+    WT_CHECK_MSG(late[N - 1] < WT_US(MAX_LATE_US),
+                 "worst lateness %lld us (limit %d us)",
+                 (long long)late[N - 1] / 1000, MAX_LATE_US);
+    return 0;
+}
+
+static int root_precision(void *arg)
+{
+    return measure_sleeps();
+}
+
+Test(time, sleep_wakes_on_time_one_proc, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_precision, NULL, 1, 0);
+    log_lateness();
+}
+
+Test(time, sleep_wakes_on_time_two_procs, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_precision, NULL, 2, 0);
+    log_lateness();
+}
+
+/* Another thread keeps the runtime busy meanwhile (it yields, it does not
+ * hog): the sleeper must still wake on time. */
+static atomic_int g_stop_busy;
+
+static int busy_yielder(void *arg)
+{
+    while (!atomic_load(&g_stop_busy))
+        weft_yield();
+    return 0;
+}
+
+static int root_precision_busy(void *arg)
+{
+    weft_thread *b = wt_go(busy_yielder, NULL);
+    WT_REQUIRE(b != NULL);
+    int rc = measure_sleeps();
+    atomic_store(&g_stop_busy, 1);
+    WT_CHECK_EQ(weft_join(b, NULL), 0);
+    return rc;
+}
+
+Test(time, sleep_wakes_on_time_beside_a_yielding_thread, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_precision_busy, NULL, 1, 0);
+    log_lateness();
+}
+
+Test(time, sleep_on_os_thread_sleeps, .timeout = 20)
+{
+    int64_t t0 = weft_now();
+    cr_assert_eq(weft_sleep(WT_MS(10)), 0);
+    int64_t dt = weft_now() - t0;
+    cr_assert_geq(dt, WT_MS(10));
+    cr_assert_lt(dt, WT_MS(10) + WT_US(MAX_LATE_US) + WT_MS(20));
+    cr_assert_eq(weft_sleep(0), 0);
+    cr_assert_eq(weft_sleep(-5), 0);
+}
+
+/* Sleepers wake in the order of their deadlines, each on time. Deadlines
+ * are further apart than the lateness allowed, so the order is defined. */
+#define ORDER_STEP_MS (MAX_LATE_US / 1000 + 1)
+
+static atomic_int g_wake_seq;
+static int g_wake_order[10];
+static int64_t g_wake_late[10];
+
+static int ordered_sleeper(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    int64_t dur = WT_MS(ORDER_STEP_MS) * (10 - i);
+    int64_t t0 = weft_now();
+    WT_CHECK_EQ(weft_sleep(dur), 0);
+    g_wake_late[i] = weft_now() - (t0 + dur);
+    g_wake_order[atomic_fetch_add(&g_wake_seq, 1)] = i;
+    return 0;
+}
+
+static int root_order(void *arg)
+{
+    for (int i = 0; i < 10; i++)
+        WT_REQUIRE(wt_go(ordered_sleeper, (void *)(intptr_t)i) != NULL);
+    return 0;
+}
+
+static void check_order(void)
+{
+    cr_assert_eq(atomic_load(&g_wake_seq), 10);
+    for (int i = 0; i < 10; i++)
+        cr_expect_lt(g_wake_late[i], WT_US(MAX_LATE_US),
+                     "sleeper %d (%d ms) woke %lld us late", i,
+                     ORDER_STEP_MS * (10 - i),
+                     (long long)g_wake_late[i] / 1000);
+    for (int k = 0; k < 10; k++)
+        cr_expect_eq(g_wake_order[k], 9 - k,
+                     "wake %d was sleeper %d (expected %d)", k,
+                     g_wake_order[k], 9 - k);
+}
+
+Test(time, sleepers_wake_in_deadline_order_one_proc, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_order, NULL, 1, 0);
+    check_order();
+}
+
+Test(time, sleepers_wake_in_deadline_order_two_procs, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_order, NULL, 2, 0);
+    check_order();
+}
+
+/* Several threads sleeping short random times on two P's: every sleep
+ * ends on time, whichever P's timers it sits in. */
+static _Atomic int64_t g_worst_multi;
+static atomic_int g_late_multi;
+
+static int multi_sleeper(void *arg)
+{
+    uint64_t x = (uint64_t)(intptr_t)arg * 2654435761u + 1;
+    for (int i = 0; i < 25; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t dur = WT_US(500 + (int)((x >> 33) % 4500));
+        int64_t t0 = weft_now();
+        WT_CHECK_EQ(weft_sleep(dur), 0);
+        int64_t late = weft_now() - (t0 + dur);
+        WT_CHECK(late >= 0);
+        if (late >= WT_US(MAX_LATE_US))
+            atomic_fetch_add(&g_late_multi, 1);
+        int64_t w = atomic_load(&g_worst_multi);
+        while (late > w && !atomic_compare_exchange_weak(&g_worst_multi, &w,
+                                                         late))
+            ;
+    }
+    return 0;
+}
+
+static int root_multi(void *arg)
+{
+    for (int i = 0; i < 8; i++)
+        WT_REQUIRE(wt_go(multi_sleeper, (void *)(intptr_t)i) != NULL);
+    return 0;
+}
+
+Test(time, concurrent_sleepers_on_two_procs_wake_on_time, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_multi, NULL, 2, 0);
+    cr_log_info("worst lateness %lld us",
+                (long long)atomic_load(&g_worst_multi) / 1000);
+    cr_assert_eq(atomic_load(&g_late_multi), 0,
+                 "%d of 200 sleeps woke %d us late or more (worst %lld us)",
+                 atomic_load(&g_late_multi), MAX_LATE_US,
+                 (long long)atomic_load(&g_worst_multi) / 1000);
+}
+
+/* ------------------------------------------------------- many sleepers */
+
+static atomic_long g_sleepers_done;
+static atomic_long g_sleepers_bad;
+static int64_t g_sleep_start;
+
+static int sleeper_100ms(void *arg)
+{
+    int64_t t0 = weft_now();
+    int rc = weft_sleep(WT_MS(100));
+    int64_t now = weft_now();
+    if (rc != 0 || now - t0 < WT_MS(100))
+        atomic_fetch_add(&g_sleepers_bad, 1);
+    atomic_fetch_add(&g_sleepers_done, 1);
+    return 0;
+}
+
+static int root_many_sleepers(void *arg)
+{
+    weft_attr a = {0};
+    a.detached = true;
+    g_sleep_start = weft_now();
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (long i = 0; i < SLEEPERS; i++) {
+        if (!weft_go_with(&a, sleeper_100ms, NULL)) {
+            WT_CHECK_MSG(0, "spawn %ld failed: errno %d", i, wt_errno());
+            break;
+        }
+    }
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    int64_t took = weft_now() - g_sleep_start;
+    WT_CHECK_EQ(atomic_load(&g_sleepers_done), SLEEPERS);
+    WT_CHECK_EQ(atomic_load(&g_sleepers_bad), 0);
+    WT_CHECK_MSG(took < WT_MS(SLEEPERS_BUDGET_MS),
+                 "%d threads sleeping 100 ms took %lld ms (budget %d ms)",
+                 SLEEPERS, (long long)took / 1000000, SLEEPERS_BUDGET_MS);
+    return 0;
+}
+
+Test(time, many_sleepers_all_finish_within_budget, .timeout = 60)
+{
+    WT_RUN_EXPECT(root_many_sleepers, NULL, 0, 0);
+}
+
+/* --------------------------------------------------- sleep(<= 0) */
+
+static int root_zero_sleep(void *arg)
+{
+    int64_t vals[] = {0, -1, -WT_MS(1000), INT64_MIN};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        int64_t t0 = weft_now();
+        WT_CHECK_EQ(weft_sleep(vals[i]), 0);
+        int64_t dt = weft_now() - t0;
+        WT_CHECK_MSG(dt < WT_US(MEDIAN_LATE_US),
+                     "weft_sleep(%lld) took %lld us", (long long)vals[i],
+                     (long long)dt / 1000);
+    }
+    int64_t t0 = weft_now();
+    for (int i = 0; i < 10000; i++)
+        WT_REQUIRE_EQ(weft_sleep(0), 0);
+    WT_CHECK_MSG(weft_now() - t0 < WT_MS(100 * (1 + 4 * WT_SANITIZED)),
+                 "10000 x weft_sleep(0) took %lld us",
+                 (long long)(weft_now() - t0) / 1000);
+    return 0;
+}
+
+Test(time, sleep_of_zero_or_less_returns_at_once, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_zero_sleep, NULL, 1, 0);
+}
+
+static int root_zero_sleep_cancelled(void *arg)
+{
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_scope_cancel(sc);
+    WT_CHECK_EQ(weft_sleep(0), ECANCELED);
+    WT_CHECK_EQ(weft_sleep(-1), ECANCELED);
+    WT_CHECK_EQ(weft_scope_close(sc), ECANCELED);
+    return 0;
+}
+
+Test(time, sleep_of_zero_still_checks_cancellation, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_zero_sleep_cancelled, NULL, 1, 0);
+}
+
+/* weft_sleep from a plain OS thread while the runtime runs. */
+struct os_sleep {
+    int rc;
+    int64_t took;
+};
+
+static void *os_sleep_main(void *arg)
+{
+    struct os_sleep *s = arg;
+    int64_t t0 = weft_now();
+    s->rc = weft_sleep(WT_MS(10));
+    s->took = weft_now() - t0;
+    return NULL;
+}
+
+static int root_os_sleep(void *arg)
+{
+    struct os_sleep s = {-1, 0};
+    pthread_t pt;
+    WT_REQUIRE_EQ(pthread_create(&pt, NULL, os_sleep_main, &s), 0);
+    /* Meanwhile virtual threads keep running. */
+    WT_CHECK_EQ(weft_sleep(WT_MS(2)), 0);
+    pthread_join(pt, NULL);
+    WT_CHECK_EQ(s.rc, 0);
+    WT_CHECK(s.took >= WT_MS(10));
+    return 0;
+}
+
+Test(time, sleep_on_os_thread_during_run, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_os_sleep, NULL, 2, 0);
+}

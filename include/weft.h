@@ -103,7 +103,11 @@ WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
  *   0          t finished
  *   EINVAL     t is NULL, detached, already joined or being joined
  *   EDEADLK    t is the calling thread
- *   ECANCELED  the caller was cancelled (t stays joinable)
+ *   ECANCELED  the caller was cancelled (t stays joinable). A failing
+ *              child cancels its scope, hence its parent: a parent that
+ *              was already waiting in weft_join gets the child's result;
+ *              one that joins only later gets ECANCELED, and learns the
+ *              failure from weft_scope_close or its own result.
  *   ETIMEDOUT  the caller's scope deadline passed (t stays joinable) */
 WEFT_API int weft_join(weft_thread *t, int *result);
 

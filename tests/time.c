@@ -27,6 +27,28 @@
 #define SLEEPERS_BUDGET_MS 1000
 #endif
 
+/* The worst-case limits are weft's allowance on top of what the kernel
+ * itself gives a plain sleeping OS thread on this machine: on a VM, waking
+ * an idle vCPU from a timer is sometimes milliseconds late, and no runtime
+ * can do better than the kernel. Measured once per test program, before
+ * any test forks (20 nanosleeps of 1-5 ms, their worst lateness). */
+static int64_t g_kernel_worst_ns;
+
+__attribute__((constructor)) static void measure_kernel_lateness(void)
+{
+    for (int i = 0; i < 20; i++) {
+        int64_t ns = WT_MS(1) + (i % 5) * WT_MS(1);
+        struct timespec ts = {0, ns};
+        int64_t t0 = weft_now();
+        nanosleep(&ts, NULL);
+        int64_t late = weft_now() - t0 - ns;
+        if (late > g_kernel_worst_ns)
+            g_kernel_worst_ns = late;
+    }
+}
+
+#define MAX_LATE_NS (WT_US(MAX_LATE_US) + g_kernel_worst_ns)
+
 /* ------------------------------------------------------------ weft_now */
 
 static int check_monotonic(void)
@@ -118,9 +140,10 @@ static int measure_sleeps(void)
     WT_CHECK_MSG(median < WT_US(MEDIAN_LATE_US),
                  "median lateness %lld us (limit %d us)",
                  (long long)median / 1000, MEDIAN_LATE_US);
-    WT_CHECK_MSG(late[N - 1] < WT_US(MAX_LATE_US),
-                 "worst lateness %lld us (limit %d us)",
-                 (long long)late[N - 1] / 1000, MAX_LATE_US);
+    WT_CHECK_MSG(late[N - 1] < MAX_LATE_NS,
+                 "worst lateness %lld us (limit %d us + kernel's %lld us)",
+                 (long long)late[N - 1] / 1000, MAX_LATE_US,
+                 (long long)g_kernel_worst_ns / 1000);
     return 0;
 }
 
@@ -174,7 +197,7 @@ Test(time, sleep_on_os_thread_sleeps, .timeout = 20)
     cr_assert_eq(weft_sleep(WT_MS(10)), 0);
     int64_t dt = weft_now() - t0;
     cr_assert_geq(dt, WT_MS(10));
-    cr_assert_lt(dt, WT_MS(10) + WT_US(MAX_LATE_US) + WT_MS(20));
+    cr_assert_lt(dt, WT_MS(10) + MAX_LATE_NS + WT_MS(20));
     cr_assert_eq(weft_sleep(0), 0);
     cr_assert_eq(weft_sleep(-5), 0);
 }
@@ -209,7 +232,7 @@ static void check_order(void)
 {
     cr_assert_eq(atomic_load(&g_wake_seq), 10);
     for (int i = 0; i < 10; i++)
-        cr_expect_lt(g_wake_late[i], WT_US(MAX_LATE_US),
+        cr_expect_lt(g_wake_late[i], MAX_LATE_NS,
                      "sleeper %d (%d ms) woke %lld us late", i,
                      ORDER_STEP_MS * (10 - i),
                      (long long)g_wake_late[i] / 1000);
@@ -246,7 +269,7 @@ static int multi_sleeper(void *arg)
         WT_CHECK_EQ(weft_sleep(dur), 0);
         int64_t late = weft_now() - (t0 + dur);
         WT_CHECK(late >= 0);
-        if (late >= WT_US(MAX_LATE_US))
+        if (late >= MAX_LATE_NS)
             atomic_fetch_add(&g_late_multi, 1);
         int64_t w = atomic_load(&g_worst_multi);
         while (late > w && !atomic_compare_exchange_weak(&g_worst_multi, &w,

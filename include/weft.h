@@ -181,6 +181,89 @@ WEFT_API int64_t weft_now(void);
  *   ETIMEDOUT  the scope's deadline passed first */
 WEFT_API int weft_sleep(int64_t ns);
 
+/* --------------------------------------------------------------- channels */
+
+typedef struct weft_chan weft_chan;
+
+/* A bounded multi-producer multi-consumer channel of elements of elem_size
+ * bytes, copied in and out. capacity 0 makes it a rendezvous: a send
+ * completes only when a receiver takes the value. Usable from virtual and
+ * OS threads alike (on an OS thread a blocking call blocks the OS thread).
+ * Returns the channel, or NULL with errno:
+ *   EINVAL  elem_size is 0 or above 65536, or capacity above 2^30
+ *   ENOMEM  no memory */
+WEFT_API weft_chan *weft_chan_make(size_t elem_size, size_t capacity);
+
+/* Sends *elem: hands it to a waiting receiver, or buffers it, or waits for
+ * one of the two. A cancellation point (and the scope's deadline applies).
+ *   0          sent (taken by a receiver or buffered)
+ *   EPIPE      the channel is closed (nothing was stored)
+ *   ECANCELED  cancelled before it was sent (nothing was stored)
+ *   ETIMEDOUT  the scope's deadline passed first (nothing was stored)
+ *   EINVAL     c or elem is NULL */
+WEFT_API int weft_chan_send(weft_chan *c, const void *elem);
+
+/* Receives into *elem: from the buffer, from a waiting sender, or waits.
+ * A closed channel still yields what it buffered, then EPIPE.
+ *   0 / EPIPE (closed and drained) / ECANCELED / ETIMEDOUT / EINVAL */
+WEFT_API int weft_chan_recv(weft_chan *c, void *elem);
+
+/* Never wait: EAGAIN instead of blocking. Otherwise as above (not
+ * cancellation points). */
+WEFT_API int weft_chan_try_send(weft_chan *c, const void *elem);
+WEFT_API int weft_chan_try_recv(weft_chan *c, void *elem);
+
+/* Closes c: later sends fail with EPIPE; every waiting sender is woken with
+ * EPIPE and every waiting receiver gets EPIPE once the buffer is drained.
+ *   0 / EPIPE (already closed) / EINVAL (c is NULL) */
+WEFT_API int weft_chan_close(weft_chan *c);
+
+/* Frees c. Refuses while a thread is blocked on it (in send, recv or
+ * select): the channel is then left intact.
+ *   0 / EBUSY (threads wait on it) / EINVAL (c is NULL) */
+WEFT_API int weft_chan_free(weft_chan *c);
+
+/* Elements buffered now (a snapshot), and the capacity. */
+WEFT_API size_t weft_chan_len(weft_chan *c);
+WEFT_API size_t weft_chan_cap(weft_chan *c);
+
+/* ----------------------------------------------------------------- select */
+
+enum { WEFT_CASE_SEND = 1, WEFT_CASE_RECV = 2, WEFT_CASE_JOIN = 3 };
+
+/* One case of weft_select. Build with the macros below; err is set on the
+ * case that completed: 0, or EPIPE (a send or receive on a closed channel:
+ * nothing was sent / nothing received). The opaque space holds the case's
+ * waiter while the select waits: a select allocates nothing. */
+typedef struct weft_case {
+    int kind;
+    int err;               /* out */
+    weft_chan *chan;
+    void *elem;            /* send: the value; receive: the destination */
+    weft_thread *thread;   /* join */
+    int *result;           /* join: the thread's result (may be NULL) */
+    uint64_t opaque_[8];
+} weft_case;
+
+#define WEFT_SEND(ch, p) \
+    ((weft_case){.kind = WEFT_CASE_SEND, .chan = (ch), .elem = (void *)(p)})
+#define WEFT_RECV(ch, p) \
+    ((weft_case){.kind = WEFT_CASE_RECV, .chan = (ch), .elem = (p)})
+#define WEFT_JOIN(t, r) \
+    ((weft_case){.kind = WEFT_CASE_JOIN, .thread = (t), .result = (r)})
+
+/* Completes exactly one of the n cases, chosen at random among those ready
+ * (so no case starves), waiting until one is if none is; the others are
+ * left untouched (a join not chosen can still be joined). A join case that
+ * completes joins the thread: its handle is then invalid. deadline_ns: -1
+ * none, 0 poll, else absolute (weft_now clock). A cancellation point.
+ * Returns the index of the completed case, or -1 with errno:
+ *   ETIMEDOUT  the deadline (or the scope's deadline) passed
+ *   ECANCELED  cancelled
+ *   EINVAL     cases is NULL, n is 0 or above 1024, a case is malformed, or
+ *              a join case's thread is being joined elsewhere */
+WEFT_API int weft_select(weft_case *cases, size_t n, int64_t deadline_ns);
+
 /* ------------------------------------------------------ synchronisation */
 
 /* Fixed-size opaque objects that may be static or on the stack. All-zero is

@@ -36,8 +36,10 @@
  * the reason (both seq_cst). One of the two sees the other, so a wait that
  * begins during a cancellation either fails at once or is interrupted.
  *
- * OS thread. The record's os_word goes from 0 to result + 1 by one CAS (the
- * claim); the thread sleeps on it as a futex.
+ * OS thread. The record's os_word goes from 0 to OS_CLAIMED by one CAS (the
+ * claim), then to result + 1 (completion); the thread sleeps on it as a
+ * futex until it holds a result. A waker that claims and completes in one
+ * go (weft__wake) skips OS_CLAIMED.
  */
 #include <errno.h>
 #include <time.h>
@@ -47,6 +49,9 @@
 
 #define CLAIMED 1u
 #define INTERRUPTIBLE 2u
+#define OS_CLAIMED UINT32_MAX
+
+static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline);
 
 static int64_t coarse_now(void)
 {
@@ -125,8 +130,11 @@ int weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
     w->link.next = w->link.prev = NULL;
     w->g = g;
     w->data = NULL;
+    w->index = 0;
+    w->err = 0;
     if (!g) {
-        atomic_store_explicit(&w->os_word, 0, memory_order_relaxed);
+        w->osw = &w->os_word;
+        atomic_store_explicit(w->osw, 0, memory_order_relaxed);
         return 0;
     }
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
@@ -145,8 +153,20 @@ int weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
     int reason = atomic_load_explicit(&g->cur->reason, memory_order_seq_cst);
     if (!reason)
         return 0;
-    int r = weft__wait_abort(w);
-    return r ? r : reason;
+    if (!(flags & WEFT__WAIT_LOCKED)) {
+        int r = weft__wait_abort(w);
+        return r ? r : reason;
+    }
+    /* The caller holds a spinlock, so we must not park. If an interrupter
+     * claimed the wait first, its notify is a few instructions away. */
+    if (!claim_gen(g, w->gen))
+        while (atomic_load_explicit(&g->park, memory_order_acquire) !=
+               WEFT__NOTIFIED)
+            weft__cpu_relax();
+    atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&g->wait_kind, WEFT__WAIT_NONE, memory_order_relaxed);
+    return reason;
 }
 
 /* Runs on: the waiting thread. Ends a wait that it decided not to block
@@ -158,10 +178,10 @@ int weft__wait_abort(weft__waiter *w)
     if (!g) {
         uint32_t zero = 0;
         if (atomic_compare_exchange_strong_explicit(
-                &w->os_word, &zero, 1, memory_order_acq_rel,
+                w->osw, &zero, 1, memory_order_acq_rel,
                 memory_order_acquire))
             return 0;
-        return (int)zero - 1;
+        return os_block(w, NULL, -1);
     }
     if (claim_gen(g, w->gen)) {
         atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
@@ -189,18 +209,22 @@ static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
     if (lk)
         weft__spin_unlock(lk);
     for (;;) {
-        uint32_t v = atomic_load_explicit(&w->os_word, memory_order_acquire);
+        uint32_t v = atomic_load_explicit(w->osw, memory_order_acquire);
+        if (v == OS_CLAIMED) { /* claimed: the result is on its way */
+            weft__futex_wait(w->osw, OS_CLAIMED, -1);
+            continue;
+        }
         if (v)
             return (int)v - 1;
         if (deadline >= 0 && weft_now() >= deadline) {
             uint32_t zero = 0;
             if (atomic_compare_exchange_strong_explicit(
-                    &w->os_word, &zero, WEFT__EXPIRED + 1,
+                    w->osw, &zero, WEFT__EXPIRED + 1,
                     memory_order_acq_rel, memory_order_acquire))
                 return WEFT__EXPIRED;
             continue;
         }
-        weft__futex_wait(&w->os_word, 0, deadline);
+        weft__futex_wait(w->osw, 0, deadline);
     }
 }
 
@@ -247,6 +271,39 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
 }
 
 /* Runs on: any thread, usually holding the lock of the object w waits on.
+ * Claims w's wait; on success the caller owns w (it may write what w->data
+ * points to) until it calls weft__complete. Returns false if another party
+ * claimed it first (w is then its owner's to unlink). */
+bool weft__claim(weft__waiter *w)
+{
+    if (w->g)
+        return claim_gen(w->g, w->gen);
+    uint32_t zero = 0;
+    return atomic_compare_exchange_strong_explicit(
+        w->osw, &zero, OS_CLAIMED, memory_order_acq_rel,
+        memory_order_acquire);
+}
+
+/* Runs on: any thread, after a successful weft__claim. Makes w's thread
+ * run with result. w may be gone once this returns. */
+void weft__complete(weft__waiter *w, int result)
+{
+    weft_thread *g = w->g;
+    if (g) {
+        g->wake_result = result;
+        notify(g);
+        return;
+    }
+    /* release: what the waker wrote through w->data is visible once the
+     * waiter sees its result. */
+    atomic_store_explicit(w->osw, (uint32_t)result + 1,
+                          memory_order_release);
+    /* The waiter may have seen os_word and left, so w may be gone: a wake
+     * of a dead futex word is harmless (waiters re-check). */
+    weft__futex_wake(w->osw, 1);
+}
+
+/* Runs on: any thread, usually holding the lock of the object w waits on.
  * Claims w's wait with result and makes its thread run. Returns false if
  * another party claimed it first (w is then its owner's to unlink). */
 bool weft__wake(weft__waiter *w, int result)
@@ -257,12 +314,10 @@ bool weft__wake(weft__waiter *w, int result)
         /* release: the object's state handed to the waiter (a value, a
          * lock) is visible once it sees os_word != 0. */
         if (!atomic_compare_exchange_strong_explicit(
-                &w->os_word, &zero, (uint32_t)result + 1,
+                w->osw, &zero, (uint32_t)result + 1,
                 memory_order_acq_rel, memory_order_acquire))
             return false;
-        /* The waiter may have seen os_word and left, so w may be gone:
-         * a wake of a dead futex word is harmless (waiters re-check). */
-        weft__futex_wake(&w->os_word, 1);
+        weft__futex_wake(w->osw, 1);
         return true;
     }
     if (!claim_gen(g, w->gen))

@@ -44,7 +44,12 @@ struct weft__waiter {
     weft_thread *g;         /* the waiting virtual thread, or NULL: OS thread */
     uint64_t gen;           /* g's park generation when the wait began */
     _Atomic uint32_t os_word; /* OS thread: 0 waiting, else result + 1 */
-    void *data;             /* object-specific payload */
+    _Atomic uint32_t *osw;  /* OS thread: the word claimed, &os_word or
+                               the one all cases of a select share */
+    void *data;             /* object-specific payload (channels: the
+                               element to send, or where to receive) */
+    uint32_t index;         /* select: the case this waiter stands for */
+    int err;                /* set by a channel's waker: 0 or EPIPE */
 };
 
 /* What a thread waits on, kept for the dump (and, later, deadlock reports). */
@@ -57,9 +62,13 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_MUTEX,
     WEFT__WAIT_COND,
     WEFT__WAIT_SEM,
+    WEFT__WAIT_CHAN_SEND,
+    WEFT__WAIT_CHAN_RECV,
+    WEFT__WAIT_SELECT,
 } weft__wait_kind;
 
 #define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */
+#define WEFT__WAIT_LOCKED 2        /* begun holding a spinlock: never parks */
 
 /* --------------------------------------------------------------- timers */
 
@@ -230,6 +239,13 @@ int  weft__wait_abort(weft__waiter *w);
  * into ETIMEDOUT (or success, for a sleep). Distinct from the ETIMEDOUT of a
  * scope deadline. */
 #define WEFT__EXPIRED 0x10000
+/* A waker that completes a case of a select (or a channel operation or a
+ * join, which are one-case selects) wakes the thread with CASE + index. */
+#define WEFT__CASE 0x20000
+/* Claiming and completing a wait in two steps, for wakers that must move
+ * data into the waiter between the two (under the object's lock). */
+bool weft__claim(weft__waiter *w);
+void weft__complete(weft__waiter *w, int result);
 bool weft__wake(weft__waiter *w, int result);
 bool weft__interrupt(weft_thread *g, int reason);
 void weft__ready(weft_thread *g);   /* make a PARKED-and-claimed g run */

@@ -424,8 +424,8 @@ static void finish(weft__carrier *m, weft_thread *g)
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
      * below must not take it away (its next blocking call sees it). */
-    if (g->joiner)
-        weft__wake(g->joiner, 0);
+    if (g->joiner && weft__wake(g->joiner, WEFT__CASE + g->joiner->index))
+        g->joiner = NULL; /* taken: the joiner finishes the join */
     if (failed && !home->first_error) {
         home->first_error = g->result;
         weft__scope_cancel_locked(home, ECANCELED);
@@ -494,7 +494,7 @@ int weft_join(weft_thread *t, int *result)
         weft__spin_lock(&home->lock);
         t->joiner = NULL;
         t->joining = false;
-        if (r) {
+        if (r != WEFT__CASE) {
             weft__spin_unlock(&home->lock);
             return r;
         }

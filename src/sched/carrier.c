@@ -64,8 +64,9 @@ WEFT_NOIPA static int *errno_ptr(void)
 }
 
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
-#define STEAL_RUNNEXT_NS 5000    /* leave a victim's runnext alone this long */
+#define STEAL_RUNNEXT_NS 3000    /* leave a victim's runnext alone this long */
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+#define STEAL_PAUSES 128         /* pause instructions between steal rounds */
 #define DEADLOCK_GRACE_NS 500000000 /* see deadlock.c */
 
 static uint32_t fastrand(weft__proc *p)
@@ -379,7 +380,35 @@ static bool try_spin(weft__carrier *m)
     return true;
 }
 
-static weft_thread *steal(weft__carrier *m, bool runnext)
+/* A victim's runnext is the thread its running thread just woke: it will
+ * most likely run there within microseconds (a message exchange). A thief
+ * takes it only if the same thread has sat there for STEAL_RUNNEXT_NS. */
+static weft_thread *steal_runnext(weft__carrier *m, weft__proc *victim,
+                                  int64_t now)
+{
+    uint32_t put = atomic_load_explicit(&victim->runnext_puts,
+                                        memory_order_relaxed);
+    weft_thread *g = atomic_load_explicit(&victim->runnext,
+                                          memory_order_acquire);
+    if (!g)
+        return NULL;
+    if (g != m->seen_runnext || put != m->seen_runnext_put) {
+        m->seen_runnext = g;
+        m->seen_runnext_put = put;
+        m->seen_runnext_at = now;
+        return NULL;
+    }
+    if (now - m->seen_runnext_at < STEAL_RUNNEXT_NS)
+        return NULL;
+    m->seen_runnext = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &g, NULL,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return NULL;
+    return g;
+}
+
+static weft_thread *steal(weft__carrier *m, int64_t now)
 {
     weft__proc *p = m->p;
     uint32_t n = weft__S.nprocs;
@@ -388,7 +417,9 @@ static weft_thread *steal(weft__carrier *m, bool runnext)
         weft__proc *victim = &weft__S.procs[(start + i) % n];
         if (victim == p)
             continue;
-        weft_thread *g = weft__runq_steal(p, victim, runnext);
+        weft_thread *g = weft__runq_steal(p, victim, false);
+        if (!g)
+            g = steal_runnext(m, victim, now);
         if (g)
             return g;
     }
@@ -564,17 +595,22 @@ static weft_thread *find_runnable(weft__carrier *m)
         if (try_spin(m)) {
             int64_t start = weft_now(), now = start;
             do {
-                g = steal(m, now - start > STEAL_RUNNEXT_NS);
+                g = steal(m, now);
                 if (!g)
                     g = next_local(m);
                 if (g && launch(m, g)) {
                     stop_spinning(m);
                     return g;
                 }
-                if (weft__timers_next() >= 0 &&
-                    weft__timers_next() <= now)
+                int64_t next_timer = weft__timers_next();
+                if (next_timer >= 0 && next_timer <= now)
                     break;
-                weft__cpu_relax();
+                /* Poll the victims' queues every half microsecond or so,
+                 * not in a tight loop: their cache lines are written by
+                 * their owners at every switch, and each read of ours
+                 * makes the owner's next write a miss. */
+                for (int i = 0; i < STEAL_PAUSES; i++)
+                    weft__cpu_relax();
                 now = weft_now();
             } while (now - start < SPIN_NS &&
                      !atomic_load_explicit(&weft__S.done,

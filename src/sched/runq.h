@@ -19,6 +19,10 @@ bool weft__runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
 static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
 {
     if (next) {
+        atomic_store_explicit(&p->runnext_puts,
+                              atomic_load_explicit(&p->runnext_puts,
+                                                   memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         /* release: g's state is visible to a thief that takes it. */
         g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
         if (!g)

@@ -263,6 +263,8 @@ struct weft__proc {
     _Atomic uint32_t head;
     _Atomic uint32_t tail;
     _Atomic(weft_thread *) runnext;
+    _Atomic uint32_t runnext_puts;  /* owner only writes: tells thieves a
+                                       runnext apart from a later one */
     _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
     uint32_t id;
     uint32_t fairness;           /* countdown to a global-queue check */
@@ -299,6 +301,9 @@ struct weft__carrier {
     bool spinning;
     bool idle;                   /* on the idle list; sched lock */
     bool firing_timers;          /* readied threads go to the back */
+    weft_thread *seen_runnext;   /* stealing: a victim's runnext seen ... */
+    uint32_t seen_runnext_put;   /* ... which put it was ... */
+    int64_t seen_runnext_at;     /* ... since then */
     uint32_t id;
     pthread_t os_thread;
     /* Work the next context does once this one is off its stack. */

@@ -126,7 +126,14 @@ void weft__park_commit(weft_thread *g)
 int weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
                      const void *obj)
 {
-    weft_thread *g = weft__g();
+    return weft__wait_begin_g(weft__g(), w, flags, kind, obj);
+}
+
+/* As weft__wait_begin, for a caller that knows its thread (g: NULL on an
+ * OS thread). */
+int weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
+                       weft__wait_kind kind, const void *obj)
+{
     w->link.next = w->link.prev = NULL;
     w->g = g;
     w->data = NULL;

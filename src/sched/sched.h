@@ -235,6 +235,8 @@ int  weft__wait_begin(weft__waiter *w, int flags, weft__wait_kind kind,
                       const void *obj);
 int  weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline);
 int  weft__wait_abort(weft__waiter *w);
+int  weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
+                        weft__wait_kind kind, const void *obj);
 /* weft__wait_block's result when its own deadline passed: callers turn it
  * into ETIMEDOUT (or success, for a sleep). Distinct from the ETIMEDOUT of a
  * scope deadline. */

@@ -53,6 +53,18 @@ weft_chan *weft_chan_make(size_t elem_size, size_t capacity)
     return c;
 }
 
+/* Elements are mostly small scalars: copy those inline, not through a
+ * call to memcpy. */
+static inline void copy_elem(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    default: memcpy(dst, src, n); break;
+    }
+}
+
 static unsigned char *slot(weft_chan *c, size_t i)
 {
     return c->buf + ((c->head + i) % c->cap) * c->elem;
@@ -79,13 +91,13 @@ weft__chan_try weft__chan_try_send_locked(weft_chan *c, const void *elem,
         return WEFT__CHAN_CLOSED;
     weft__waiter *w = claim_first(&c->recvq);
     if (w) {
-        memcpy(w->data, elem, c->elem);
+        copy_elem(w->data, elem, c->elem);
         w->err = 0;
         *partner = w;
         return WEFT__CHAN_DONE;
     }
     if (c->count < c->cap) {
-        memcpy(slot(c, c->count), elem, c->elem);
+        copy_elem(slot(c, c->count), elem, c->elem);
         c->count++;
         return WEFT__CHAN_DONE;
     }
@@ -97,12 +109,12 @@ weft__chan_try weft__chan_try_recv_locked(weft_chan *c, void *elem,
 {
     *partner = NULL;
     if (c->count) {
-        memcpy(elem, slot(c, 0), c->elem);
+        copy_elem(elem, slot(c, 0), c->elem);
         c->head = (c->head + 1) % c->cap;
         c->count--;
         weft__waiter *w = claim_first(&c->sendq);
         if (w) { /* the ring was full: the longest sender moves in */
-            memcpy(slot(c, c->count), w->data, c->elem);
+            copy_elem(slot(c, c->count), w->data, c->elem);
             c->count++;
             w->err = 0;
             *partner = w;
@@ -111,7 +123,7 @@ weft__chan_try weft__chan_try_recv_locked(weft_chan *c, void *elem,
     }
     weft__waiter *w = claim_first(&c->sendq);
     if (w) {
-        memcpy(elem, w->data, c->elem);
+        copy_elem(elem, w->data, c->elem);
         w->err = 0;
         *partner = w;
         return WEFT__CHAN_DONE;
@@ -158,8 +170,10 @@ static int chan_op(weft_chan *c, void *elem, bool send)
 {
     if (!valid(c) || !elem)
         return EINVAL;
-    weft__os_use();
-    weft_thread *g = weft__g();
+    weft__carrier *m = weft__m();
+    weft_thread *g = m ? m->cur : NULL;
+    if (!m)
+        weft__os_thread_register();
     int r = g ? atomic_load_explicit(&g->cur->reason, memory_order_relaxed) : 0;
     if (r)
         return r;
@@ -172,8 +186,9 @@ static int chan_op(weft_chan *c, void *elem, bool send)
         return try_result(t, partner);
     }
     weft__waiter w;
-    r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE | WEFT__WAIT_LOCKED,
-                         send ? WEFT__WAIT_CHAN_SEND : WEFT__WAIT_CHAN_RECV, c);
+    r = weft__wait_begin_g(g, &w, WEFT__WAIT_INTERRUPTIBLE | WEFT__WAIT_LOCKED,
+                           send ? WEFT__WAIT_CHAN_SEND : WEFT__WAIT_CHAN_RECV,
+                           c);
     if (r) {
         weft__spin_unlock(&c->lock);
         return r;

@@ -1,9 +1,10 @@
 /* B3 idle_memory: N virtual threads (default 1,000,000; argv[1]) with the
- * default stack size each park on one shared semaphore. Each bumps an atomic
- * counter just before it blocks; the root polls (weft_sleep) until all N
- * have, sleeps 200 ms more, and reads RSS from /proc/self/statm. Prints the
- * RSS growth over the pre-spawn baseline divided by N, then releases them
- * all and lets the scope close. */
+ * default stack size each park receiving on one shared rendezvous channel.
+ * Each bumps an atomic counter just before it blocks; the root polls
+ * (weft_sleep) until all N have, sleeps 200 ms more, and reads RSS from
+ * /proc/self/statm. Prints the RSS growth over the pre-spawn baseline divided
+ * by N, then closes the channel, which releases them all, and lets the scope
+ * close. */
 #include <weft.h>
 
 #include <errno.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static weft_sem gate = WEFT_SEM_INIT(0);
+static weft_chan *gate;
 static atomic_long parked;
 
 static long rss_bytes(void) {
@@ -29,15 +30,19 @@ static long rss_bytes(void) {
 
 static int park(void *arg) {
     atomic_fetch_add(&parked, 1);
-    /* Parks the thread. TODO: make this a channel receive once channels
-     * land, as the workload says (B3 in BENCHMARKS.md). */
-    return weft_sem_acquire(&gate);
+    /* Parks the thread until the channel is closed: nothing is ever sent. */
+    int v, err = weft_chan_recv(gate, &v);
+    return err == EPIPE ? 0 : err ? err : EPROTO;
 }
 
 static int bench(void *arg) {
     long n = *(long *)arg, spawned = 0;
     static const weft_attr detached = {.detached = true};
 
+    if (!(gate = weft_chan_make(sizeof(int), 0))) {
+        fprintf(stderr, "weft_chan_make: %s\n", strerror(errno));
+        return errno;
+    }
     long before = rss_bytes();
     weft_scope *s = weft_scope_open();
     if (!s) {
@@ -71,11 +76,11 @@ static int bench(void *arg) {
         printf("idle_memory_bytes %.0f bytes/thread\n",
                (double)(after - before) / n);
     }
-    for (long i = 0; i < spawned; i++)
-        weft_sem_release(&gate);
+    weft_chan_close(gate); /* releases every parked thread */
     int close_err = weft_scope_close(s);
     if (close_err)
         fprintf(stderr, "weft_scope_close: %s\n", strerror(close_err));
+    weft_chan_free(gate);
     return err ? err : close_err;
 }
 

@@ -5,6 +5,8 @@
 # weft/peer ratios (lower is better for every metric here). The table is also
 # written to <build dir>/results.txt. A peer that cannot be built or run is
 # shown as "missing (reason)"; that alone does not make the script fail.
+# Which benchmarks there are, their peers, metrics, and the environment and
+# arguments their programs run with: the maps below (ALL ... ARGS).
 #
 # Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
 # BENCH_SETTLE (seconds of pause after each program, 1),
@@ -17,16 +19,25 @@ RUNS=${BENCH_RUNS:-3}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 SETTLE=${BENCH_SETTLE:-1}
 
-ALL=(spawn_join switch idle_memory idle_memory_compact)
-declare -A PEERS=([spawn_join]="go pthread" [switch]="go boost" [idle_memory]="go"
-                  [idle_memory_compact]="go")
-declare -A METRIC=([spawn_join]=spawn_join_ns [switch]=switch_ns
+ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
+     chan_throughput ring)
+declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
+                  [switch]="go boost" [idle_memory]="go"
+                  [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go")
+declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
+                   [pingpong2]=pingpong_ns [switch]=switch_ns
                    [idle_memory]=idle_memory_bytes
-                   [idle_memory_compact]=idle_memory_bytes)
-# A benchmark that reuses another's programs, and how weft's is run there:
-# idle_memory_compact is B3 in weft's compact mode (2 KiB guard-less stacks).
-declare -A SRC=([idle_memory_compact]=idle_memory)
+                   [idle_memory_compact]=idle_memory_bytes
+                   [chan_throughput]=chan_throughput_ns [ring]=ring_ns)
+# A benchmark that reuses another's programs (SRC), the environment weft's
+# program runs with there (WEFT_ENV), and the arguments given to weft's
+# program and to every peer's alike (ARGS):
+# - idle_memory_compact is B3 in weft's compact mode (2 KiB guard-less stacks);
+# - pingpong and pingpong2 are B2 with procs (weft_config.procs, GOMAXPROCS)
+#   = 1 and 2: the programs take procs as their first argument.
+declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong)
 declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
+declare -A ARGS=([pingpong]=1 [pingpong2]=2)
 src_of() { echo "${SRC[$1]:-$1}"; }
 declare -A BIN     # "bench/impl" -> program to run
 declare -A MISSING # "bench/impl" -> why it cannot be run
@@ -123,7 +134,8 @@ run_one() {
     echo "  $b/$impl" >&2
     local envs=()
     [[ $impl == weft && -n ${WEFT_ENV[$b]:-} ]] && envs=(${WEFT_ENV[$b]})
-    out=$(env "${envs[@]}" timeout "$TIMEOUT" "${BIN[$key]}" 2>&1)
+    local args=(${ARGS[$b]:-})
+    out=$(env "${envs[@]}" timeout "$TIMEOUT" "${BIN[$key]}" "${args[@]}" 2>&1)
     rc=$?
     line=$(awk -v m="${METRIC[$b]}" '$1 == m { print $2, $3; exit }' <<<"$out")
     if [[ $rc == 0 && -n $line ]]; then

@@ -281,3 +281,52 @@ Test(stack, overflow_of_default_stack_aborts_naming_the_thread,
 {
     check_overflow("0");
 }
+
+/* ------------------------------------------------------- compact mode */
+
+/* Compact mode (default stacks under 16 KiB): thousands of threads on
+ * guard-less stacks a few KiB each, several to a page, all park and all
+ * finish; the root keeps a full stack (it calls printf-sized code). */
+#if WT_SANITIZED
+#define COMPACT_STACK (12 * 1024) /* sanitizer frames are much larger */
+#else
+#define COMPACT_STACK 2048
+#endif
+
+static weft_sem g_compact_gate = WEFT_SEM_INIT(0);
+static _Atomic int g_compact_parked, g_compact_done;
+
+static int compact_child(void *arg)
+{
+    atomic_fetch_add(&g_compact_parked, 1);
+    int r = weft_sem_acquire(&g_compact_gate);
+    atomic_fetch_add(&g_compact_done, 1);
+    return r;
+}
+
+static int root_compact(void *arg)
+{
+    enum { N = 5000 };
+    char big[16 * 1024]; /* the root's stack is not compact */
+    memset(big, 1, sizeof big);
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < N; i++)
+        WT_REQUIRE(weft_go(compact_child, NULL) != NULL);
+    while (atomic_load(&g_compact_parked) < N)
+        WT_REQUIRE_EQ(weft_sleep(WT_MS(1)), 0);
+    for (int i = 0; i < N; i++)
+        WT_CHECK_EQ(weft_sem_release(&g_compact_gate), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    WT_CHECK_EQ(atomic_load(&g_compact_done), N);
+    return big[100] == 1 ? 0 : EIO;
+}
+
+Test(stack, compact_mode_runs_thousands_of_tiny_threads, .timeout = 60)
+{
+    weft_config cfg = {0};
+    cfg.procs = 2;
+    cfg.stack_size = COMPACT_STACK;
+    cr_assert_eq(weft_run(root_compact, NULL, &cfg), 0);
+    wt_assert_clean();
+}

@@ -255,8 +255,8 @@ typedef struct weft_case {
 /* Completes exactly one of the n cases, chosen at random among those ready
  * (so no case starves), waiting until one is if none is; the others are
  * left untouched (a join not chosen can still be joined). A join case that
- * completes joins the thread: its handle is then invalid. deadline_ns: -1
- * none, 0 poll, else absolute (weft_now clock). A cancellation point.
+ * completes joins the thread: its handle is then invalid. deadline_ns:
+ * negative none, 0 poll, else absolute (weft_now clock). A cancellation point.
  * Returns the index of the completed case, or -1 with errno:
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
@@ -287,7 +287,7 @@ WEFT_API int weft_mutex_unlock(weft_mutex *m);
 
 /* Atomically unlocks m and waits for a signal; re-locks m before returning,
  * whatever the result. A cancellation point. deadline_ns: absolute
- * (weft_now clock), or -1 for none.
+ * (weft_now clock), or negative for none.
  *   0          signalled (or a spurious wake-up: re-check your predicate)
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
@@ -305,7 +305,8 @@ WEFT_API int weft_sem_init(weft_sem *s, unsigned n);
 /* Takes one unit, waiting for it if none is free. A cancellation point.
  *   0 / ECANCELED / ETIMEDOUT / EINVAL */
 WEFT_API int weft_sem_acquire(weft_sem *s);
-/* As weft_sem_acquire, giving up at deadline_ns (absolute, -1 none, 0 poll).*/
+/* As weft_sem_acquire, giving up at deadline_ns (absolute; negative: none;
+ * 0: poll).*/
 WEFT_API int weft_sem_timedacquire(weft_sem *s, int64_t deadline_ns);
 /* Gives one unit back, directly to the longest waiter if there is one.
  *   0 / EINVAL / EOVERFLOW (the count would pass INT32_MAX) */

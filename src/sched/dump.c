@@ -38,6 +38,9 @@ static const char *wait_name(int k)
     case WEFT__WAIT_MUTEX: return "mutex";
     case WEFT__WAIT_COND: return "cond";
     case WEFT__WAIT_SEM: return "semaphore";
+    case WEFT__WAIT_CHAN_SEND: return "channel send";
+    case WEFT__WAIT_CHAN_RECV: return "channel receive";
+    case WEFT__WAIT_SELECT: return "select";
     }
     return "?";
 }

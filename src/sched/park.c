@@ -301,13 +301,14 @@ void weft__complete(weft__waiter *w, int result)
         notify(g);
         return;
     }
+    /* Read the word's address first: once the result is stored the waiter
+     * may return, and w (on its stack) is gone. Waking a futex word that
+     * is no longer waited on is harmless (waiters re-check). */
+    _Atomic uint32_t *word = w->osw;
     /* release: what the waker wrote through w->data is visible once the
      * waiter sees its result. */
-    atomic_store_explicit(w->osw, (uint32_t)result + 1,
-                          memory_order_release);
-    /* The waiter may have seen os_word and left, so w may be gone: a wake
-     * of a dead futex word is harmless (waiters re-check). */
-    weft__futex_wake(w->osw, 1);
+    atomic_store_explicit(word, (uint32_t)result + 1, memory_order_release);
+    weft__futex_wake(word, 1);
 }
 
 /* Runs on: any thread, usually holding the lock of the object w waits on.
@@ -317,14 +318,15 @@ bool weft__wake(weft__waiter *w, int result)
 {
     weft_thread *g = w->g;
     if (!g) {
+        _Atomic uint32_t *word = w->osw; /* w may be gone after the CAS */
         uint32_t zero = 0;
         /* release: the object's state handed to the waiter (a value, a
          * lock) is visible once it sees os_word != 0. */
         if (!atomic_compare_exchange_strong_explicit(
-                w->osw, &zero, (uint32_t)result + 1,
-                memory_order_acq_rel, memory_order_acquire))
+                word, &zero, (uint32_t)result + 1, memory_order_acq_rel,
+                memory_order_acquire))
             return false;
-        weft__futex_wake(w->osw, 1);
+        weft__futex_wake(word, 1);
         return true;
     }
     if (!claim_gen(g, w->gen))

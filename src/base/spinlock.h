@@ -29,12 +29,20 @@ static inline bool weft__spin_trylock(weft__spinlock *l)
 
 static inline void weft__spin_lock(weft__spinlock *l)
 {
-    for (unsigned spins = 0; !weft__spin_trylock(l);) {
+    /* Exponential back-off between looks: a waiter that reads the lock's
+     * line while it is held steals it from the holder, whose unlock then
+     * misses; two carriers hammering one channel lose most of their time
+     * that way. */
+    for (unsigned spins = 0, pause = 1; !weft__spin_trylock(l);) {
         while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
-            if (++spins < 256)
-                weft__cpu_relax();
-            else
+            if (++spins < 64) {
+                for (unsigned i = 0; i < pause; i++)
+                    weft__cpu_relax();
+                if (pause < 64)
+                    pause <<= 1;
+            } else {
                 sched_yield();
+            }
         }
     }
 }

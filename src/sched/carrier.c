@@ -417,7 +417,7 @@ static weft_thread *steal(weft__carrier *m, int64_t now)
         weft__proc *victim = &weft__S.procs[(start + i) % n];
         if (victim == p)
             continue;
-        weft_thread *g = weft__runq_steal(p, victim, false);
+        weft_thread *g = weft__runq_steal(p, victim);
         if (!g)
             g = steal_runnext(m, victim, now);
         if (g)

@@ -80,10 +80,9 @@ bool weft__runq_empty(weft__proc *p)
            !atomic_load_explicit(&p->runnext, memory_order_acquire);
 }
 
-/* Takes half of victim's ring (or its runnext when allowed and the ring is
- * empty) into batch. Returns how many. */
-static uint32_t runq_grab(weft__proc *victim, weft_thread **batch,
-                          bool runnext)
+/* Takes half of victim's ring into batch. Returns how many. (Its runnext
+ * is stolen only by carrier.c's steal_runnext, after a delay.) */
+static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
 {
     for (;;) {
         uint32_t h = atomic_load_explicit(&victim->head, memory_order_acquire);
@@ -91,24 +90,13 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch,
         uint32_t t = atomic_load_explicit(&victim->tail, memory_order_acquire);
         uint32_t n = t - h;
         n -= n / 2;
-        if (n == 0) {
-            if (!runnext)
-                return 0;
-            weft_thread *g = atomic_load_explicit(&victim->runnext,
-                                                  memory_order_acquire);
-            if (g && atomic_compare_exchange_strong_explicit(
-                         &victim->runnext, &g, NULL, memory_order_acq_rel,
-                         memory_order_relaxed)) {
-                batch[0] = g;
-                return 1;
-            }
+        if (n == 0)
             return 0;
-        }
         if (n > WEFT__RUNQ_SIZE / 2)
             continue; /* head and tail read at different times */
         for (uint32_t i = 0; i < n; i++)
-            batch[i] = atomic_load_explicit(&victim->ring[(h + i) & WEFT__RUNQ_MASK],
-                                            memory_order_relaxed);
+            batch[i] = atomic_load_explicit(
+                &victim->ring[(h + i) & WEFT__RUNQ_MASK], memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&victim->head, &h, h + n,
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed))
@@ -118,10 +106,10 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch,
 
 /* Runs on: owner of p, whose ring is empty. Steals from victim; returns one
  * thread to run and leaves the rest of the loot in p's ring. */
-weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim, bool runnext)
+weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim)
 {
     weft_thread *batch[WEFT__RUNQ_SIZE / 2];
-    uint32_t n = runq_grab(victim, batch, runnext);
+    uint32_t n = runq_grab(victim, batch);
     if (n == 0)
         return NULL;
     for (uint32_t i = 0; i + 1 < n; i++)

@@ -362,8 +362,7 @@ void weft__set_m(weft__carrier *m);
 
 /* proc.c: run queues. "owner" = the carrier holding p. */
 bool weft__runq_empty(weft__proc *p);
-weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim,
-                              bool runnext);
+weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim);
 void weft__globq_put(weft_thread *g);
 weft_thread *weft__globq_get(weft__proc *p);
 void weft__proc_init(weft__proc *p, uint32_t id);

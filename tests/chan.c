@@ -80,6 +80,17 @@ static int op_settle(struct op *o)
     return weft_sleep(WT_MS(SETTLE_MS)) == 0;
 }
 
+/* Starts fn (op_send, op_recv, ...) on o = (c, val) in a thread of its
+ * own and waits until it blocks. NULL if the spawn failed. */
+static weft_thread *op_start(struct op *o, weft_chan *c, int val, weft_fn fn)
+{
+    op_init(o, c, val);
+    weft_thread *t = wt_go(fn, o);
+    if (t)
+        WT_CHECK(op_settle(o));
+    return t;
+}
+
 /* ------------------------------------------------------------ creation */
 
 Test(chan, make_rejects_bad_sizes, .timeout = 10)
@@ -221,10 +232,8 @@ static int root_capacity(void *arg)
     for (int i = 0; i < 4; i++)
         WT_CHECK_EQ(weft_chan_send(c, &i), 0);
     static struct op o;
-    op_init(&o, c, 4);
-    weft_thread *t = wt_go(op_send, &o);
+    weft_thread *t = op_start(&o, c, 4, op_send);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(atomic_load(&o.done), 0);
     WT_CHECK_EQ(weft_chan_len(c), 4);
     for (int i = 0; i <= 4; i++) {
@@ -253,10 +262,8 @@ static int root_rendezvous_send(void *arg)
     WT_CHECK_EQ(weft_chan_try_send(c, &v), EAGAIN); /* nobody receives */
     WT_CHECK_EQ(weft_chan_try_recv(c, &v), EAGAIN); /* nobody sends */
     static struct op o;
-    op_init(&o, c, 1234);
-    weft_thread *t = wt_go(op_send, &o);
+    weft_thread *t = op_start(&o, c, 1234, op_send);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     /* no receiver yet: the send has not completed and nothing is buffered */
     WT_CHECK_EQ(atomic_load(&o.done), 0);
     WT_CHECK_EQ(weft_chan_len(c), 0);
@@ -287,10 +294,8 @@ static int root_rendezvous_recv(void *arg)
     weft_chan *c = weft_chan_make(sizeof(int), 0);
     WT_REQUIRE(c != NULL);
     static struct op o;
-    op_init(&o, c, -1);
-    weft_thread *t = wt_go(op_recv, &o);
+    weft_thread *t = op_start(&o, c, -1, op_recv);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(atomic_load(&o.done), 0);
     int v = 77;
     WT_CHECK_EQ(weft_chan_send(c, &v), 0);
@@ -313,26 +318,18 @@ static int root_rendezvous_try(void *arg)
     weft_chan *c = weft_chan_make(sizeof(int), 0);
     WT_REQUIRE(c != NULL);
     static struct op r, s;
-    op_init(&r, c, -1);
-    weft_thread *t = wt_go(op_recv, &r);
+    weft_thread *t = op_start(&r, c, -1, op_recv);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&r));
-    int v = 5, rc = EAGAIN;
-    int64_t until = weft_now() + WT_MS(5000);
-    while ((rc = weft_chan_try_send(c, &v)) == EAGAIN && weft_now() < until)
-        weft_sleep(WT_MS(1));
+    int v = 5;
+    int rc = WT_POLL(weft_chan_try_send(c, &v), EAGAIN);
     WT_CHECK_EQ(rc, 0);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
     WT_CHECK_EQ(r.val, 5);
 
-    op_init(&s, c, 6);
-    t = wt_go(op_send, &s);
+    t = op_start(&s, c, 6, op_send);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&s));
     v = -1;
-    until = weft_now() + WT_MS(5000);
-    while ((rc = weft_chan_try_recv(c, &v)) == EAGAIN && weft_now() < until)
-        weft_sleep(WT_MS(1));
+    rc = WT_POLL(weft_chan_try_recv(c, &v), EAGAIN);
     WT_CHECK_EQ(rc, 0);
     WT_CHECK_EQ(v, 6);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
@@ -497,10 +494,8 @@ static int root_free_busy(void *arg)
     static struct op o;
 
     /* a blocked receiver */
-    op_init(&o, c, -1);
-    weft_thread *t = wt_go(op_recv, &o);
+    weft_thread *t = op_start(&o, c, -1, op_recv);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(weft_chan_free(c), EBUSY);
     WT_CHECK_EQ(weft_chan_free(c), EBUSY);
     int v = 31;
@@ -510,10 +505,8 @@ static int root_free_busy(void *arg)
     WT_CHECK_EQ(o.val, 31);
 
     /* a blocked sender */
-    op_init(&o, c, 32);
-    t = wt_go(op_send, &o);
+    t = op_start(&o, c, 32, op_send);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(weft_chan_free(c), EBUSY);
     v = -1;
     WT_CHECK_EQ(weft_chan_recv(c, &v), 0);
@@ -522,10 +515,8 @@ static int root_free_busy(void *arg)
     WT_CHECK_EQ(o.rc, 0);
 
     /* a blocked receiver, then close: free still refused until it left */
-    op_init(&o, c, -1);
-    t = wt_go(op_recv, &o);
+    t = op_start(&o, c, -1, op_recv);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(weft_chan_free(c), EBUSY);
     WT_CHECK_EQ(weft_chan_close(c), 0);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
@@ -595,10 +586,8 @@ static int root_cancel_recv(void *arg)
     weft_chan *c = weft_chan_make(sizeof(int), 2);
     WT_REQUIRE(c != NULL);
     static struct op o;
-    op_init(&o, c, -1);
-    weft_thread *t = wt_go(op_recv_rc, &o);
+    weft_thread *t = op_start(&o, c, -1, op_recv_rc);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(atomic_load(&o.done), 0);
     int64_t t0 = weft_now();
     WT_CHECK_EQ(weft_cancel(t), 0);
@@ -629,10 +618,8 @@ static int root_cancel_send(void *arg)
     int v = 1;
     WT_CHECK_EQ(weft_chan_send(c, &v), 0);
     static struct op o;
-    op_init(&o, c, 2);
-    weft_thread *t = wt_go(op_send_rc, &o);
+    weft_thread *t = op_start(&o, c, 2, op_send_rc);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(weft_cancel(t), 0);
     int r = -1;
     WT_CHECK_EQ(weft_join(t, &r), 0);
@@ -648,10 +635,8 @@ static int root_cancel_send(void *arg)
     /* a sender blocked on a rendezvous channel */
     c = weft_chan_make(sizeof(int), 0);
     WT_REQUIRE(c != NULL);
-    op_init(&o, c, 3);
-    t = wt_go(op_send_rc, &o);
+    t = op_start(&o, c, 3, op_send_rc);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(op_settle(&o));
     WT_CHECK_EQ(weft_cancel(t), 0);
     WT_CHECK_EQ(weft_join(t, &r), 0);
     WT_CHECK_EQ(o.rc, ECANCELED);

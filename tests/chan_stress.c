@@ -32,7 +32,7 @@
  *
  * The seed is printed on stderr; WEFT_SEED=<n> replays run n first.
  */
-#include "wt.h"
+#include "wt_stress.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -122,27 +122,12 @@ static const char *actor_label(const struct actor *a, char *buf, size_t n)
                 actor_label((a), lbuf_, sizeof lbuf_), vbuf_);             \
     } while (0)
 
-/* ------------------------------------------------------------------ PRNG */
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int rnd(uint64_t *s, int n)
-{
-    return (int)(splitmix(s) % (uint64_t)n);
-}
-
 /* ---------------------------------------------------------------- values */
 
 static uint32_t checksum(uint32_t sid, uint32_t seq, uint32_t chan)
 {
     uint64_t s = g.seed ^ ((uint64_t)sid << 40) ^ ((uint64_t)seq << 8) ^ chan;
-    return (uint32_t)splitmix(&s);
+    return (uint32_t)wt_splitmix(&s);
 }
 
 static struct elem make_elem(struct actor *a, int ch)
@@ -234,10 +219,10 @@ static int pick_chan(struct actor *a, const bool *avoid, bool only_live)
         if (!avoid[c])
             live[n++] = c;
     if (n == 0)
-        return only_live ? -1 : rnd(&a->rs, g.nchan);
-    if (!only_live && rnd(&a->rs, 20) == 0)
-        return rnd(&a->rs, g.nchan);
-    return live[rnd(&a->rs, n)];
+        return only_live ? -1 : wt_rnd(&a->rs, g.nchan);
+    if (!only_live && wt_rnd(&a->rs, 20) == 0)
+        return wt_rnd(&a->rs, g.nchan);
+    return live[wt_rnd(&a->rs, n)];
 }
 
 /* One send. Returns true if the actor should stop (or end its round). */
@@ -245,7 +230,7 @@ static bool do_send(struct actor *a)
 {
     int ch = pick_chan(a, a->sclosed, false);
     bool known_closed = a->sclosed[ch];
-    bool try = is_os(a) ? rnd(&a->rs, 5) == 0 : rnd(&a->rs, 4) == 0;
+    bool try = is_os(a) ? wt_rnd(&a->rs, 5) == 0 : wt_rnd(&a->rs, 4) == 0;
     struct elem e = make_elem(a, ch);
     bool after_close = atomic_load(&g.closed_done[ch]);
     int rc = try ? weft_chan_try_send(g.ch[ch], &e)
@@ -271,7 +256,7 @@ static bool do_recv(struct actor *a)
 {
     int ch = pick_chan(a, a->dead, false);
     bool known_dead = a->dead[ch];
-    bool try = rnd(&a->rs, 4) == 0;
+    bool try = wt_rnd(&a->rs, 4) == 0;
     struct elem e;
     int rc = try ? weft_chan_try_recv(g.ch[ch], &e)
                  : weft_chan_recv(g.ch[ch], &e);
@@ -288,7 +273,7 @@ static bool do_recv(struct actor *a)
     }
     if (rc == EPIPE)
         a->dead[ch] = true;
-    if (rc == EAGAIN && rnd(&a->rs, 2))
+    if (rc == EAGAIN && wt_rnd(&a->rs, 2))
         weft_yield();
     return check_error(a, try ? "try_recv" : "recv", ch, rc, try, -1);
 }
@@ -307,11 +292,11 @@ static bool do_select(struct actor *a)
         return true;
     }
     for (int i = nu - 1; i > 0; i--) { /* shuffle */
-        int j = rnd(&a->rs, i + 1), t = useful[i];
+        int j = wt_rnd(&a->rs, i + 1), t = useful[i];
         useful[i] = useful[j];
         useful[j] = t;
     }
-    int n = 1 + rnd(&a->rs, 3);
+    int n = 1 + wt_rnd(&a->rs, 3);
     if (n > nu)
         n = nu;
     weft_case cs[3];
@@ -321,7 +306,7 @@ static bool do_select(struct actor *a)
         int c = chs[i] = useful[i];
         bool can_send = a->sid >= 0 && !a->sclosed[c];
         bool can_recv = !a->dead[c];
-        bool send = can_send && (!can_recv || rnd(&a->rs, 2));
+        bool send = can_send && (!can_recv || wt_rnd(&a->rs, 2));
         if (send) {
             buf[i] = make_elem(a, c);
             cs[i] = WEFT_SEND(g.ch[c], &buf[i]);
@@ -332,13 +317,13 @@ static bool do_select(struct actor *a)
         cs[i].err = -1;
     }
     int64_t dl;
-    int k = rnd(&a->rs, 10);
+    int k = wt_rnd(&a->rs, 10);
     if (k < 3)
         dl = -1;
     else if (k < 5)
         dl = 0;
     else
-        dl = weft_now() + WT_US(rnd(&a->rs, 3000));
+        dl = weft_now() + WT_US(wt_rnd(&a->rs, 3000));
     a->nselect++;
     bool after_close[3];
     for (int i = 0; i < n; i++)
@@ -438,10 +423,10 @@ static void run_ops(struct actor *a)
         if (end)
             return;
         if (!is_os(a)) {
-            int w = rnd(&a->rs, 40);
+            int w = wt_rnd(&a->rs, 40);
             if (w == 0)
                 weft_yield();
-            else if (w == 1 && weft_sleep(WT_US(rnd(&a->rs, 300))) != 0) {
+            else if (w == 1 && weft_sleep(WT_US(wt_rnd(&a->rs, 300))) != 0) {
                 if (!atomic_load(&a->cancelled) &&
                     !(a->scope_dl > 0 && weft_now() >= a->scope_dl))
                     VIOLATION(a, "sleep failed, nothing cancelled it");
@@ -466,7 +451,7 @@ static int actor_body(void *arg)
                 VIOLATION(a, "weft_scope_open failed");
                 break;
             }
-            a->scope_dl = weft_now() + WT_US(500 + rnd(&a->rs, 10000));
+            a->scope_dl = weft_now() + WT_US(500 + wt_rnd(&a->rs, 10000));
             weft_scope_deadline(s, a->scope_dl);
             run_ops(a);
             int r = weft_scope_close(s);
@@ -501,24 +486,24 @@ static struct actor *add_actor(enum role role, uint64_t *rs, bool victim)
     struct actor *a = &g.actors[g.nactors];
     a->id = g.nactors++;
     a->role = role;
-    a->rs = splitmix(rs);
+    a->rs = wt_splitmix(rs);
     a->sid = (role == SENDER || role == SELECTOR || role == OS_SENDER)
                  ? g.nsids++
                  : -1;
     for (int c = 0; c < MAX_CHANS; c++)
         for (int s = 0; s < MAX_SIDS; s++)
             a->last[c][s] = -1;
-    int budget = (200 + rnd(rs, 1000)) / SCALE;
+    int budget = (200 + wt_rnd(rs, 1000)) / SCALE;
     if (victim) {
-        a->ops_left = 1 + rnd(rs, 30);
+        a->ops_left = 1 + wt_rnd(rs, 30);
     } else if (role == RECEIVER || role == OS_RECEIVER) {
-        a->ops_left = rnd(rs, 2) ? INT_MAX : budget;
+        a->ops_left = wt_rnd(rs, 2) ? INT_MAX : budget;
     } else if (role != CANCELLER) {
         a->ops_left = budget;
         a->counts = true;
         g.ops_total += budget;
     }
-    a->timed = !victim && role != CANCELLER && !is_os(a) && rnd(rs, 10) < 2;
+    a->timed = !victim && role != CANCELLER && !is_os(a) && wt_rnd(rs, 10) < 2;
     return a;
 }
 
@@ -552,18 +537,18 @@ static int churn_body(void *arg)
     while (!atomic_load(&g.stop_churn) && g.nactors < MAX_ACTORS &&
            g.nsids < MAX_SIDS) {
         struct actor *v =
-            add_actor(rnd(&c->rs, 2) ? SENDER : RECEIVER, &c->rs, true);
+            add_actor(wt_rnd(&c->rs, 2) ? SENDER : RECEIVER, &c->rs, true);
         atomic_fetch_add(&g.nvictims, 1);
         v->h = weft_go(actor_body, v);
         if (!v->h) {
             VIOLATION(c, "weft_go failed: errno %d", wt_errno());
             break;
         }
-        int w = rnd(&c->rs, 4);
+        int w = wt_rnd(&c->rs, 4);
         if (w == 1)
             weft_yield();
         else if (w > 1)
-            weft_sleep(WT_US(rnd(&c->rs, 400)));
+            weft_sleep(WT_US(wt_rnd(&c->rs, 400)));
         cancel_actor(v);
         int r = -1;
         int rc = weft_join(v->h, &r);
@@ -588,7 +573,7 @@ static void wait_progress(int target, int64_t t_end, uint64_t *rs,
             int tries = 0;
             struct actor *a;
             do {
-                a = &g.actors[rnd(rs, g.ninitial)];
+                a = &g.actors[wt_rnd(rs, g.ninitial)];
             } while ((is_os(a) || a->role == CANCELLER ||
                       atomic_load(&a->cancelled)) &&
                      ++tries < 50);
@@ -621,34 +606,34 @@ static void close_chan(int c)
 static int root(void *arg)
 {
     uint64_t rs = g.seed;
-    g.nchan = 2 + rnd(&rs, MAX_CHANS - 1);
+    g.nchan = 2 + wt_rnd(&rs, MAX_CHANS - 1);
     for (int c = 0; c < g.nchan; c++) {
-        g.cap[c] = rnd(&rs, 9);
+        g.cap[c] = wt_rnd(&rs, 9);
         g.ch[c] = weft_chan_make(sizeof(struct elem), (size_t)g.cap[c]);
         WT_REQUIRE(g.ch[c] != NULL);
         WT_CHECK_EQ(weft_chan_cap(g.ch[c]), g.cap[c]);
     }
-    int nsend = 6 + rnd(&rs, 11), nrecv = 3 + rnd(&rs, 8);
-    int nsel = 2 + rnd(&rs, 7);
+    int nsend = 6 + wt_rnd(&rs, 11), nrecv = 3 + wt_rnd(&rs, 8);
+    int nsel = 2 + wt_rnd(&rs, 7);
     for (int i = 0; i < nsend; i++)
         add_actor(SENDER, &rs, false);
     for (int i = 0; i < nrecv; i++)
         add_actor(RECEIVER, &rs, false);
     for (int i = 0; i < nsel; i++)
         add_actor(SELECTOR, &rs, false);
-    struct actor *churn = rnd(&rs, 4) ? add_actor(CANCELLER, &rs, false)
+    struct actor *churn = wt_rnd(&rs, 4) ? add_actor(CANCELLER, &rs, false)
                                       : NULL;
     int nvirt = g.nactors;
-    if (rnd(&rs, 2))
+    if (wt_rnd(&rs, 2))
         add_actor(OS_SENDER, &rs, false);
-    if (rnd(&rs, 2))
+    if (wt_rnd(&rs, 2))
         add_actor(OS_RECEIVER, &rs, false);
     g.ninitial = g.nactors;
 
-    int ncancel = rnd(&rs, 4);
+    int ncancel = wt_rnd(&rs, 4);
     int cancel_at[4];
     for (int i = 0; i < ncancel; i++)
-        cancel_at[i] = g.ops_total * (10 + rnd(&rs, 65)) / 100;
+        cancel_at[i] = g.ops_total * (10 + wt_rnd(&rs, 65)) / 100;
     for (int i = 1; i < ncancel; i++) /* sort */
         for (int j = i; j > 0 && cancel_at[j] < cancel_at[j - 1]; j--) {
             int t = cancel_at[j];
@@ -687,15 +672,15 @@ static int root(void *arg)
     }
 
     /* near the end: close some channels, while traffic still flows */
-    int nclose = 1 + rnd(&rs, g.nchan - 1);
+    int nclose = 1 + wt_rnd(&rs, g.nchan - 1);
     for (int i = 0; i < nclose; i++) {
-        close_chan(rnd(&rs, g.nchan));
-        if (rnd(&rs, 2))
-            weft_sleep(WT_US(rnd(&rs, 2000)));
+        close_chan(wt_rnd(&rs, g.nchan));
+        if (wt_rnd(&rs, 2))
+            weft_sleep(WT_US(wt_rnd(&rs, 2000)));
     }
     /* sometimes the receivers stop first: senders then wait on full
      * channels until the final close fails them */
-    if (rnd(&rs, 3) == 0)
+    if (wt_rnd(&rs, 3) == 0)
         cancel_receivers();
     wait_progress(g.ops_total * 95 / 100, weft_now() + END_MAX_NS, &rs,
                   cancel_at, ncancel, &next_cancel);
@@ -778,103 +763,56 @@ static int verify_values(uint64_t seed, long *nok)
     return bad;
 }
 
+/* A run taking longer than this is a hang (wt_stress.h). */
 #define HANG_NS WT_MS(15000 * (1 + 2 * WT_SANITIZED))
 
-static atomic_int g_run_done;
-
-static void *dumper_main(void *arg)
+/* Checks one seed's run: weft_run returned rc after took ns. */
+static void check_run(uint64_t seed, int rc, int64_t took)
 {
-    weft_dump(2);
-    fprintf(stderr, "chan_stress: end of dump\n");
-    return NULL;
-}
-
-static void *watchdog_main(void *arg)
-{
-    int64_t t0 = wt_clock_ns();
-    while (!atomic_load(&g_run_done)) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        if (wt_clock_ns() - t0 > HANG_NS) {
-            fprintf(stderr, "chan_stress: seed %" PRIu64 " hangs (replay: "
-                            "WEFT_SEED=%" PRIu64 "); dump:\n",
-                    g.seed, g.seed);
-            pthread_t d;
-            if (pthread_create(&d, NULL, dumper_main, NULL) == 0)
-                pthread_detach(d);
-            struct timespec grace = {3, 0};
-            nanosleep(&grace, NULL);
-            abort();
+    int bad = 0;
+    for (int id = 0; id < g.nactors; id++) {
+        struct actor *a = &g.actors[id];
+        if ((atomic_load(&a->started) != 1 ||
+             atomic_load(&a->finished) != 1) && bad < 5) {
+            cr_expect(0, "seed %" PRIu64 ": %s %d started %d times, "
+                         "finished %d times", seed, role_name[a->role],
+                      id, atomic_load(&a->started),
+                      atomic_load(&a->finished));
+            bad++;
         }
     }
-    return NULL;
-}
-
-static uint64_t base_seed(void)
-{
-    const char *e = getenv("WEFT_SEED");
-    if (e && *e)
-        return strtoull(e, NULL, 0);
-    return (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    long nok = 0;
+    bad += verify_values(seed, &nok);
+    long nrecv = 0, nepipe = 0, ncancel = 0, ntimeout = 0, nsel = 0;
+    for (int id = 0; id < g.nactors; id++) {
+        nrecv += g.actors[id].nrecv;
+        nepipe += g.actors[id].nepipe;
+        ncancel += g.actors[id].ncancel;
+        ntimeout += g.actors[id].ntimeout;
+        nsel += g.actors[id].nselect;
+    }
+    cr_log_info("seed %" PRIu64 ": %d chans, %d threads, %ld sent, "
+                "%ld received + %d drained, %ld selects, %ld EPIPE, "
+                "%ld ECANCELED, %ld ETIMEDOUT, %d cancels (%d victims), "
+                "%lld ms",
+                seed, g.nchan, g.nactors, nok, nrecv, g.drain.nrecv,
+                nsel, nepipe, ncancel, ntimeout,
+                atomic_load(&g.ncancels), atomic_load(&g.nvictims),
+                (long long)took / 1000000);
+    cr_expect_eq(rc, 0, "seed %" PRIu64 ": weft_run returned %d", seed,
+                 rc);
+    cr_expect_gt(nok, 100, "seed %" PRIu64 ": only %ld values sent",
+                 seed, nok);
+    wt_assert_clean();
+    cr_assert_eq(bad, 0, "seed %" PRIu64 " (replay: WEFT_SEED=%" PRIu64
+                         ")", seed, seed);
+    cr_assert_eq(rc, 0);
 }
 
 static void stress_runs(unsigned procs, int runs)
 {
-    uint64_t base = base_seed();
-    for (int i = 0; i < runs; i++) {
-        uint64_t seed = base + (uint64_t)i;
-        fprintf(stderr, "chan_stress: procs=%u seed=%" PRIu64
-                        " (replay: WEFT_SEED=%" PRIu64 ")\n",
-                procs, seed, seed);
-        reset_model(seed);
-        int64_t t0 = wt_clock_ns();
-        atomic_store(&g_run_done, 0);
-        pthread_t wd;
-        cr_assert_eq(pthread_create(&wd, NULL, watchdog_main, NULL), 0);
-        int rc = wt_run_raw(root, NULL, procs);
-        atomic_store(&g_run_done, 1);
-        pthread_join(wd, NULL);
-        int64_t took = wt_clock_ns() - t0;
-
-        int bad = 0;
-        for (int id = 0; id < g.nactors; id++) {
-            struct actor *a = &g.actors[id];
-            if ((atomic_load(&a->started) != 1 ||
-                 atomic_load(&a->finished) != 1) && bad < 5) {
-                cr_expect(0, "seed %" PRIu64 ": %s %d started %d times, "
-                             "finished %d times", seed, role_name[a->role],
-                          id, atomic_load(&a->started),
-                          atomic_load(&a->finished));
-                bad++;
-            }
-        }
-        long nok = 0;
-        bad += verify_values(seed, &nok);
-        long nrecv = 0, nepipe = 0, ncancel = 0, ntimeout = 0, nsel = 0;
-        for (int id = 0; id < g.nactors; id++) {
-            nrecv += g.actors[id].nrecv;
-            nepipe += g.actors[id].nepipe;
-            ncancel += g.actors[id].ncancel;
-            ntimeout += g.actors[id].ntimeout;
-            nsel += g.actors[id].nselect;
-        }
-        cr_log_info("seed %" PRIu64 ": %d chans, %d threads, %ld sent, "
-                    "%ld received + %d drained, %ld selects, %ld EPIPE, "
-                    "%ld ECANCELED, %ld ETIMEDOUT, %d cancels (%d victims), "
-                    "%lld ms",
-                    seed, g.nchan, g.nactors, nok, nrecv, g.drain.nrecv,
-                    nsel, nepipe, ncancel, ntimeout,
-                    atomic_load(&g.ncancels), atomic_load(&g.nvictims),
-                    (long long)took / 1000000);
-        cr_expect_eq(rc, 0, "seed %" PRIu64 ": weft_run returned %d", seed,
-                     rc);
-        cr_expect_gt(nok, 100, "seed %" PRIu64 ": only %ld values sent",
-                     seed, nok);
-        wt_assert_clean();
-        cr_assert_eq(bad, 0, "seed %" PRIu64 " (replay: WEFT_SEED=%" PRIu64
-                             ")", seed, seed);
-        cr_assert_eq(rc, 0);
-    }
+    wt_stress_runs("chan_stress", procs, runs, HANG_NS, reset_model, root,
+                   NULL, check_run);
 }
 
 Test(chan_stress, random_traffic_one_proc, .timeout = 120)

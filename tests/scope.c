@@ -627,30 +627,12 @@ Test(scope, thread_own_failure_wins_over_child_failure, .timeout = 20)
 }
 
 /* Joined from an OS thread (which is not cancelled by the failure). */
-struct implicit_join {
-    weft_thread *t;
-    int rc;
-    int result;
-    atomic_int done;
-};
-
-static void *implicit_join_main(void *arg)
-{
-    struct implicit_join *j = arg;
-    j->rc = weft_join(j->t, &j->result);
-    atomic_store(&j->done, 1);
-    return NULL;
-}
-
 static int root_implicit_join(void *arg)
 {
-    static struct implicit_join j;
-    j.t = wt_go(returns_zero_child_fails, NULL);
-    WT_REQUIRE(j.t != NULL);
-    pthread_t pt;
-    WT_REQUIRE_EQ(pthread_create(&pt, NULL, implicit_join_main, &j), 0);
-    WT_CHECK(wt_yield_until(&j.done, 100000000L));
-    pthread_join(pt, NULL);
+    static struct wt_os_join j;
+    weft_thread *t = wt_go(returns_zero_child_fails, NULL);
+    WT_REQUIRE(t != NULL);
+    WT_REQUIRE_EQ(wt_join_from_os_thread(&j, t), 0);
     WT_CHECK_EQ(j.rc, 0);
     WT_CHECK_EQ(j.result, EIO);
     return 0;

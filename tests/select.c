@@ -215,7 +215,9 @@ static int rx_body(void *arg)
     return 0;
 }
 
-static int root_send_to_waiting_receiver(void *arg)
+/* A select's send case hands val to a receiver on c: one already waiting
+ * (receiver_first), or one that arrives while the select waits. */
+static int send_case_meets_receiver(int val, bool receiver_first)
 {
     weft_chan *idle = mk(0), *c = mk(0);
     WT_REQUIRE(idle && c);
@@ -223,19 +225,29 @@ static int root_send_to_waiting_receiver(void *arg)
     r = (struct rx){c, -1, -1, 0};
     weft_thread *t = wt_go(rx_body, &r);
     WT_REQUIRE(t != NULL);
-    WT_CHECK(wt_yield_until(&r.started, 100000000L));
-    WT_CHECK_EQ(weft_sleep(WT_MS(SETTLE_MS)), 0);
-    int vi = -1, vs = 99;
+    int64_t deadline = -1;
+    if (receiver_first) {
+        WT_CHECK(wt_yield_until(&r.started, 100000000L));
+        WT_CHECK_EQ(weft_sleep(WT_MS(SETTLE_MS)), 0);
+        deadline = weft_now() + WT_MS(5000);
+    }
+    int vi = -1, vs = val;
     weft_case cs[2] = {WEFT_RECV(idle, &vi), WEFT_SEND(c, &vs)};
-    WT_CHECK_EQ(weft_select(cs, 2, weft_now() + WT_MS(5000)), 1);
+    WT_CHECK_EQ(weft_select(cs, 2, deadline), 1);
     WT_CHECK_EQ(cs[1].err, 0);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
     WT_CHECK_EQ(r.rc, 0);
-    WT_CHECK_EQ(r.val, 99);
-    WT_CHECK_EQ(vi, -1);
+    WT_CHECK_EQ(r.val, val);
+    if (receiver_first)
+        WT_CHECK_EQ(vi, -1);
     WT_CHECK_EQ(weft_chan_free(idle), 0);
     WT_CHECK_EQ(weft_chan_free(c), 0);
     return 0;
+}
+
+static int root_send_to_waiting_receiver(void *arg)
+{
+    return send_case_meets_receiver(99, true);
 }
 
 Test(select, send_case_hands_value_to_waiting_receiver, .timeout = 10)
@@ -246,22 +258,7 @@ Test(select, send_case_hands_value_to_waiting_receiver, .timeout = 10)
 /* The select waits first; a receiver arrives later and takes the value. */
 static int root_send_waits_for_receiver(void *arg)
 {
-    weft_chan *idle = mk(0), *c = mk(0);
-    WT_REQUIRE(idle && c);
-    static struct rx r;
-    r = (struct rx){c, -1, -1, 0};
-    weft_thread *t = wt_go(rx_body, &r);
-    WT_REQUIRE(t != NULL);
-    int vi = -1, vs = 98;
-    weft_case cs[2] = {WEFT_RECV(idle, &vi), WEFT_SEND(c, &vs)};
-    WT_CHECK_EQ(weft_select(cs, 2, -1), 1);
-    WT_CHECK_EQ(cs[1].err, 0);
-    WT_CHECK_EQ(weft_join(t, NULL), 0);
-    WT_CHECK_EQ(r.rc, 0);
-    WT_CHECK_EQ(r.val, 98);
-    WT_CHECK_EQ(weft_chan_free(idle), 0);
-    WT_CHECK_EQ(weft_chan_free(c), 0);
-    return 0;
+    return send_case_meets_receiver(98, false);
 }
 
 Test(select, send_case_waits_for_receiver, .timeout = 10)
@@ -507,10 +504,7 @@ static int root_join_finished(void *arg)
     WT_REQUIRE(a != NULL);
     int va = -1, r = -1;
     weft_case cs[2] = {WEFT_RECV(a, &va), WEFT_JOIN(t, &r)};
-    int k = -1;
-    int64_t until = weft_now() + WT_MS(5000);
-    while ((k = weft_select(cs, 2, 0)) == -1 && weft_now() < until)
-        weft_sleep(WT_MS(1));
+    int k = WT_POLL(weft_select(cs, 2, 0), -1);
     WT_CHECK_EQ(k, 1);
     WT_CHECK_EQ(r, 0);
     WT_CHECK_EQ(va, -1);
@@ -554,28 +548,44 @@ Test(select, join_case_not_chosen_leaves_thread_joinable, .timeout = 10)
     WT_RUN_EXPECT(root_join_not_chosen, NULL, 2, 0);
 }
 
-/* The thread finishes at 10 ms, the message arrives at 60 ms. */
-static int root_join_before_message(void *arg)
+/* A sender hands `val` over after msg_ms while a thread finishes after
+ * thread_ms; a select over the receive and the join takes whichever comes
+ * first and leaves the other one alone. */
+static int join_or_message(int val, int msg_ms, int thread_ms)
 {
     weft_chan *c = mk(0);
     WT_REQUIRE(c != NULL);
     static struct tx s;
-    s = (struct tx){c, 123, WT_MS(60), -1};
+    s = (struct tx){c, val, WT_MS(msg_ms), -1};
     weft_thread *sender = wt_go(tx_body, &s);
-    weft_thread *t = wt_go(sleep_ms, (void *)10);
+    weft_thread *t = wt_go(sleep_ms, (void *)(intptr_t)thread_ms);
     WT_REQUIRE(sender && t);
     int v = -1, r = -1;
     weft_case cs[2] = {WEFT_RECV(c, &v), WEFT_JOIN(t, &r)};
-    WT_CHECK_EQ(weft_select(cs, 2, -1), 1);
-    WT_CHECK_EQ(r, 0);
-    WT_CHECK_EQ(v, -1);
-    /* the message is still to come, to a plain receive */
-    WT_CHECK_EQ(weft_chan_recv(c, &v), 0);
-    WT_CHECK_EQ(v, 123);
+    if (thread_ms < msg_ms) {
+        WT_CHECK_EQ(weft_select(cs, 2, -1), 1);
+        WT_CHECK_EQ(r, 0);
+        WT_CHECK_EQ(v, -1);
+        /* the message is still to come, to a plain receive */
+        WT_CHECK_EQ(weft_chan_recv(c, &v), 0);
+        WT_CHECK_EQ(v, val);
+    } else {
+        WT_CHECK_EQ(weft_select(cs, 2, -1), 0);
+        WT_CHECK_EQ(v, val);
+        WT_CHECK_EQ(r, -1);
+        WT_CHECK_EQ(weft_join(t, &r), 0);
+        WT_CHECK_EQ(r, 0);
+    }
     WT_CHECK_EQ(weft_join(sender, NULL), 0);
     WT_CHECK_EQ(s.rc, 0);
     WT_CHECK_EQ(weft_chan_free(c), 0);
     return 0;
+}
+
+/* The thread finishes at 10 ms, the message arrives at 60 ms. */
+static int root_join_before_message(void *arg)
+{
+    return join_or_message(123, 60, 10);
 }
 
 Test(select, join_case_completes_before_later_message, .timeout = 10)
@@ -586,24 +596,7 @@ Test(select, join_case_completes_before_later_message, .timeout = 10)
 /* The message arrives at 10 ms, the thread finishes at 60 ms. */
 static int root_message_before_join(void *arg)
 {
-    weft_chan *c = mk(0);
-    WT_REQUIRE(c != NULL);
-    static struct tx s;
-    s = (struct tx){c, 321, WT_MS(10), -1};
-    weft_thread *sender = wt_go(tx_body, &s);
-    weft_thread *t = wt_go(sleep_ms, (void *)60);
-    WT_REQUIRE(sender && t);
-    int v = -1, r = -1;
-    weft_case cs[2] = {WEFT_RECV(c, &v), WEFT_JOIN(t, &r)};
-    WT_CHECK_EQ(weft_select(cs, 2, -1), 0);
-    WT_CHECK_EQ(v, 321);
-    WT_CHECK_EQ(r, -1);
-    WT_CHECK_EQ(weft_join(t, &r), 0);
-    WT_CHECK_EQ(r, 0);
-    WT_CHECK_EQ(weft_join(sender, NULL), 0);
-    WT_CHECK_EQ(s.rc, 0);
-    WT_CHECK_EQ(weft_chan_free(c), 0);
-    return 0;
+    return join_or_message(321, 10, 60);
 }
 
 Test(select, message_before_join_leaves_thread_joinable, .timeout = 10)

@@ -29,7 +29,7 @@
  *
  * The seed is printed on stderr; WEFT_SEED=<n> replays run n first.
  */
-#include "wt.h"
+#include "wt_stress.h"
 
 #include <inttypes.h>
 #include <unistd.h>
@@ -99,21 +99,6 @@ static uint64_t g_run_seed;
         wt_fail(__FILE__, __LINE__, "seed %" PRIu64 " thread %d: %s",      \
                 g_run_seed, (m)->id, vbuf_);                               \
     } while (0)
-
-/* ------------------------------------------------------------------ PRNG */
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int rnd(uint64_t *s, int n)
-{
-    return (int)(splitmix(s) % (uint64_t)n);
-}
 
 /* ----------------------------------------------------------- model logic */
 
@@ -255,11 +240,11 @@ static void spawn_batch(struct tmodel *m, struct node *n, int k, uint64_t *rs)
         c->id = id;
         c->depth = m->depth + 1;
         c->seed = m->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(++m->nchildren));
-        splitmix(&c->seed);
+        wt_splitmix(&c->seed);
         c->home = n;
         c->implicit.parent = n;
         c->implicit.owner = c;
-        c->joinable = rnd(rs, 4) != 0;
+        c->joinable = wt_rnd(rs, 4) != 0;
         weft_attr a = {0};
         a.detached = !c->joinable;
         weft_mutex_lock(&n->mu);
@@ -285,7 +270,7 @@ static struct tmodel *pick_joinable(struct node *n, struct tmodel *not,
             count++;
     if (count == 0)
         return NULL;
-    int k = rnd(rs, count);
+    int k = wt_rnd(rs, count);
     for (struct tmodel *c = n->children; c; c = c->next)
         if (c != not && c->h && !c->joined && k-- == 0)
             return c;
@@ -348,8 +333,8 @@ static void nested_scope(struct tmodel *m, struct node *n, int level,
         VIOLATION(m, "weft_scope_open failed: errno %d", wt_errno());
         return;
     }
-    if (rnd(rs, 5) < 2) {
-        int64_t dl = weft_now() + WT_US(500 + rnd(rs, 8000));
+    if (wt_rnd(rs, 5) < 2) {
+        int64_t dl = weft_now() + WT_US(500 + wt_rnd(rs, 8000));
         atomic_store(&s->deadline, dl);
         atomic_store(&s->has_deadline, true);
         weft_scope_deadline(s->scope, dl);
@@ -363,11 +348,11 @@ static void nested_scope(struct tmodel *m, struct node *n, int level,
 static int run_steps(struct tmodel *m, struct node *n, int level,
                      uint64_t *rs)
 {
-    int nsteps = 1 + rnd(rs, 6);
+    int nsteps = 1 + wt_rnd(rs, 6);
     for (int i = 0; i < nsteps; i++) {
-        int what = rnd(rs, 200);
+        int what = wt_rnd(rs, 200);
         if (what < 60) {
-            int r = weft_sleep(WT_US(rnd(rs, 2000)));
+            int r = weft_sleep(WT_US(wt_rnd(rs, 2000)));
             check_blocking(m, n, "sleep", r);
             if (r != 0)
                 return STEPS_STOPPED;
@@ -376,7 +361,7 @@ static int run_steps(struct tmodel *m, struct node *n, int level,
             weft_yield();
         } else if (what < 120) {
             if (m->depth < MAX_DEPTH)
-                spawn_batch(m, n, 1 + rnd(rs, 6), rs);
+                spawn_batch(m, n, 1 + wt_rnd(rs, 6), rs);
         } else if (what < 148) {
             if (level < 2)
                 nested_scope(m, n, level, rs);
@@ -413,21 +398,21 @@ static int explicit_style(struct tmodel *m, uint64_t *rs)
         VIOLATION(m, "weft_scope_open failed: errno %d", wt_errno());
         return 0;
     }
-    if (m->id != 0 && rnd(rs, 10) == 0) {
-        int64_t dl = weft_now() + WT_US(1000 + rnd(rs, 10000));
+    if (m->id != 0 && wt_rnd(rs, 10) == 0) {
+        int64_t dl = weft_now() + WT_US(1000 + wt_rnd(rs, 10000));
         atomic_store(&e->deadline, dl);
         atomic_store(&e->has_deadline, true);
         weft_scope_deadline(e->scope, dl);
     }
     if (m->depth < MAX_DEPTH)
-        spawn_batch(m, e, m->id == 0 ? 8 : 2 + rnd(rs, 6), rs);
+        spawn_batch(m, e, m->id == 0 ? 8 : 2 + wt_rnd(rs, 6), rs);
     int st = run_steps(m, e, 0, rs);
     int64_t called = weft_now();
     int r = weft_scope_close(e->scope);
     check_close(m, e, r, called, weft_now());
     if (m->id == 0)
         return 0;
-    if (is_designated(r) && rnd(rs, 4) == 0)
+    if (is_designated(r) && wt_rnd(rs, 4) == 0)
         return r; /* pass the failure on */
     if (st == STEPS_FAIL)
         return CODE_BASE + m->id;
@@ -438,11 +423,11 @@ static int explicit_style(struct tmodel *m, uint64_t *rs)
  * returns at once (its result then comes from them). */
 static int implicit_style(struct tmodel *m, uint64_t *rs)
 {
-    int nsteps = rnd(rs, 4);
+    int nsteps = wt_rnd(rs, 4);
     for (int i = 0; i < nsteps; i++) {
-        int what = rnd(rs, 20);
+        int what = wt_rnd(rs, 20);
         if (what < 12) {
-            int r = weft_sleep(WT_US(rnd(rs, 1500)));
+            int r = weft_sleep(WT_US(wt_rnd(rs, 1500)));
             check_blocking(m, &m->implicit, "sleep", r);
             if (r != 0)
                 return r; /* cancelled */
@@ -454,8 +439,8 @@ static int implicit_style(struct tmodel *m, uint64_t *rs)
         }
     }
     if (m->depth < MAX_DEPTH)
-        spawn_batch(m, &m->implicit, 2 + rnd(rs, 6), rs);
-    return rnd(rs, 150) == 0 ? CODE_BASE + m->id : 0;
+        spawn_batch(m, &m->implicit, 2 + wt_rnd(rs, 6), rs);
+    return wt_rnd(rs, 150) == 0 ? CODE_BASE + m->id : 0;
 }
 
 static int body(void *arg)
@@ -465,7 +450,7 @@ static int body(void *arg)
         VIOLATION(m, "body started twice");
     uint64_t rs = m->seed;
     int rc;
-    if (m->id == 0 || (m->depth < MAX_DEPTH && rnd(&rs, 2)))
+    if (m->id == 0 || (m->depth < MAX_DEPTH && wt_rnd(&rs, 2)))
         rc = explicit_style(m, &rs);
     else
         rc = implicit_style(m, &rs);
@@ -504,92 +489,42 @@ static void reset_model(uint64_t seed)
     g_threads[0].implicit.owner = &g_threads[0];
 }
 
-/* A hang is reported with the seed and a dump of every thread, then the
- * test aborts (rather than waiting for Criterion's time-out in silence).
- * The dump runs on a thread of its own: if the runtime is wedged holding
- * a lock the dump needs, the abort still comes. */
+/* A run taking longer than this is a hang (wt_stress.h). */
 #define HANG_NS WT_MS(10000 * (1 + 2 * WT_SANITIZED))
 
-static atomic_int g_run_done;
-
-static void *dumper_main(void *arg)
+/* Checks one seed's run: weft_run returned rc after took ns. */
+static void check_run(uint64_t seed, int rc, int64_t took)
 {
-    weft_dump(2);
-    fprintf(stderr, "stress: end of dump\n");
-    return NULL;
-}
-
-static void *watchdog_main(void *arg)
-{
-    int64_t t0 = wt_clock_ns();
-    while (!atomic_load(&g_run_done)) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        if (wt_clock_ns() - t0 > HANG_NS) {
-            fprintf(stderr, "stress: seed %" PRIu64 " hangs (replay: "
-                            "WEFT_SEED=%" PRIu64 "); dump:\n",
-                    g_run_seed, g_run_seed);
-            pthread_t d;
-            if (pthread_create(&d, NULL, dumper_main, NULL) == 0)
-                pthread_detach(d);
-            struct timespec grace = {3, 0};
-            nanosleep(&grace, NULL);
-            abort();
+    int n = atomic_load(&g_nthreads);
+    cr_log_info("seed %" PRIu64 ": %d threads, %d failures, %d cancels, "
+                "%d joins, %d timeouts, %d full sleeps, %lld ms",
+                seed, n, atomic_load(&g_nfailures_seen),
+                atomic_load(&g_ncancels), atomic_load(&g_njoins),
+                atomic_load(&g_ntimeouts), atomic_load(&g_nsleeps_ok),
+                (long long)took / 1000000);
+    cr_expect_eq(rc, 0, "seed %" PRIu64 ": weft_run returned %d", seed,
+                 rc);
+    int bad = 0;
+    for (int id = 0; id < n && bad < 5; id++) {
+        if (atomic_load(&g_started[id]) != 1 ||
+            atomic_load(&g_finished[id]) != 1) {
+            cr_expect(0, "seed %" PRIu64 ": thread %d started %d times, "
+                         "finished %d times", seed, id,
+                      atomic_load(&g_started[id]),
+                      atomic_load(&g_finished[id]));
+            bad++;
         }
     }
-    return NULL;
-}
-
-static uint64_t base_seed(void)
-{
-    const char *e = getenv("WEFT_SEED");
-    if (e && *e)
-        return strtoull(e, NULL, 0);
-    return (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    cr_expect_gt(n, 50, "seed %" PRIu64 ": only %d threads", seed, n);
+    wt_assert_clean();
+    cr_assert_eq(bad, 0);
+    cr_assert_eq(rc, 0);
 }
 
 static void stress_runs(unsigned procs, int runs)
 {
-    uint64_t base = base_seed();
-    for (int i = 0; i < runs; i++) {
-        uint64_t seed = base + (uint64_t)i;
-        fprintf(stderr, "stress: procs=%u seed=%" PRIu64
-                        " (replay: WEFT_SEED=%" PRIu64 ")\n",
-                procs, seed, seed);
-        reset_model(seed);
-        int64_t t0 = wt_clock_ns();
-        atomic_store(&g_run_done, 0);
-        pthread_t wd;
-        cr_assert_eq(pthread_create(&wd, NULL, watchdog_main, NULL), 0);
-        int rc = wt_run_raw(body, &g_threads[0], procs);
-        atomic_store(&g_run_done, 1);
-        pthread_join(wd, NULL);
-        int64_t took = wt_clock_ns() - t0;
-        int n = atomic_load(&g_nthreads);
-        cr_log_info("seed %" PRIu64 ": %d threads, %d failures, %d cancels, "
-                    "%d joins, %d timeouts, %d full sleeps, %lld ms",
-                    seed, n, atomic_load(&g_nfailures_seen),
-                    atomic_load(&g_ncancels), atomic_load(&g_njoins),
-                    atomic_load(&g_ntimeouts), atomic_load(&g_nsleeps_ok),
-                    (long long)took / 1000000);
-        cr_expect_eq(rc, 0, "seed %" PRIu64 ": weft_run returned %d", seed,
-                     rc);
-        int bad = 0;
-        for (int id = 0; id < n && bad < 5; id++) {
-            if (atomic_load(&g_started[id]) != 1 ||
-                atomic_load(&g_finished[id]) != 1) {
-                cr_expect(0, "seed %" PRIu64 ": thread %d started %d times, "
-                             "finished %d times", seed, id,
-                          atomic_load(&g_started[id]),
-                          atomic_load(&g_finished[id]));
-                bad++;
-            }
-        }
-        cr_expect_gt(n, 50, "seed %" PRIu64 ": only %d threads", seed, n);
-        wt_assert_clean();
-        cr_assert_eq(bad, 0);
-        cr_assert_eq(rc, 0);
-    }
+    wt_stress_runs("stress", procs, runs, HANG_NS, reset_model, body,
+                   &g_threads[0], check_run);
 }
 
 Test(stress, random_trees_two_procs, .timeout = 240)

@@ -79,30 +79,17 @@ Test(thread, join_propagates_result_of_cancelled_child, .timeout = 10)
  * belongs to): the parent's join is a cancellation point and returns
  * ECANCELED, leaving the child joinable; an OS thread (not cancelled) can
  * still join it and get its result. The failure reaches weft_run. */
-static void *os_join_main(void *arg);
-
-struct os_joiner {
-    weft_thread *t;
-    int join_rc;
-    int result;
-    atomic_int done;
-};
-
 static int root_join_failed_child(void *arg)
 {
-    static struct os_joiner j = {.join_rc = -1, .result = -1};
     weft_thread *t = wt_go(ret_arg, (void *)(intptr_t)EPROTO);
     WT_REQUIRE(t != NULL);
     WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ECANCELED); /* t has failed */
     int r = -1;
     WT_CHECK_EQ(weft_join(t, &r), ECANCELED);
     WT_CHECK_EQ(r, -1);
-    j.t = t; /* still joinable */
-    pthread_t pt;
-    WT_REQUIRE_EQ(pthread_create(&pt, NULL, os_join_main, &j), 0);
-    WT_CHECK(wt_yield_until(&j.done, 100000000L));
-    pthread_join(pt, NULL);
-    WT_CHECK_EQ(j.join_rc, 0);
+    static struct wt_os_join j;
+    WT_REQUIRE_EQ(wt_join_from_os_thread(&j, t), 0); /* still joinable */
+    WT_CHECK_EQ(j.rc, 0);
     WT_CHECK_EQ(j.result, EPROTO);
     return 0;
 }
@@ -114,14 +101,6 @@ Test(thread, join_by_cancelled_parent_is_ecanceled_and_keeps_child_joinable,
 }
 
 /* A plain OS thread joins a virtual thread: it gets the child's result. */
-static void *os_join_main(void *arg)
-{
-    struct os_joiner *j = arg;
-    j->join_rc = weft_join(j->t, &j->result);
-    atomic_store(&j->done, 1);
-    return NULL;
-}
-
 static int fail_after_sleep(void *arg)
 {
     weft_sleep(WT_MS(10));
@@ -130,16 +109,13 @@ static int fail_after_sleep(void *arg)
 
 static int root_os_thread_joins(void *arg)
 {
-    static struct os_joiner j;
-    j.t = wt_go(fail_after_sleep, (void *)(intptr_t)EIO);
-    WT_REQUIRE(j.t != NULL);
-    pthread_t pt;
-    WT_REQUIRE_EQ(pthread_create(&pt, NULL, os_join_main, &j), 0);
+    static struct wt_os_join j;
+    weft_thread *t = wt_go(fail_after_sleep, (void *)(intptr_t)EIO);
+    WT_REQUIRE(t != NULL);
     /* The child's failure cancels this thread: wait without a
      * cancellation point. */
-    WT_CHECK(wt_yield_until(&j.done, 100000000L));
-    pthread_join(pt, NULL);
-    WT_CHECK_EQ(j.join_rc, 0);
+    WT_REQUIRE_EQ(wt_join_from_os_thread(&j, t), 0);
+    WT_CHECK_EQ(j.rc, 0);
     WT_CHECK_EQ(j.result, EIO);
     return 0;
 }

@@ -232,4 +232,51 @@ static inline int wt_yield_until(atomic_int *flag, long limit)
     return atomic_load(flag);
 }
 
+/* A plain OS thread joining a virtual thread: unlike a virtual thread, it
+ * is not cancelled by a failure that cancels the caller. */
+struct wt_os_join {
+    weft_thread *t;
+    int rc;          /* weft_join's result */
+    int result;      /* the thread's result */
+    atomic_int done;
+};
+
+static void *wt_os_join_main(void *arg)
+{
+    struct wt_os_join *j = arg;
+    j->rc = weft_join(j->t, &j->result);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+/* Joins t from a new OS thread into *j; the caller waits by yielding (no
+ * cancellation point). Returns pthread_create's result (0: j is filled).
+ * Runs on: a virtual thread. */
+static inline int wt_join_from_os_thread(struct wt_os_join *j, weft_thread *t)
+{
+    j->t = t;
+    j->rc = -1;
+    j->result = -1;
+    atomic_store(&j->done, 0);
+    pthread_t pt;
+    int e = pthread_create(&pt, NULL, wt_os_join_main, j);
+    if (e != 0)
+        return e;
+    WT_CHECK(wt_yield_until(&j->done, 100000000L));
+    pthread_join(pt, NULL);
+    return 0;
+}
+
+/* Evaluates expr (a poll: try_send, try_recv, a select with deadline 0)
+ * every millisecond while it gives `busy`, for at most 5 s of weft_now.
+ * The value is expr's last. Runs on: a virtual thread. */
+#define WT_POLL(expr, busy)                                                \
+    __extension__({                                                        \
+        int64_t wt_until_ = weft_now() + WT_MS(5000);                      \
+        __typeof__(expr) wt_v_;                                            \
+        while ((wt_v_ = (expr)) == (busy) && weft_now() < wt_until_)       \
+            weft_sleep(WT_MS(1));                                          \
+        wt_v_;                                                             \
+    })
+
 #endif /* WT_H */

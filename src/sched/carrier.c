@@ -64,7 +64,12 @@ WEFT_NOIPA static int *errno_ptr(void)
 }
 
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
-#define STEAL_RUNNEXT_NS 3000    /* leave a victim's runnext alone this long */
+/* A thread a running thread has just woken sits in its waker's runnext:
+ * thieves leave it there this long. Go waits 3 us; here a carrier's wake-up
+ * costs ~30 us and moving a producer/consumer pair apart costs every message
+ * a cross-core lock transfer (B4 went from ~50 to ~22 ns per message), so
+ * the wait is longer, still well under the cost of waking a carrier. */
+#define STEAL_RUNNEXT_NS 12000
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
 #define STEAL_PAUSES 128         /* pause instructions between steal rounds */
 #define DEADLOCK_GRACE_NS 500000000 /* see deadlock.c */

@@ -329,7 +329,9 @@ WEFT_API int weft_local_set(weft_local *k, void *value);
 
 /* Writes every virtual thread as a tree (thread -> scopes -> children) with
  * its id, name, state and what it waits on, and the carriers and P's, to fd.
- * Safe to call while threads run, from any thread. */
+ * Safe to call while threads run, from any thread. While weft_run runs,
+ * SIGQUIT writes the same dump to stderr and the program goes on
+ * (WEFT_DUMP_SIGNAL=<n> picks another signal, 0 turns it off). */
 WEFT_API void weft_dump(int fd);
 
 #ifdef __cplusplus

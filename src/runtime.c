@@ -253,6 +253,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     weft__overflow_handler_install();
     weft__runq_put(&weft__S.procs[0], root, false);
     atomic_store(&weft__S.running, true);
+    weft__dump_signal_start();
     uint32_t started = 0;
     err = start_carriers(&started);
     if (!err) {
@@ -260,6 +261,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
         err = weft__S.root_result;
     }
     stop_carriers(started);
+    weft__dump_signal_stop();
     atomic_store(&weft__S.running, false);
     weft__overflow_handler_remove();
 out_free:

@@ -401,6 +401,10 @@ static inline void weft__os_use(void)
         weft__os_thread_register();
 }
 
+/* dumpsig.c */
+void weft__dump_signal_start(void);
+void weft__dump_signal_stop(void);
+
 /* dump.c */
 void weft__dump_locked_free(int fd);
 

@@ -26,10 +26,11 @@
  *   claimer:         PARKING  -> NOTIFIED         (g will requeue itself)
  *                    PARKED   -> RUNNING, requeue (claimer requeues)
  *
- * Each transition is a CAS from a state only one party can be racing on, so
- * exactly one of the two requeues the thread and no wake-up is lost: if the
+ * The two parties race only on PARKING, and both leave it by a CAS, so
+ * exactly one of them requeues the thread and no wake-up is lost: if the
  * claim comes first, the thread sees NOTIFIED when it tries to park; if the
- * park comes first, the claimer sees PARKED.
+ * park comes first, the claimer sees PARKED. PARKED is left only by the
+ * claimer (a plain store: no one else may touch a parked thread).
  *
  * Cancellation is a Dekker pair: the canceller stores the scope's reason and
  * then reads the claim word; wait_begin stores the claim word and then reads
@@ -89,14 +90,12 @@ static void notify(weft_thread *g)
                     memory_order_acquire))
                 return;
         } else if (s == WEFT__PARKED) {
-            /* acquire pairs with park_commit's release: g's saved context
-             * is complete before we hand it to a run queue. */
-            if (atomic_compare_exchange_weak_explicit(
-                    &g->park, &s, WEFT__RUNNING, memory_order_acq_rel,
-                    memory_order_acquire)) {
-                weft__ready(g);
-                return;
-            }
+            /* The load's acquire pairs with park_commit's release: g's
+             * saved context is complete. PARKED is final for everyone but
+             * the claimer, and we are the claimer: a plain store will do. */
+            atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+            weft__ready(g);
+            return;
         } else {
             weft__panic("wake of thread #%llu that is not waiting (park %u)",
                         (unsigned long long)g->id, s);

@@ -21,8 +21,11 @@
 #define SLEEPERS 10000
 #define SLEEPERS_BUDGET_MS 3000
 #else
+/* The median is the promise (within 1 ms on an idle machine). The worst
+ * case only catches gross faults (a timer left unfired for a scheduling
+ * round): a VM's vCPU can be descheduled for several ms at any time. */
 #define MEDIAN_LATE_US 1000
-#define MAX_LATE_US 5000
+#define MAX_LATE_US 15000
 #define SLEEPERS 100000
 #define SLEEPERS_BUDGET_MS 1000
 #endif

@@ -154,7 +154,7 @@ static int root_owner_cancelled(void *arg)
     t0 = weft_now();
     WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ECANCELED);
     WT_CHECK_EQ(weft_sleep(0), ECANCELED);
-    WT_CHECK(weft_now() - t0 < WT_MS(5));
+    WT_CHECK(weft_now() - t0 < WT_MS(SLACK_MS)); /* at once, bar VM stalls */
     WT_CHECK(weft_cancelled());
 
     WT_CHECK_EQ(weft_scope_close(sc), EIO);

@@ -85,7 +85,8 @@ typedef struct weft_attr {
 
 /* Spawns fn(arg) as a child of the calling virtual thread, in its innermost
  * open scope. The child runs concurrently; its stack is allocated when it
- * first runs. A joinable child's record lives until weft_join or until its
+ * first runs. If the caller's run queue is full (256 threads), the caller
+ * first yields to them: back pressure on spawn storms. A joinable child's record lives until weft_join or until its
  * scope closes, whichever comes first; after that the handle is invalid.
  * Runs on: virtual thread. Returns the handle, or NULL with errno:
  *   EPERM   not called from a virtual thread

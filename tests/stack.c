@@ -330,3 +330,44 @@ Test(stack, compact_mode_runs_thousands_of_tiny_threads, .timeout = 60)
     cr_assert_eq(weft_run(root_compact, NULL, &cfg), 0);
     wt_assert_clean();
 }
+
+/* ------------------------------------------------- map-entry budget */
+
+/* When the guarded-stack budget (from vm.max_map_count; lowered here
+ * through WEFT_GUARD_BUDGET) runs out, stacks come from guard-less slabs:
+ * spawns never fail for it, and every thread runs. */
+static weft_sem g_budget_gate = WEFT_SEM_INIT(0);
+static _Atomic int g_budget_parked, g_budget_done;
+
+static int budget_child(void *arg)
+{
+    char deep[8 * 1024]; /* use a couple of pages of the stack */
+    memset(deep, 7, sizeof deep);
+    atomic_fetch_add(&g_budget_parked, 1);
+    int r = weft_sem_acquire(&g_budget_gate);
+    atomic_fetch_add(&g_budget_done, deep[100] == 7);
+    return r;
+}
+
+static int root_budget(void *arg)
+{
+    enum { N = 300 };
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < N; i++)
+        WT_REQUIRE(weft_go(budget_child, NULL) != NULL);
+    while (atomic_load(&g_budget_parked) < N)
+        WT_REQUIRE_EQ(weft_sleep(WT_MS(1)), 0);
+    for (int i = 0; i < N; i++)
+        WT_CHECK_EQ(weft_sem_release(&g_budget_gate), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    WT_CHECK_EQ(atomic_load(&g_budget_done), N);
+    return 0;
+}
+
+Test(stack, guard_budget_exhausted_falls_back_to_slabs, .timeout = 30)
+{
+    setenv("WEFT_GUARD_BUDGET", "16", 1);
+    WT_RUN_EXPECT(root_budget, NULL, 2, 0);
+    unsetenv("WEFT_GUARD_BUDGET");
+}

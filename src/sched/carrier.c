@@ -23,8 +23,9 @@
  * thread, then reads npidle; the idler publishes npidle, then re-checks
  * every queue (both seq_cst).
  *
- * Timers. Running carriers fire due timers of their own P at each switch and
- * of every P in the scheduler loop. One sleeping carrier, the timer waiter,
+ * Timers. Running carriers fire due timers of their own P right after each
+ * switch (never inside one: see next_local) and of every P in the scheduler
+ * loop. One sleeping carrier, the timer waiter,
  * sleeps only until the earliest timer; arming an earlier timer kicks it.
  */
 #include <errno.h>

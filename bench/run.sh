@@ -5,8 +5,9 @@
 # weft/peer ratios (lower is better for every metric here). The table is also
 # written to <build dir>/results.txt. A peer that cannot be built or run is
 # shown as "missing (reason)"; that alone does not make the script fail.
-# Which benchmarks there are, their peers, metrics, and the environment and
-# arguments their programs run with: the maps below (ALL ... ARGS).
+# Which benchmarks there are, their peers, metrics (the headline one and any
+# secondary ones), and the environment and arguments their programs run
+# with: the maps below (ALL ... ARGS).
 #
 # Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
 # BENCH_SETTLE (seconds of pause after each program, 1),
@@ -20,29 +21,41 @@ TIMEOUT=${BENCH_TIMEOUT:-300}
 SETTLE=${BENCH_SETTLE:-1}
 
 ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
-     chan_throughput ring)
+     chan_throughput ring hogs2 hogs4)
 declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
-                  [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go")
+                  [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
+                  [hogs2]="go" [hogs4]="go")
+# The headline metric: its weft/peer ratio is the one that counts.
 declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [pingpong2]=pingpong_ns [switch]=switch_ns
                    [idle_memory]=idle_memory_bytes
                    [idle_memory_compact]=idle_memory_bytes
-                   [chan_throughput]=chan_throughput_ns [ring]=ring_ns)
+                   [chan_throughput]=chan_throughput_ns [ring]=ring_ns
+                   [hogs2]=latency_p99_us [hogs4]=latency_p99_us)
+# Secondary metrics, shown beneath the headline one with their medians and,
+# in parentheses, their ratio. A run that lacks one of them fails.
+declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
+                  [hogs4]="latency_p50_us latency_max_us")
 # A benchmark that reuses another's programs (SRC), the environment weft's
 # program runs with there (WEFT_ENV), and the arguments given to weft's
 # program and to every peer's alike (ARGS):
 # - idle_memory_compact is B3 in weft's compact mode (2 KiB guard-less stacks);
 # - pingpong and pingpong2 are B2 with procs (weft_config.procs, GOMAXPROCS)
-#   = 1 and 2: the programs take procs as their first argument.
-declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong)
+#   = 1 and 2: the programs take procs as their first argument;
+# - hogs2 and hogs4 are B6 (latency_under_hogs, procs = 2) with 2 and 4
+#   hogs: the programs take the number of hogs as their argument.
+declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong
+                [hogs2]=latency_under_hogs [hogs4]=latency_under_hogs)
 declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
-declare -A ARGS=([pingpong]=1 [pingpong2]=2)
+declare -A ARGS=([pingpong]=1 [pingpong2]=2 [hogs2]=2 [hogs4]=4)
 src_of() { echo "${SRC[$1]:-$1}"; }
 declare -A BIN     # "bench/impl" -> program to run
 declare -A MISSING # "bench/impl" -> why it cannot be run
 declare -A VALUES  # "bench/impl" -> values, one per successful run
 declare -A UNIT    # bench -> unit printed after the value
+declare -A XVALUES # "bench/impl metric" -> values of a secondary metric
+declare -A XUNIT   # "bench metric" -> unit of a secondary metric
 
 if [[ $# -gt 0 ]]; then
     SELECTED=("$@")
@@ -129,7 +142,7 @@ done
 # ------------------------------------------------------------------- run
 # run_one BENCH IMPL: runs it once and records its figure or why it failed.
 run_one() {
-    local b=$1 impl=$2 key=$1/$2 out rc line
+    local b=$1 impl=$2 key=$1/$2 out rc line m x lost=
     [[ -n ${BIN[$key]:-} ]] || return
     echo "  $b/$impl" >&2
     local envs=()
@@ -138,9 +151,20 @@ run_one() {
     out=$(env "${envs[@]}" timeout "$TIMEOUT" "${BIN[$key]}" "${args[@]}" 2>&1)
     rc=$?
     line=$(awk -v m="${METRIC[$b]}" '$1 == m { print $2, $3; exit }' <<<"$out")
-    if [[ $rc == 0 && -n $line ]]; then
+    for m in ${EXTRA[$b]:-}; do
+        awk -v m="$m" '$1 == m { f = 1 } END { exit !f }' <<<"$out" ||
+            lost+=" $m"
+    done
+    if [[ $rc == 0 && -n $line && -z $lost ]]; then
         VALUES[$key]+="${line%% *} "
         UNIT[$b]=${line#* }
+        for m in ${EXTRA[$b]:-}; do
+            x=$(awk -v m="$m" '$1 == m { print $2, $3; exit }' <<<"$out")
+            XVALUES[$key $m]+="${x%% *} "
+            XUNIT[$b $m]=${x#* }
+        done
+    elif [[ $rc == 0 && -n $line ]]; then
+        MISSING[$key]="no line for$lost"
     elif [[ $rc == 124 ]]; then
         MISSING[$key]="timed out after ${TIMEOUT}s"
     else
@@ -212,14 +236,47 @@ report() {
             printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "${METRIC[$b]}" \
                 "${w%% *}" "$p" "$v" "$r"
         done
+        extra_rows "$b" "$w"
     done
     echo
     echo "units: $(for b in "${SELECTED[@]}"; do
-        printf '%s %s; ' "${METRIC[$b]}" "${UNIT[$b]:-?}"; done)medians of" \
-        "$RUNS runs; lower is better"
+        printf '%s %s; ' "${METRIC[$b]}" "${UNIT[$b]:-?}"
+        for m in ${EXTRA[$b]:-}; do
+            printf '%s %s; ' "$m" "${XUNIT[$b $m]:-?}"; done
+        done)medians of $RUNS runs; lower is better"
+    for b in "${SELECTED[@]}"; do
+        if [[ -n ${EXTRA[$b]:-} ]]; then
+            echo "secondary metrics: indented, their ratio in parentheses"
+            break
+        fi
+    done
     echo "raw values:"
     for key in $(printf '%s\n' "${!VALUES[@]}" | sort); do
         echo "  $key: ${VALUES[$key]}"
+        local b=${key%/*} m
+        for m in ${EXTRA[$b]:-}; do
+            echo "  $key $m: ${XVALUES[$key $m]:-}"
+        done
+    done
+}
+
+# extra_rows BENCH WEFT_FIGURE: a row per secondary metric and peer, beneath
+# the headline rows; where weft's or the peer's figure is missing the
+# headline rows say why, so a missing peer gets no rows and weft shows "-".
+extra_rows() {
+    local b=$1 w=$2 m p wx v r
+    for m in ${EXTRA[$b]:-}; do
+        wx=-
+        [[ $w != missing* ]] && wx=$(median "${XVALUES[$b/weft $m]:-}")
+        for p in ${PEERS[$b]}; do
+            [[ $(figure "$b/$p") == missing* ]] && continue
+            v=$(median "${XVALUES[$b/$p $m]:-}")
+            r=-
+            [[ $wx != - ]] && r=$(awk -v a="$wx" -v b="$v" \
+                'BEGIN { printf (b > 0 ? "(%.3g)" : "-"), a / b }')
+            printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "  $m" \
+                "$wx" "$p" "$v" "$r"
+        done
     done
 }
 

@@ -59,8 +59,16 @@ typedef struct weft_config {
                              Code in compact threads should be
                              linked with -Wl,-z,now: a lazily
                              bound call needs KiBs of stack. */
-    unsigned hog_ms;      /* reserved for the monitor.          WEFT_HOG_MS */
-    unsigned max_carriers;/* reserved for the monitor.         */
+    unsigned hog_ms;      /* a thread that holds its carrier
+                             this long without a switch (a
+                             loop with no calls, a blocking
+                             call weft cannot park) gets the
+                             rest of its P's threads moved to
+                             a spare carrier. 1 .. 60000.
+                             Default 10.                       WEFT_HOG_MS */
+    unsigned max_carriers;/* carrier OS threads at most, spares
+                             included; >= procs, <= 4096.
+                             Default 256 (or procs if larger). */
 } weft_config;
 
 /* Runs fn(arg) as the root virtual thread on a fresh runtime and returns when
@@ -326,7 +334,53 @@ WEFT_API void *weft_local_get(weft_local *k);
 /*   0 / EINVAL (k is NULL) / EPERM (not a virtual thread) / ENOMEM */
 WEFT_API int weft_local_set(weft_local *k, void *value);
 
+/* ---------------------------------------------------------------- offload */
+
+/* Runs fn(arg) on a pool OS thread and parks the calling virtual thread
+ * until it returns: for blocking functions weft cannot park in (a library
+ * call that blocks, a slow computation that never yields). Returns fn's
+ * result, or:
+ *   ECANCELED / ETIMEDOUT  the caller was cancelled (or its scope's
+ *                          deadline passed) first. The caller returns at
+ *                          once; fn, if a pool thread already runs it,
+ *                          runs to its end and its result is dropped; if
+ *                          none had picked it up yet, it never runs. So
+ *                          arg must stay valid until fn returns: give it
+ *                          storage fn owns (or frees), not the caller's
+ *                          stack, when the call may be cancelled.
+ *   EAGAIN  no pool thread could be started and none is free
+ *   ENOMEM
+ *   EINVAL  fn is NULL
+ * The pool grows on demand to WEFT_OFFLOAD_THREADS threads (default 64);
+ * further calls queue. WEFT_OFFLOAD_THREADS=0 runs fn on the caller's own
+ * carrier instead, marked as blocking: the monitor moves the carrier's
+ * other threads to a spare after about 1 ms.
+ * Runs on: any thread; on an OS thread fn simply runs there. */
+WEFT_API int weft_offload(weft_fn fn, void *arg);
+
 /* ----------------------------------------------------------- observability */
+
+/* A snapshot of the scheduler and the monitor (weft_stats). */
+typedef struct weft_runtime_stats {
+    unsigned procs;              /* P slots (weft_config.procs) */
+    unsigned carriers;           /* carrier OS threads, spares included */
+    unsigned carriers_idle;      /* ... of which parked, without a P */
+    unsigned carriers_running;   /* ... holding a P (stuck ones included) */
+    unsigned stuck;              /* carriers the monitor found stuck and
+                                    that have not come back yet */
+    unsigned long long handoffs; /* hand-offs since weft_run began */
+    unsigned long long longest_hog_ns; /* the longest a thread held its
+                                    carrier without a switch, among those
+                                    handed off (0: none yet) ... */
+    unsigned long long longest_hog_id;   /* ... that thread's id ... */
+    char longest_hog_name[32];   /* ... and name */
+    unsigned offload_threads;    /* weft_offload pool threads */
+    unsigned offload_busy;       /* ... of which running a call */
+} weft_runtime_stats;
+
+/* Fills *out. Runs on: any thread, while weft_run runs.
+ *   0 / EINVAL (out is NULL) / ESRCH (no runtime is running) */
+WEFT_API int weft_stats(weft_runtime_stats *out);
 
 /* Writes every virtual thread as a tree (thread -> scopes -> children) with
  * its id, name, state and what it waits on, and the carriers and P's, to fd.

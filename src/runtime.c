@@ -4,9 +4,11 @@
  *
  * One runtime per process at a time (weft__S.running). The runtime owns
  * nprocs P's and as many carriers; carrier 0 is weft_run's caller, the
- * others are OS threads that start idle. The root thread starts on P 0.
- * When the root finishes (and so, by structure, every thread), the carriers
- * leave their loops, weft_run joins them and frees what the run allocated.
+ * others are OS threads that start idle. The monitor adds spare carriers
+ * (and P's) while carriers are stuck, up to max_carriers. The root thread
+ * starts on P 0. When the root finishes (and so, by structure, every
+ * thread), the monitor stops, the carriers leave their loops, weft_run
+ * joins them and frees what the run allocated.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/futex.h"
@@ -23,6 +26,10 @@
 
 #define DEFAULT_STACK (256u * 1024)
 #define MAX_PROCS 1024u
+#define DEFAULT_HOG_MS 10u
+#define MAX_HOG_MS 60000u
+#define DEFAULT_MAX_CARRIERS 256u
+#define MAX_CARRIERS 4096u
 #define ALTSTACK_SIZE (64u * 1024)
 
 void weft__free_all_g(void);
@@ -62,9 +69,20 @@ static int configure(const weft_config *cfg)
     size_t stack = cfg && cfg->stack_size ? cfg->stack_size
                                           : env_size("WEFT_STACK",
                                                      DEFAULT_STACK);
-    if (procs > MAX_PROCS || stack < WEFT__COMPACT_MIN || stack > (1u << 30))
+    unsigned hog_ms = cfg && cfg->hog_ms ? cfg->hog_ms
+                                         : env_unsigned("WEFT_HOG_MS",
+                                                        DEFAULT_HOG_MS);
+    unsigned max_carriers = cfg && cfg->max_carriers ? cfg->max_carriers
+                                                     : DEFAULT_MAX_CARRIERS;
+    if (!(cfg && cfg->max_carriers) && max_carriers < procs)
+        max_carriers = procs;
+    if (procs > MAX_PROCS || stack < WEFT__COMPACT_MIN || stack > (1u << 30) ||
+        hog_ms > MAX_HOG_MS || max_carriers < procs ||
+        max_carriers > MAX_CARRIERS)
         return EINVAL;
     weft__S.nprocs = procs;
+    weft__S.hog_ns = (int64_t)hog_ms * 1000000;
+    weft__S.max_carriers = max_carriers;
     /* Below WEFT__COMPACT_LIMIT: compact mode, guard-less slab stacks in
      * steps of 1 KiB; otherwise whole pages, guarded. */
     size_t step = stack < WEFT__COMPACT_LIMIT ? 1024 : 4096;
@@ -110,17 +128,87 @@ static void carrier_stack_bounds(weft__carrier *m)
 static void carrier_run(weft__carrier *m)
 {
     weft__set_m(m);
+    m->tid = (int)syscall(SYS_gettid);
     carrier_stack_bounds(m);
     carrier_signals_init(m);
     weft__carrier_loop(m);
     carrier_signals_fini(m);
     weft__set_m(NULL);
+    if (m->demoted) { /* it ends before the runtime: its record is reused */
+        weft__spin_lock(&weft__S.lock);
+        m->exited = true;
+        weft__S.nexited++;
+        weft__spin_unlock(&weft__S.lock);
+    }
 }
 
 static void *carrier_main(void *arg)
 {
     carrier_run(arg);
     return NULL;
+}
+
+/* Runs on: the monitor. A carrier record for one more carrier: one whose
+ * thread ended (joined here), or a new one. NULL: max_carriers reached. */
+static weft__carrier *carrier_record(void)
+{
+    weft__carrier *m = NULL;
+    weft__spin_lock(&weft__S.lock);
+    uint32_t n = atomic_load(&weft__S.ncarriers);
+    for (uint32_t i = 1; i < n && weft__S.nexited; i++)
+        if (weft__S.carriers[i]->exited) {
+            m = weft__S.carriers[i];
+            m->exited = false;
+            weft__S.nexited--;
+            break;
+        }
+    weft__spin_unlock(&weft__S.lock);
+    if (m) {
+        if (m->joinable)
+            pthread_join(m->os_thread, NULL);
+        m->joinable = false;
+        m->demoted = false;
+        m->cur = NULL;
+        m->nextp = NULL;
+        m->seen_runnext = NULL;
+        m->after = WEFT__AFTER_NONE;
+        return m;
+    }
+    if (n >= weft__S.max_carriers || !(m = calloc(1, sizeof *m)))
+        return NULL;
+    m->id = n;
+    weft__S.carriers[n] = m;
+    /* Published before it runs: wake-ups and the stop sweep see it. */
+    weft__spin_lock(&weft__S.lock);
+    atomic_store(&weft__S.ncarriers, n + 1);
+    weft__spin_unlock(&weft__S.lock);
+    return m;
+}
+
+/* Runs on: the monitor. Starts one more carrier, holding p (taken off the
+ * idle list by the caller). Returns 0, or EAGAIN (p is the caller's again). */
+int weft__carrier_spawn(weft__proc *p)
+{
+    weft__carrier *m = carrier_record();
+    if (!m)
+        return EAGAIN;
+    m->p = p;
+    p->m = m;
+    m->spinning = true;
+    atomic_fetch_add(&weft__S.nmspinning, 1);
+    if (pthread_create(&m->os_thread, NULL, carrier_main, m) == 0) {
+        m->joinable = true;
+        return 0;
+    }
+    p->m = NULL;
+    m->p = NULL;
+    m->spinning = false;
+    atomic_fetch_sub(&weft__S.nmspinning, 1);
+    weft__spin_lock(&weft__S.lock);
+    m->exited = true;
+    weft__S.nexited++;
+    weft__spin_unlock(&weft__S.lock);
+    return EAGAIN;
 }
 
 /* The dynamic linker resolves a lazily bound function at its first call,
@@ -143,17 +231,22 @@ static void resolve_libc_bindings(void)
     weft__futex_wake(&(_Atomic uint32_t){0}, 1);
 }
 
+/* Room for every P and carrier the monitor may add: only the ones in use
+ * are ever touched, the rest of the (large, so mmap-backed) blocks stays
+ * untouched address space. */
 static int alloc_structures(void)
 {
-    uint32_t n = weft__S.nprocs;
+    uint32_t n = weft__S.nprocs, cap = weft__S.max_carriers;
+    weft__S.pcap = cap;
     weft__S.procs = aligned_alloc(WEFT_CACHELINE,
-                                  ((n * sizeof(weft__proc) + WEFT_CACHELINE - 1) /
-                                   WEFT_CACHELINE) * WEFT_CACHELINE);
-    weft__S.carriers = calloc(n, sizeof *weft__S.carriers);
+                                  ((cap * sizeof(weft__proc) + WEFT_CACHELINE -
+                                    1) / WEFT_CACHELINE) * WEFT_CACHELINE);
+    weft__S.carriers = calloc(cap, sizeof *weft__S.carriers);
     if (!weft__S.procs || !weft__S.carriers)
         return ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         weft__proc_init(&weft__S.procs[i], i);
+        atomic_store(&weft__S.nallp, i + 1);
         weft__S.carriers[i] = calloc(1, sizeof(weft__carrier));
         if (!weft__S.carriers[i])
             return ENOMEM;
@@ -187,32 +280,38 @@ static void reset_state(void)
 }
 
 /* Starts carriers 1..n-1; they idle until there is work. */
-static int start_carriers(uint32_t *started)
+static int start_carriers(void)
 {
     for (uint32_t i = 1; i < weft__S.ncarriers; i++) {
         weft__carrier *m = weft__S.carriers[i];
         if (pthread_create(&m->os_thread, NULL, carrier_main, m))
             return EAGAIN;
-        *started = i;
+        m->joinable = true;
     }
     return 0;
 }
 
-static void stop_carriers(uint32_t started)
+/* The monitor is stopped first, so that no carrier is added during the
+ * sweep. */
+static void stop_carriers(void)
 {
     atomic_store(&weft__S.done, true);
-    for (uint32_t i = 1; i <= started; i++) {
+    weft__monitor_stop();
+    uint32_t n = atomic_load(&weft__S.ncarriers);
+    for (uint32_t i = 1; i < n; i++) {
         weft__carrier *m = weft__S.carriers[i];
         atomic_store(&m->wake_word, 1);
         weft__futex_wake(&m->wake_word, 1);
-        pthread_join(m->os_thread, NULL);
+        if (m->joinable)
+            pthread_join(m->os_thread, NULL);
+        m->joinable = false;
     }
 }
 
 static void teardown(void)
 {
     weft__abandon_blocked_threads();
-    for (uint32_t i = 0; i < weft__S.nprocs && weft__S.procs; i++) {
+    for (uint32_t i = 0, n = weft__nallp(); i < n && weft__S.procs; i++) {
         weft__stacks_free(&weft__S.procs[i]);
         weft__timers_free(&weft__S.procs[i]);
     }
@@ -254,13 +353,16 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     weft__runq_put(&weft__S.procs[0], root, false);
     atomic_store(&weft__S.running, true);
     weft__dump_signal_start();
-    uint32_t started = 0;
-    err = start_carriers(&started);
+    weft__monitor_init_policy();
+    err = start_carriers();
+    if (!err)
+        err = weft__monitor_start();
     if (!err) {
         carrier_run(weft__S.carriers[0]);
         err = weft__S.root_result;
     }
-    stop_carriers(started);
+    stop_carriers();
+    weft__offload_shutdown();
     weft__dump_signal_stop();
     atomic_store(&weft__S.running, false);
     weft__overflow_handler_remove();

@@ -27,6 +27,11 @@
  * switch (never inside one: see next_local) and of every P in the scheduler
  * loop. One sleeping carrier, the timer waiter,
  * sleeps only until the earliest timer; arming an earlier timer kicks it.
+ *
+ * The monitor (monitor.c) watches each P's stamp, which its carrier bumps
+ * whenever it starts running a thread. A carrier whose P it marked stuck
+ * notices at its next switch: it goes to its scheduler loop instead of the
+ * next thread, and gives the P up there (weft__proc_retire).
  */
 #include <errno.h>
 #include <signal.h>
@@ -86,26 +91,29 @@ static uint32_t fastrand(weft__proc *p)
 /* ------------------------------------------------------------ wake-ups */
 
 /* Runs on: any thread. Wakes an idle carrier if there is an idle P and no
- * carrier is already looking for work. */
-void weft__wakep(void)
+ * carrier is already looking for work. Returns false if there was an idle P
+ * but no idle carrier to give it to (the monitor then starts one). */
+bool weft__wakep(void)
 {
     /* seq_cst: the queuer's half of the Dekker pair with an idling carrier
      * (see top of file); the thread it queued is already published. */
     if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst))
-        return;
+        return true;
     uint32_t zero = 0;
     if (atomic_load_explicit(&weft__S.nmspinning, memory_order_relaxed) ||
         !atomic_compare_exchange_strong_explicit(&weft__S.nmspinning, &zero, 1,
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
-        return;
+        return true;
     weft__spin_lock(&weft__S.lock);
     weft__carrier *m = weft__S.idle_m;
     weft__proc *p = weft__S.idle_p;
     if (!m || !p) {
         weft__spin_unlock(&weft__S.lock);
         atomic_fetch_sub_explicit(&weft__S.nmspinning, 1, memory_order_seq_cst);
-        return;
+        if (p) /* every carrier busy or stuck: the monitor starts one */
+            weft__monitor_poke();
+        return !p;
     }
     weft__S.idle_m = m->idle_next;
     weft__S.nidle_m--;
@@ -119,6 +127,43 @@ void weft__wakep(void)
     weft__spin_unlock(&weft__S.lock);
     atomic_store_explicit(&m->wake_word, 1, memory_order_release);
     weft__futex_wake(&m->wake_word, 1);
+    return true;
+}
+
+/* Runs on: p's owner. Records that it starts running a thread (bits
+ * WEFT__STAMP_IN_G), or went back to its scheduler loop (0). A plain
+ * load and store: the monitor only reads it. */
+static inline void stamp(weft__proc *p, uint64_t bits)
+{
+    uint64_t s = atomic_load_explicit(&p->stamp, memory_order_relaxed);
+    atomic_store_explicit(&p->stamp, ((s + 4) & ~(uint64_t)3) | bits,
+                          memory_order_relaxed);
+}
+
+static inline bool handed_off(weft__proc *p)
+{
+    return unlikely(atomic_load_explicit(&p->stuck, memory_order_relaxed));
+}
+
+/* Runs on: a virtual thread about to make a blocking call the runtime
+ * cannot park it in. If the call lasts, the monitor hands the P off. */
+void weft__blocking_enter(void)
+{
+    weft__carrier *m = weft__m();
+    if (m && m->p)
+        stamp(m->p, WEFT__STAMP_IN_G | WEFT__STAMP_BLOCKING);
+}
+
+/* Runs on: the same thread, back from the call. If its P was handed off
+ * meanwhile, it queues itself and leaves the carrier to the spares. */
+void weft__blocking_leave(void)
+{
+    weft__carrier *m = weft__m();
+    if (!m || !m->p)
+        return;
+    stamp(m->p, WEFT__STAMP_IN_G);
+    if (handed_off(m->p))
+        weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
 }
 
 /* Runs on: any thread. Queues a runnable thread: on the caller's P (in
@@ -265,8 +310,17 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
 {
     /* In compact mode a thread's stack is too small for the runtime's own
      * slow paths (allocating a stack, running timers): always go through
-     * the scheduler loop, which runs on the carrier's OS stack. */
-    weft_thread *next = m->p && !weft__S.compact ? next_local(m) : NULL;
+     * the scheduler loop, which runs on the carrier's OS stack. A carrier
+     * whose P was handed off goes there too, to give it up. */
+    weft__proc *p = m->p;
+    weft_thread *next = NULL;
+    if (likely(p)) {
+        if (handed_off(p))
+            weft__hog_returned(m, g);
+        else if (!weft__S.compact)
+            next = next_local(m);
+        stamp(p, next ? WEFT__STAMP_IN_G : 0);
+    }
     check_stack(g);
     m->after = after;
     m->after_g = g;
@@ -375,11 +429,13 @@ static bool try_spin(weft__carrier *m)
 {
     if (m->spinning)
         return true;
-    uint32_t busy = weft__S.nprocs -
+    /* P's in circulation: nprocs, plus one per stuck carrier. */
+    int64_t busy = (int64_t)weft__S.nprocs +
+        atomic_load_explicit(&weft__S.nstuck, memory_order_relaxed) -
         atomic_load_explicit(&weft__S.npidle, memory_order_relaxed);
     /* Go's rule: at most half the busy P's' carriers spin at once. */
-    if (2 * atomic_load_explicit(&weft__S.nmspinning, memory_order_relaxed) >=
-        busy)
+    if (2 * (int64_t)atomic_load_explicit(&weft__S.nmspinning,
+                                          memory_order_relaxed) >= busy)
         return false;
     m->spinning = true;
     atomic_fetch_add_explicit(&weft__S.nmspinning, 1, memory_order_seq_cst);
@@ -398,6 +454,9 @@ static weft_thread *steal_runnext(weft__carrier *m, weft__proc *victim,
                                           memory_order_acquire);
     if (!g)
         return NULL;
+    /* A stuck P's runnext would wait for nothing. */
+    if (handed_off(victim))
+        goto take;
     if (g != m->seen_runnext || put != m->seen_runnext_put) {
         m->seen_runnext = g;
         m->seen_runnext_put = put;
@@ -406,6 +465,7 @@ static weft_thread *steal_runnext(weft__carrier *m, weft__proc *victim,
     }
     if (now - m->seen_runnext_at < STEAL_RUNNEXT_NS)
         return NULL;
+take:
     m->seen_runnext = NULL;
     if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &g, NULL,
                                                  memory_order_acq_rel,
@@ -417,7 +477,7 @@ static weft_thread *steal_runnext(weft__carrier *m, weft__proc *victim,
 static weft_thread *steal(weft__carrier *m, int64_t now)
 {
     weft__proc *p = m->p;
-    uint32_t n = weft__S.nprocs;
+    uint32_t n = weft__nallp();
     uint32_t start = fastrand(p) % n;
     for (uint32_t i = 0; i < n; i++) {
         weft__proc *victim = &weft__S.procs[(start + i) % n];
@@ -432,11 +492,11 @@ static weft_thread *steal(weft__carrier *m, int64_t now)
     return NULL;
 }
 
-static bool work_anywhere(void)
+bool weft__work_anywhere(void)
 {
     if (atomic_load_explicit(&weft__S.gq_size, memory_order_seq_cst))
         return true;
-    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++)
         if (!weft__runq_empty(&weft__S.procs[i]))
             return true;
     return false;
@@ -446,7 +506,7 @@ static void run_all_timers(weft__carrier *m)
 {
     int64_t now = weft_now();
     m->firing_timers = true;
-    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++)
         weft__timers_run(&weft__S.procs[i], now);
     m->firing_timers = false;
 }
@@ -493,6 +553,7 @@ static void leave_idle(weft__carrier *m)
         m->nextp = NULL;
     }
     weft__spin_unlock(&weft__S.lock);
+    weft__monitor_kick();
 }
 
 /* A deadlock is suspected when it looks like one (deadlock.c), and
@@ -501,7 +562,7 @@ static void leave_idle(weft__carrier *m)
 static bool deadlock_check(uint64_t *epoch, bool confirm)
 {
     weft__spin_lock(&weft__S.lock);
-    bool yes = weft__deadlock_suspected() && !work_anywhere() &&
+    bool yes = weft__deadlock_suspected() && !weft__work_anywhere() &&
                (!confirm || *epoch == weft__S.idle_epoch);
     *epoch = weft__S.idle_epoch;
     weft__spin_unlock(&weft__S.lock);
@@ -550,7 +611,7 @@ static void idle(weft__carrier *m)
     /* The idler's half of the Dekker pair: npidle and nmspinning are
      * published; work queued before that is seen here, work queued after
      * it finds an idle P and calls for a carrier. */
-    if (work_anywhere() || atomic_load(&weft__S.done)) {
+    if (weft__work_anywhere() || atomic_load(&weft__S.done)) {
         leave_idle(m);
         return;
     }
@@ -581,12 +642,14 @@ static void idle(weft__carrier *m)
 }
 
 /* Runs on: m's scheduler context. Returns the next thread to run on m, or
- * NULL when the runtime stops. */
+ * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
 {
     for (;;) {
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;
+        if (m->p && handed_off(m->p) && weft__proc_retire(m))
+            return NULL; /* demoted for good: this carrier ends */
         if (!m->p) {
             run_all_timers(m);
             idle(m);
@@ -637,6 +700,7 @@ void weft__carrier_loop(weft__carrier *m)
             return;
         m->cur = g;
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+        stamp(m->p, WEFT__STAMP_IN_G);
         weft__fiber_leave(&m->fake_stack, g->stack->lo, g->stack->size,
                           g->stack->tsan_fiber);
         weft__ctx_switch(&m->sched_ctx, &g->ctx);

@@ -55,9 +55,10 @@ bool weft__os_threads_alive(void)
  * except through an OS thread weft has not met yet. */
 bool weft__deadlock_suspected(void)
 {
-    return weft__S.nidle_m == weft__S.ncarriers &&
+    return weft__S.nidle_m + weft__S.nexited == weft__S.ncarriers &&
            !atomic_load_explicit(&weft__S.gq_size, memory_order_seq_cst) &&
            weft__timers_next() < 0 && !weft__os_threads_alive() &&
+           !weft__offload_in_flight() &&
            weft__live_threads() > 0;
 }
 

@@ -41,6 +41,7 @@ static const char *wait_name(int k)
     case WEFT__WAIT_CHAN_SEND: return "channel send";
     case WEFT__WAIT_CHAN_RECV: return "channel receive";
     case WEFT__WAIT_SELECT: return "select";
+    case WEFT__WAIT_OFFLOAD: return "offloaded call";
     }
     return "?";
 }
@@ -110,17 +111,19 @@ static void dump_sched(int fd)
 {
     dprintf(fd, "procs %u, carriers %u, idle procs %u, spinning %u, "
                 "global queue %u\n",
-            weft__S.nprocs, weft__S.ncarriers,
+            weft__S.nprocs, atomic_load(&weft__S.ncarriers),
             atomic_load(&weft__S.npidle), atomic_load(&weft__S.nmspinning),
             atomic_load(&weft__S.gq_size));
-    for (uint32_t i = 0; i < weft__S.nprocs; i++) {
+    for (uint32_t i = 0, np = weft__nallp(); i < np; i++) {
         weft__proc *p = &weft__S.procs[i];
         uint32_t n = atomic_load(&p->tail) - atomic_load(&p->head);
         weft__spin_lock(&p->timer_lock);
         uint32_t ntimers = p->ntimers;
         weft__spin_unlock(&p->timer_lock);
-        dprintf(fd, "  P%u: %u queued, %u timers\n", i, n, ntimers);
+        dprintf(fd, "  P%u: %u queued, %u timers%s\n", i, n, ntimers,
+                atomic_load(&p->stuck) ? ", stuck (handed off)" : "");
     }
+    weft__dump_monitor(fd);
 }
 
 void weft_dump(int fd)

@@ -30,7 +30,7 @@ void weft__proc_init(weft__proc *p, uint32_t id)
     atomic_init(&p->timer_next, INT64_MAX);
 }
 
-static void globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
+void weft__globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
 {
     last->next = NULL;
     weft__spin_lock(&weft__S.lock);
@@ -47,7 +47,7 @@ static void globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
 /* Runs on: any thread. */
 void weft__globq_put(weft_thread *g)
 {
-    globq_put_chain(g, g, 1);
+    weft__globq_put_chain(g, g, 1);
 }
 
 /* Owner only. The ring is full: moves its older half and g to the global
@@ -67,7 +67,7 @@ bool weft__runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
     for (uint32_t i = 0; i + 1 < n; i++)
         batch[i]->next = batch[i + 1];
     batch[n - 1]->next = g;
-    globq_put_chain(batch[0], g, n + 1);
+    weft__globq_put_chain(batch[0], g, n + 1);
     return true;
 }
 

@@ -65,6 +65,7 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_CHAN_SEND,
     WEFT__WAIT_CHAN_RECV,
     WEFT__WAIT_SELECT,
+    WEFT__WAIT_OFFLOAD,
 } weft__wait_kind;
 
 #define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */
@@ -267,6 +268,14 @@ struct weft__proc {
     _Atomic(weft_thread *) runnext;
     _Atomic uint32_t runnext_puts;  /* owner only writes: tells thieves a
                                        runnext apart from a later one */
+    /* For the monitor (monitor.c): the owner bumps stamp each time it
+     * starts running a thread, with WEFT__STAMP_* bits; the monitor sets
+     * stuck when a stamp stays the same too long, and the owner clears it
+     * when it comes back and gives the P up. */
+    _Atomic uint64_t stamp;
+    _Atomic bool stuck;
+    uint64_t hog_stamp;          /* the stamp judged stuck, and since ...  */
+    int64_t hog_since;           /* ... when: written before stuck is set */
     _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
     uint32_t id;
     uint32_t fairness;           /* countdown to a global-queue check */
@@ -308,6 +317,10 @@ struct weft__carrier {
     int64_t seen_runnext_at;     /* ... since then */
     uint32_t id;
     pthread_t os_thread;
+    int tid;                     /* kernel thread id */
+    bool demoted;                /* stuck: running at SCHED_IDLE */
+    bool exited;                 /* its OS thread ended (monitor.c); lock */
+    bool joinable;               /* os_thread started, not joined */
     /* Work the next context does once this one is off its stack. */
     weft__after_kind after;
     weft_thread *after_g;
@@ -325,6 +338,9 @@ struct weft__carrier {
     void *altstack;
 };
 
+#define WEFT__STAMP_IN_G 1u      /* a thread runs on the P */
+#define WEFT__STAMP_BLOCKING 2u  /* ... inside a marked blocking call */
+
 struct weft__sched {
     weft__spinlock lock;
     weft_thread *gq_head, *gq_tail;   /* global run queue; lock */
@@ -335,10 +351,22 @@ struct weft__sched {
     _Atomic uint32_t nmspinning;
     weft__carrier *timer_waiter;      /* lock */
     _Atomic int64_t timer_wait_until;
+    /* P's: nprocs of them in circulation, plus one for each carrier the
+     * monitor found stuck (monitor.c). procs has room for pcap; the first
+     * nallp are initialised (the monitor adds them, never removes). */
     weft__proc *procs;
-    uint32_t nprocs;
+    uint32_t nprocs;                  /* configured */
+    uint32_t pcap;
+    _Atomic uint32_t nallp;
+    weft__proc *retired_p;            /* out of circulation; lock */
+    _Atomic uint32_t nstuck;          /* P's marked stuck, not yet back */
+    /* Carriers: room for max_carriers; the monitor adds spares. */
     weft__carrier **carriers;
-    uint32_t ncarriers;
+    _Atomic uint32_t ncarriers;
+    uint32_t nexited;                 /* records whose thread ended; lock */
+    uint32_t max_carriers;
+    bool can_restore;                 /* may undo a demotion (monitor.c) */
+    int64_t hog_ns;
     _Atomic bool running;
     _Atomic bool done;
     int root_result;
@@ -364,13 +392,15 @@ void weft__set_m(weft__carrier *m);
 bool weft__runq_empty(weft__proc *p);
 weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim);
 void weft__globq_put(weft_thread *g);
+void weft__globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n);
 weft_thread *weft__globq_get(weft__proc *p);
 void weft__proc_init(weft__proc *p, uint32_t id);
 
 /* carrier.c */
 void weft__enqueue(weft_thread *g);   /* runnable: current P or global */
 void weft__enqueue_spawned(weft_thread *g);
-void weft__wakep(void);
+bool weft__wakep(void);  /* false: an idle P has no carrier */
+bool weft__work_anywhere(void);
 void weft__switch_out(weft_thread *g, weft__after_kind after,
                       weft__spinlock *lk);
 void weft__after_switch(void);
@@ -382,6 +412,33 @@ void weft__carrier_loop(weft__carrier *m);
 void weft__carriers_stop(void);
 void weft__timer_waiter_kick(int64_t when);
 void weft__free_g(weft_thread *g);
+
+/* Runs on: any thread. P's initialised so far: every loop over all P's
+ * (stealing, timers, counters) runs to this bound. */
+static inline uint32_t weft__nallp(void)
+{
+    return atomic_load_explicit(&weft__S.nallp, memory_order_acquire);
+}
+
+/* monitor.c */
+int  weft__monitor_start(void);
+void weft__monitor_stop(void);
+void weft__monitor_kick(void);
+bool weft__proc_retire(weft__carrier *m);
+void weft__monitor_poke(void);
+void weft__monitor_init_policy(void);
+void weft__hog_returned(weft__carrier *m, weft_thread *g);
+void weft__blocking_enter(void);
+void weft__blocking_leave(void);
+void weft__dump_monitor(int fd);
+
+/* runtime.c: starts a spare carrier holding p (idle when p is NULL). */
+int  weft__carrier_spawn(weft__proc *p);
+
+/* offload.c */
+void weft__offload_shutdown(void);
+void weft__offload_counts(unsigned *threads, unsigned *busy);
+bool weft__offload_in_flight(void);
 
 /* thread.c */
 int64_t weft__live_threads(void);

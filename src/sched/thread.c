@@ -147,7 +147,7 @@ void weft__free_all_g(void)
     }
     weft__S.all_g = NULL;
     weft__S.free_g = NULL;
-    for (uint32_t i = 0; i < weft__S.nprocs; i++) {
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++) {
         weft__S.procs[i].free_g = NULL;
         weft__S.procs[i].nfree_g = 0;
     }
@@ -186,7 +186,7 @@ static void count_live(weft__proc *p, int64_t delta)
 int64_t weft__live_threads(void)
 {
     int64_t n = atomic_load_explicit(&weft__S.live_off_p, memory_order_acquire);
-    for (uint32_t i = 0; i < weft__S.nprocs; i++)
+    for (uint32_t i = 0, np = weft__nallp(); i < np; i++)
         n += atomic_load_explicit(&weft__S.procs[i].live, memory_order_acquire);
     return n;
 }

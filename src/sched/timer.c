@@ -195,7 +195,7 @@ bool weft__timers_run(weft__proc *p, int64_t now)
 int64_t weft__timers_next(void)
 {
     int64_t next = INT64_MAX;
-    for (uint32_t i = 0; i < weft__S.nprocs; i++) {
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++) {
         int64_t w = atomic_load_explicit(&weft__S.procs[i].timer_next,
                                          memory_order_seq_cst);
         if (w < next)

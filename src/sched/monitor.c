@@ -1,0 +1,426 @@
+/*
+ * monitor.c — the monitor: one OS thread that keeps a stuck carrier from
+ * holding up the other virtual threads, by handing its work to a spare.
+ *
+ * Detection. Each P's owner bumps p->stamp whenever it starts running a
+ * thread (carrier.c). Every tick (TICK_NS while any P is busy) the monitor
+ * reads the stamps. A stamp with WEFT__STAMP_IN_G that has not changed
+ * for hog_ns — or for BLOCKING_NS when WEFT__STAMP_BLOCKING says the
+ * carrier is inside a marked blocking call — means one thread has held
+ * its carrier that long: a loop that never yields, a system call the
+ * runtime does not intercept, a page-fault storm. The monitor cannot tell
+ * which and need not.
+ *
+ * Hand-off. The stuck carrier is never interrupted and its P is never
+ * taken from it: the stuck code may be inside the runtime, using the P
+ * without locks. Instead the monitor marks the P stuck and puts one more
+ * P into circulation (a retired one, or a fresh one) with a carrier to
+ * run it (an idle spare, or a new OS thread, up to max_carriers). The
+ * stuck P's queued threads are stolen from it (its runnext at once), and
+ * its timers fire on other carriers or, when they are late, here. So:
+ *     P's in circulation = nprocs + nstuck,
+ * and at most nprocs carriers run threads on P's that are not stuck.
+ *
+ * Demotion. A stuck carrier competes for the CPUs with the carriers that
+ * took over its work. So the monitor moves it to SCHED_IDLE: the kernel
+ * runs it only on CPU time the others leave, and preempts it as soon as
+ * one of them wakes (a ticker's carrier, back from its sleep, gets the CPU
+ * at once instead of after the hog's time slice). Undoing that takes
+ * CAP_SYS_NICE or an RLIMIT_NICE of 20 (can_restore). Without them a
+ * demoted carrier's OS thread ends when it comes back, and its record is
+ * reused for the next spare; carrier 0 (weft_run's caller, whose thread
+ * goes back to the program) is then never demoted. Carriers that run
+ * under another policy than SCHED_OTHER (the program chose one) are left
+ * as they are.
+ *
+ * Return. At its next switch the stuck carrier sees the mark, goes to its
+ * scheduler loop instead of the next thread, moves its P's queue to the
+ * global queue and retires the P (weft__proc_retire), then idles as a
+ * spare (or ends, see above). A mark may be stale (the carrier switched
+ * just after the monitor read its stamp): the same path then merely moves
+ * one P's work to another P.
+ *
+ * Sleep. While every P is idle for IDLE_TICKS ticks in a row, the monitor
+ * sleeps on M.word until a carrier leaves idle (weft__monitor_kick). The
+ * Dekker pair: the monitor publishes M.sleeping, then re-reads npidle; a
+ * carrier that takes a P lowers npidle, then reads M.sleeping (seq_cst).
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/futex.h"
+#include "sched/runq.h"
+
+#define TICK_NS 1000000         /* while any P is busy */
+#define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
+#define IDLE_TICKS 10           /* all P's idle this long: sleep */
+
+static struct {
+    pthread_t thread;
+    bool started;
+    _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
+    _Atomic bool sleeping;
+    _Atomic uint64_t handoffs;
+    weft__spinlock hog_lock;    /* the longest hog's record */
+    int64_t hog_ns;
+    uint64_t hog_id;
+    char hog_name[32];
+    uint64_t *seen_stamp;       /* monitor only: per P, the stamp last ... */
+    int64_t *seen_at;           /* ... read, and when it was first read */
+} M;
+
+/* ------------------------------------------------------------- demotion */
+
+static bool has_cap_sys_nice(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    return syscall(SYS_capget, &h, d) == 0 &&
+           (d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &
+            CAP_TO_MASK(CAP_SYS_NICE));
+}
+
+/* Runs on: weft_run's thread. Whether a carrier (inheriting this thread's
+ * nice value) may go back from SCHED_IDLE to SCHED_OTHER. */
+void weft__monitor_init_policy(void)
+{
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    struct rlimit rl;
+    bool rlimit_ok = errno == 0 && getrlimit(RLIMIT_NICE, &rl) == 0 &&
+                     (rl.rlim_cur == RLIM_INFINITY ||
+                      (rlim_t)(20 - nice) <= rl.rlim_cur);
+    weft__S.can_restore = rlimit_ok || has_cap_sys_nice();
+}
+
+/* Runs on: the monitor; m is stuck. */
+static void demote(weft__carrier *m)
+{
+    if (!m || (m->id == 0 && !weft__S.can_restore) ||
+        sched_getscheduler(m->tid) != SCHED_OTHER)
+        return;
+    struct sched_param sp = {0};
+    if (sched_setscheduler(m->tid, SCHED_IDLE, &sp) == 0)
+        m->demoted = true;
+}
+
+/* Runs on: m's own thread, back from being stuck. Returns false if m must
+ * end (it stays demoted). */
+static bool restore(weft__carrier *m)
+{
+    if (!m->demoted)
+        return true;
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0)
+        return false;
+    m->demoted = false;
+    return true;
+}
+
+/* -------------------------------------------------------------- hand-off */
+
+/* Under the scheduler lock: a P to add to circulation, or NULL when
+ * max_carriers would be exceeded. */
+static weft__proc *extra_proc_locked(void)
+{
+    uint32_t stuck = atomic_load_explicit(&weft__S.nstuck,
+                                          memory_order_relaxed);
+    if (weft__S.nprocs + stuck >= weft__S.max_carriers)
+        return NULL;
+    weft__proc *p = weft__S.retired_p;
+    if (p) {
+        weft__S.retired_p = p->idle_next;
+        return p;
+    }
+    uint32_t n = atomic_load_explicit(&weft__S.nallp, memory_order_relaxed);
+    if (n >= weft__S.pcap)
+        return NULL;
+    p = &weft__S.procs[n];
+    weft__proc_init(p, n);
+    /* release: the P is initialised before loops over P's reach it. */
+    atomic_store_explicit(&weft__S.nallp, n + 1, memory_order_release);
+    return p;
+}
+
+/* Marks p stuck (its stamp st unchanged since `since`), demotes its
+ * carrier and puts another P on the idle list in its stead. */
+static void hand_off(weft__proc *p, uint64_t st, int64_t since)
+{
+    weft__spin_lock(&weft__S.lock);
+    weft__proc *extra = extra_proc_locked();
+    if (!extra) {
+        weft__spin_unlock(&weft__S.lock);
+        return;
+    }
+    extra->idle_next = weft__S.idle_p;
+    weft__S.idle_p = extra;
+    atomic_fetch_add_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&weft__S.nstuck, 1, memory_order_relaxed);
+    weft__carrier *m = p->m; /* stays p's owner until it sees the mark */
+    p->hog_stamp = st;
+    p->hog_since = since;
+    weft__spin_unlock(&weft__S.lock);
+    demote(m);
+    /* release: hog_stamp, hog_since and m->demoted, for the carrier. */
+    atomic_store_explicit(&p->stuck, true, memory_order_release);
+    atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
+}
+
+/* Reads every P's stamp; hands off the P's that are stuck. Returns true
+ * if any P is busy. */
+static bool scan(int64_t now)
+{
+    uint32_t n = weft__nallp();
+    bool busy = false;
+    for (uint32_t i = 0; i < n; i++) {
+        weft__proc *p = &weft__S.procs[i];
+        uint64_t st = atomic_load_explicit(&p->stamp, memory_order_relaxed);
+        if (st & WEFT__STAMP_IN_G)
+            busy = true;
+        if (st != M.seen_stamp[i]) {
+            M.seen_stamp[i] = st;
+            M.seen_at[i] = now;
+            continue;
+        }
+        if (!(st & WEFT__STAMP_IN_G) ||
+            atomic_load_explicit(&p->stuck, memory_order_relaxed))
+            continue;
+        int64_t limit = st & WEFT__STAMP_BLOCKING ? BLOCKING_NS
+                                                  : weft__S.hog_ns;
+        if (now - M.seen_at[i] >= limit)
+            hand_off(p, st, M.seen_at[i]);
+    }
+    return busy;
+}
+
+/* Timers of a stuck P wait for no one; others' are fired here only when a
+ * tick late (their carriers or the timer waiter should have). Threads
+ * they wake go to the global queue (no P here). */
+static void fire_late_timers(int64_t now)
+{
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++) {
+        weft__proc *p = &weft__S.procs[i];
+        int64_t due = atomic_load_explicit(&p->stuck, memory_order_relaxed)
+                          ? now : now - TICK_NS;
+        if (atomic_load_explicit(&p->timer_next, memory_order_relaxed) <= due)
+            weft__timers_run(p, due);
+    }
+}
+
+/* Queued work, an idle P and no carrier to take it: wake a spare, or
+ * start one. */
+static void ensure_carrier(void)
+{
+    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) ||
+        !weft__work_anywhere() || weft__wakep())
+        return;
+    weft__spin_lock(&weft__S.lock);
+    weft__proc *p = weft__S.idle_p;
+    if (!p || weft__S.idle_m) { /* a spare went idle meanwhile: next tick */
+        weft__spin_unlock(&weft__S.lock);
+        return;
+    }
+    weft__S.idle_p = p->idle_next;
+    atomic_fetch_sub_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    weft__spin_unlock(&weft__S.lock);
+    if (weft__carrier_spawn(p) == 0)
+        return;
+    weft__spin_lock(&weft__S.lock);
+    p->idle_next = weft__S.idle_p;
+    weft__S.idle_p = p;
+    atomic_fetch_add_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
+    weft__spin_unlock(&weft__S.lock);
+}
+
+/* ----------------------------------------------------------------- loop */
+
+static bool all_idle(void)
+{
+    return atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) >=
+           weft__S.nprocs + atomic_load_explicit(&weft__S.nstuck,
+                                                 memory_order_seq_cst);
+}
+
+static bool stopping(void)
+{
+    return atomic_load_explicit(&weft__S.done, memory_order_acquire);
+}
+
+static void sleep_until_kicked(void)
+{
+    uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
+    atomic_store_explicit(&M.sleeping, true, memory_order_seq_cst);
+    if (all_idle() && !stopping())
+        weft__futex_wait(&M.word, w, -1);
+    atomic_store_explicit(&M.sleeping, false, memory_order_relaxed);
+}
+
+static void *monitor_main(void *unused)
+{
+    (void)unused;
+    unsigned idle_ticks = 0;
+    while (!stopping()) {
+        int64_t now = weft_now();
+        bool busy = scan(now);
+        fire_late_timers(now);
+        ensure_carrier();
+        idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
+        if (idle_ticks >= IDLE_TICKS) {
+            sleep_until_kicked();
+            idle_ticks = 0;
+            continue;
+        }
+        uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
+        weft__futex_wait(&M.word, w, now + TICK_NS);
+    }
+    return NULL;
+}
+
+/* Runs on: weft_run's thread, carriers started. */
+int weft__monitor_start(void)
+{
+    free(M.seen_stamp);
+    free(M.seen_at);
+    memset(&M, 0, sizeof M);
+    M.seen_stamp = calloc(weft__S.pcap, sizeof *M.seen_stamp);
+    M.seen_at = calloc(weft__S.pcap, sizeof *M.seen_at);
+    if (!M.seen_stamp || !M.seen_at)
+        return ENOMEM;
+    if (pthread_create(&M.thread, NULL, monitor_main, NULL))
+        return EAGAIN;
+    M.started = true;
+    return 0;
+}
+
+/* Runs on: weft_run's thread, weft__S.done set. */
+void weft__monitor_stop(void)
+{
+    if (M.started) {
+        atomic_fetch_add_explicit(&M.word, 1, memory_order_release);
+        weft__futex_wake(&M.word, 1);
+        pthread_join(M.thread, NULL);
+        M.started = false;
+    }
+    free(M.seen_stamp);
+    free(M.seen_at);
+    M.seen_stamp = NULL;
+    M.seen_at = NULL;
+}
+
+/* Runs on: any thread. Runs a tick now. */
+void weft__monitor_poke(void)
+{
+    atomic_fetch_add_explicit(&M.word, 1, memory_order_release);
+    weft__futex_wake(&M.word, 1);
+}
+
+/* Runs on: a carrier that has just left idle. */
+void weft__monitor_kick(void)
+{
+    if (atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
+        weft__monitor_poke();
+}
+
+/* --------------------------------------------------------------- return */
+
+/* Runs on: g, on carrier m whose P was marked stuck, switching out. If g
+ * is the thread the monitor saw (the stamp is the one it judged), records
+ * how long g held the carrier. */
+void weft__hog_returned(weft__carrier *m, weft_thread *g)
+{
+    weft__proc *p = m->p;
+    (void)atomic_load_explicit(&p->stuck, memory_order_acquire);
+    if (atomic_load_explicit(&p->stamp, memory_order_relaxed) != p->hog_stamp)
+        return;
+    int64_t ns = weft_now() - p->hog_since;
+    weft__spin_lock(&M.hog_lock);
+    if (ns > M.hog_ns) {
+        M.hog_ns = ns;
+        M.hog_id = g->id;
+        weft__thread_name(g, M.hog_name, sizeof M.hog_name);
+    }
+    weft__spin_unlock(&M.hog_lock);
+}
+
+/* Runs on: m's scheduler loop; m->p was marked stuck. Gives the P up: its
+ * queued threads go to the global queue, the P out of circulation; m is
+ * left without a P (it idles next, as a spare). Returns true if m must end
+ * instead (it was demoted and cannot undo it). */
+bool weft__proc_retire(weft__carrier *m)
+{
+    weft__proc *p = m->p;
+    if (!atomic_exchange_explicit(&p->stuck, false, memory_order_acq_rel))
+        return false;
+    weft_thread *first = NULL, *last = NULL;
+    uint32_t n = 0;
+    for (weft_thread *g; (g = weft__runq_get(p)); n++) {
+        if (last)
+            last->next = g;
+        else
+            first = g;
+        last = g;
+    }
+    if (n)
+        weft__globq_put_chain(first, last, n);
+    weft__spin_lock(&weft__S.lock);
+    p->m = NULL;
+    p->idle_next = weft__S.retired_p;
+    weft__S.retired_p = p;
+    atomic_fetch_sub_explicit(&weft__S.nstuck, 1, memory_order_relaxed);
+    m->p = NULL;
+    weft__spin_unlock(&weft__S.lock);
+    if (n)
+        weft__wakep();
+    return !restore(m);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+int weft_stats(weft_runtime_stats *out)
+{
+    if (!out)
+        return EINVAL;
+    if (!atomic_load(&weft__S.running))
+        return ESRCH;
+    memset(out, 0, sizeof *out);
+    out->procs = weft__S.nprocs;
+    weft__spin_lock(&weft__S.lock);
+    out->carriers = atomic_load(&weft__S.ncarriers) - weft__S.nexited;
+    out->carriers_idle = weft__S.nidle_m;
+    out->stuck = atomic_load(&weft__S.nstuck);
+    out->carriers_running = weft__S.nprocs + out->stuck -
+                            atomic_load(&weft__S.npidle);
+    weft__spin_unlock(&weft__S.lock);
+    out->handoffs = atomic_load(&M.handoffs);
+    weft__spin_lock(&M.hog_lock);
+    out->longest_hog_ns = (unsigned long long)M.hog_ns;
+    out->longest_hog_id = M.hog_id;
+    memcpy(out->longest_hog_name, M.hog_name, sizeof M.hog_name);
+    weft__spin_unlock(&M.hog_lock);
+    weft__offload_counts(&out->offload_threads, &out->offload_busy);
+    return 0;
+}
+
+void weft__dump_monitor(int fd)
+{
+    weft_runtime_stats st;
+    if (weft_stats(&st))
+        return;
+    dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs, %u carriers "
+                "stuck, %u carriers (%u idle), offload pool %u threads "
+                "(%u busy)\n",
+            (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
+            st.carriers, st.carriers_idle, st.offload_threads,
+            st.offload_busy);
+    if (st.longest_hog_ns)
+        dprintf(fd, "  longest hog: #%llu '%s', %.1f ms without a switch\n",
+                st.longest_hog_id, st.longest_hog_name,
+                st.longest_hog_ns / 1e6);
+}

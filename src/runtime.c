@@ -128,7 +128,8 @@ static void carrier_stack_bounds(weft__carrier *m)
 static void carrier_run(weft__carrier *m)
 {
     weft__set_m(m);
-    m->tid = (int)syscall(SYS_gettid);
+    atomic_store_explicit(&m->tid, (int)syscall(SYS_gettid),
+                          memory_order_release);
     carrier_stack_bounds(m);
     carrier_signals_init(m);
     weft__carrier_loop(m);
@@ -167,6 +168,7 @@ static weft__carrier *carrier_record(void)
         if (m->joinable)
             pthread_join(m->os_thread, NULL);
         m->joinable = false;
+        atomic_store(&m->tid, 0);
         m->demoted = false;
         m->cur = NULL;
         m->nextp = NULL;

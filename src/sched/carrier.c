@@ -583,6 +583,10 @@ static void wake_all_carriers(void)
 static void idle(weft__carrier *m)
 {
     weft__spin_lock(&weft__S.lock);
+    if (m->p && handed_off(m->p)) { /* find_runnable retires it first */
+        weft__spin_unlock(&weft__S.lock);
+        return;
+    }
     if (m->p) {
         m->p->m = NULL;
         m->p->idle_next = weft__S.idle_p;

@@ -103,11 +103,12 @@ void weft__monitor_init_policy(void)
 /* Runs on: the monitor; m is stuck. */
 static void demote(weft__carrier *m)
 {
-    if (!m || (m->id == 0 && !weft__S.can_restore) ||
-        sched_getscheduler(m->tid) != SCHED_OTHER)
+    int tid = m ? atomic_load_explicit(&m->tid, memory_order_acquire) : 0;
+    if (!tid || (m->id == 0 && !weft__S.can_restore) ||
+        sched_getscheduler(tid) != SCHED_OTHER)
         return;
     struct sched_param sp = {0};
-    if (sched_setscheduler(m->tid, SCHED_IDLE, &sp) == 0)
+    if (sched_setscheduler(tid, SCHED_IDLE, &sp) == 0)
         m->demoted = true;
 }
 
@@ -150,12 +151,17 @@ static weft__proc *extra_proc_locked(void)
 }
 
 /* Marks p stuck (its stamp st unchanged since `since`), demotes its
- * carrier and puts another P on the idle list in its stead. */
+ * carrier and puts another P on the idle list in its stead. All under the
+ * scheduler lock, which the carrier takes to give its P up (idle): so the
+ * carrier demoted is the one that holds p, and it sees the mark before it
+ * lets go of p. */
 static void hand_off(weft__proc *p, uint64_t st, int64_t since)
 {
     weft__spin_lock(&weft__S.lock);
-    weft__proc *extra = extra_proc_locked();
-    if (!extra) {
+    weft__carrier *m = p->m;
+    weft__proc *extra = NULL;
+    if (!m || atomic_load_explicit(&p->stamp, memory_order_relaxed) != st ||
+        !(extra = extra_proc_locked())) {
         weft__spin_unlock(&weft__S.lock);
         return;
     }
@@ -163,13 +169,12 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     weft__S.idle_p = extra;
     atomic_fetch_add_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&weft__S.nstuck, 1, memory_order_relaxed);
-    weft__carrier *m = p->m; /* stays p's owner until it sees the mark */
     p->hog_stamp = st;
     p->hog_since = since;
-    weft__spin_unlock(&weft__S.lock);
     demote(m);
     /* release: hog_stamp, hog_since and m->demoted, for the carrier. */
     atomic_store_explicit(&p->stuck, true, memory_order_release);
+    weft__spin_unlock(&weft__S.lock);
     atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
 }
 
@@ -340,11 +345,13 @@ void weft__hog_returned(weft__carrier *m, weft_thread *g)
     if (atomic_load_explicit(&p->stamp, memory_order_relaxed) != p->hog_stamp)
         return;
     int64_t ns = weft_now() - p->hog_since;
+    char buf[sizeof M.hog_name];
+    const char *name = weft__thread_name(g, buf, sizeof buf);
     weft__spin_lock(&M.hog_lock);
     if (ns > M.hog_ns) {
         M.hog_ns = ns;
         M.hog_id = g->id;
-        weft__thread_name(g, M.hog_name, sizeof M.hog_name);
+        strncpy(M.hog_name, name, sizeof M.hog_name - 1);
     }
     weft__spin_unlock(&M.hog_lock);
 }

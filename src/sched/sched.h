@@ -317,7 +317,7 @@ struct weft__carrier {
     int64_t seen_runnext_at;     /* ... since then */
     uint32_t id;
     pthread_t os_thread;
-    int tid;                     /* kernel thread id */
+    _Atomic int tid;             /* kernel thread id; 0 until it runs */
     bool demoted;                /* stuck: running at SCHED_IDLE */
     bool exited;                 /* its OS thread ended (monitor.c); lock */
     bool joinable;               /* os_thread started, not joined */

@@ -1,0 +1,439 @@
+/*
+ * monitor.c — a carrier stuck in a loop with no calls or in a system call
+ * weft cannot see does not hold up the other virtual threads: its P's work
+ * moves to a spare carrier, and the carriers come back to the P count when
+ * the stuck ones return.
+ *
+ * These tests measure latency: ctest runs this program alone (RUN_SERIAL)
+ * and Criterion runs its tests one at a time (-j1).
+ */
+#include "wt.h"
+
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define P99_LIMIT_US 5000
+#define TICK_NS WT_MS(1)
+#define HOG_MS 10
+
+/* ------------------------------------------------------------- helpers */
+
+static atomic_int g_stop;
+
+/* Spins with no calls at all until g_stop. */
+static int spinner(void *arg)
+{
+    volatile unsigned long n = 0;
+    while (!atomic_load_explicit(&g_stop, memory_order_relaxed))
+        n++;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+struct ticks {
+    int64_t p50, p99, max;
+    int n;
+};
+
+/* Sleeps 1 ms in a loop for `ns`; lateness percentiles into *t. */
+static int measure_ticks(int64_t ns, struct ticks *t)
+{
+    enum { MAX_TICKS = 20000 };
+    static int64_t late[MAX_TICKS];
+    int n = 0;
+    int64_t end = weft_now() + ns;
+    while (weft_now() < end && n < MAX_TICKS) {
+        int64_t t0 = weft_now();
+        WT_REQUIRE_EQ(weft_sleep(TICK_NS), 0);
+        late[n++] = weft_now() - t0 - TICK_NS;
+    }
+    qsort(late, n, sizeof late[0], cmp_i64);
+    t->n = n;
+    t->p50 = late[n / 2];
+    t->p99 = late[n * 99 / 100];
+    t->max = late[n - 1];
+    return 0;
+}
+
+static void log_ticks(const char *what, const struct ticks *t)
+{
+    cr_log_info("%s: %d ticks, lateness p50 %lld us, p99 %lld us, max %lld "
+                "us", what, t->n, (long long)t->p50 / 1000,
+                (long long)t->p99 / 1000, (long long)t->max / 1000);
+}
+
+static weft_runtime_stats stats(void)
+{
+    weft_runtime_stats st;
+    int rc = weft_stats(&st);
+    WT_CHECK_EQ(rc, 0);
+    return st;
+}
+
+/* After the stuck threads are gone: within a second, no carrier is stuck
+ * and no more carriers hold a P than there are P's. */
+static int check_back_to_procs(unsigned procs)
+{
+    weft_runtime_stats st = stats();
+    for (int i = 0; i < 1000 && (st.stuck || st.carriers_running > procs);
+         i++) {
+        weft_sleep(WT_MS(1));
+        st = stats();
+    }
+    WT_CHECK_EQ(st.stuck, 0);
+    WT_CHECK_MSG(st.carriers_running <= procs,
+                 "%u carriers hold a P, for %u P's", st.carriers_running,
+                 procs);
+    return 0;
+}
+
+static weft_config config(unsigned procs, unsigned hog_ms)
+{
+    weft_config c = {0};
+    c.procs = procs;
+    c.hog_ms = hog_ms;
+    return c;
+}
+
+#define RUN_CFG(fn, arg, cfg)                                              \
+    do {                                                                   \
+        weft_config wt_c_ = (cfg);                                         \
+        int wt_rc_ = weft_run((fn), (arg), &wt_c_);                        \
+        wt_assert_clean();                                                 \
+        cr_assert_eq(wt_rc_, 0, "weft_run returned %d", wt_rc_);           \
+    } while (0)
+
+/* ------------------------------------------------------- spinning hogs */
+
+static struct ticks g_ticks;
+
+static int root_spinners(void *arg)
+{
+    int nhogs = (int)(intptr_t)arg;
+    atomic_store(&g_stop, 0);
+    weft_thread *hogs[8];
+    for (int i = 0; i < nhogs; i++)
+        WT_REQUIRE((hogs[i] = wt_go(spinner, NULL)) != NULL);
+    measure_ticks(WT_MS(2000), &g_ticks);
+    weft_runtime_stats st = stats();
+    atomic_store(&g_stop, 1);
+    for (int i = 0; i < nhogs; i++)
+        WT_CHECK_EQ(weft_join(hogs[i], NULL), 0);
+    WT_CHECK_MSG(st.handoffs >= 2, "%llu hand-offs with %d hogs on 2 P's",
+                 st.handoffs, nhogs);
+    WT_CHECK_MSG(st.stuck >= 2, "%u carriers stuck while %d hogs spin",
+                 st.stuck, nhogs);
+    check_back_to_procs(2);
+    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US),
+                 "ticker p99 lateness %lld us (limit %d us)",
+                 (long long)g_ticks.p99 / 1000, P99_LIMIT_US);
+    return 0;
+}
+
+Test(monitor, four_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
+{
+    RUN_CFG(root_spinners, (void *)4, config(2, 0));
+    log_ticks("4 spinners on 2 P's", &g_ticks);
+}
+
+Test(monitor, two_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
+{
+    RUN_CFG(root_spinners, (void *)2, config(2, 0));
+    log_ticks("2 spinners on 2 P's", &g_ticks);
+}
+
+/* ------------------------------------------------ raw blocking syscalls */
+
+static int g_pipes[2][2];
+
+/* A read the runtime cannot see: straight to the kernel. */
+static int raw_reader(void *arg)
+{
+    int *fds = arg;
+    char c = 0;
+    long n = syscall(SYS_read, fds[0], &c, 1);
+    WT_CHECK_EQ(n, 1);
+    WT_CHECK_EQ(c, 'x');
+    return 0;
+}
+
+static int root_raw_syscalls(void *arg)
+{
+    weft_thread *r[2];
+    for (int i = 0; i < 2; i++) {
+        WT_REQUIRE_EQ(pipe(g_pipes[i]), 0);
+        WT_REQUIRE((r[i] = wt_go(raw_reader, g_pipes[i])) != NULL);
+    }
+    measure_ticks(WT_MS(2000), &g_ticks);
+    weft_runtime_stats st = stats();
+    for (int i = 0; i < 2; i++)
+        WT_CHECK_EQ(write(g_pipes[i][1], "x", 1), 1);
+    for (int i = 0; i < 2; i++) {
+        WT_CHECK_EQ(weft_join(r[i], NULL), 0);
+        close(g_pipes[i][0]);
+        close(g_pipes[i][1]);
+    }
+    WT_CHECK_MSG(st.stuck == 2, "%u carriers stuck in read(2), expected 2",
+                 st.stuck);
+    check_back_to_procs(2);
+    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US),
+                 "ticker p99 lateness %lld us (limit %d us)",
+                 (long long)g_ticks.p99 / 1000, P99_LIMIT_US);
+    return 0;
+}
+
+Test(monitor, threads_blocked_in_raw_syscalls_do_not_delay_a_ticker,
+     .timeout = 30)
+{
+    RUN_CFG(root_raw_syscalls, NULL, config(2, 0));
+    log_ticks("2 raw read(2)s on 2 P's", &g_ticks);
+}
+
+/* ---------------------------------------------------- counters, limits */
+
+/* Spins (reading the clock, never switching) for arg ms. */
+static int timed_spinner(void *arg)
+{
+    int64_t end = weft_now() + WT_MS((intptr_t)arg);
+    while (weft_now() < end) {
+    }
+    return 0;
+}
+
+static int root_named_hog(void *arg)
+{
+    weft_attr a = {.name = "number-cruncher"};
+    weft_thread *t = weft_go_with(&a, timed_spinner, (void *)60);
+    WT_REQUIRE(t != NULL);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= 1, "%llu hand-offs", st.handoffs);
+    WT_CHECK_MSG(st.longest_hog_ns >= (unsigned long long)WT_MS(40),
+                 "longest hog %llu ns, expected >= 40 ms",
+                 st.longest_hog_ns);
+    WT_CHECK_MSG(strcmp(st.longest_hog_name, "number-cruncher") == 0,
+                 "longest hog named '%s'", st.longest_hog_name);
+    return 0;
+}
+
+Test(monitor, a_hand_off_is_counted_with_the_hogs_name, .timeout = 20)
+{
+    RUN_CFG(root_named_hog, NULL, config(1, HOG_MS));
+}
+
+static int root_short_run(void *arg)
+{
+    weft_thread *t = wt_go(timed_spinner, (void *)20);
+    WT_REQUIRE(t != NULL);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_EQ(stats().handoffs, 0);
+    return 0;
+}
+
+Test(monitor, runs_shorter_than_hog_ms_are_left_alone, .timeout = 20)
+{
+    RUN_CFG(root_short_run, NULL, config(1, 1000));
+}
+
+Test(monitor, hog_ms_comes_from_the_environment, .timeout = 20)
+{
+    setenv("WEFT_HOG_MS", "1000", 1);
+    RUN_CFG(root_short_run, NULL, config(1, 0));
+}
+
+/* A thread that was handed off keeps using the runtime from its carrier
+ * (which lost its P): yield, sleep, spawn and join, channels. */
+static int echo(void *arg)
+{
+    weft_chan *c = arg;
+    int v;
+    WT_REQUIRE_EQ(weft_chan_recv(c, &v), 0);
+    v++;
+    WT_REQUIRE_EQ(weft_chan_send(c, &v), 0);
+    return 0;
+}
+
+static atomic_int g_worked;
+
+static int hog_then_work(void *arg)
+{
+    timed_spinner((void *)40);
+    WT_CHECK_EQ(weft_yield(), 0);
+    WT_CHECK_EQ(weft_sleep(WT_MS(2)), 0);
+    weft_chan *c = weft_chan_make(sizeof(int), 0);
+    WT_REQUIRE(c != NULL);
+    weft_thread *t = wt_go(echo, c);
+    WT_REQUIRE(t != NULL);
+    int v = 41;
+    WT_CHECK_EQ(weft_chan_send(c, &v), 0);
+    WT_CHECK_EQ(weft_chan_recv(c, &v), 0);
+    WT_CHECK_EQ(v, 42);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_EQ(weft_chan_free(c), 0);
+    atomic_fetch_add(&g_worked, 1);
+    return 0;
+}
+
+static int root_hog_then_work(void *arg)
+{
+    weft_thread *t[3];
+    for (int i = 0; i < 3; i++)
+        WT_REQUIRE((t[i] = wt_go(hog_then_work, NULL)) != NULL);
+    for (int i = 0; i < 3; i++)
+        WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+    WT_CHECK_EQ(atomic_load(&g_worked), 3);
+    WT_CHECK_MSG(stats().handoffs >= 1, "no hand-off");
+    check_back_to_procs(2);
+    return 0;
+}
+
+Test(monitor, a_handed_off_thread_goes_on_using_the_runtime, .timeout = 20)
+{
+    RUN_CFG(root_hog_then_work, NULL, config(2, HOG_MS));
+}
+
+/* max_carriers bounds the spares: sampled from a plain OS thread while
+ * three hogs share one P and two carriers. */
+static atomic_int g_sampling;
+static atomic_uint g_max_carriers_seen;
+
+static void *sampler(void *arg)
+{
+    while (atomic_load(&g_sampling)) {
+        weft_runtime_stats st;
+        if (weft_stats(&st) == 0 &&
+            st.carriers > atomic_load(&g_max_carriers_seen))
+            atomic_store(&g_max_carriers_seen, st.carriers);
+        usleep(500);
+    }
+    return NULL;
+}
+
+static int root_capped(void *arg)
+{
+    pthread_t s;
+    atomic_store(&g_sampling, 1);
+    WT_REQUIRE_EQ(pthread_create(&s, NULL, sampler, NULL), 0);
+    weft_thread *t[3];
+    for (int i = 0; i < 3; i++)
+        WT_REQUIRE((t[i] = wt_go(timed_spinner, (void *)80)) != NULL);
+    for (int i = 0; i < 3; i++)
+        WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+    atomic_store(&g_sampling, 0);
+    pthread_join(s, NULL);
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= 1, "no hand-off");
+    WT_CHECK_MSG(atomic_load(&g_max_carriers_seen) <= 2,
+                 "%u carriers with max_carriers 2",
+                 atomic_load(&g_max_carriers_seen));
+    return 0;
+}
+
+Test(monitor, max_carriers_bounds_the_spares, .timeout = 20)
+{
+    weft_config c = config(1, HOG_MS);
+    c.max_carriers = 2;
+    RUN_CFG(root_capped, NULL, c);
+}
+
+static int root_noop(void *arg)
+{
+    return 0;
+}
+
+Test(monitor, bad_configurations_are_refused, .timeout = 10)
+{
+    weft_config c = config(2, 60001);
+    cr_assert_eq(weft_run(root_noop, NULL, &c), EINVAL);
+    c = config(4, 0);
+    c.max_carriers = 3;
+    cr_assert_eq(weft_run(root_noop, NULL, &c), EINVAL);
+    c.max_carriers = 5000;
+    cr_assert_eq(weft_run(root_noop, NULL, &c), EINVAL);
+    weft_runtime_stats st;
+    cr_assert_eq(weft_stats(&st), ESRCH);
+    cr_assert_eq(weft_stats(NULL), EINVAL);
+}
+
+/* ------------------------------------------------------ marked blocking */
+
+/* WEFT_OFFLOAD_THREADS=0 runs offloaded calls on the caller's carrier,
+ * marked as blocking: with one P and a hog limit of 10 s, only the marker
+ * can get the ticker running again, within a couple of ms. */
+static int blocking_call(void *arg)
+{
+    usleep(300 * 1000);
+    return 5;
+}
+
+static int offloader(void *arg)
+{
+    WT_CHECK_EQ(weft_offload(blocking_call, NULL), 5);
+    return 0;
+}
+
+static int root_marked(void *arg)
+{
+    weft_thread *t = wt_go(offloader, NULL);
+    WT_REQUIRE(t != NULL);
+    weft_sleep(WT_MS(2)); /* the offloader is in its call now */
+    measure_ticks(WT_MS(200), &g_ticks);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_MSG(stats().handoffs >= 1, "no hand-off");
+    WT_CHECK_MSG(g_ticks.max < WT_MS(20),
+                 "ticker max lateness %lld us", (long long)g_ticks.max / 1000);
+    return 0;
+}
+
+Test(monitor, a_marked_blocking_call_is_handed_off_within_ms, .timeout = 20)
+{
+    setenv("WEFT_OFFLOAD_THREADS", "0", 1);
+    RUN_CFG(root_marked, NULL, config(1, 10000));
+    log_ticks("ticker beside a 300 ms marked call, 1 P", &g_ticks);
+}
+
+/* ------------------------------------------------ without CAP_SYS_NICE */
+
+/* A process that may not undo a demotion (no CAP_SYS_NICE, RLIMIT_NICE 0:
+ * any unprivileged user) ends each demoted carrier when it comes back and
+ * reuses its record: several rounds of hogs neither pile up carriers nor
+ * stop the hand-offs. As root, the test gives its privileges up first. */
+static int root_rounds(void *arg)
+{
+    enum { ROUNDS = 4 };
+    unsigned most = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        weft_thread *t[2];
+        for (int i = 0; i < 2; i++)
+            WT_REQUIRE((t[i] = wt_go(timed_spinner, (void *)40)) != NULL);
+        for (int i = 0; i < 2; i++)
+            WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+        check_back_to_procs(2);
+        weft_runtime_stats st = stats();
+        if (st.carriers > most)
+            most = st.carriers;
+    }
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= ROUNDS, "%llu hand-offs in %d rounds",
+                 st.handoffs, ROUNDS);
+    WT_CHECK_MSG(most <= 5, "%u carriers alive (2 P's, 2 hogs at a time)",
+                 most);
+    return 0;
+}
+
+Test(monitor, unprivileged_spares_are_reused_round_after_round,
+     .timeout = 30)
+{
+    if (geteuid() == 0) {
+        cr_assert_eq(setgid(65534), 0);
+        cr_assert_eq(setuid(65534), 0);
+        prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
+    }
+    RUN_CFG(root_rounds, NULL, config(2, HOG_MS));
+}

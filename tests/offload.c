@@ -1,0 +1,283 @@
+/*
+ * offload.c — weft_offload: a blocking function runs on a pool OS thread
+ * while only its caller parks; cancellation and deadlines release the
+ * caller at once and the call's result is dropped safely.
+ */
+#include "wt.h"
+
+#include <unistd.h>
+
+static int sleep_ms(void *arg)
+{
+    usleep((useconds_t)(intptr_t)arg * 1000);
+    return (int)(intptr_t)arg;
+}
+
+static pthread_t g_fn_thread;
+
+static int note_thread(void *arg)
+{
+    g_fn_thread = pthread_self();
+    return 11;
+}
+
+static int root_result(void *arg)
+{
+    WT_CHECK_EQ(weft_offload(note_thread, NULL), 11);
+    WT_CHECK(!pthread_equal(g_fn_thread, wt_carrier()));
+    WT_CHECK_EQ(weft_offload(NULL, NULL), EINVAL);
+    return 0;
+}
+
+Test(offload, returns_fns_result_from_another_os_thread, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_result, NULL, 1, 0);
+}
+
+Test(offload, runs_inline_on_an_os_thread, .timeout = 10)
+{
+    cr_assert_eq(weft_offload(note_thread, NULL), 11);
+    cr_assert(pthread_equal(g_fn_thread, pthread_self()));
+}
+
+/* With one P, the others run while the caller waits for its call. */
+static atomic_long g_ticks;
+static atomic_int g_done;
+
+static int counter(void *arg)
+{
+    while (!atomic_load(&g_done)) {
+        atomic_fetch_add(&g_ticks, 1);
+        weft_sleep(WT_MS(1));
+    }
+    return 0;
+}
+
+static int root_parks_only_caller(void *arg)
+{
+    weft_thread *c = wt_go(counter, NULL);
+    WT_REQUIRE(c != NULL);
+    WT_CHECK_EQ(weft_offload(sleep_ms, (void *)100), 100);
+    long n = atomic_load(&g_ticks);
+    atomic_store(&g_done, 1);
+    WT_CHECK_EQ(weft_join(c, NULL), 0);
+    WT_CHECK_MSG(n >= 30, "the other thread ran %ld times in 100 ms", n);
+    return 0;
+}
+
+Test(offload, only_the_caller_parks, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_parks_only_caller, NULL, 1, 0);
+}
+
+/* 16 calls of 100 ms from 16 threads overlap. */
+static int offload_100ms(void *arg)
+{
+    WT_CHECK_EQ(weft_offload(sleep_ms, (void *)100), 100);
+    return 0;
+}
+
+static int root_parallel(void *arg)
+{
+    enum { N = 16 };
+    weft_thread *t[N];
+    int64_t t0 = weft_now();
+    for (int i = 0; i < N; i++)
+        WT_REQUIRE((t[i] = wt_go(offload_100ms, NULL)) != NULL);
+    for (int i = 0; i < N; i++)
+        WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+    int64_t ms = (weft_now() - t0) / 1000000;
+    WT_CHECK_MSG(ms < 800, "16 x 100 ms calls took %lld ms", (long long)ms);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_MSG(st.offload_threads >= 8, "%u pool threads",
+                 st.offload_threads);
+    return 0;
+}
+
+Test(offload, calls_run_in_parallel, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_parallel, NULL, 2, 0);
+}
+
+/* ------------------------------------------------------- cancellation */
+
+/* Blocks in read(2) on a pipe until the test writes to it. */
+struct blocker {
+    int fds[2];
+    atomic_int started, finished;
+};
+
+static int block_on_pipe(void *arg)
+{
+    struct blocker *b = arg;
+    atomic_store(&b->started, 1);
+    char c;
+    ssize_t n = read(b->fds[0], &c, 1);
+    atomic_store(&b->finished, 1);
+    return n == 1 ? 0 : EIO;
+}
+
+/* Waits (yielding) until the pool has no call running: the job of an
+ * abandoned call is freed by then, before the leak check. */
+static void wait_pool_idle(void)
+{
+    weft_runtime_stats st;
+    for (int i = 0; i < 2000; i++) {
+        if (weft_stats(&st) == 0 && st.offload_busy == 0)
+            return;
+        weft_sleep(WT_MS(1));
+    }
+    WT_CHECK_MSG(0, "pool still busy");
+}
+
+static int offload_blocker(void *arg)
+{
+    return weft_offload(block_on_pipe, arg);
+}
+
+static int root_cancel(void *arg)
+{
+    static struct blocker b;
+    WT_REQUIRE_EQ(pipe(b.fds), 0);
+    weft_thread *t = wt_go(offload_blocker, &b);
+    WT_REQUIRE(t != NULL);
+    while (!atomic_load(&b.started))
+        weft_sleep(WT_MS(1));
+    int64_t t0 = weft_now();
+    WT_CHECK_EQ(weft_cancel(t), 0);
+    int r = 0;
+    WT_CHECK_EQ(weft_join(t, &r), 0);
+    WT_CHECK_EQ(r, ECANCELED);
+    WT_CHECK_MSG(weft_now() - t0 < WT_MS(100), "release took %lld us",
+                 (long long)(weft_now() - t0) / 1000);
+    WT_CHECK_EQ(atomic_load(&b.finished), 0); /* the call goes on */
+    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    while (!atomic_load(&b.finished))
+        weft_sleep(WT_MS(1));
+    wait_pool_idle();
+    close(b.fds[0]);
+    close(b.fds[1]);
+    return 0;
+}
+
+Test(offload, cancel_releases_the_caller_and_drops_the_result, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_cancel, NULL, 2, 0);
+}
+
+static int root_deadline(void *arg)
+{
+    weft_scope *s = weft_scope_open();
+    WT_REQUIRE(s != NULL);
+    weft_scope_deadline(s, weft_now() + WT_MS(20));
+    int64_t t0 = weft_now();
+    WT_CHECK_EQ(weft_offload(sleep_ms, (void *)300), ETIMEDOUT);
+    int64_t ms = (weft_now() - t0) / 1000000;
+    WT_CHECK_MSG(ms < 150, "deadline of 20 ms released after %lld ms",
+                 (long long)ms);
+    weft_scope_close(s);
+    wait_pool_idle();
+    return 0;
+}
+
+Test(offload, scope_deadline_gives_etimedout, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_deadline, NULL, 1, 0);
+}
+
+/* With a pool of one, a queued call whose caller is cancelled never runs. */
+static atomic_int g_ran;
+
+static int mark_ran(void *arg)
+{
+    atomic_store(&g_ran, 1);
+    return 0;
+}
+
+static int offload_mark(void *arg)
+{
+    return weft_offload(mark_ran, NULL);
+}
+
+static int root_queued_cancel(void *arg)
+{
+    static struct blocker b;
+    WT_REQUIRE_EQ(pipe(b.fds), 0);
+    weft_thread *first = wt_go(offload_blocker, &b);
+    WT_REQUIRE(first != NULL);
+    while (!atomic_load(&b.started))
+        weft_sleep(WT_MS(1));
+    weft_thread *second = wt_go(offload_mark, NULL);
+    WT_REQUIRE(second != NULL);
+    weft_sleep(WT_MS(10)); /* second is queued behind first */
+    WT_CHECK_EQ(weft_cancel(second), 0);
+    int r = 0;
+    WT_CHECK_EQ(weft_join(second, &r), 0);
+    WT_CHECK_EQ(r, ECANCELED);
+    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    WT_CHECK_EQ(weft_join(first, &r), 0);
+    WT_CHECK_EQ(r, 0);
+    wait_pool_idle();
+    WT_CHECK_EQ(atomic_load(&g_ran), 0);
+    close(b.fds[0]);
+    close(b.fds[1]);
+    return 0;
+}
+
+Test(offload, a_cancelled_queued_call_never_runs, .timeout = 10)
+{
+    setenv("WEFT_OFFLOAD_THREADS", "1", 1);
+    WT_RUN_EXPECT(root_queued_cancel, NULL, 2, 0);
+}
+
+/* ----------------------------------------------------- dump, deadlock */
+
+static int root_dump(void *arg)
+{
+    static struct blocker b;
+    WT_REQUIRE_EQ(pipe(b.fds), 0);
+    weft_thread *t = wt_go(offload_blocker, &b);
+    WT_REQUIRE(t != NULL);
+    while (!atomic_load(&b.started))
+        weft_sleep(WT_MS(1));
+    weft_sleep(WT_MS(5));
+    char path[] = "/tmp/weft-offload-dump-XXXXXX";
+    int fd = mkstemp(path);
+    WT_REQUIRE(fd >= 0);
+    unlink(path);
+    weft_dump(fd);
+    char buf[8192] = {0};
+    WT_CHECK(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    close(fd);
+    WT_CHECK_MSG(strstr(buf, "on offloaded call") != NULL,
+                 "dump lacks the offload wait:\n%.400s", buf);
+    WT_CHECK_MSG(strstr(buf, "offload pool 1 threads (1 busy)") != NULL,
+                 "dump lacks the pool:\n%.400s", buf);
+    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    int r = 0;
+    WT_CHECK_EQ(weft_join(t, &r), 0);
+    WT_CHECK_EQ(r, 0);
+    wait_pool_idle();
+    close(b.fds[0]);
+    close(b.fds[1]);
+    return 0;
+}
+
+Test(offload, a_waiting_caller_shows_in_the_dump, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_dump, NULL, 1, 0);
+}
+
+/* A call in flight is not a deadlock, however long it takes (the grace
+ * period of the deadlock check is 0.5 s). */
+static int root_long_call(void *arg)
+{
+    WT_CHECK_EQ(weft_offload(sleep_ms, (void *)900), 900);
+    return 0;
+}
+
+Test(offload, a_long_call_is_not_a_deadlock, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_long_call, NULL, 2, 0);
+}

@@ -136,14 +136,35 @@ static int offload_blocker(void *arg)
     return weft_offload(block_on_pipe, arg);
 }
 
+/* Spawns a thread whose offloaded call blocks on b's pipe; returns once
+ * the call runs. */
+static weft_thread *spawn_blocked_call(struct blocker *b)
+{
+    WT_CHECK_EQ(pipe(b->fds), 0);
+    weft_thread *t = wt_go(offload_blocker, b);
+    while (t && !atomic_load(&b->started))
+        weft_sleep(WT_MS(1));
+    return t;
+}
+
+static void release_blocked_call(struct blocker *b)
+{
+    WT_CHECK_EQ(write(b->fds[1], "x", 1), 1);
+}
+
+/* Once the calls are over: waits for the pool to let go of them. */
+static void close_blocker(struct blocker *b)
+{
+    wait_pool_idle();
+    close(b->fds[0]);
+    close(b->fds[1]);
+}
+
 static int root_cancel(void *arg)
 {
     static struct blocker b;
-    WT_REQUIRE_EQ(pipe(b.fds), 0);
-    weft_thread *t = wt_go(offload_blocker, &b);
+    weft_thread *t = spawn_blocked_call(&b);
     WT_REQUIRE(t != NULL);
-    while (!atomic_load(&b.started))
-        weft_sleep(WT_MS(1));
     int64_t t0 = weft_now();
     WT_CHECK_EQ(weft_cancel(t), 0);
     int r = 0;
@@ -152,12 +173,10 @@ static int root_cancel(void *arg)
     WT_CHECK_MSG(weft_now() - t0 < WT_MS(100), "release took %lld us",
                  (long long)(weft_now() - t0) / 1000);
     WT_CHECK_EQ(atomic_load(&b.finished), 0); /* the call goes on */
-    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    release_blocked_call(&b);
     while (!atomic_load(&b.finished))
         weft_sleep(WT_MS(1));
-    wait_pool_idle();
-    close(b.fds[0]);
-    close(b.fds[1]);
+    close_blocker(&b);
     return 0;
 }
 
@@ -203,11 +222,8 @@ static int offload_mark(void *arg)
 static int root_queued_cancel(void *arg)
 {
     static struct blocker b;
-    WT_REQUIRE_EQ(pipe(b.fds), 0);
-    weft_thread *first = wt_go(offload_blocker, &b);
+    weft_thread *first = spawn_blocked_call(&b);
     WT_REQUIRE(first != NULL);
-    while (!atomic_load(&b.started))
-        weft_sleep(WT_MS(1));
     weft_thread *second = wt_go(offload_mark, NULL);
     WT_REQUIRE(second != NULL);
     weft_sleep(WT_MS(10)); /* second is queued behind first */
@@ -215,13 +231,11 @@ static int root_queued_cancel(void *arg)
     int r = 0;
     WT_CHECK_EQ(weft_join(second, &r), 0);
     WT_CHECK_EQ(r, ECANCELED);
-    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    release_blocked_call(&b);
     WT_CHECK_EQ(weft_join(first, &r), 0);
     WT_CHECK_EQ(r, 0);
-    wait_pool_idle();
+    close_blocker(&b);
     WT_CHECK_EQ(atomic_load(&g_ran), 0);
-    close(b.fds[0]);
-    close(b.fds[1]);
     return 0;
 }
 
@@ -236,11 +250,8 @@ Test(offload, a_cancelled_queued_call_never_runs, .timeout = 10)
 static int root_dump(void *arg)
 {
     static struct blocker b;
-    WT_REQUIRE_EQ(pipe(b.fds), 0);
-    weft_thread *t = wt_go(offload_blocker, &b);
+    weft_thread *t = spawn_blocked_call(&b);
     WT_REQUIRE(t != NULL);
-    while (!atomic_load(&b.started))
-        weft_sleep(WT_MS(1));
     weft_sleep(WT_MS(5));
     char path[] = "/tmp/weft-offload-dump-XXXXXX";
     int fd = mkstemp(path);
@@ -254,13 +265,11 @@ static int root_dump(void *arg)
                  "dump lacks the offload wait:\n%.400s", buf);
     WT_CHECK_MSG(strstr(buf, "offload pool 1 threads (1 busy)") != NULL,
                  "dump lacks the pool:\n%.400s", buf);
-    WT_CHECK_EQ(write(b.fds[1], "x", 1), 1);
+    release_blocked_call(&b);
     int r = 0;
     WT_CHECK_EQ(weft_join(t, &r), 0);
     WT_CHECK_EQ(r, 0);
-    wait_pool_idle();
-    close(b.fds[0]);
-    close(b.fds[1]);
+    close_blocker(&b);
     return 0;
 }
 

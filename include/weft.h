@@ -72,8 +72,9 @@ typedef struct weft_config {
 } weft_config;
 
 /* Runs fn(arg) as the root virtual thread on a fresh runtime and returns when
- * it and every descendant have finished. The calling OS thread becomes one of
- * the carriers. Runs on: any OS thread that is not already a carrier.
+ * it and every descendant have finished. Virtual threads run on carrier OS
+ * threads the runtime starts; the calling thread meanwhile runs the
+ * runtime's monitor. Runs on: any OS thread that is not already a carrier.
  * Returns fn's result, or the first failure of one of its children when fn
  * returned 0, or:
  *   EINVAL  fn is NULL or a cfg field is out of range

@@ -1,14 +1,18 @@
 /*
- * runtime.c — weft_run: sets the runtime up, makes the calling OS thread
- * carrier 0, runs the root thread to completion, and tears everything down.
+ * runtime.c — weft_run: sets the runtime up, runs the root thread to
+ * completion on carrier threads while the calling OS thread runs the
+ * monitor, and tears everything down.
  *
  * One runtime per process at a time (weft__S.running). The runtime owns
- * nprocs P's and as many carriers; carrier 0 is weft_run's caller, the
- * others are OS threads that start idle. The monitor adds spare carriers
- * (and P's) while carriers are stuck, up to max_carriers. The root thread
- * starts on P 0. When the root finishes (and so, by structure, every
- * thread), the monitor stops, the carriers leave their loops, weft_run
- * joins them and frees what the run allocated.
+ * nprocs P's and as many carriers, all OS threads it starts: carrier 0
+ * holds P 0, where the root thread starts; the others start idle. The
+ * caller is not a carrier, so that every carrier may be demoted when stuck
+ * and end if it cannot be restored (monitor.c): the caller's own thread
+ * goes back to the program as it came. The monitor adds spare carriers
+ * (and P's) while carriers are stuck, up to max_carriers. When the root
+ * finishes (and so, by structure, every thread), the monitor returns, the
+ * carriers leave their loops, weft_run joins them and frees what the run
+ * allocated.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -255,7 +259,7 @@ static int alloc_structures(void)
         weft__S.carriers[i]->id = i;
         weft__S.ncarriers = i + 1;
     }
-    /* P 0 goes to carrier 0; the others start idle. */
+    /* P 0 (and the root) goes to carrier 0; the others start idle. */
     weft__S.carriers[0]->p = &weft__S.procs[0];
     weft__S.procs[0].m = weft__S.carriers[0];
     for (uint32_t i = n; i-- > 1;) {
@@ -282,9 +286,11 @@ static void reset_state(void)
 }
 
 /* Starts carriers 1..n-1; they idle until there is work. */
+/* Carrier 0, which holds the root, starts last: if any carrier cannot be
+ * started, no virtual thread has run. */
 static int start_carriers(void)
 {
-    for (uint32_t i = 1; i < weft__S.ncarriers; i++) {
+    for (uint32_t i = weft__S.ncarriers; i-- > 0;) {
         weft__carrier *m = weft__S.carriers[i];
         if (pthread_create(&m->os_thread, NULL, carrier_main, m))
             return EAGAIN;
@@ -293,14 +299,12 @@ static int start_carriers(void)
     return 0;
 }
 
-/* The monitor is stopped first, so that no carrier is added during the
- * sweep. */
+/* Runs after the monitor has returned: no carrier is added meanwhile. */
 static void stop_carriers(void)
 {
     atomic_store(&weft__S.done, true);
-    weft__monitor_stop();
     uint32_t n = atomic_load(&weft__S.ncarriers);
-    for (uint32_t i = 1; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         weft__carrier *m = weft__S.carriers[i];
         atomic_store(&m->wake_word, 1);
         weft__futex_wake(&m->wake_word, 1);
@@ -356,14 +360,15 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     atomic_store(&weft__S.running, true);
     weft__dump_signal_start();
     weft__monitor_init_policy();
-    err = start_carriers();
+    err = weft__monitor_init();
     if (!err)
-        err = weft__monitor_start();
+        err = start_carriers();
     if (!err) {
-        carrier_run(weft__S.carriers[0]);
+        weft__monitor_run();
         err = weft__S.root_result;
     }
     stop_carriers();
+    weft__monitor_fini();
     weft__offload_shutdown();
     weft__dump_signal_stop();
     atomic_store(&weft__S.running, false);

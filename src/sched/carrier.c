@@ -569,13 +569,16 @@ static bool deadlock_check(uint64_t *epoch, bool confirm)
     return yes;
 }
 
-static void wake_all_carriers(void)
+/* Runs on: any thread, weft__S.done set: the carriers and the monitor
+ * return. */
+void weft__wake_all(void)
 {
     for (uint32_t i = 0; i < weft__S.ncarriers; i++) {
         weft__carrier *c = weft__S.carriers[i];
         atomic_store_explicit(&c->wake_word, 1, memory_order_release);
         weft__futex_wake(&c->wake_word, 1);
     }
+    weft__monitor_poke();
 }
 
 /* Gives back m's P and sleeps until a waker hands one over, the earliest
@@ -640,7 +643,7 @@ static void idle(weft__carrier *m)
     if (suspect && !atomic_load_explicit(&m->wake_word, memory_order_acquire)
         && deadlock_check(&epoch, true)) {
         weft__deadlock_declare();
-        wake_all_carriers();
+        weft__wake_all();
     }
     leave_idle(m);
 }

@@ -28,10 +28,9 @@
  * at once instead of after the hog's time slice). Undoing that takes
  * CAP_SYS_NICE or an RLIMIT_NICE of 20 (can_restore). Without them a
  * demoted carrier's OS thread ends when it comes back, and its record is
- * reused for the next spare; carrier 0 (weft_run's caller, whose thread
- * goes back to the program) is then never demoted. Carriers that run
- * under another policy than SCHED_OTHER (the program chose one) are left
- * as they are.
+ * reused for the next spare (carriers are all the runtime's own threads,
+ * weft_run's caller is not one). Carriers that run under another policy
+ * than SCHED_OTHER (the program chose one) are left as they are.
  *
  * Return. At its next switch the stuck carrier sees the mark, goes to its
  * scheduler loop instead of the next thread, moves its P's queue to the
@@ -39,6 +38,9 @@
  * spare (or ends, see above). A mark may be stale (the carrier switched
  * just after the monitor read its stamp): the same path then merely moves
  * one P's work to another P.
+ *
+ * The monitor is weft_run's own thread: it runs from the start of the run
+ * to its end (weft__monitor_run).
  *
  * Sleep. While every P is idle for IDLE_TICKS ticks in a row, the monitor
  * sleeps on M.word until a carrier leaves idle (weft__monitor_kick). The
@@ -61,10 +63,9 @@
 #define TICK_NS 1000000         /* while any P is busy */
 #define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
 #define IDLE_TICKS 10           /* all P's idle this long: sleep */
+#define MONITOR_SLICE_NS 100000 /* the kernel's shortest */
 
 static struct {
-    pthread_t thread;
-    bool started;
     _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
     _Atomic bool sleeping;
     _Atomic uint64_t handoffs;
@@ -104,8 +105,7 @@ void weft__monitor_init_policy(void)
 static void demote(weft__carrier *m)
 {
     int tid = m ? atomic_load_explicit(&m->tid, memory_order_acquire) : 0;
-    if (!tid || (m->id == 0 && !weft__S.can_restore) ||
-        sched_getscheduler(tid) != SCHED_OTHER)
+    if (!tid || sched_getscheduler(tid) != SCHED_OTHER)
         return;
     struct sched_param sp = {0};
     if (sched_setscheduler(tid, SCHED_IDLE, &sp) == 0)
@@ -178,6 +178,20 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
 }
 
+/* How long a thread may hold its carrier. Once a carrier is stuck and
+ * threads wait to run, the others get an eighth of hog_ns: where there is
+ * one hog there are often more, and the threads queued behind them would
+ * otherwise wait a full hog_ns for each wave of hand-offs (four spinners
+ * on two P's: the first wave at 10 ms, the second at 20). */
+static int64_t hog_limit(void)
+{
+    int64_t limit = weft__S.hog_ns;
+    if (atomic_load_explicit(&weft__S.nstuck, memory_order_relaxed) &&
+        weft__work_anywhere())
+        limit /= 8;
+    return limit < BLOCKING_NS ? BLOCKING_NS : limit;
+}
+
 /* Reads every P's stamp; hands off the P's that are stuck. Returns true
  * if any P is busy. */
 static bool scan(int64_t now)
@@ -197,8 +211,7 @@ static bool scan(int64_t now)
         if (!(st & WEFT__STAMP_IN_G) ||
             atomic_load_explicit(&p->stuck, memory_order_relaxed))
             continue;
-        int64_t limit = st & WEFT__STAMP_BLOCKING ? BLOCKING_NS
-                                                  : weft__S.hog_ns;
+        int64_t limit = st & WEFT__STAMP_BLOCKING ? BLOCKING_NS : hog_limit();
         if (now - M.seen_at[i] >= limit)
             hand_off(p, st, M.seen_at[i]);
     }
@@ -246,6 +259,44 @@ static void ensure_carrier(void)
 
 /* ----------------------------------------------------------------- loop */
 
+/* The Linux sched_attr of sched_setattr(2), first version (glibc 2.36 has
+ * no wrapper). */
+struct slice_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+
+static struct slice_attr saved_attr;
+static bool slice_set;
+
+/* The monitor sleeps almost always and must run the moment its tick is
+ * due, even when every CPU is busy with carriers that have not yet been
+ * found stuck: a short time slice (EEVDF, Linux 6.12 and later: older
+ * kernels ignore it) lets it preempt them at once instead of after their
+ * slice. Undone when weft_run returns: the thread is the program's. */
+static void set_short_slice(void)
+{
+    struct slice_attr a = {0};
+    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 ||
+        a.policy != SCHED_OTHER)
+        return;
+    saved_attr = a;
+    saved_attr.size = sizeof saved_attr;
+    a.size = sizeof a;
+    a.runtime = MONITOR_SLICE_NS;
+    slice_set = syscall(SYS_sched_setattr, 0, &a, 0) == 0;
+}
+
+static void restore_slice(void)
+{
+    if (slice_set)
+        syscall(SYS_sched_setattr, 0, &saved_attr, 0);
+    slice_set = false;
+}
+
 static bool all_idle(void)
 {
     return atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) >=
@@ -267,9 +318,10 @@ static void sleep_until_kicked(void)
     atomic_store_explicit(&M.sleeping, false, memory_order_relaxed);
 }
 
-static void *monitor_main(void *unused)
+/* Runs on: weft_run's thread, carriers started, until the runtime stops. */
+void weft__monitor_run(void)
 {
-    (void)unused;
+    set_short_slice();
     unsigned idle_ticks = 0;
     while (!stopping()) {
         int64_t now = weft_now();
@@ -285,34 +337,20 @@ static void *monitor_main(void *unused)
         uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
         weft__futex_wait(&M.word, w, now + TICK_NS);
     }
-    return NULL;
+    restore_slice();
 }
 
-/* Runs on: weft_run's thread, carriers started. */
-int weft__monitor_start(void)
+/* Runs on: weft_run's thread, before the carriers start. */
+int weft__monitor_init(void)
 {
-    free(M.seen_stamp);
-    free(M.seen_at);
     memset(&M, 0, sizeof M);
     M.seen_stamp = calloc(weft__S.pcap, sizeof *M.seen_stamp);
     M.seen_at = calloc(weft__S.pcap, sizeof *M.seen_at);
-    if (!M.seen_stamp || !M.seen_at)
-        return ENOMEM;
-    if (pthread_create(&M.thread, NULL, monitor_main, NULL))
-        return EAGAIN;
-    M.started = true;
-    return 0;
+    return M.seen_stamp && M.seen_at ? 0 : ENOMEM;
 }
 
-/* Runs on: weft_run's thread, weft__S.done set. */
-void weft__monitor_stop(void)
+void weft__monitor_fini(void)
 {
-    if (M.started) {
-        atomic_fetch_add_explicit(&M.word, 1, memory_order_release);
-        weft__futex_wake(&M.word, 1);
-        pthread_join(M.thread, NULL);
-        M.started = false;
-    }
     free(M.seen_stamp);
     free(M.seen_at);
     M.seen_stamp = NULL;

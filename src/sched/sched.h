@@ -411,6 +411,7 @@ int  weft__carriers_start(void);
 void weft__carrier_loop(weft__carrier *m);
 void weft__carriers_stop(void);
 void weft__timer_waiter_kick(int64_t when);
+void weft__wake_all(void);
 void weft__free_g(weft_thread *g);
 
 /* Runs on: any thread. P's initialised so far: every loop over all P's
@@ -421,8 +422,9 @@ static inline uint32_t weft__nallp(void)
 }
 
 /* monitor.c */
-int  weft__monitor_start(void);
-void weft__monitor_stop(void);
+int  weft__monitor_init(void);
+void weft__monitor_run(void);
+void weft__monitor_fini(void);
 void weft__monitor_kick(void);
 bool weft__proc_retire(weft__carrier *m);
 void weft__monitor_poke(void);

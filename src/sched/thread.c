@@ -356,11 +356,7 @@ static void finish_root(weft_thread *g)
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     weft__S.root_result = g->result;
     atomic_store_explicit(&weft__S.done, true, memory_order_release);
-    for (uint32_t i = 0; i < weft__S.ncarriers; i++) {
-        weft__carrier *m = weft__S.carriers[i];
-        atomic_store_explicit(&m->wake_word, 1, memory_order_release);
-        weft__futex_wake(&m->wake_word, 1);
-    }
+    weft__wake_all();
 }
 
 /* A detached child that succeeded owes its scope nothing but the count:

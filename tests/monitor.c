@@ -437,3 +437,27 @@ Test(monitor, unprivileged_spares_are_reused_round_after_round,
     }
     RUN_CFG(root_rounds, NULL, config(2, HOG_MS));
 }
+
+/* Compact stacks (2 KiB) hold nothing but the thread's own frames: a
+ * hand-off is recorded from the carrier's scheduler loop, not on them. */
+static int root_compact_hogs(void *arg)
+{
+    weft_attr a = {.name = "compact-hog"};
+    weft_thread *t[3];
+    for (int i = 0; i < 3; i++)
+        WT_REQUIRE((t[i] = weft_go_with(&a, timed_spinner, (void *)30)));
+    for (int i = 0; i < 3; i++)
+        WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= 1, "no hand-off");
+    WT_CHECK_MSG(strcmp(st.longest_hog_name, "compact-hog") == 0,
+                 "longest hog named '%s'", st.longest_hog_name);
+    return 0;
+}
+
+Test(monitor, hand_offs_work_in_compact_mode, .timeout = 20)
+{
+    weft_config c = config(1, HOG_MS);
+    c.stack_size = WT_SANITIZED ? 12 * 1024 : 2048; /* sanitizers' frames */
+    RUN_CFG(root_compact_hogs, NULL, c);
+}

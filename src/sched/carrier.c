@@ -316,7 +316,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     weft_thread *next = NULL;
     if (likely(p)) {
         if (handed_off(p))
-            weft__hog_returned(m, g);
+            weft__hog_seen(m, g);
         else if (!weft__S.compact)
             next = next_local(m);
         stamp(p, next ? WEFT__STAMP_IN_G : 0);
@@ -657,6 +657,8 @@ static weft_thread *find_runnable(weft__carrier *m)
             return NULL;
         if (m->p && handed_off(m->p) && weft__proc_retire(m))
             return NULL; /* demoted for good: this carrier ends */
+        if (unlikely(m->hog))
+            weft__hog_returned(m);
         if (!m->p) {
             run_all_timers(m);
             idle(m);

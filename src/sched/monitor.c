@@ -374,15 +374,25 @@ void weft__monitor_kick(void)
 /* --------------------------------------------------------------- return */
 
 /* Runs on: g, on carrier m whose P was marked stuck, switching out. If g
- * is the thread the monitor saw (the stamp is the one it judged), records
- * how long g held the carrier. */
-void weft__hog_returned(weft__carrier *m, weft_thread *g)
+ * is the thread the monitor saw (the stamp is the one it judged), notes
+ * how long g held the carrier, for weft__hog_returned: g's stack may be a
+ * compact one, too small for anything more. */
+void weft__hog_seen(weft__carrier *m, weft_thread *g)
 {
     weft__proc *p = m->p;
     (void)atomic_load_explicit(&p->stuck, memory_order_acquire);
     if (atomic_load_explicit(&p->stamp, memory_order_relaxed) != p->hog_stamp)
         return;
-    int64_t ns = weft_now() - p->hog_since;
+    m->hog = g;
+    m->hog_ns = weft_now() - p->hog_since;
+}
+
+/* Runs on: m's scheduler loop. Records the hog m noted, if the longest. */
+void weft__hog_returned(weft__carrier *m)
+{
+    weft_thread *g = m->hog;
+    int64_t ns = m->hog_ns;
+    m->hog = NULL;
     char buf[sizeof M.hog_name];
     const char *name = weft__thread_name(g, buf, sizeof buf);
     weft__spin_lock(&M.hog_lock);

@@ -319,6 +319,8 @@ struct weft__carrier {
     pthread_t os_thread;
     _Atomic int tid;             /* kernel thread id; 0 until it runs */
     bool demoted;                /* stuck: running at SCHED_IDLE */
+    weft_thread *hog;            /* the thread found stuck on it, back */
+    int64_t hog_ns;              /* ... after holding it this long */
     bool exited;                 /* its OS thread ended (monitor.c); lock */
     bool joinable;               /* os_thread started, not joined */
     /* Work the next context does once this one is off its stack. */
@@ -429,7 +431,8 @@ void weft__monitor_kick(void);
 bool weft__proc_retire(weft__carrier *m);
 void weft__monitor_poke(void);
 void weft__monitor_init_policy(void);
-void weft__hog_returned(weft__carrier *m, weft_thread *g);
+void weft__hog_seen(weft__carrier *m, weft_thread *g);
+void weft__hog_returned(weft__carrier *m);
 void weft__blocking_enter(void);
 void weft__blocking_leave(void);
 void weft__dump_monitor(int fd);

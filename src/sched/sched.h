@@ -260,7 +260,9 @@ void weft__park_commit(weft_thread *g);
 #define WEFT__STACK_CACHE 32u
 #define WEFT__G_CACHE 64u
 
-struct weft__proc {
+/* Cache-line aligned (the array of P's too), so that one P's owner-only
+ * fields never share a line with the next P's queue. */
+struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
     /* Local run queue: the owner pushes at tail; the owner and thieves take
      * from head with a CAS. */
     _Atomic uint32_t head;
@@ -268,18 +270,20 @@ struct weft__proc {
     _Atomic(weft_thread *) runnext;
     _Atomic uint32_t runnext_puts;  /* owner only writes: tells thieves a
                                        runnext apart from a later one */
-    /* For the monitor (monitor.c): the owner bumps stamp each time it
-     * starts running a thread, with WEFT__STAMP_* bits; the monitor sets
-     * stuck when a stamp stays the same too long, and the owner clears it
-     * when it comes back and gives the P up. */
-    _Atomic uint64_t stamp;
-    _Atomic bool stuck;
-    uint64_t hog_stamp;          /* the stamp judged stuck, and since ...  */
-    int64_t hog_since;           /* ... when: written before stuck is set */
     _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
     uint32_t id;
     uint32_t fairness;           /* countdown to a global-queue check */
     uint64_t rand;               /* owner only */
+    /* For the monitor (monitor.c): the owner bumps stamp each time it
+     * starts running a thread, with WEFT__STAMP_* bits; the monitor sets
+     * stuck when a stamp stays the same too long, and the owner clears it
+     * when it comes back and gives the P up. Away from the queue's line,
+     * which thieves poll: a store there at every switch would cost the
+     * owner a miss at its next queue operation. */
+    _Atomic uint64_t stamp;
+    _Atomic bool stuck;
+    uint64_t hog_stamp;          /* the stamp judged stuck, and since ...  */
+    int64_t hog_since;           /* ... when: written before stuck is set */
     weft__proc *idle_next;       /* under the scheduler lock */
     weft__carrier *m;            /* the carrier that holds it, or NULL */
     /* Timer heap. */

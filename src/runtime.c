@@ -85,6 +85,7 @@ static int configure(const weft_config *cfg)
         max_carriers > MAX_CARRIERS)
         return EINVAL;
     weft__S.nprocs = procs;
+    weft__S.ncpus = cpus > 0 ? (uint32_t)cpus : 1;
     weft__S.hog_ns = (int64_t)hog_ms * 1000000;
     weft__S.max_carriers = max_carriers;
     /* Below WEFT__COMPACT_LIMIT: compact mode, guard-less slab stacks in
@@ -359,7 +360,6 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     weft__runq_put(&weft__S.procs[0], root, false);
     atomic_store(&weft__S.running, true);
     weft__dump_signal_start();
-    weft__monitor_init_policy();
     err = weft__monitor_init();
     if (!err)
         err = start_carriers();

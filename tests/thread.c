@@ -261,11 +261,13 @@ struct joiner {
     weft_thread *t;
     int rc;
     int result;
+    atomic_int joining;
 };
 
 static int join_it(void *arg)
 {
     struct joiner *j = arg;
+    atomic_store(&j->joining, 1); /* no switch before the join begins */
     j->rc = weft_join(j->t, &j->result);
     return 0;
 }
@@ -274,9 +276,11 @@ static int root_join_being_joined(void *arg)
 {
     weft_thread *t = wt_go(wait_gate, NULL);
     WT_REQUIRE(t != NULL);
-    struct joiner j = {t, -1, -1};
+    struct joiner j = {t, -1, -1, 0};
     weft_thread *jt = wt_go(join_it, &j);
     WT_REQUIRE(jt != NULL);
+    while (!atomic_load(&j.joining)) /* jt may start late on a busy CI */
+        WT_CHECK_EQ(weft_sleep(WT_MS(1)), 0);
     WT_CHECK_EQ(weft_sleep(WT_MS(20)), 0); /* jt is now waiting in join */
     WT_CHECK_EQ(weft_join(t, NULL), EINVAL);
     WT_CHECK_EQ(weft_detach(t), EINVAL);

@@ -558,12 +558,16 @@ static void leave_idle(weft__carrier *m)
 
 /* A deadlock is suspected when it looks like one (deadlock.c), and
  * confirmed when it still does a grace period later with no carrier having
- * woken in between. */
+ * woken in between. Several idle carriers may suspect it at once: only the
+ * first to confirm it declares it. */
 static bool deadlock_check(uint64_t *epoch, bool confirm)
 {
     weft__spin_lock(&weft__S.lock);
     bool yes = weft__deadlock_suspected() && !weft__work_anywhere() &&
-               (!confirm || *epoch == weft__S.idle_epoch);
+               (!confirm || (*epoch == weft__S.idle_epoch &&
+                             !weft__S.deadlocked));
+    if (yes && confirm)
+        weft__S.deadlocked = true;
     *epoch = weft__S.idle_epoch;
     weft__spin_unlock(&weft__S.lock);
     return yes;
@@ -655,10 +659,10 @@ static weft_thread *find_runnable(weft__carrier *m)
     for (;;) {
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;
-        if (m->p && handed_off(m->p) && weft__proc_retire(m))
-            return NULL; /* demoted for good: this carrier ends */
         if (unlikely(m->hog))
             weft__hog_returned(m);
+        if (m->p && handed_off(m->p) && weft__proc_retire(m))
+            return NULL; /* demoted for good: this carrier ends */
         if (!m->p) {
             run_all_timers(m);
             idle(m);

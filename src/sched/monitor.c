@@ -22,15 +22,22 @@
  * and at most nprocs carriers run threads on P's that are not stuck.
  *
  * Demotion. A stuck carrier competes for the CPUs with the carriers that
- * took over its work. So the monitor moves it to SCHED_IDLE: the kernel
- * runs it only on CPU time the others leave, and preempts it as soon as
- * one of them wakes (a ticker's carrier, back from its sleep, gets the CPU
- * at once instead of after the hog's time slice). Undoing that takes
- * CAP_SYS_NICE or an RLIMIT_NICE of 20 (can_restore). Without them a
- * demoted carrier's OS thread ends when it comes back, and its record is
- * reused for the next spare (carriers are all the runtime's own threads,
- * weft_run's caller is not one). Carriers that run under another policy
- * than SCHED_OTHER (the program chose one) are left as they are.
+ * took over its work, and the kernel lets it finish its time slice before
+ * a carrier that wakes (a ticker's, back from its sleep) gets the CPU. So
+ * when the process has more carriers holding P's than the machine has
+ * CPUs, the monitor lowers a stuck carrier's priority by DEMOTE_NICE: a
+ * waking carrier then preempts it at once, and the carriers share the
+ * CPUs 10 to 1 in favour of those that are not stuck. Not further: at
+ * SCHED_IDLE or nice 19 the latency was no better, but a stuck carrier
+ * starved whenever other processes were busy (2.7 s of work took over 60 s
+ * beside two CPU-bound processes); a long EEVDF time slice instead kept
+ * its share but let it hold a CPU for up to 100 ms against carriers that
+ * were runnable (not waking). Undoing it (raising a priority) takes
+ * CAP_SYS_NICE or a high enough RLIMIT_NICE; without them the carrier's
+ * OS thread ends when it comes back, and its record is reused for the
+ * next spare (carriers are all the runtime's own threads; weft_run's
+ * caller is not one). Carriers under a policy other than SCHED_OTHER (the
+ * program chose one) are left as they are.
  *
  * Return. At its next switch the stuck carrier sees the mark, goes to its
  * scheduler loop instead of the next thread, moves its P's queue to the
@@ -48,7 +55,6 @@
  * carrier that takes a P lowers npidle, then reads M.sleeping (seq_cst).
  */
 #include <errno.h>
-#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +69,6 @@
 #define TICK_NS 1000000         /* while any P is busy */
 #define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
 #define IDLE_TICKS 10           /* all P's idle this long: sleep */
-#define MONITOR_SLICE_NS 100000 /* the kernel's shortest */
 
 static struct {
     _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
@@ -79,47 +84,66 @@ static struct {
 
 /* ------------------------------------------------------------- demotion */
 
-static bool has_cap_sys_nice(void)
+#define DEMOTE_NICE 10           /* a stuck carrier's lower priority */
+#define MONITOR_SLICE_NS 100000  /* the kernel's shortest time slice */
+
+/* The Linux sched_attr of sched_setattr(2), first version (glibc 2.36 has
+ * no wrapper). */
+struct slice_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+
+/* Reads tid's attributes (0: the caller); false unless it runs under
+ * SCHED_OTHER. */
+static bool get_fair_attr(int tid, struct slice_attr *a)
 {
-    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-    return syscall(SYS_capget, &h, d) == 0 &&
-           (d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &
-            CAP_TO_MASK(CAP_SYS_NICE));
+    *a = (struct slice_attr){0};
+    if (syscall(SYS_sched_getattr, tid, a, sizeof *a, 0) != 0 ||
+        a->policy != SCHED_OTHER)
+        return false;
+    a->size = sizeof *a;
+    return true;
 }
 
-/* Runs on: weft_run's thread. Whether a carrier (inheriting this thread's
- * nice value) may go back from SCHED_IDLE to SCHED_OTHER. */
-void weft__monitor_init_policy(void)
+/* Sets tid's time slice, keeping the rest of what *a holds. */
+static bool set_slice(int tid, struct slice_attr *a, uint64_t ns)
 {
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0);
-    struct rlimit rl;
-    bool rlimit_ok = errno == 0 && getrlimit(RLIMIT_NICE, &rl) == 0 &&
-                     (rl.rlim_cur == RLIM_INFINITY ||
-                      (rlim_t)(20 - nice) <= rl.rlim_cur);
-    weft__S.can_restore = rlimit_ok || has_cap_sys_nice();
+    struct slice_attr b = *a;
+    b.runtime = ns;
+    return syscall(SYS_sched_setattr, tid, &b, 0) == 0;
 }
 
-/* Runs on: the monitor; m is stuck. */
+/* Runs on: the monitor, under the scheduler lock; m is stuck. */
 static void demote(weft__carrier *m)
 {
     int tid = m ? atomic_load_explicit(&m->tid, memory_order_acquire) : 0;
-    if (!tid || sched_getscheduler(tid) != SCHED_OTHER)
+    if (!tid || weft__S.nprocs + atomic_load_explicit(&weft__S.nstuck,
+                                                      memory_order_relaxed) <=
+                    weft__S.ncpus ||
+        sched_getscheduler(tid) != SCHED_OTHER)
         return;
-    struct sched_param sp = {0};
-    if (sched_setscheduler(tid, SCHED_IDLE, &sp) == 0)
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (errno || nice >= 19)
+        return;
+    int lower = nice + DEMOTE_NICE > 19 ? 19 : nice + DEMOTE_NICE;
+    if (setpriority(PRIO_PROCESS, (id_t)tid, lower) == 0) {
+        m->nice_before = nice;
         m->demoted = true;
+    }
 }
 
 /* Runs on: m's own thread, back from being stuck. Returns false if m must
- * end (it stays demoted). */
+ * end (its priority could not be put back). */
 static bool restore(weft__carrier *m)
 {
     if (!m->demoted)
         return true;
-    struct sched_param sp = {0};
-    if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0)
+    if (setpriority(PRIO_PROCESS, 0, m->nice_before) != 0)
         return false;
     m->demoted = false;
     return true;
@@ -259,41 +283,24 @@ static void ensure_carrier(void)
 
 /* ----------------------------------------------------------------- loop */
 
-/* The Linux sched_attr of sched_setattr(2), first version (glibc 2.36 has
- * no wrapper). */
-struct slice_attr {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-};
-
 static struct slice_attr saved_attr;
 static bool slice_set;
 
 /* The monitor sleeps almost always and must run the moment its tick is
  * due, even when every CPU is busy with carriers that have not yet been
- * found stuck: a short time slice (EEVDF, Linux 6.12 and later: older
- * kernels ignore it) lets it preempt them at once instead of after their
- * slice. Undone when weft_run returns: the thread is the program's. */
+ * found stuck: a short time slice lets it preempt them at once instead of
+ * after their slice. Undone when weft_run returns: the thread is the
+ * program's. */
 static void set_short_slice(void)
 {
-    struct slice_attr a = {0};
-    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 ||
-        a.policy != SCHED_OTHER)
-        return;
-    saved_attr = a;
-    saved_attr.size = sizeof saved_attr;
-    a.size = sizeof a;
-    a.runtime = MONITOR_SLICE_NS;
-    slice_set = syscall(SYS_sched_setattr, 0, &a, 0) == 0;
+    slice_set = get_fair_attr(0, &saved_attr) &&
+                set_slice(0, &saved_attr, MONITOR_SLICE_NS);
 }
 
 static void restore_slice(void)
 {
     if (slice_set)
-        syscall(SYS_sched_setattr, 0, &saved_attr, 0);
+        set_slice(0, &saved_attr, saved_attr.runtime);
     slice_set = false;
 }
 
@@ -383,23 +390,26 @@ void weft__hog_seen(weft__carrier *m, weft_thread *g)
     (void)atomic_load_explicit(&p->stuck, memory_order_acquire);
     if (atomic_load_explicit(&p->stamp, memory_order_relaxed) != p->hog_stamp)
         return;
-    m->hog = g;
+    m->hog = true;
     m->hog_ns = weft_now() - p->hog_since;
+    m->hog_id = g->id;
+    const char *name = weft__thread_name(g, m->hog_name, sizeof m->hog_name);
+    size_t i = 0; /* by hand: no libc call on a compact stack */
+    for (; name != m->hog_name && name[i] && i + 1 < sizeof m->hog_name; i++)
+        m->hog_name[i] = name[i];
+    if (name != m->hog_name)
+        m->hog_name[i] = 0;
 }
 
 /* Runs on: m's scheduler loop. Records the hog m noted, if the longest. */
 void weft__hog_returned(weft__carrier *m)
 {
-    weft_thread *g = m->hog;
-    int64_t ns = m->hog_ns;
-    m->hog = NULL;
-    char buf[sizeof M.hog_name];
-    const char *name = weft__thread_name(g, buf, sizeof buf);
+    m->hog = false;
     weft__spin_lock(&M.hog_lock);
-    if (ns > M.hog_ns) {
-        M.hog_ns = ns;
-        M.hog_id = g->id;
-        strncpy(M.hog_name, name, sizeof M.hog_name - 1);
+    if (m->hog_ns > M.hog_ns) {
+        M.hog_ns = m->hog_ns;
+        M.hog_id = m->hog_id;
+        memcpy(M.hog_name, m->hog_name, sizeof M.hog_name);
     }
     weft__spin_unlock(&M.hog_lock);
 }

@@ -322,9 +322,12 @@ struct weft__carrier {
     uint32_t id;
     pthread_t os_thread;
     _Atomic int tid;             /* kernel thread id; 0 until it runs */
-    bool demoted;                /* stuck: running at SCHED_IDLE */
-    weft_thread *hog;            /* the thread found stuck on it, back */
-    int64_t hog_ns;              /* ... after holding it this long */
+    bool demoted;                /* stuck: its nice value raised ... */
+    int nice_before;             /* ... from this one */
+    bool hog;                    /* the thread found stuck on it is back: */
+    int64_t hog_ns;              /* ... how long it held the carrier, */
+    uint64_t hog_id;             /* ... its id and name (copied: it may */
+    char hog_name[32];           /* be gone by the time they are used) */
     bool exited;                 /* its OS thread ended (monitor.c); lock */
     bool joinable;               /* os_thread started, not joined */
     /* Work the next context does once this one is off its stack. */
@@ -362,6 +365,7 @@ struct weft__sched {
      * nallp are initialised (the monitor adds them, never removes). */
     weft__proc *procs;
     uint32_t nprocs;                  /* configured */
+    uint32_t ncpus;                   /* online CPUs */
     uint32_t pcap;
     _Atomic uint32_t nallp;
     weft__proc *retired_p;            /* out of circulation; lock */
@@ -371,7 +375,6 @@ struct weft__sched {
     _Atomic uint32_t ncarriers;
     uint32_t nexited;                 /* records whose thread ended; lock */
     uint32_t max_carriers;
-    bool can_restore;                 /* may undo a demotion (monitor.c) */
     int64_t hog_ns;
     _Atomic bool running;
     _Atomic bool done;
@@ -383,6 +386,7 @@ struct weft__sched {
     _Atomic int64_t live_off_p;       /* live count changes made without a P */
     uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */
     uint32_t nidle_m;                 /* lock */
+    bool deadlocked;                  /* declared; lock */
     /* Thread record pool shared by all P's. */
     weft__spinlock g_lock;
     weft_thread *free_g;
@@ -434,7 +438,6 @@ void weft__monitor_fini(void);
 void weft__monitor_kick(void);
 bool weft__proc_retire(weft__carrier *m);
 void weft__monitor_poke(void);
-void weft__monitor_init_policy(void);
 void weft__hog_seen(weft__carrier *m, weft_thread *g);
 void weft__hog_returned(weft__carrier *m);
 void weft__blocking_enter(void);

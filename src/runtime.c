@@ -174,7 +174,7 @@ static weft__carrier *carrier_record(void)
             pthread_join(m->os_thread, NULL);
         m->joinable = false;
         atomic_store(&m->tid, 0);
-        m->demoted = false;
+        m->demoted = 0;
         m->cur = NULL;
         m->nextp = NULL;
         m->seen_runnext = NULL;

@@ -25,14 +25,17 @@
  * took over its work, and the kernel lets it finish its time slice before
  * a carrier that wakes (a ticker's, back from its sleep) gets the CPU. So
  * when the process has more carriers holding P's than the machine has
- * CPUs, the monitor lowers a stuck carrier's priority by DEMOTE_NICE: a
- * waking carrier then preempts it at once, and the carriers share the
- * CPUs 10 to 1 in favour of those that are not stuck. Not further: at
- * SCHED_IDLE or nice 19 the latency was no better, but a stuck carrier
- * starved whenever other processes were busy (2.7 s of work took over 60 s
- * beside two CPU-bound processes); a long EEVDF time slice instead kept
- * its share but let it hold a CPU for up to 100 ms against carriers that
- * were runnable (not waking). Undoing it (raising a priority) takes
+ * CPUs, the monitor lowers a stuck carrier's priority: by DEMOTE_NICE at
+ * once, by DEEP_NICE once it has been stuck for DEEPEN_NS. A waking
+ * carrier then preempts it sooner, and the carriers share the CPUs 3 to 1
+ * (then 10 to 1) in favour of those that are not stuck. A short stall (a
+ * loop releasing thousands of threads) loses little; a thread that spins
+ * for seconds gives way (four spinners on two P's: a ticker's p99 of
+ * 1.3 ms at nice 5, 0.1 ms at nice 10). Not further: at SCHED_IDLE or nice
+ * 19 a stuck carrier starved whenever other processes were busy (2.7 s of
+ * work took over 60 s beside two CPU-bound processes); a long EEVDF time
+ * slice instead kept its share but let it hold a CPU for up to 100 ms
+ * against carriers that were runnable (not waking). Undoing it (raising a priority) takes
  * CAP_SYS_NICE or a high enough RLIMIT_NICE; without them the carrier's
  * OS thread ends when it comes back, and its record is reused for the
  * next spare (carriers are all the runtime's own threads; weft_run's
@@ -84,7 +87,9 @@ static struct {
 
 /* ------------------------------------------------------------- demotion */
 
-#define DEMOTE_NICE 10           /* a stuck carrier's lower priority */
+#define DEMOTE_NICE 5            /* a stuck carrier's lower priority ... */
+#define DEEP_NICE 10             /* ... and once it has been stuck ... */
+#define DEEPEN_NS 100000000      /* ... this long */
 #define MONITOR_SLICE_NS 100000  /* the kernel's shortest time slice */
 
 /* The Linux sched_attr of sched_setattr(2), first version (glibc 2.36 has
@@ -117,23 +122,44 @@ static bool set_slice(int tid, struct slice_attr *a, uint64_t ns)
     return syscall(SYS_sched_setattr, tid, &b, 0) == 0;
 }
 
-/* Runs on: the monitor, under the scheduler lock; m is stuck. */
-static void demote(weft__carrier *m)
+/* Runs on: the monitor, under the scheduler lock, which m takes to give
+ * its P up (so m is still stuck, and restores after this). Lowers m's
+ * priority to nice_before + by. */
+static void demote(weft__carrier *m, int by)
 {
     int tid = m ? atomic_load_explicit(&m->tid, memory_order_acquire) : 0;
-    if (!tid || weft__S.nprocs + atomic_load_explicit(&weft__S.nstuck,
-                                                      memory_order_relaxed) <=
-                    weft__S.ncpus ||
-        sched_getscheduler(tid) != SCHED_OTHER)
+    if (!tid)
         return;
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (errno || nice >= 19)
-        return;
-    int lower = nice + DEMOTE_NICE > 19 ? 19 : nice + DEMOTE_NICE;
-    if (setpriority(PRIO_PROCESS, (id_t)tid, lower) == 0) {
-        m->nice_before = nice;
-        m->demoted = true;
+    if (!m->demoted) {
+        if (weft__S.nprocs + atomic_load_explicit(&weft__S.nstuck,
+                                                  memory_order_relaxed) <=
+                weft__S.ncpus ||
+            sched_getscheduler(tid) != SCHED_OTHER)
+            return;
+        errno = 0;
+        m->nice_before = getpriority(PRIO_PROCESS, (id_t)tid);
+        if (errno)
+            return;
+    }
+    int nice = m->nice_before + by > 19 ? 19 : m->nice_before + by;
+    if (setpriority(PRIO_PROCESS, (id_t)tid, nice) == 0)
+        m->demoted = by;
+}
+
+/* Runs on: the monitor. Demotes further the carriers stuck for long. */
+static void deepen(int64_t now)
+{
+    for (uint32_t i = 0, n = weft__nallp(); i < n; i++) {
+        weft__proc *p = &weft__S.procs[i];
+        if (!atomic_load_explicit(&p->stuck, memory_order_relaxed))
+            continue;
+        weft__spin_lock(&weft__S.lock);
+        weft__carrier *m = p->m;
+        if (atomic_load_explicit(&p->stuck, memory_order_relaxed) && m &&
+            m->demoted && m->demoted < DEEP_NICE &&
+            now - p->hog_since >= DEEPEN_NS)
+            demote(m, DEEP_NICE);
+        weft__spin_unlock(&weft__S.lock);
     }
 }
 
@@ -145,7 +171,7 @@ static bool restore(weft__carrier *m)
         return true;
     if (setpriority(PRIO_PROCESS, 0, m->nice_before) != 0)
         return false;
-    m->demoted = false;
+    m->demoted = 0;
     return true;
 }
 
@@ -195,7 +221,7 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     atomic_fetch_add_explicit(&weft__S.nstuck, 1, memory_order_relaxed);
     p->hog_stamp = st;
     p->hog_since = since;
-    demote(m);
+    demote(m, DEMOTE_NICE);
     /* release: hog_stamp, hog_since and m->demoted, for the carrier. */
     atomic_store_explicit(&p->stuck, true, memory_order_release);
     weft__spin_unlock(&weft__S.lock);
@@ -333,6 +359,7 @@ void weft__monitor_run(void)
     while (!stopping()) {
         int64_t now = weft_now();
         bool busy = scan(now);
+        deepen(now);
         fire_late_timers(now);
         ensure_carrier();
         idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;

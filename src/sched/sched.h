@@ -322,8 +322,9 @@ struct weft__carrier {
     uint32_t id;
     pthread_t os_thread;
     _Atomic int tid;             /* kernel thread id; 0 until it runs */
-    bool demoted;                /* stuck: its nice value raised ... */
-    int nice_before;             /* ... from this one */
+    int demoted;                 /* stuck: its nice value raised by this
+                                    (0: not), from ... */
+    int nice_before;             /* ... this one; monitor.c */
     bool hog;                    /* the thread found stuck on it is back: */
     int64_t hog_ns;              /* ... how long it held the carrier, */
     uint64_t hog_id;             /* ... its id and name (copied: it may */

@@ -46,13 +46,6 @@ static const char *wait_name(int k)
     return "?";
 }
 
-static int64_t coarse_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void indent(int fd, int depth)
 {
     for (int i = 0; i < depth; i++)
@@ -92,7 +85,7 @@ static void dump_thread(int fd, weft_thread *g, int depth)
                                              memory_order_relaxed);
         const void *obj = atomic_load_explicit(&g->wait_obj,
                                                memory_order_relaxed);
-        double ms = (coarse_now() - since) / 1e6;
+        double ms = (weft_now() - since) / 1e6;
         dprintf(fd, " on %s", w);
         if (obj)
             dprintf(fd, " %p", obj);

@@ -358,6 +358,7 @@ void weft__monitor_run(void)
     unsigned idle_ticks = 0;
     while (!stopping()) {
         int64_t now = weft_now();
+        atomic_store_explicit(&weft__S.tick_ns, now, memory_order_relaxed);
         bool busy = scan(now);
         deepen(now);
         fire_late_timers(now);
@@ -378,6 +379,7 @@ void weft__monitor_run(void)
 int weft__monitor_init(void)
 {
     memset(&M, 0, sizeof M);
+    atomic_store(&weft__S.tick_ns, weft_now());
     M.seen_stamp = calloc(weft__S.pcap, sizeof *M.seen_stamp);
     M.seen_at = calloc(weft__S.pcap, sizeof *M.seen_at);
     return M.seen_stamp && M.seen_at ? 0 : ENOMEM;

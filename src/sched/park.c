@@ -54,13 +54,6 @@
 
 static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline);
 
-static int64_t coarse_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Runs on: any thread. Claims wait gen of g. */
 static bool claim_gen(weft_thread *g, uint64_t gen)
 {
@@ -144,7 +137,8 @@ int weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
         return 0;
     }
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
-    atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
+    atomic_store_explicit(&g->wait_since, weft__tick_now(),
+                          memory_order_relaxed);
     atomic_store_explicit(&g->wait_kind, kind, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_WAITING, memory_order_relaxed);
     atomic_store_explicit(&g->park, WEFT__PARKING, memory_order_relaxed);

@@ -385,6 +385,11 @@ struct weft__sched {
     bool compact;                     /* stack_size < WEFT__COMPACT_LIMIT */
     _Atomic uint64_t next_id;
     _Atomic int64_t live_off_p;       /* live count changes made without a P */
+    /* weft_now() at the monitor's last tick: the "since" of wait records,
+     * read instead of a clock on the path of every wait. Behind by up to a
+     * tick while P's are busy; refreshed as soon as a carrier leaves idle
+     * (the monitor is woken then). */
+    _Atomic int64_t tick_ns;
     uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */
     uint32_t nidle_m;                 /* lock */
     bool deadlocked;                  /* declared; lock */
@@ -433,6 +438,10 @@ static inline uint32_t weft__nallp(void)
 }
 
 /* monitor.c */
+static inline int64_t weft__tick_now(void)
+{
+    return atomic_load_explicit(&weft__S.tick_ns, memory_order_relaxed);
+}
 int  weft__monitor_init(void);
 void weft__monitor_run(void);
 void weft__monitor_fini(void);

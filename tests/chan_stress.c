@@ -30,12 +30,16 @@
  *   - weft_chan_len never exceeds the capacity;
  *   - every thread ran exactly once and finished; weft_run returns.
  *
+ * A variant adds actors that spin for a few ms without switching, with a
+ * hog limit of 1 ms, so that the monitor's hand-offs race all of the above.
+ *
  * The seed is printed on stderr; WEFT_SEED=<n> replays run n first.
  */
 #include "wt_stress.h"
 
 #include <inttypes.h>
 #include <limits.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #if WT_SANITIZED
@@ -100,6 +104,7 @@ static struct {
     int ops_total;
     weft_sem os_done;
     atomic_int ncancels;
+    unsigned long long handoffs; /* the monitor's, at the end of the run */
     int ncloses;
 } g;
 
@@ -393,6 +398,18 @@ static bool all_done(struct actor *a)
     return true;
 }
 
+/* With hogs on, actors now and then hold their carrier, never switching,
+ * for up to g_hog_us: with WEFT_HOG_MS=1 the monitor hands their P's off
+ * over and over while the traffic goes on. */
+static int g_hog_us;
+
+static void hog(int us)
+{
+    int64_t end = weft_now() + WT_US(us);
+    while (weft_now() < end) {
+    }
+}
+
 /* Runs ops until the budget is spent, the actor must stop, or (true is
  * returned by an action) its scope's deadline passed. */
 static void run_ops(struct actor *a)
@@ -426,6 +443,8 @@ static void run_ops(struct actor *a)
             int w = wt_rnd(&a->rs, 40);
             if (w == 0)
                 weft_yield();
+            else if (w == 2 && g_hog_us)
+                hog(wt_rnd(&a->rs, g_hog_us));
             else if (w == 1 && weft_sleep(WT_US(wt_rnd(&a->rs, 300))) != 0) {
                 if (!atomic_load(&a->cancelled) &&
                     !(a->scope_dl > 0 && weft_now() >= a->scope_dl))
@@ -719,6 +738,9 @@ static int root(void *arg)
         WT_CHECK_EQ(weft_chan_len(g.ch[c]), 0);
         WT_CHECK_EQ(weft_chan_free(g.ch[c]), 0);
     }
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    g.handoffs = st.handoffs;
     return 0;
 }
 
@@ -803,6 +825,10 @@ static void check_run(uint64_t seed, int rc, int64_t took)
                  rc);
     cr_expect_gt(nok, 100, "seed %" PRIu64 ": only %ld values sent",
                  seed, nok);
+    if (g_hog_us) {
+        cr_log_info("seed %" PRIu64 ": %llu hand-offs", seed, g.handoffs);
+        cr_expect_gt(g.handoffs, 0, "seed %" PRIu64 ": no hand-off", seed);
+    }
     wt_assert_clean();
     cr_assert_eq(bad, 0, "seed %" PRIu64 " (replay: WEFT_SEED=%" PRIu64
                          ")", seed, seed);
@@ -823,4 +849,29 @@ Test(chan_stress, random_traffic_one_proc, .timeout = 120)
 Test(chan_stress, random_traffic_two_procs, .timeout = 120)
 {
     stress_runs(2, 12);
+}
+
+/* The same with actors that hold their carrier for up to 3 ms now and
+ * then, and a hog limit of 1 ms: hand-offs, spares, retired P's and
+ * carriers coming back race the traffic, the cancels and the closes. */
+Test(chan_stress, random_traffic_with_hand_offs, .timeout = 120)
+{
+    g_hog_us = 3000;
+    setenv("WEFT_HOG_MS", "1", 1);
+    stress_runs(2, 8);
+}
+
+/* Without the right to undo a demotion, every carrier that comes back
+ * from being stuck ends and its record is reused (as root, the test gives
+ * its privileges up first). */
+Test(chan_stress, random_traffic_with_hand_offs_unprivileged, .timeout = 120)
+{
+    if (geteuid() == 0) {
+        cr_assert_eq(setgid(65534), 0);
+        cr_assert_eq(setuid(65534), 0);
+        prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
+    }
+    g_hog_us = 3000;
+    setenv("WEFT_HOG_MS", "1", 1);
+    stress_runs(2, 6);
 }

@@ -661,8 +661,10 @@ static weft_thread *find_runnable(weft__carrier *m)
             return NULL;
         if (unlikely(m->hog))
             weft__hog_returned(m);
-        if (m->p && handed_off(m->p) && weft__proc_retire(m))
-            return NULL; /* demoted for good: this carrier ends */
+        if (m->p && handed_off(m->p) && weft__proc_retire(m)) {
+            stop_spinning(m); /* another carrier looks for work instead */
+            return NULL;      /* demoted for good: this carrier ends */
+        }
         if (!m->p) {
             run_all_timers(m);
             idle(m);

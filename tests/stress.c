@@ -27,6 +27,9 @@
  *     ETIMEDOUT only after a deadline passed;
  *   - weft_run returns (the root returns 0 and has no implicit children).
  *
+ * A variant adds threads that spin for a few ms without switching, with a
+ * hog limit of 1 ms, so that the monitor's hand-offs race all of the above.
+ *
  * The seed is printed on stderr; WEFT_SEED=<n> replays run n first.
  */
 #include "wt_stress.h"
@@ -345,6 +348,20 @@ static void nested_scope(struct tmodel *m, struct node *n, int level,
     check_close(m, s, r, called, weft_now());
 }
 
+/* With hogs on, threads now and then hold their carrier, never switching,
+ * for up to g_hog_us: with WEFT_HOG_MS=1 the monitor hands their P's off
+ * over and over while the tree grows, is cancelled and is joined. */
+static int g_hog_us;
+static unsigned long long g_handoffs; /* the monitor's, as the root ends */
+static unsigned long long g_handoffs_all; /* over the runs of a test */
+
+static void hog(int us)
+{
+    int64_t end = weft_now() + WT_US(us);
+    while (weft_now() < end) {
+    }
+}
+
 static int run_steps(struct tmodel *m, struct node *n, int level,
                      uint64_t *rs)
 {
@@ -379,6 +396,8 @@ static int run_steps(struct tmodel *m, struct node *n, int level,
             }
         } else if (what < 190) {
             return STEPS_FAIL;
+        } else if (what < 197 && g_hog_us) {
+            hog(wt_rnd(rs, g_hog_us));
         } else {
             if (weft_cancelled() && !cancel_possible(n))
                 VIOLATION(m, "weft_cancelled() true, nothing cancelled");
@@ -463,6 +482,11 @@ static int body(void *arg)
     }
     if (is_designated(rc))
         atomic_fetch_add(&g_nfailures_seen, 1);
+    if (m->id == 0) { /* the root: its explicit scope has closed */
+        weft_runtime_stats st;
+        if (weft_stats(&st) == 0)
+            g_handoffs = st.handoffs;
+    }
     atomic_fetch_add(&g_finished[m->id], 1);
     return rc;
 }
@@ -516,6 +540,10 @@ static void check_run(uint64_t seed, int rc, int64_t took)
         }
     }
     cr_expect_gt(n, 50, "seed %" PRIu64 ": only %d threads", seed, n);
+    if (g_hog_us) {
+        cr_log_info("seed %" PRIu64 ": %llu hand-offs", seed, g_handoffs);
+        g_handoffs_all += g_handoffs;
+    }
     wt_assert_clean();
     cr_assert_eq(bad, 0);
     cr_assert_eq(rc, 0);
@@ -535,4 +563,14 @@ Test(stress, random_trees_two_procs, .timeout = 240)
 Test(stress, random_trees_one_proc, .timeout = 240)
 {
     stress_runs(1, 20);
+}
+
+/* The same with threads that hold their carrier for up to 3 ms now and
+ * then, and a hog limit of 1 ms. */
+Test(stress, random_trees_with_hand_offs, .timeout = 240)
+{
+    g_hog_us = 3000;
+    setenv("WEFT_HOG_MS", "1", 1);
+    stress_runs(2, 10);
+    cr_assert_gt(g_handoffs_all, 0, "no hand-off in 10 runs");
 }

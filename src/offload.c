@@ -17,11 +17,16 @@
  * touches a thread record after its wait is over, and never one of a
  * runtime that has ended.
  *
- * The pool is the process's, shared by successive runtimes: threads start
- * on demand up to `max` (WEFT_OFFLOAD_THREADS, read once per runtime),
- * idle ones wait on a condition variable and exit after IDLE_EXIT_S, and
- * all of them leave when weft_run ends (a generation count). They are
- * detached: weft_run does not wait for abandoned calls to return.
+ * The pool is the process's, shared by successive runtimes: a thread is
+ * started whenever queued jobs outnumber idle threads, up to `max`
+ * (WEFT_OFFLOAD_THREADS, read once per runtime); idle ones wait on a
+ * condition variable and exit after IDLE_EXIT_S, or when weft_run ends (a
+ * generation count; any thread takes any job). They are detached: weft_run
+ * does not wait for abandoned calls to return.
+ *
+ * While a caller waits for its call, the runtime is not deadlocked:
+ * `waiting` counts those callers (not the jobs: an abandoned call that
+ * never returns must not keep deadlock detection off).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -51,13 +56,11 @@ static struct {
     job *head, *tail;
     uint64_t gen;                /* bumped when a runtime ends */
     int max;                     /* -1: not read yet for this runtime */
-    unsigned threads, idle, busy;
+    unsigned threads, idle, busy, queued;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          NULL, NULL, 0, -1, 0, 0, 0};
+          NULL, NULL, 0, -1, 0, 0, 0, 0};
 
-/* Jobs queued or running: while there are any, a parked caller may still
- * be woken, so the runtime is not deadlocked. */
-static _Atomic unsigned in_flight;
+static _Atomic unsigned waiting; /* callers parked in weft_offload */
 
 static unsigned env_max(void)
 {
@@ -94,16 +97,14 @@ static void run_phases(job *j)
     atomic_store_explicit(&j->released, true, memory_order_release);
 }
 
-static void run_job(job *j)
-{
-    run_phases(j);
-    atomic_fetch_sub_explicit(&in_flight, 1, memory_order_release);
-}
 
-/* Holds: pool.lock. Waits for a job of this generation; NULL: time to go. */
+/* Holds: pool.lock. Waits for a job; NULL: time to go (idle too long, or
+ * the runtime that started this thread ended). */
 static job *next_job(uint64_t gen)
 {
-    while (!pool.head && gen == pool.gen) {
+    while (!pool.head) {
+        if (gen != pool.gen)
+            return NULL;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += IDLE_EXIT_S;
@@ -113,12 +114,11 @@ static job *next_job(uint64_t gen)
         if (err == ETIMEDOUT && !pool.head)
             return NULL;
     }
-    if (gen != pool.gen)
-        return NULL;
     job *j = pool.head;
     pool.head = j->next;
     if (!pool.head)
         pool.tail = NULL;
+    pool.queued--;
     return j;
 }
 
@@ -129,7 +129,7 @@ static void *pool_main(void *arg)
     for (job *j; (j = next_job(gen));) {
         pool.busy++;
         pthread_mutex_unlock(&pool.lock);
-        run_job(j);
+        run_phases(j);
         pthread_mutex_lock(&pool.lock);
         pool.busy--;
     }
@@ -138,11 +138,13 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-/* Holds: pool.lock. Starts a pool thread if none is idle and the pool may
- * grow. Returns false if the job would wait for a thread that never comes. */
+/* Holds: pool.lock, about to queue a job. Starts a pool thread if queued
+ * jobs would outnumber idle threads (an idle thread counts as idle until
+ * it wakes, so the queue's length is what tells) and the pool may grow.
+ * Returns false if the job would wait for a thread that never comes. */
 static bool staff(void)
 {
-    if (pool.idle > 0 || pool.threads >= (unsigned)pool.max)
+    if (pool.idle > pool.queued || pool.threads >= (unsigned)pool.max)
         return pool.threads > 0;
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -164,13 +166,13 @@ static int submit(job *j)
         pthread_mutex_unlock(&pool.lock);
         return EAGAIN;
     }
-    atomic_fetch_add_explicit(&in_flight, 1, memory_order_relaxed);
     j->next = NULL;
     if (pool.tail)
         pool.tail->next = j;
     else
         pool.head = j;
     pool.tail = j;
+    pool.queued++;
     pthread_cond_signal(&pool.work);
     pthread_mutex_unlock(&pool.lock);
     return 0;
@@ -241,13 +243,17 @@ int weft_offload(weft_fn fn, void *arg)
         free(j);
         return r;
     }
+    atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
     r = submit(j);
     if (r) {
         int claimed = weft__wait_abort(&j->w);
         free(j);
-        return claimed ? claimed : r;
+        r = claimed ? claimed : r;
+    } else {
+        r = settle(j, weft__wait_block(&j->w, NULL, -1));
     }
-    return settle(j, weft__wait_block(&j->w, NULL, -1));
+    atomic_fetch_sub_explicit(&waiting, 1, memory_order_release);
+    return r;
 }
 
 /* Runs on: weft_run's thread, every virtual thread finished. Jobs still
@@ -258,20 +264,21 @@ void weft__offload_shutdown(void)
     pthread_mutex_lock(&pool.lock);
     job *j = pool.head;
     pool.head = pool.tail = NULL;
+    pool.queued = 0;
     pool.gen++;
     pool.max = -1;
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.lock);
     while (j) {
         job *next = j->next;
-        run_job(j); /* abandoned: only frees it */
+        run_phases(j); /* abandoned: only frees it */
         j = next;
     }
 }
 
 bool weft__offload_in_flight(void)
 {
-    return atomic_load_explicit(&in_flight, memory_order_acquire) != 0;
+    return atomic_load_explicit(&waiting, memory_order_acquire) != 0;
 }
 
 void weft__offload_counts(unsigned *threads, unsigned *busy)

@@ -140,12 +140,12 @@ static void carrier_run(weft__carrier *m)
     weft__carrier_loop(m);
     carrier_signals_fini(m);
     weft__set_m(NULL);
+    weft__spin_lock(&weft__S.lock);
     if (m->demoted) { /* it ends before the runtime: its record is reused */
-        weft__spin_lock(&weft__S.lock);
         m->exited = true;
         weft__S.nexited++;
-        weft__spin_unlock(&weft__S.lock);
     }
+    weft__spin_unlock(&weft__S.lock);
 }
 
 static void *carrier_main(void *arg)
@@ -161,7 +161,7 @@ static weft__carrier *carrier_record(void)
     weft__carrier *m = NULL;
     weft__spin_lock(&weft__S.lock);
     uint32_t n = atomic_load(&weft__S.ncarriers);
-    for (uint32_t i = 1; i < n && weft__S.nexited; i++)
+    for (uint32_t i = 0; i < n && weft__S.nexited; i++)
         if (weft__S.carriers[i]->exited) {
             m = weft__S.carriers[i];
             m->exited = false;
@@ -236,6 +236,13 @@ static void resolve_libc_bindings(void)
     free(malloc(16));
     free(p);
     weft__futex_wake(&(_Atomic uint32_t){0}, 1);
+    /* weft_offload's first call from a thread. */
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    (void)strtoul(getenv("WEFT_OFFLOAD_THREADS") ? "1" : "0", NULL, 10);
 }
 
 /* Room for every P and carrier the monitor may add: only the ones in use

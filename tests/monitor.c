@@ -435,7 +435,9 @@ Test(monitor, unprivileged_spares_are_reused_round_after_round,
         cr_assert_eq(setuid(65534), 0);
         prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
     }
-    RUN_CFG(root_rounds, NULL, config(2, HOG_MS));
+    weft_config c = config(2, HOG_MS);
+    c.max_carriers = 3; /* every record, carrier 0's too, gets reused */
+    RUN_CFG(root_rounds, NULL, c);
 }
 
 /* Compact stacks (2 KiB) hold nothing but the thread's own frames: a
@@ -460,4 +462,34 @@ Test(monitor, hand_offs_work_in_compact_mode, .timeout = 20)
     weft_config c = config(1, HOG_MS);
     c.stack_size = WT_SANITIZED ? 12 * 1024 : 2048; /* sanitizers' frames */
     RUN_CFG(root_compact_hogs, NULL, c);
+}
+
+/* Unprivileged, both carriers are found stuck and end when they come
+ * back, while a thread sleeps: a carrier must be there to wake it (and
+ * to notice a deadlock). As root, the test gives its privileges up. */
+static int spin_then_sleep(void *arg)
+{
+    timed_spinner((void *)60);
+    WT_CHECK_EQ(weft_sleep(WT_MS(100)), 0);
+    return 0;
+}
+
+static int root_all_carriers_end(void *arg)
+{
+    weft_thread *t = wt_go(spin_then_sleep, NULL);
+    WT_REQUIRE(t != NULL);
+    timed_spinner((void *)60);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    return 0;
+}
+
+Test(monitor, a_sleeper_wakes_after_every_carrier_ended, .timeout = 20)
+{
+    if (geteuid() == 0) {
+        cr_assert_eq(setgid(65534), 0);
+        cr_assert_eq(setuid(65534), 0);
+        prctl(PR_SET_DUMPABLE, 1);
+    }
+    for (int i = 0; i < 5; i++)
+        RUN_CFG(root_all_carriers_end, NULL, config(2, HOG_MS));
 }

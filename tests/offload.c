@@ -290,3 +290,103 @@ Test(offload, a_long_call_is_not_a_deadlock, .timeout = 10)
 {
     WT_RUN_EXPECT(root_long_call, NULL, 2, 0);
 }
+
+/* ------------------------------------------------- pool bookkeeping */
+
+/* Two calls at once where the first waits for the second: the pool must
+ * start a second thread even though the first was idle a moment ago. */
+static int g_pair[2];
+
+static int read_pair(void *arg)
+{
+    char c;
+    return read(g_pair[0], &c, 1) == 1 ? 0 : EIO;
+}
+
+static int write_pair(void *arg)
+{
+    return write(g_pair[1], "x", 1) == 1 ? 0 : EIO;
+}
+
+static int offload_fn(void *arg)
+{
+    return weft_offload((weft_fn)arg, NULL);
+}
+
+static int root_pair(void *arg)
+{
+    WT_REQUIRE_EQ(pipe(g_pair), 0);
+    weft_thread *r = wt_go(offload_fn, (void *)read_pair);
+    weft_thread *w = wt_go(offload_fn, (void *)write_pair);
+    WT_REQUIRE(r && w);
+    WT_CHECK_EQ(weft_join(r, NULL), 0);
+    WT_CHECK_EQ(weft_join(w, NULL), 0);
+    close(g_pair[0]);
+    close(g_pair[1]);
+    return 0;
+}
+
+Test(offload, calls_queued_together_get_a_thread_each, .timeout = 10)
+{
+    for (int i = 0; i < 20; i++)
+        WT_RUN_EXPECT(root_pair, NULL, 1, 0);
+}
+
+/* A call of a new run, queued behind a pool thread still busy with an
+ * abandoned call of the run before, is taken by that thread once it is
+ * free (with a pool of one). */
+static struct blocker g_left;
+
+static int root_abandon(void *arg)
+{
+    weft_thread *t = spawn_blocked_call(&g_left);
+    WT_REQUIRE(t != NULL);
+    WT_CHECK_EQ(weft_cancel(t), 0);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    return 0;
+}
+
+static int offload_note(void *arg)
+{
+    WT_CHECK_EQ(weft_offload(note_thread, NULL), 11);
+    return 0;
+}
+
+static int root_after(void *arg)
+{
+    weft_thread *t = wt_go(offload_note, NULL);
+    WT_REQUIRE(t != NULL);
+    weft_sleep(WT_MS(20)); /* queued behind the abandoned call */
+    release_blocked_call(&g_left);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    return 0;
+}
+
+Test(offload, a_call_abandoned_in_one_run_does_not_block_the_next,
+     .timeout = 10)
+{
+    setenv("WEFT_OFFLOAD_THREADS", "1", 1);
+    WT_RUN_EXPECT(root_abandon, NULL, 1, 0);
+    WT_RUN_EXPECT(root_after, NULL, 1, 0);
+    cr_assert_eq(atomic_load(&g_left.finished), 1);
+    close(g_left.fds[0]);
+    close(g_left.fds[1]);
+}
+
+/* An abandoned call that never returns does not hide a real deadlock. */
+static weft_sem g_never = WEFT_SEM_INIT(0);
+
+static int root_abandon_then_deadlock(void *arg)
+{
+    root_abandon(NULL);
+    weft_sem_acquire(&g_never); /* nobody releases it */
+    return 0;
+}
+
+Test(offload, an_abandoned_call_does_not_hide_a_deadlock, .timeout = 10)
+{
+    cr_assert_eq(weft_run(root_abandon_then_deadlock, NULL, NULL), EDEADLK);
+    release_blocked_call(&g_left);
+    while (!atomic_load(&g_left.finished))
+        usleep(1000);
+}

@@ -282,18 +282,24 @@ static void fire_late_timers(int64_t now)
     }
 }
 
-/* Queued work, an idle P and no carrier to take it: wake a spare, or
- * start one. */
+/* An idle P and no carrier to take it, while there is queued work, or an
+ * armed timer (whose thread would wake to find no carrier), or no carrier
+ * at all (the last ones were demoted and ended: an idle carrier is also
+ * what notices a deadlock): wake a spare, or start one. */
 static void ensure_carrier(void)
 {
-    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) ||
-        !weft__work_anywhere() || weft__wakep())
+    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst))
         return;
+    bool work = weft__work_anywhere();
+    if (work && weft__wakep())
+        return;
+    bool timers = weft__timers_next() >= 0;
     weft__spin_lock(&weft__S.lock);
     weft__proc *p = weft__S.idle_p;
-    if (!p || weft__S.idle_m) { /* a spare went idle meanwhile: next tick */
+    bool none = atomic_load(&weft__S.ncarriers) == weft__S.nexited;
+    if (!p || weft__S.idle_m || !(work || timers || none)) {
         weft__spin_unlock(&weft__S.lock);
-        return;
+        return; /* nothing to do, or an idle spare will do it */
     }
     weft__S.idle_p = p->idle_next;
     atomic_fetch_sub_explicit(&weft__S.npidle, 1, memory_order_seq_cst);

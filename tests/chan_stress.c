@@ -39,7 +39,6 @@
 
 #include <inttypes.h>
 #include <limits.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #if WT_SANITIZED
@@ -866,11 +865,7 @@ Test(chan_stress, random_traffic_with_hand_offs, .timeout = 120)
  * its privileges up first). */
 Test(chan_stress, random_traffic_with_hand_offs_unprivileged, .timeout = 120)
 {
-    if (geteuid() == 0) {
-        cr_assert_eq(setgid(65534), 0);
-        cr_assert_eq(setuid(65534), 0);
-        prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
-    }
+    wt_drop_privileges();
     g_hog_us = 3000;
     setenv("WEFT_HOG_MS", "1", 1);
     stress_runs(2, 6);

@@ -9,7 +9,6 @@
  */
 #include "wt.h"
 
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -430,11 +429,7 @@ static int root_rounds(void *arg)
 Test(monitor, unprivileged_spares_are_reused_round_after_round,
      .timeout = 30)
 {
-    if (geteuid() == 0) {
-        cr_assert_eq(setgid(65534), 0);
-        cr_assert_eq(setuid(65534), 0);
-        prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
-    }
+    wt_drop_privileges();
     weft_config c = config(2, HOG_MS);
     c.max_carriers = 3; /* every record, carrier 0's too, gets reused */
     RUN_CFG(root_rounds, NULL, c);
@@ -485,11 +480,7 @@ static int root_all_carriers_end(void *arg)
 
 Test(monitor, a_sleeper_wakes_after_every_carrier_ended, .timeout = 20)
 {
-    if (geteuid() == 0) {
-        cr_assert_eq(setgid(65534), 0);
-        cr_assert_eq(setuid(65534), 0);
-        prctl(PR_SET_DUMPABLE, 1);
-    }
+    wt_drop_privileges();
     for (int i = 0; i < 5; i++)
         RUN_CFG(root_all_carriers_end, NULL, config(2, HOG_MS));
 }

@@ -35,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -203,6 +205,18 @@ static inline int64_t wt_clock_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* As root, becomes uid/gid 65534 (nobody): for tests of what a process
+ * without CAP_SYS_NICE sees. Call at the start of a Test (each runs in a
+ * process of its own). */
+static inline void wt_drop_privileges(void)
+{
+    if (geteuid() != 0)
+        return;
+    cr_assert_eq(setgid(65534), 0);
+    cr_assert_eq(setuid(65534), 0);
+    prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
 }
 
 /* Spawns fn named `name` (joinable); records a failure if the spawn fails. */

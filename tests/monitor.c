@@ -137,13 +137,13 @@ static int root_spinners(void *arg)
 
 Test(monitor, four_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
 {
-    RUN_CFG(root_spinners, (void *)4, config(2, 0));
+    RUN_CFG(root_spinners, (void *)4, config(2, HOG_MS));
     log_ticks("4 spinners on 2 P's", &g_ticks);
 }
 
 Test(monitor, two_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
 {
-    RUN_CFG(root_spinners, (void *)2, config(2, 0));
+    RUN_CFG(root_spinners, (void *)2, config(2, HOG_MS));
     log_ticks("2 spinners on 2 P's", &g_ticks);
 }
 
@@ -190,7 +190,7 @@ static int root_raw_syscalls(void *arg)
 Test(monitor, threads_blocked_in_raw_syscalls_do_not_delay_a_ticker,
      .timeout = 30)
 {
-    RUN_CFG(root_raw_syscalls, NULL, config(2, 0));
+    RUN_CFG(root_raw_syscalls, NULL, config(2, HOG_MS));
     log_ticks("2 raw read(2)s on 2 P's", &g_ticks);
 }
 

@@ -154,7 +154,10 @@ static int root_many_small(void *arg)
     return 0;
 }
 
-Test(stack, many_small_stacks_at_once, .timeout = 20)
+/* Under TSan on a loaded 2-CPU machine this takes 20-30 s: each of the
+ * 2000 first runs sets up a TSan fiber, and the root's release loop, slow
+ * enough to be handed off, then runs demoted. */
+Test(stack, many_small_stacks_at_once, .timeout = 90)
 {
     WT_RUN_EXPECT(root_many_small, NULL, 2, 0);
 }

@@ -27,6 +27,7 @@
  * marked DEAD rather than freed memory.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,18 @@ static void *(*volatile memset_fn)(void *, int, size_t) = memset;
 
 static void zero_record(weft_thread *g)
 {
-    memset_fn(g, 0, sizeof *g);
+    /* All but the claim word, which goes on counting generations across
+     * incarnations: a wait timer of an earlier one may still be running
+     * its callback (wait timers are not sync, timer.c), reading the claim
+     * word with an old generation that must not match a wait of this one.
+     * It starts claimed (park.c's CLAIMED bit), so nothing claims until
+     * the first wait_begin. */
+    size_t at = offsetof(weft_thread, claim), end = at + sizeof g->claim;
+    memset_fn(g, 0, at);
+    memset_fn((char *)g + end, 0, sizeof *g - end);
+    uint64_t c = atomic_load_explicit(&g->claim, memory_order_relaxed);
+    atomic_store_explicit(&g->claim, (((c >> 2) + 1) << 2) | 1u,
+                          memory_order_relaxed);
 }
 
 /* Runs on: any thread; p is its carrier's P, or NULL. */

@@ -42,6 +42,7 @@ bench:
 
 demo: all
 	$(BUILD)/examples/01-hello
+	$(BUILD)/examples/02-stuck
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

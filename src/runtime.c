@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/fence.h"
 #include "base/futex.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
@@ -343,6 +344,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     if (weft__m() || !atomic_compare_exchange_strong(&busy, &no, true))
         return EBUSY;
     reset_state();
+    weft__fence_init();
     int err = configure(cfg);
     if (err)
         goto out_busy;

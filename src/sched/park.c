@@ -34,8 +34,11 @@
  *
  * Cancellation is a Dekker pair: the canceller stores the scope's reason and
  * then reads the claim word; wait_begin stores the claim word and then reads
- * the reason (both seq_cst). One of the two sees the other, so a wait that
- * begins during a cancellation either fails at once or is interrupted.
+ * the reason. One of the two sees the other, so a wait that begins during a
+ * cancellation either fails at once or is interrupted. The fences between
+ * store and load are asymmetric (base/fence.h): a compiler barrier on the
+ * waiter's side, which every channel operation crosses, and membarrier(2)
+ * on the canceller's, which is rare.
  *
  * OS thread. The record's os_word goes from 0 to OS_CLAIMED by one CAS (the
  * claim), then to result + 1 (completion); the thread sleeps on it as a
@@ -45,6 +48,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "base/fence.h"
 #include "base/futex.h"
 #include "sched/sched.h"
 
@@ -144,13 +148,15 @@ int weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
     atomic_store_explicit(&g->park, WEFT__PARKING, memory_order_relaxed);
     uint64_t interruptible = (flags & WEFT__WAIT_INTERRUPTIBLE) ? INTERRUPTIBLE : 0;
     w->gen = (atomic_load_explicit(&g->claim, memory_order_relaxed) >> 2) + 1;
-    /* seq_cst: the Dekker pair with the canceller (see top of file); also
-     * publishes park = PARKING to whoever claims. */
+    /* release: publishes park = PARKING to whoever claims. */
     atomic_store_explicit(&g->claim, w->gen << 2 | interruptible,
-                          memory_order_seq_cst);
+                          memory_order_release);
     if (!interruptible)
         return 0;
-    int reason = atomic_load_explicit(&g->cur->reason, memory_order_seq_cst);
+    /* The waiter's half of the Dekker pair with the canceller (see top of
+     * file): the claim word is stored before the reason is read. */
+    weft__fence_light();
+    int reason = atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
     if (!reason)
         return 0;
     if (!(flags & WEFT__WAIT_LOCKED)) {
@@ -333,6 +339,9 @@ bool weft__wake(weft__waiter *w, int result)
  * interruptible (a cancellation). Returns whether it did. */
 bool weft__interrupt(weft_thread *g, int reason)
 {
+    /* The canceller's half: the reasons stored before, the claim word
+     * read after. */
+    weft__fence_heavy();
     uint64_t c = atomic_load_explicit(&g->claim, memory_order_seq_cst);
     for (;;) {
         if (!(c & INTERRUPTIBLE) || (c & CLAIMED))

@@ -1,0 +1,34 @@
+/*
+ * fence.h — an asymmetric Dekker fence. Two parties each store, then load
+ * what the other stored; at least one must see the other's store. A
+ * thread starting a wait and a canceller are such a pair, and the wait
+ * comes on every channel operation while a cancellation is rare. So the
+ * waiter's side is a compiler barrier only, and the canceller's side is
+ * membarrier(2), which makes every running thread of the process pass a
+ * full memory barrier (a thread that is not running passed one when it
+ * was switched out). Where membarrier is not available (old kernels,
+ * seccomp), both sides are full fences.
+ */
+#ifndef WEFT_BASE_FENCE_H
+#define WEFT_BASE_FENCE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "base/compiler.h"
+
+extern bool weft__fence_asym; /* written once, before any carrier starts */
+
+void weft__fence_init(void);  /* any thread; once per process suffices */
+void weft__fence_heavy(void); /* the rare side */
+
+/* The frequent side. */
+static inline void weft__fence_light(void)
+{
+    if (likely(weft__fence_asym))
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+#endif

@@ -397,18 +397,6 @@ static bool all_done(struct actor *a)
     return true;
 }
 
-/* With hogs on, actors now and then hold their carrier, never switching,
- * for up to g_hog_us: with WEFT_HOG_MS=1 the monitor hands their P's off
- * over and over while the traffic goes on. */
-static int g_hog_us;
-
-static void hog(int us)
-{
-    int64_t end = weft_now() + WT_US(us);
-    while (weft_now() < end) {
-    }
-}
-
 /* Runs ops until the budget is spent, the actor must stop, or (true is
  * returned by an action) its scope's deadline passed. */
 static void run_ops(struct actor *a)
@@ -442,8 +430,8 @@ static void run_ops(struct actor *a)
             int w = wt_rnd(&a->rs, 40);
             if (w == 0)
                 weft_yield();
-            else if (w == 2 && g_hog_us)
-                hog(wt_rnd(&a->rs, g_hog_us));
+            else if (w == 2)
+                wt_hog(&a->rs);
             else if (w == 1 && weft_sleep(WT_US(wt_rnd(&a->rs, 300))) != 0) {
                 if (!atomic_load(&a->cancelled) &&
                     !(a->scope_dl > 0 && weft_now() >= a->scope_dl))
@@ -824,7 +812,7 @@ static void check_run(uint64_t seed, int rc, int64_t took)
                  rc);
     cr_expect_gt(nok, 100, "seed %" PRIu64 ": only %ld values sent",
                  seed, nok);
-    if (g_hog_us) {
+    if (wt_hogs) {
         cr_log_info("seed %" PRIu64 ": %llu hand-offs", seed, g.handoffs);
         cr_expect_gt(g.handoffs, 0, "seed %" PRIu64 ": no hand-off", seed);
     }
@@ -855,8 +843,7 @@ Test(chan_stress, random_traffic_two_procs, .timeout = 120)
  * carriers coming back race the traffic, the cancels and the closes. */
 Test(chan_stress, random_traffic_with_hand_offs, .timeout = 120)
 {
-    g_hog_us = 3000;
-    setenv("WEFT_HOG_MS", "1", 1);
+    wt_hogs_on();
     stress_runs(2, 8);
 }
 
@@ -866,7 +853,6 @@ Test(chan_stress, random_traffic_with_hand_offs, .timeout = 120)
 Test(chan_stress, random_traffic_with_hand_offs_unprivileged, .timeout = 120)
 {
     wt_drop_privileges();
-    g_hog_us = 3000;
-    setenv("WEFT_HOG_MS", "1", 1);
+    wt_hogs_on();
     stress_runs(2, 6);
 }

@@ -348,19 +348,8 @@ static void nested_scope(struct tmodel *m, struct node *n, int level,
     check_close(m, s, r, called, weft_now());
 }
 
-/* With hogs on, threads now and then hold their carrier, never switching,
- * for up to g_hog_us: with WEFT_HOG_MS=1 the monitor hands their P's off
- * over and over while the tree grows, is cancelled and is joined. */
-static int g_hog_us;
 static unsigned long long g_handoffs; /* the monitor's, as the root ends */
 static unsigned long long g_handoffs_all; /* over the runs of a test */
-
-static void hog(int us)
-{
-    int64_t end = weft_now() + WT_US(us);
-    while (weft_now() < end) {
-    }
-}
 
 static int run_steps(struct tmodel *m, struct node *n, int level,
                      uint64_t *rs)
@@ -396,8 +385,8 @@ static int run_steps(struct tmodel *m, struct node *n, int level,
             }
         } else if (what < 190) {
             return STEPS_FAIL;
-        } else if (what < 197 && g_hog_us) {
-            hog(wt_rnd(rs, g_hog_us));
+        } else if (what < 197 && wt_hogs) {
+            wt_hog(rs);
         } else {
             if (weft_cancelled() && !cancel_possible(n))
                 VIOLATION(m, "weft_cancelled() true, nothing cancelled");
@@ -540,7 +529,7 @@ static void check_run(uint64_t seed, int rc, int64_t took)
         }
     }
     cr_expect_gt(n, 50, "seed %" PRIu64 ": only %d threads", seed, n);
-    if (g_hog_us) {
+    if (wt_hogs) {
         cr_log_info("seed %" PRIu64 ": %llu hand-offs", seed, g_handoffs);
         g_handoffs_all += g_handoffs;
     }
@@ -569,8 +558,7 @@ Test(stress, random_trees_one_proc, .timeout = 240)
  * then, and a hog limit of 1 ms. */
 Test(stress, random_trees_with_hand_offs, .timeout = 240)
 {
-    g_hog_us = 3000;
-    setenv("WEFT_HOG_MS", "1", 1);
+    wt_hogs_on();
     stress_runs(2, 10);
     cr_assert_gt(g_handoffs_all, 0, "no hand-off in 10 runs");
 }

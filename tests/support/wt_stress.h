@@ -128,4 +128,27 @@ static void wt_stress_runs(const char *prog, unsigned procs, int runs,
     }
 }
 
+/* Hand-off variants: with wt_hogs_on(), threads now and then hold their
+ * carrier for up to WT_HOG_US without a switch (wt_hog), and the hog limit
+ * is 1 ms, so that the monitor's hand-offs, spares, retired P's and
+ * carriers coming back race whatever the model does. */
+#define WT_HOG_US 3000
+static bool wt_hogs;
+
+static inline void wt_hogs_on(void)
+{
+    wt_hogs = true;
+    setenv("WEFT_HOG_MS", "1", 1);
+}
+
+/* If hogs are on, spins (no call that could switch) for a random while. */
+static inline void wt_hog(uint64_t *rs)
+{
+    if (!wt_hogs)
+        return;
+    int64_t end = weft_now() + WT_US(wt_rnd(rs, WT_HOG_US));
+    while (weft_now() < end) {
+    }
+}
+
 #endif /* WT_STRESS_H */

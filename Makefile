@@ -1,13 +1,20 @@
 # Thin wrapper over CMake. `make` builds libweft; `make check` installs what
 # the tests need (as root, Debian), then runs the suite in three builds:
-# plain, ASan+UBSan, TSan.
+# plain, ASan+UBSan, TSan, and a short fuzz run of the HTTP parser.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 CTEST = ctest --output-on-failure -j$(JOBS)
+# The HTTP parser's libFuzzer target (clang only): `make check-fuzz` runs it
+# FUZZ_SECONDS_CHECK seconds, `make fuzz` FUZZ_SECONDS. New inputs go to
+# build-fuzz/corpus; tests/fuzz/corpus holds the seeds and is only read.
+FUZZ_SECONDS ?= 600
+FUZZ_SECONDS_CHECK ?= 20
+FUZZ_BIN = build-fuzz/http_parse_fuzz
 
-.PHONY: all deps check check-plain check-asan check-tsan bench demo install clean
+.PHONY: all deps check check-plain check-asan check-tsan check-fuzz fuzz \
+  fuzz-build bench demo install clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -16,7 +23,7 @@ all:
 deps:
 	@tools/install-deps.sh test
 
-check: deps check-plain check-asan check-tsan
+check: deps check-plain check-asan check-tsan check-fuzz
 	@echo "make check: all suites passed"
 
 check-plain:
@@ -36,6 +43,17 @@ check-tsan:
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
 
+fuzz-build:
+	mkdir -p build-fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iexamples examples/http_parse.c tests/fuzz/http_parse_fuzz.c -o $(FUZZ_BIN)
+
+check-fuzz: fuzz-build
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS_CHECK) build-fuzz/corpus tests/fuzz/corpus
+
+fuzz: fuzz-build
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus tests/fuzz/corpus
+
 bench:
 	@tools/install-deps.sh bench
 	bench/run.sh
@@ -48,4 +66,4 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-check build-asan build-tsan build-bench
+	rm -rf build build-check build-asan build-tsan build-bench build-fuzz

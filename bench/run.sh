@@ -2,16 +2,20 @@
 # bench/run.sh [benchmark...] — builds weft's benchmarks (bench/*.c) and their
 # peers (bench/peers/), runs each benchmark BENCH_RUNS times (default 3),
 # alternating weft and the peers, and prints a table of medians and the
-# weft/peer ratios (lower is better for every metric here). The table is also
-# written to <build dir>/results.txt. A peer that cannot be built or run is
-# shown as "missing (reason)"; that alone does not make the script fail.
+# weft/peer ratios (lower is better for every metric but requests/s). The
+# table is also written to <build dir>/results.txt. A peer that cannot be
+# built or run is shown as "missing (reason)"; that alone does not make the
+# script fail.
 # Which benchmarks there are, their peers, metrics (the headline one and any
 # secondary ones), and the environment and arguments their programs run
-# with: the maps below (ALL ... ARGS).
+# with: the maps below (ALL ... WEFT_PROG).
 #
 # Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
 # BENCH_SETTLE (seconds of pause after each program, 1),
-# BENCH_BUILD (build directory, <repo>/build-bench).
+# BENCH_BUILD (build directory, <repo>/build-bench); for the server
+# benchmarks, BENCH_HTTP_SECONDS (wrk's duration, 10), BENCH_C10K_CONNS
+# (10000) and BENCH_PROCS (the servers' procs, 2): see bench/http_hello.sh
+# and bench/c10k.sh.
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,22 +25,27 @@ TIMEOUT=${BENCH_TIMEOUT:-300}
 SETTLE=${BENCH_SETTLE:-1}
 
 ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
-     chan_throughput ring hogs2 hogs4)
+     chan_throughput ring hogs2 hogs4 http100 http1000 c10k)
 declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
                   [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
-                  [hogs2]="go" [hogs4]="go")
+                  [hogs2]="go" [hogs4]="go" [http100]="go nginx"
+                  [http1000]="go nginx" [c10k]="go")
 # The headline metric: its weft/peer ratio is the one that counts.
 declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [pingpong2]=pingpong_ns [switch]=switch_ns
                    [idle_memory]=idle_memory_bytes
                    [idle_memory_compact]=idle_memory_bytes
                    [chan_throughput]=chan_throughput_ns [ring]=ring_ns
-                   [hogs2]=latency_p99_us [hogs4]=latency_p99_us)
+                   [hogs2]=latency_p99_us [hogs4]=latency_p99_us
+                   [http100]=http_rps [http1000]=http_rps [c10k]=c10k_bytes)
+# Metrics where higher is better (the ratio's target is then a floor).
+declare -A HIGHER=([http_rps]=1)
 # Secondary metrics, shown beneath the headline one with their medians and,
 # in parentheses, their ratio. A run that lacks one of them fails.
 declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
-                  [hogs4]="latency_p50_us latency_max_us")
+                  [hogs4]="latency_p50_us latency_max_us"
+                  [http100]=latency_p99_us [http1000]=latency_p99_us)
 # A benchmark that reuses another's programs (SRC), the environment weft's
 # program runs with there (WEFT_ENV), and the arguments given to weft's
 # program and to every peer's alike (ARGS):
@@ -44,12 +53,29 @@ declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
 # - pingpong and pingpong2 are B2 with procs (weft_config.procs, GOMAXPROCS)
 #   = 1 and 2: the programs take procs as their first argument;
 # - hogs2 and hogs4 are B6 (latency_under_hogs, procs = 2) with 2 and 4
-#   hogs: the programs take the number of hogs as their argument.
+#   hogs: the programs take the number of hogs as their argument;
+# - http100 and http1000 are B7 (http_hello) with 100 and 1000 connections,
+#   c10k is B8: their programs are servers, run by a driver (DRIVER, given
+#   ARGS and then the server program) that loads them and prints the
+#   figures; weft's servers are examples (WEFT_PROG, a path in the build
+#   directory whose name is the CMake target).
 declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong
-                [hogs2]=latency_under_hogs [hogs4]=latency_under_hogs)
+                [hogs2]=latency_under_hogs [hogs4]=latency_under_hogs
+                [http100]=http_hello [http1000]=http_hello [c10k]=echo)
 declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
-declare -A ARGS=([pingpong]=1 [pingpong2]=2 [hogs2]=2 [hogs4]=4)
+declare -A ARGS=([pingpong]=1 [pingpong2]=2 [hogs2]=2 [hogs4]=4
+                 [http100]=100 [http1000]=1000)
+declare -A DRIVER=([http_hello]=bench/http_hello.sh [echo]=bench/c10k.sh)
+declare -A WEFT_PROG=([http_hello]=examples/httpd [echo]=examples/echo)
 src_of() { echo "${SRC[$1]:-$1}"; }
+# weft_prog BENCH: weft's program for it, relative to the build directory.
+weft_prog() { local s; s=$(src_of "$1"); echo "${WEFT_PROG[$s]:-bench/$s}"; }
+# weft_target BENCH: the CMake target that builds weft_prog.
+weft_target() {
+    local s; s=$(src_of "$1")
+    if [[ -n ${WEFT_PROG[$s]:-} ]]; then basename "${WEFT_PROG[$s]}"
+    else echo "bench_$s"; fi
+}
 declare -A BIN     # "bench/impl" -> program to run
 declare -A MISSING # "bench/impl" -> why it cannot be run
 declare -A VALUES  # "bench/impl" -> values, one per successful run
@@ -79,34 +105,50 @@ reason_from() {
 }
 
 # --------------------------------------------------------------- install
+# As root, tools/install-deps.sh installs the peers' Debian packages
+# (golang-go, libboost-context-dev, nginx, wrk) that are missing.
 if [[ $(id -u) == 0 ]]; then
-    need=()
-    command -v go >/dev/null || need+=(golang-go)
-    [[ -f /usr/include/boost/context/detail/fcontext.hpp ]] ||
-        need+=(libboost-context-dev)
-    if [[ ${#need[@]} -gt 0 ]]; then
-        echo "installing ${need[*]}..." >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q "${need[@]}" >"$B/apt.log" 2>&1 ||
-            { apt-get update -q && apt-get install -y -q "${need[@]}"; } \
-                >>"$B/apt.log" 2>&1 ||
-            echo "apt-get failed, see $B/apt.log" >&2
-    fi
+    "$REPO/tools/install-deps.sh" bench >"$B/apt.log" 2>&1 ||
+        echo "installing packages failed, see $B/apt.log" >&2
 fi
 
 # ----------------------------------------------------------------- build
+# Weft's programs are built together; if that fails, one by one, so that
+# one that does not build makes only its own benchmarks missing.
 echo "building weft benchmarks in $B..." >&2
-targets=()
-for b in "${SELECTED[@]}"; do targets+=("bench_$(src_of "$b")"); done
-if cmake -S "$REPO" -B "$B" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF \
-        -DWEFT_EXAMPLES=OFF >"$B/weft-build.log" 2>&1 &&
-    cmake --build "$B" -j"$(nproc)" --target "${targets[@]}" \
-        >>"$B/weft-build.log" 2>&1; then
-    for b in "${SELECTED[@]}"; do BIN[$b/weft]=$B/bench/$(src_of "$b"); done
-else
+targets=() examples=OFF
+for b in "${SELECTED[@]}"; do
+    targets+=("$(weft_target "$b")")
+    [[ $(weft_prog "$b") == examples/* ]] && examples=ON
+    [[ ${DRIVER[$(src_of "$b")]:-} == bench/c10k.sh ]] &&
+        targets+=(bench_c10k_client)
+done
+# build_weft LOG TARGET...: builds them, the output in LOG.
+build_weft() {
+    local log=$1
+    shift
+    cmake --build "$B" -j"$(nproc)" --target "$@" >>"$log" 2>&1
+}
+if ! cmake -S "$REPO" -B "$B" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF \
+        -DWEFT_EXAMPLES=$examples >"$B/weft-build.log" 2>&1; then
     why="build failed: $(reason_from "$B/weft-build.log"); see $B/weft-build.log"
     for b in "${SELECTED[@]}"; do MISSING[$b/weft]=$why; done
+elif build_weft "$B/weft-build.log" "${targets[@]}"; then
+    for b in "${SELECTED[@]}"; do BIN[$b/weft]=$B/$(weft_prog "$b"); done
+else
+    for b in "${SELECTED[@]}"; do
+        t=$(weft_target "$b")
+        rm -f "$B/weft-build-$t.log"
+        if build_weft "$B/weft-build-$t.log" "$t"; then
+            BIN[$b/weft]=$B/$(weft_prog "$b")
+        else
+            why=$(reason_from "$B/weft-build-$t.log")
+            MISSING[$b/weft]="build failed: $why; see $B/weft-build-$t.log"
+        fi
+    done
 fi
+# The c10k driver runs this load generator (and says so if it is missing).
+export C10K_CLIENT=$B/bench/c10k_client
 
 # build_peer BENCH PEER OUT LOG: builds one peer program.
 build_peer() {
@@ -123,11 +165,15 @@ build_peer() {
     pthread)
         gcc -O2 -pthread -o "$out" "$REPO/bench/peers/pthread/$b.c" \
             >"$log" 2>&1 ;;
+    nginx)
+        { command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null ||
+            { echo "nginx not installed" >"$log"; return 1; }
+        install -m 755 "$REPO/bench/peers/nginx/$b.sh" "$out" >"$log" 2>&1 ;;
     esac
 }
 
 echo "building peers..." >&2
-mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread"
+mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread" "$B/peers/nginx"
 for b in "${SELECTED[@]}"; do
     for p in ${PEERS[$b]}; do
         s=$(src_of "$b")
@@ -148,7 +194,10 @@ run_one() {
     local envs=()
     [[ $impl == weft && -n ${WEFT_ENV[$b]:-} ]] && envs=(${WEFT_ENV[$b]})
     local args=(${ARGS[$b]:-})
-    out=$(env "${envs[@]}" timeout "$TIMEOUT" "${BIN[$key]}" "${args[@]}" 2>&1)
+    local cmd=("${BIN[$key]}" "${args[@]}")
+    local drv=${DRIVER[$(src_of "$b")]:-}
+    [[ -n $drv ]] && cmd=("$REPO/$drv" "${args[@]}" "${BIN[$key]}")
+    out=$(env "${envs[@]}" timeout "$TIMEOUT" "${cmd[@]}" 2>&1)
     rc=$?
     line=$(awk -v m="${METRIC[$b]}" '$1 == m { print $2, $3; exit }' <<<"$out")
     for m in ${EXTRA[$b]:-}; do
@@ -207,6 +256,16 @@ figure() {
     fi
 }
 
+# higher_note: which of the selected metrics are better higher, if any.
+higher_note() {
+    local b m=()
+    for b in "${SELECTED[@]}"; do
+        [[ -n ${HIGHER[${METRIC[$b]}]:-} && " ${m[*]} " != *" ${METRIC[$b]} "* ]] &&
+            m+=("${METRIC[$b]}")
+    done
+    [[ ${#m[@]} -gt 0 ]] && echo ", except ${m[*]} (higher is better)"
+}
+
 report() {
     echo "weft benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo |
@@ -243,7 +302,7 @@ report() {
         printf '%s %s; ' "${METRIC[$b]}" "${UNIT[$b]:-?}"
         for m in ${EXTRA[$b]:-}; do
             printf '%s %s; ' "$m" "${XUNIT[$b $m]:-?}"; done
-        done)medians of $RUNS runs; lower is better"
+        done)medians of $RUNS runs; lower is better$(higher_note)"
     for b in "${SELECTED[@]}"; do
         if [[ -n ${EXTRA[$b]:-} ]]; then
             echo "secondary metrics: indented, their ratio in parentheses"

@@ -5,7 +5,7 @@
 set -u
 what=${1:-test}
 pkgs="cmake gcc g++ make pkg-config libcriterion-dev clang"
-[ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev"
+[ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
@@ -18,4 +18,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Packages must not start services (nginx's would take port 80): a
+# policy-rc.d that denies every start, for the time of the install, where
+# the machine has none of its own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy
+    trap 'rm -f $policy' EXIT
+fi
 apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/http_hello.sh CONNS SERVER [ARGS...] — B7 http_hello: starts the
+# HTTP server SERVER ARGS --port 0 --procs 2 (weft's examples/httpd or a
+# peer: bench/peers/go/http_hello, bench/peers/nginx/http_hello.sh), warms
+# it up with wrk for BENCH_HTTP_WARMUP seconds (1), then runs
+# `wrk -t1 -cCONNS -dBENCH_HTTP_SECONDS --latency` (10 s) against
+# http://127.0.0.1:PORT/hello and prints
+#   http_rps N req/s
+#   latency_p99_us N us
+# Fails if wrk reports any error (connect, read, write, timeout, non-2xx).
+# The server gets BENCH_PROCS carriers (2); wrk's one thread shares the
+# machine with them.
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+
+[[ $# -ge 2 ]] || { echo "usage: $0 CONNS SERVER [ARGS...]" >&2; exit 2; }
+conns=$1
+shift
+secs=${BENCH_HTTP_SECONDS:-10}
+warmup=${BENCH_HTTP_WARMUP:-1}
+command -v wrk >/dev/null || { echo "wrk not installed" >&2; exit 1; }
+raise_nofile $((conns + 1024)) || exit 1
+start_server "${BENCH_PROCS:-2}" "$@" || exit 1
+url=http://127.0.0.1:$SERVER_PORT/hello
+
+# to_us VALUE: one of wrk's latencies (850.00us, 1.23ms, 1.02s) in µs.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1e3;
+        else if (v ~ /s$/) m = 1e6; else exit 1;
+        sub(/[a-z]+$/, "", v); printf "%.1f\n", v * m }'
+}
+
+# errors WRK_OUTPUT: the sum of wrk's error counts (socket errors and
+# non-2xx/3xx responses).
+errors() {
+    awk '/^ *Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+         /^ *Non-2xx or 3xx responses:/ { n += $NF }
+         END { print n + 0 }' <<<"$1"
+}
+
+log=$SERVER_DIR/wrk
+run_client "$log" wrk -t1 -c"$conns" -d"${warmup}s" "$url" ||
+    { echo "wrk (warm-up) failed: $(cat "$log")" >&2; exit 1; }
+run_client "$log" wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" ||
+    { echo "wrk failed: $(cat "$log")" >&2; exit 1; }
+out=$(cat "$log")
+echo "$out" >&2
+rps=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")
+p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+[[ -n $rps && -n $p99 ]] || { echo "cannot parse wrk's output" >&2; exit 1; }
+p99=$(to_us "$p99") || { echo "unknown latency unit in wrk's output" >&2; exit 1; }
+n=$(errors "$out")
+echo "http_rps $rps req/s"
+echo "latency_p99_us $p99 us"
+[[ $n == 0 ]] || { echo "wrk counted $n errors" >&2; exit 1; }

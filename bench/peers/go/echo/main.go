@@ -11,8 +11,9 @@ import (
 	"weftbench/server"
 )
 
-// bufSize is the per-connection buffer, the same size as weft's echo's.
-const bufSize = 4096
+// bufSize is the per-connection buffer: the same size as examples/echo.c's
+// (there on the thread's stack, here on the heap, zeroed).
+const bufSize = 16384
 
 func serve(c net.Conn) {
 	defer c.Close()

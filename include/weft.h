@@ -17,9 +17,13 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,7 +73,13 @@ typedef struct weft_config {
     unsigned max_carriers;/* carrier OS threads at most, spares
                              included; >= procs, <= 4096.
                              Default 256 (or procs if larger). */
+    unsigned io;          /* I/O backend: WEFT_IO_AUTO (io_uring
+                             where the kernel allows it, else
+                             epoll), WEFT_IO_URING, WEFT_IO_EPOLL.
+                                        WEFT_IO=auto|uring|epoll */
 } weft_config;
+
+enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
 
 /* Runs fn(arg) as the root virtual thread on a fresh runtime and returns when
  * it and every descendant have finished. Virtual threads run on carrier OS
@@ -359,6 +369,73 @@ WEFT_API int weft_local_set(weft_local *k, void *value);
  * Runs on: any thread; on an OS thread fn simply runs there. */
 WEFT_API int weft_offload(weft_fn fn, void *arg);
 
+/* -------------------------------------------------------------------- I/O */
+
+/* Blocking I/O that parks only the calling virtual thread. Each function has
+ * the contract of its libc twin (return value, errno, short counts), with
+ * these additions on a virtual thread:
+ *   - while the fd has no data (or no room), the thread parks and its
+ *     carrier runs other threads; the fd's file status flags are unchanged
+ *     as the program sees them (weft makes it non-blocking underneath and
+ *     hides that, see weft_fcntl). An fd the program itself made
+ *     O_NONBLOCK keeps EAGAIN.
+ *   - cancellation and scope deadlines end the wait: -1 with errno
+ *     ECANCELED / ETIMEDOUT when nothing was transferred, else the short
+ *     count of what was (no data already moved is lost). The fd stays
+ *     usable.
+ *   - SO_RCVTIMEO / SO_SNDTIMEO are honoured (EAGAIN when they pass).
+ *   - weft_write, weft_send and friends on a stream write everything, as a
+ *     blocking libc call does, unless cancelled or an error occurs midway.
+ * On an OS thread (or with WEFT_HOOKS=0 for the interposed libc names) each
+ * is the plain libc call. Regular files, and fds the poller cannot watch,
+ * go through io_uring, or, under epoll, the offload pool (weft_offload).
+ * Standard input, output and error are never made non-blocking (their
+ * flags are shared with other processes): reads and writes on them run as
+ * marked blocking calls, and the monitor moves the carrier's other threads
+ * away while they block. */
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_pread(int fd, void *buf, size_t n, off_t off);
+WEFT_API ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off);
+WEFT_API int weft_fsync(int fd);
+WEFT_API ssize_t weft_recv(int fd, void *buf, size_t n, int flags);
+WEFT_API ssize_t weft_send(int fd, const void *buf, size_t n, int flags);
+WEFT_API ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
+                               struct sockaddr *from, socklen_t *fromlen);
+WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
+                             const struct sockaddr *to, socklen_t tolen);
+WEFT_API ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags);
+WEFT_API ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags);
+WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+WEFT_API int weft_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen,
+                          int flags);
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr,
+                          socklen_t addrlen);
+/* poll(2): timeout_ms -1 waits for ever, 0 polls. A virtual thread parks
+ * until an fd is ready, the time-out passes (0), or it is cancelled (-1,
+ * ECANCELED / ETIMEDOUT). */
+WEFT_API int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+/* Closes fd, first waking every virtual thread waiting on it (their calls
+ * fail with EBADF). Use it, or close(2) while interposition is on, for fds
+ * weft has waited on: the poller must forget an fd before its number is
+ * reused. */
+WEFT_API int weft_close(int fd);
+/* fcntl(2) for the commands that take an int (or nothing), with
+ * O_NONBLOCK in F_GETFL / F_SETFL as the program set it, not as weft set
+ * it underneath. */
+WEFT_API int weft_fcntl(int fd, int cmd, ...);
+
+/* Parks the caller until fd is ready for events (POLLIN, POLLOUT, or
+ * both), deadline_ns (weft_now() clock; -1 none) passes, or the caller is
+ * cancelled. Error conditions and hang-up count as ready. Returns:
+ *   0 / ETIMEDOUT (deadline_ns, or the scope's deadline) / ECANCELED /
+ *   EBADF (fd is not open, or was closed with weft_close meanwhile) /
+ *   EINVAL (no event asked for)
+ * Runs on: any thread (an OS thread blocks in poll(2)). */
+WEFT_API int weft_wait_fd(int fd, short events, int64_t deadline_ns);
+
 /* ----------------------------------------------------------- observability */
 
 /* A snapshot of the scheduler and the monitor (weft_stats). */
@@ -377,6 +454,8 @@ typedef struct weft_runtime_stats {
     char longest_hog_name[32];   /* ... and name */
     unsigned offload_threads;    /* weft_offload pool threads */
     unsigned offload_busy;       /* ... of which running a call */
+    char io_backend[8];          /* "uring" or "epoll" */
+    unsigned io_waiting;         /* virtual threads waiting on an fd */
 } weft_runtime_stats;
 
 /* Fills *out. Runs on: any thread, while weft_run runs.

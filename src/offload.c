@@ -44,6 +44,7 @@ typedef struct job {
     struct job *next;            /* in the pool's queue; pool lock */
     weft_fn fn;
     void *arg;
+    void (*drop)(void *arg);     /* disposes of arg if abandoned; or NULL */
     int result;                  /* written before DONE */
     _Atomic int phase;
     _Atomic bool released;       /* the pool thread let go (after DONE) */
@@ -72,6 +73,13 @@ static unsigned env_max(void)
     return *end || n > 4096 ? DEFAULT_MAX : (unsigned)n;
 }
 
+static void free_abandoned(job *j)
+{
+    if (j->drop)
+        j->drop(j->arg);
+    free(j);
+}
+
 /* Runs on: a pool thread, without the pool lock (or weft_run's thread at
  * shutdown, for abandoned jobs). */
 static void run_phases(job *j)
@@ -80,7 +88,7 @@ static void run_phases(job *j)
     if (!atomic_compare_exchange_strong_explicit(&j->phase, &expect, RUNNING,
                                                  memory_order_acq_rel,
                                                  memory_order_acquire)) {
-        free(j); /* abandoned before it ran */
+        free_abandoned(j); /* abandoned before it ran */
         return;
     }
     j->result = j->fn(j->arg);
@@ -89,7 +97,7 @@ static void run_phases(job *j)
     if (!atomic_compare_exchange_strong_explicit(&j->phase, &expect, DONE,
                                                  memory_order_acq_rel,
                                                  memory_order_acquire)) {
-        free(j); /* abandoned while it ran: the result is dropped */
+        free_abandoned(j); /* abandoned while it ran: result dropped */
         return;
     }
     weft__wake(&j->w, WEFT__CASE);
@@ -199,8 +207,9 @@ static int pool_max(void)
 }
 
 /* The caller's wait ended with r: settles the job with the pool thread and
- * returns what weft_offload returns. */
-static int settle(job *j, int r)
+ * returns what weft_offload returns; *done tells whether fn's result it is
+ * (else the job is the pool thread's to drop). */
+static int settle(job *j, int r, bool *done)
 {
     int phase = atomic_load_explicit(&j->phase, memory_order_acquire);
     while (phase != DONE) {
@@ -209,6 +218,7 @@ static int settle(job *j, int r)
                                                   memory_order_acquire))
             return r; /* the pool thread frees the job */
     }
+    *done = true;
     /* DONE: fn returned, and its result stands even if r is a
      * cancellation that came too late. The pool thread is at most a wake
      * away from letting go. */
@@ -224,36 +234,48 @@ static int settle(job *j, int r)
     return r;
 }
 
-int weft_offload(weft_fn fn, void *arg)
+int weft__offload_owned(weft_fn fn, void *arg, void (*drop)(void *arg),
+                        bool *done)
 {
-    if (!fn)
-        return EINVAL;
-    if (!weft__g())
-        return fn(arg);
-    if (pool_max() == 0)
-        return run_marked(fn, arg);
+    *done = false;
+    if (!weft__g() || pool_max() == 0) {
+        *done = true;
+        return weft__g() ? run_marked(fn, arg) : fn(arg);
+    }
     job *j = calloc(1, sizeof *j);
-    if (!j)
+    if (!j) {
+        if (drop)
+            drop(arg);
         return ENOMEM;
+    }
     j->fn = fn;
     j->arg = arg;
+    j->drop = drop;
     int r = weft__wait_begin(&j->w, WEFT__WAIT_INTERRUPTIBLE,
                              WEFT__WAIT_OFFLOAD, (const void *)(uintptr_t)fn);
     if (r) {
-        free(j);
+        free_abandoned(j);
         return r;
     }
     atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
     r = submit(j);
     if (r) {
         int claimed = weft__wait_abort(&j->w);
-        free(j);
+        free_abandoned(j);
         r = claimed ? claimed : r;
     } else {
-        r = settle(j, weft__wait_block(&j->w, NULL, -1));
+        r = settle(j, weft__wait_block(&j->w, NULL, -1), done);
     }
     atomic_fetch_sub_explicit(&waiting, 1, memory_order_release);
     return r;
+}
+
+int weft_offload(weft_fn fn, void *arg)
+{
+    if (!fn)
+        return EINVAL;
+    bool done;
+    return weft__offload_owned(fn, arg, NULL, &done);
 }
 
 /* Runs on: weft_run's thread, every virtual thread finished. Jobs still

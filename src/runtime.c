@@ -26,6 +26,7 @@
 
 #include "base/fence.h"
 #include "base/futex.h"
+#include "io/io.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
 
@@ -83,8 +84,9 @@ static int configure(const weft_config *cfg)
         max_carriers = procs;
     if (procs > MAX_PROCS || stack < WEFT__COMPACT_MIN || stack > (1u << 30) ||
         hog_ms > MAX_HOG_MS || max_carriers < procs ||
-        max_carriers > MAX_CARRIERS)
+        max_carriers > MAX_CARRIERS || (cfg && cfg->io > WEFT_IO_EPOLL))
         return EINVAL;
+    weft__S.io = cfg ? cfg->io : WEFT_IO_AUTO;
     weft__S.nprocs = procs;
     weft__S.ncpus = cpus > 0 ? (uint32_t)cpus : 1;
     weft__S.hog_ns = (int64_t)hog_ms * 1000000;
@@ -315,8 +317,7 @@ static void stop_carriers(void)
     uint32_t n = atomic_load(&weft__S.ncarriers);
     for (uint32_t i = 0; i < n; i++) {
         weft__carrier *m = weft__S.carriers[i];
-        atomic_store(&m->wake_word, 1);
-        weft__futex_wake(&m->wake_word, 1);
+        weft__carrier_wake(m);
         if (m->joinable)
             pthread_join(m->os_thread, NULL);
         m->joinable = false;
@@ -325,6 +326,7 @@ static void stop_carriers(void)
 
 static void teardown(void)
 {
+    weft__io_fini(); /* if the run never started */
     weft__abandon_blocked_threads();
     for (uint32_t i = 0, n = weft__nallp(); i < n && weft__S.procs; i++) {
         weft__stacks_free(&weft__S.procs[i]);
@@ -352,6 +354,8 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     if (weft__S.compact)
         resolve_libc_bindings();
     err = alloc_structures();
+    if (!err)
+        err = weft__io_init(weft__S.io);
     if (err)
         goto out_free;
     /* The root runs the program's main logic: in compact mode it still
@@ -377,6 +381,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
         err = weft__S.root_result;
     }
     stop_carriers();
+    weft__io_fini();
     weft__monitor_fini();
     weft__offload_shutdown();
     weft__dump_signal_stop();

@@ -367,7 +367,7 @@ Test(monitor, bad_configurations_are_refused, .timeout = 10)
  * can get the ticker running again, within a couple of ms. */
 static int blocking_call(void *arg)
 {
-    usleep(300 * 1000);
+    wt_block_ms(300);
     return 5;
 }
 

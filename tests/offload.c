@@ -9,7 +9,7 @@
 
 static int sleep_ms(void *arg)
 {
-    usleep((useconds_t)(intptr_t)arg * 1000);
+    wt_block_ms((long)(intptr_t)arg);
     return (int)(intptr_t)arg;
 }
 

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "base/futex.h"
+#include "io/io.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
 
@@ -63,7 +64,7 @@ weft_thread *weft__g(void)
     return m ? m->cur : NULL;
 }
 
-WEFT_NOIPA static int *errno_ptr(void)
+WEFT_NOIPA int *weft__errno_ptr(void)
 {
     __asm__ volatile("" ::: "memory");
     return &errno;
@@ -77,6 +78,8 @@ WEFT_NOIPA static int *errno_ptr(void)
  * the wait is longer, still well under the cost of waking a carrier. */
 #define STEAL_RUNNEXT_NS 12000
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+#define IO_POLL_EVERY 61         /* a busy carrier polls its I/O port this
+                                    often (in switches) */
 #define STEAL_PAUSES 128         /* pause instructions between steal rounds */
 #define DEADLOCK_GRACE_NS 500000000 /* see deadlock.c */
 
@@ -89,6 +92,17 @@ static uint32_t fastrand(weft__proc *p)
 }
 
 /* ------------------------------------------------------------ wake-ups */
+
+/* Runs on: any thread. Ends m's idle wait, in its futex word or in its
+ * I/O port (the port's kick: see io/poller.c for the pairing). */
+void weft__carrier_wake(weft__carrier *m)
+{
+    atomic_store_explicit(&m->wake_word, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&m->in_poll, memory_order_seq_cst))
+        weft__io_kick(m);
+    else
+        weft__futex_wake(&m->wake_word, 1);
+}
 
 /* Runs on: any thread. Wakes an idle carrier if there is an idle P and no
  * carrier is already looking for work. Returns false if there was an idle P
@@ -125,8 +139,7 @@ bool weft__wakep(void)
     p->m = m;
     m->spinning = true;
     weft__spin_unlock(&weft__S.lock);
-    atomic_store_explicit(&m->wake_word, 1, memory_order_release);
-    weft__futex_wake(&m->wake_word, 1);
+    weft__carrier_wake(m);
     return true;
 }
 
@@ -241,11 +254,10 @@ void weft__timer_waiter_kick(int64_t when)
         weft__S.timer_waiter = NULL;
         atomic_store_explicit(&weft__S.timer_wait_until, INT64_MIN,
                               memory_order_release);
-        atomic_store_explicit(&m->wake_word, 1, memory_order_release);
     }
     weft__spin_unlock(&weft__S.lock);
     if (m)
-        weft__futex_wake(&m->wake_word, 1);
+        weft__carrier_wake(m);
 }
 
 /* ------------------------------------------------------------ switching */
@@ -342,7 +354,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     /* Resumed, maybe on another carrier: re-read everything thread-local. */
     weft__fiber_arrive(g->asan_fake);
     weft__carrier *now_on = weft__m();
-    *errno_ptr() = g->saved_errno;
+    *weft__errno_ptr() = g->saved_errno;
     weft__after_switch_on(now_on);
 }
 
@@ -374,6 +386,18 @@ static void fire_own_timers(weft__carrier *m)
     m->firing_timers = false;
 }
 
+/* A busy carrier delivers its port's I/O events every so many switches,
+ * so that threads whose fd became ready do not wait for its queue to run
+ * dry. */
+static inline void poll_io_sometimes(weft__carrier *m)
+{
+    if (likely(++m->io_countdown < IO_POLL_EVERY))
+        return;
+    m->io_countdown = 0;
+    if (!(weft__S.compact && m->cur) && m->p)
+        weft__io_poll(m);
+}
+
 /* Runs on: the context that has just been switched to, on carrier m. Does
  * the previous thread's after action, then fires the P's due timers (now
  * that no lock of the previous thread is held). */
@@ -383,6 +407,7 @@ void weft__after_switch_on(weft__carrier *m)
     if (after == WEFT__AFTER_NONE) {
         flush_finished(m);
         fire_own_timers(m);
+        poll_io_sometimes(m);
         return;
     }
     weft_thread *g = m->after_g;
@@ -404,6 +429,7 @@ void weft__after_switch_on(weft__carrier *m)
     }
     flush_finished(m);
     fire_own_timers(m);
+    poll_io_sometimes(m);
 }
 
 void weft__after_switch(void)
@@ -577,16 +603,40 @@ static bool deadlock_check(uint64_t *epoch, bool confirm)
  * return. */
 void weft__wake_all(void)
 {
-    for (uint32_t i = 0; i < weft__S.ncarriers; i++) {
-        weft__carrier *c = weft__S.carriers[i];
-        atomic_store_explicit(&c->wake_word, 1, memory_order_release);
-        weft__futex_wake(&c->wake_word, 1);
-    }
+    for (uint32_t i = 0; i < weft__S.ncarriers; i++)
+        weft__carrier_wake(weft__S.carriers[i]);
     weft__monitor_poke();
 }
 
+static void idle_in_futex(weft__carrier *m, int64_t until)
+{
+    while (!atomic_load_explicit(&m->wake_word, memory_order_acquire) &&
+           !atomic_load(&weft__S.done)) {
+        if (until >= 0 && weft_now() >= until)
+            break;
+        weft__futex_wait(&m->wake_word, 0, until);
+    }
+}
+
+/* Returns the port holding events, if the wait ended with some. */
+static weft__port *idle_in_poller(weft__carrier *m, int64_t until)
+{
+    weft__port *events = NULL;
+    atomic_store_explicit(&m->in_poll, true, memory_order_seq_cst);
+    while (!events &&
+           !atomic_load_explicit(&m->wake_word, memory_order_seq_cst) &&
+           !atomic_load(&weft__S.done)) {
+        if (until >= 0 && weft_now() >= until)
+            break;
+        events = weft__io_wait(m, until, &m->wake_word);
+    }
+    atomic_store_explicit(&m->in_poll, false, memory_order_relaxed);
+    return events;
+}
+
 /* Gives back m's P and sleeps until a waker hands one over, the earliest
- * timer is due (if m is the timer waiter), or the runtime stops. */
+ * timer is due (if m is the timer waiter), I/O events arrive (if m waits
+ * in the poller), or the runtime stops. */
 static void idle(weft__carrier *m)
 {
     weft__spin_lock(&weft__S.lock);
@@ -638,18 +688,19 @@ static void idle(weft__carrier *m)
     }
     if (until < 0 && (suspect = deadlock_check(&epoch, false)))
         until = weft_now() + DEADLOCK_GRACE_NS;
-    while (!atomic_load_explicit(&m->wake_word, memory_order_acquire) &&
-           !atomic_load(&weft__S.done)) {
-        if (until >= 0 && weft_now() >= until)
-            break;
-        weft__futex_wait(&m->wake_word, 0, until);
-    }
+    weft__port *events = NULL;
+    if (weft__io_idles_in_poller(m, timer_waiter))
+        events = idle_in_poller(m, until);
+    else
+        idle_in_futex(m, until);
     if (suspect && !atomic_load_explicit(&m->wake_word, memory_order_acquire)
         && deadlock_check(&epoch, true)) {
         weft__deadlock_declare();
         weft__wake_all();
     }
     leave_idle(m);
+    if (events)
+        weft__io_dispatch(events);
 }
 
 /* Runs on: m's scheduler context. Returns the next thread to run on m, or
@@ -672,6 +723,8 @@ static weft_thread *find_runnable(weft__carrier *m)
         }
         run_all_timers(m);
         weft_thread *g = next_local(m);
+        if (!g && weft__io_poll(m))
+            g = next_local(m);
         if (g) {
             stop_spinning(m);
             return g;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "io/io.h"
 #include "sched/sched.h"
 
 static pthread_key_t os_key;
@@ -58,7 +59,7 @@ bool weft__deadlock_suspected(void)
     return weft__S.nidle_m + weft__S.nexited == weft__S.ncarriers &&
            !atomic_load_explicit(&weft__S.gq_size, memory_order_seq_cst) &&
            weft__timers_next() < 0 && !weft__os_threads_alive() &&
-           !weft__offload_in_flight() &&
+           !weft__offload_in_flight() && !weft__fd_waiting() &&
            weft__live_threads() > 0;
 }
 

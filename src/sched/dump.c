@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/io.h"
 #include "sched/sched.h"
 
 static const char *state_name(int s)
@@ -42,6 +43,10 @@ static const char *wait_name(int k)
     case WEFT__WAIT_CHAN_RECV: return "channel receive";
     case WEFT__WAIT_SELECT: return "select";
     case WEFT__WAIT_OFFLOAD: return "offloaded call";
+    case WEFT__WAIT_FD_READ: return "fd readable";
+    case WEFT__WAIT_FD_WRITE: return "fd writable";
+    case WEFT__WAIT_FD_POLL: return "poll";
+    case WEFT__WAIT_FILE_IO: return "file I/O";
     }
     return "?";
 }
@@ -86,8 +91,11 @@ static void dump_thread(int fd, weft_thread *g, int depth)
         const void *obj = atomic_load_explicit(&g->wait_obj,
                                                memory_order_relaxed);
         double ms = (weft_now() - since) / 1e6;
+        int kind = atomic_load_explicit(&g->wait_kind, memory_order_relaxed);
         dprintf(fd, " on %s", w);
-        if (obj)
+        if (obj && kind >= WEFT__WAIT_FD_READ && kind <= WEFT__WAIT_FD_POLL)
+            dprintf(fd, " fd %d", ((const weft__fd *)obj)->fd);
+        else if (obj)
             dprintf(fd, " %p", obj);
         dprintf(fd, " for %.0f ms", ms < 0 ? 0 : ms);
     }

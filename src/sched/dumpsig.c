@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/io.h"
 #include "sched/sched.h"
 
 static struct {
@@ -29,7 +30,7 @@ static void on_signal(int sig)
 {
     int saved = errno;
     char b = 'd';
-    ssize_t n = write(ds.pipe[1], &b, 1);
+    ssize_t n = weft__libc.write(ds.pipe[1], &b, 1);
     (void)n, (void)sig;
     errno = saved;
 }
@@ -38,7 +39,7 @@ static void *dumper_main(void *arg)
 {
     (void)arg;
     char b;
-    while (read(ds.pipe[0], &b, 1) == 1 && b == 'd')
+    while (weft__libc.read(ds.pipe[0], &b, 1) == 1 && b == 'd')
         weft_dump(STDERR_FILENO);
     return NULL;
 }
@@ -72,8 +73,8 @@ void weft__dump_signal_start(void)
     sigaction(ds.sig, &sa, &ds.old);
     return;
 err_close:
-    close(ds.pipe[0]);
-    close(ds.pipe[1]);
+    weft__libc.close(ds.pipe[0]);
+    weft__libc.close(ds.pipe[1]);
 err_off:
     ds.sig = 0;
 }
@@ -85,10 +86,10 @@ void weft__dump_signal_stop(void)
         return;
     sigaction(ds.sig, &ds.old, NULL);
     char b = 'q';
-    ssize_t n = write(ds.pipe[1], &b, 1);
+    ssize_t n = weft__libc.write(ds.pipe[1], &b, 1);
     (void)n;
     pthread_join(ds.thread, NULL);
-    close(ds.pipe[0]);
-    close(ds.pipe[1]);
+    weft__libc.close(ds.pipe[0]);
+    weft__libc.close(ds.pipe[1]);
     ds.sig = 0;
 }

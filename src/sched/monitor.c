@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "base/futex.h"
+#include "io/io.h"
 #include "sched/runq.h"
 
 #define TICK_NS 1000000         /* while any P is busy */
@@ -368,6 +369,7 @@ void weft__monitor_run(void)
         bool busy = scan(now);
         deepen(now);
         fire_late_timers(now);
+        weft__io_poll(NULL); /* events of carriers too busy to look */
         ensure_carrier();
         idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
         if (idle_ticks >= IDLE_TICKS) {
@@ -505,6 +507,8 @@ int weft_stats(weft_runtime_stats *out)
     memcpy(out->longest_hog_name, M.hog_name, sizeof M.hog_name);
     weft__spin_unlock(&M.hog_lock);
     weft__offload_counts(&out->offload_threads, &out->offload_busy);
+    snprintf(out->io_backend, sizeof out->io_backend, "%s", weft__io_backend());
+    out->io_waiting = weft__fd_waiting();
     return 0;
 }
 
@@ -515,10 +519,10 @@ void weft__dump_monitor(int fd)
         return;
     dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs, %u carriers "
                 "stuck, %u carriers (%u idle), offload pool %u threads "
-                "(%u busy)\n",
+                "(%u busy), I/O backend %s (%u threads waiting)\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
-            st.offload_busy);
+            st.offload_busy, st.io_backend, st.io_waiting);
     if (st.longest_hog_ns)
         dprintf(fd, "  longest hog: #%llu '%s', %.1f ms without a switch\n",
                 st.longest_hog_id, st.longest_hog_name,

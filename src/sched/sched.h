@@ -66,6 +66,10 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_CHAN_RECV,
     WEFT__WAIT_SELECT,
     WEFT__WAIT_OFFLOAD,
+    WEFT__WAIT_FD_READ,    /* obj: the fd's record (io/io.h) */
+    WEFT__WAIT_FD_WRITE,
+    WEFT__WAIT_FD_POLL,    /* several fds, or both directions */
+    WEFT__WAIT_FILE_IO,    /* an io_uring file operation */
 } weft__wait_kind;
 
 #define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */
@@ -313,9 +317,12 @@ struct weft__carrier {
     weft__proc *nextp;           /* P handed over by a waker; sched lock */
     weft__carrier *idle_next;    /* under the scheduler lock */
     _Atomic uint32_t wake_word;  /* futex: 0 asleep, 1 woken */
+    _Atomic bool in_poll;        /* idle in its I/O port (io/poller.c) */
+    struct weft__port *_Atomic io_port; /* set by itself on first use */
     bool spinning;
     bool idle;                   /* on the idle list; sched lock */
     bool firing_timers;          /* readied threads go to the back */
+    uint32_t io_countdown;       /* switches to the next I/O poll */
     weft_thread *seen_runnext;   /* stealing: a victim's runnext seen ... */
     uint32_t seen_runnext_put;   /* ... which put it was ... */
     int64_t seen_runnext_at;     /* ... since then */
@@ -383,6 +390,7 @@ struct weft__sched {
     weft_thread *root;
     size_t stack_size;
     bool compact;                     /* stack_size < WEFT__COMPACT_LIMIT */
+    unsigned io;                      /* weft_config.io asked for */
     _Atomic uint64_t next_id;
     _Atomic int64_t live_off_p;       /* live count changes made without a P */
     /* weft_now() at the monitor's last tick: the "since" of wait records,
@@ -403,6 +411,11 @@ extern struct weft__sched weft__S;
 
 weft__carrier *weft__m(void);
 void weft__set_m(weft__carrier *m);
+/* errno's address on the calling carrier, never cached by the compiler:
+ * code that may park reads and writes errno through it (WEFT_ERRNO), since
+ * the thread may resume on another carrier, with another errno. */
+int *weft__errno_ptr(void);
+#define WEFT_ERRNO (*weft__errno_ptr())
 
 /* proc.c: run queues. "owner" = the carrier holding p. */
 bool weft__runq_empty(weft__proc *p);
@@ -427,6 +440,7 @@ int  weft__carriers_start(void);
 void weft__carrier_loop(weft__carrier *m);
 void weft__carriers_stop(void);
 void weft__timer_waiter_kick(int64_t when);
+void weft__carrier_wake(weft__carrier *m);
 void weft__wake_all(void);
 void weft__free_g(weft_thread *g);
 
@@ -458,6 +472,12 @@ void weft__dump_monitor(int fd);
 int  weft__carrier_spawn(weft__proc *p);
 
 /* offload.c */
+/* weft_offload for callers whose arg must outlive an abandoned call: *done
+ * tells whether fn ran to its end for the caller (arg is the caller's
+ * again); otherwise drop(arg) runs (now, or once the pool is through with
+ * it) and the caller must not touch arg. */
+int  weft__offload_owned(weft_fn fn, void *arg, void (*drop)(void *arg),
+                         bool *done);
 void weft__offload_shutdown(void);
 void weft__offload_counts(unsigned *threads, unsigned *busy);
 bool weft__offload_in_flight(void);

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #endif
 #include <criterion/criterion.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -67,6 +68,15 @@ struct wt_failure {
     int line;
     char msg[256];
 };
+
+/* Blocks the calling OS thread (carrier included) for ms: a system call
+ * made directly, which weft's libc hooks cannot turn into a park. */
+static inline void wt_block_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (syscall(SYS_nanosleep, &ts, &ts) == -1 && errno == EINTR) {
+    }
+}
 
 static struct wt_failure wt_failures[WT_MAXFAIL];
 static atomic_int wt_nfail;

@@ -1,0 +1,82 @@
+/*
+ * fileio.c — file operations on the offload pool (the epoll backend has
+ * no asynchronous file I/O).
+ *
+ * The caller may be cancelled while a pool thread runs the operation, so
+ * the operation must not touch the caller's memory or fd after that: it
+ * works on a dup of the fd and on a buffer of its own, and the caller
+ * copies a read's bytes out only when the call completed for it. A
+ * cancelled pwrite may still land in the file; its result is dropped (as
+ * for any cancelled weft_offload call).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+#define MAX_CHUNK (4u << 20) /* longer calls return a short count */
+
+typedef struct file_job {
+    int op, fd;
+    size_t n;
+    off_t off;
+    ssize_t res;
+    int err;
+    char data[];
+} file_job;
+
+static int run_file_job(void *arg)
+{
+    file_job *j = arg;
+    if (j->op == WEFT__FOP_READ)
+        j->res = weft__libc.pread(j->fd, j->data, j->n, j->off);
+    else if (j->op == WEFT__FOP_WRITE)
+        j->res = weft__libc.pwrite(j->fd, j->data, j->n, j->off);
+    else
+        j->res = weft__libc.fsync(j->fd);
+    j->err = j->res < 0 ? WEFT_ERRNO : 0;
+    return 0;
+}
+
+static void drop_file_job(void *arg)
+{
+    file_job *j = arg;
+    weft__libc.close(j->fd);
+    free(j);
+}
+
+ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off)
+{
+    if (n > MAX_CHUNK)
+        n = MAX_CHUNK;
+    size_t room = op == WEFT__FOP_FSYNC ? 0 : n;
+    file_job *j = malloc(sizeof *j + room);
+    if (!j) {
+        WEFT_ERRNO = ENOMEM;
+        return -1;
+    }
+    *j = (file_job){.op = op, .fd = weft__libc.fcntl(fd, F_DUPFD_CLOEXEC, 0), .n = n,
+                    .off = off};
+    if (j->fd < 0) {
+        free(j);
+        return -1; /* EBADF, EMFILE */
+    }
+    if (op == WEFT__FOP_WRITE)
+        memcpy(j->data, buf, n);
+    bool done;
+    int r = weft__offload_owned(run_file_job, j, drop_file_job, &done);
+    if (!done) {
+        WEFT_ERRNO = r;
+        return -1;
+    }
+    ssize_t res = j->res;
+    if (res > 0 && op == WEFT__FOP_READ)
+        memcpy(buf, j->data, (size_t)res);
+    if (res < 0)
+        WEFT_ERRNO = j->err;
+    drop_file_job(j);
+    return res;
+}

@@ -1,0 +1,439 @@
+/*
+ * hooks.c — libc's blocking entry points, defined by libweft so that code
+ * it never compiled parks virtual threads instead of blocking carriers.
+ *
+ * A program linked with -lweft, or any binary run with
+ * LD_PRELOAD=libweft.so, calls these instead of libc's. Each forwards to
+ * its weft_ twin, which on an OS thread is the libc call itself (plus the
+ * blocking behaviour the program expects on fds weft switched to
+ * non-blocking underneath). WEFT_HOOKS=0 in the environment, read when
+ * the library loads, makes every hook the plain libc call.
+ *
+ * The fortified variants (__read_chk and friends) that _FORTIFY_SOURCE
+ * builds call are hooked too: Debian builds its libraries that way.
+ * Sleeps park for the requested time; cancellation ends them early with
+ * WEFT_ERRNO ECANCELED or ETIMEDOUT. getaddrinfo runs on the offload pool.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+#define HOOK __attribute__((visibility("default")))
+
+static bool hooks_off;
+
+__attribute__((constructor)) static void read_hooks_env(void)
+{
+    const char *v = getenv("WEFT_HOOKS");
+    hooks_off = v && !strcmp(v, "0");
+}
+
+static inline bool off(void)
+{
+    weft__libc_get();
+    return hooks_off;
+}
+
+/* Parks only on virtual threads, and only while hooks are on. */
+static inline bool parks(void)
+{
+    return !off() && weft__g();
+}
+
+HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+    return off() ? weft__libc.read(fd, buf, n) : weft_read(fd, buf, n);
+}
+
+HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+    return off() ? weft__libc.write(fd, buf, n) : weft_write(fd, buf, n);
+}
+
+HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    return off() ? weft__libc.readv(fd, iov, cnt) : weft_readv(fd, iov, cnt);
+}
+
+HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    return off() ? weft__libc.writev(fd, iov, cnt) : weft_writev(fd, iov, cnt);
+}
+
+HOOK ssize_t pread(int fd, void *buf, size_t n, off_t off_)
+{
+    return off() ? weft__libc.pread(fd, buf, n, off_)
+                 : weft_pread(fd, buf, n, off_);
+}
+
+HOOK ssize_t pwrite(int fd, const void *buf, size_t n, off_t off_)
+{
+    return off() ? weft__libc.pwrite(fd, buf, n, off_)
+                 : weft_pwrite(fd, buf, n, off_);
+}
+
+HOOK ssize_t pread64(int fd, void *buf, size_t n, off_t off_)
+{
+    return pread(fd, buf, n, off_);
+}
+
+HOOK ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off_)
+{
+    return pwrite(fd, buf, n, off_);
+}
+
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return off() ? weft__libc.recv(fd, buf, n, flags)
+                 : weft_recv(fd, buf, n, flags);
+}
+
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return off() ? weft__libc.send(fd, buf, n, flags)
+                 : weft_send(fd, buf, n, flags);
+}
+
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+                      struct sockaddr *from, socklen_t *len)
+{
+    return off() ? weft__libc.recvfrom(fd, buf, n, flags, from, len)
+                 : weft_recvfrom(fd, buf, n, flags, from, len);
+}
+
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+                    const struct sockaddr *to, socklen_t len)
+{
+    return off() ? weft__libc.sendto(fd, buf, n, flags, to, len)
+                 : weft_sendto(fd, buf, n, flags, to, len);
+}
+
+HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return off() ? weft__libc.recvmsg(fd, msg, flags)
+                 : weft_recvmsg(fd, msg, flags);
+}
+
+HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return off() ? weft__libc.sendmsg(fd, msg, flags)
+                 : weft_sendmsg(fd, msg, flags);
+}
+
+HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return off() ? weft__libc.accept(fd, addr, len)
+                 : weft_accept(fd, addr, len);
+}
+
+HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return off() ? weft__libc.accept4(fd, addr, len, flags)
+                 : weft_accept4(fd, addr, len, flags);
+}
+
+HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return off() ? weft__libc.connect(fd, addr, len)
+                 : weft_connect(fd, addr, len);
+}
+
+HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    return off() ? weft__libc.poll(fds, n, timeout)
+                 : weft_poll(fds, n, timeout);
+}
+
+HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+               const sigset_t *mask)
+{
+    /* A signal mask cannot be swapped in for a virtual thread alone. */
+    if (!parks() || mask || (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+                                    ts->tv_nsec >= 1000000000)))
+        return weft__libc.ppoll(fds, n, ts, mask);
+    int ms = -1;
+    if (ts) {
+        int64_t t = (ts->tv_sec * 1000000000ll + ts->tv_nsec + 999999) /
+                    1000000;
+        ms = t > INT32_MAX ? INT32_MAX : (int)t;
+    }
+    return weft_poll(fds, n, ms);
+}
+
+HOOK int close(int fd)
+{
+    return off() ? weft__libc.close(fd) : weft_close(fd);
+}
+
+HOOK int fclose(FILE *fp)
+{
+    if (!off() && fp) {
+        int fd = fileno(fp);
+        if (fd >= 0)
+            weft__fd_forget(fd);
+    }
+    return weft__libc.fclose(fp);
+}
+
+HOOK int dup2(int from, int to)
+{
+    int r = weft__libc_get()->dup2(from, to);
+    if (r >= 0 && !hooks_off && from != to)
+        weft__fd_copy(from, to);
+    return r;
+}
+
+HOOK int dup3(int from, int to, int flags)
+{
+    int r = weft__libc_get()->dup3(from, to, flags);
+    if (r >= 0 && !hooks_off)
+        weft__fd_copy(from, to);
+    return r;
+}
+
+static int fcntl_hook(int fd, int cmd, va_list ap)
+{
+    void *arg = va_arg(ap, void *);
+    return off() ? weft__libc.fcntl(fd, cmd, arg) : weft_fcntl(fd, cmd, arg);
+}
+
+HOOK int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    int r = fcntl_hook(fd, cmd, ap);
+    va_end(ap);
+    return r;
+}
+
+HOOK int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    int r = fcntl_hook(fd, cmd, ap);
+    va_end(ap);
+    return r;
+}
+
+HOOK int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (off() || req != FIONBIO || !arg)
+        return weft__libc.ioctl(fd, req, arg);
+    /* Blocking mode set this way is tracked like F_SETFL's: weft keeps
+     * an fd it waits on non-blocking underneath. */
+    int on = *(const int *)arg;
+    weft__fd *f = weft__fd_peek(fd);
+    uint32_t fl = f ? atomic_load(&f->flags) : 0;
+    bool keep = !on && (fl & WEFT__FD_KNOWN) &&
+                !(fl & (WEFT__FD_FILE | WEFT__FD_STDIO));
+    int one = 1;
+    int r = weft__libc.ioctl(fd, req, keep ? &one : arg);
+    if (r == 0)
+        weft__fd_set_user_nonblock(fd, on);
+    return r;
+}
+
+HOOK int setsockopt(int fd, int level, int name, const void *val,
+                    socklen_t len)
+{
+    int r = weft__libc_get()->setsockopt(fd, level, name, val, len);
+    if (r == 0 && level == SOL_SOCKET &&
+        (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+        len >= sizeof(struct timeval)) {
+        const struct timeval *tv = val;
+        weft__fd_set_timeout(fd, name, (int64_t)tv->tv_sec * 1000000000 +
+                                           (int64_t)tv->tv_usec * 1000);
+    }
+    return r;
+}
+
+HOOK int fsync(int fd)
+{
+    return off() ? weft__libc.fsync(fd) : weft_fsync(fd);
+}
+
+/* ---------------------------------------------------------------- sleeps */
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Sleeps ns on a virtual thread; on early end, *left gets what remains. */
+static int sleep_parked(int64_t ns, int64_t *left)
+{
+    int64_t end = weft_now() + ns;
+    int e = weft_sleep(ns);
+    *left = e ? end - weft_now() : 0;
+    if (*left < 0)
+        *left = 0;
+    return e;
+}
+
+HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    if (!parks() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 ||
+        req->tv_sec < 0)
+        return weft__libc.nanosleep(req, rem);
+    int64_t left;
+    int e = sleep_parked(ts_ns(req), &left);
+    if (!e)
+        return 0;
+    if (rem)
+        *rem = (struct timespec){left / 1000000000, left % 1000000000};
+    WEFT_ERRNO = e;
+    return -1;
+}
+
+HOOK int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+                         struct timespec *rem)
+{
+    if (!parks() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 ||
+        (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME &&
+         clk != CLOCK_BOOTTIME))
+        return weft__libc.clock_nanosleep(clk, flags, req, rem);
+    int64_t ns = ts_ns(req);
+    if (flags & TIMER_ABSTIME) {
+        struct timespec now;
+        clock_gettime(clk, &now);
+        ns -= ts_ns(&now);
+        if (ns <= 0)
+            return 0;
+    }
+    int64_t left;
+    int e = sleep_parked(ns, &left);
+    if (e && rem && !(flags & TIMER_ABSTIME))
+        *rem = (struct timespec){left / 1000000000, left % 1000000000};
+    return e;
+}
+
+HOOK int usleep(useconds_t us)
+{
+    struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+    return nanosleep(&ts, NULL);
+}
+
+HOOK unsigned sleep(unsigned s)
+{
+    struct timespec ts = {s, 0}, rem = {0, 0};
+    if (nanosleep(&ts, &rem) == 0)
+        return 0;
+    return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
+}
+
+/* ----------------------------------------------------------- getaddrinfo */
+
+typedef struct gai_job {
+    char *node, *service;
+    struct addrinfo hints;
+    bool has_hints;
+    struct addrinfo *res;
+    int rc, err;
+} gai_job;
+
+static int run_gai(void *arg)
+{
+    gai_job *j = arg;
+    j->rc = weft__libc.getaddrinfo(j->node, j->service,
+                                   j->has_hints ? &j->hints : NULL, &j->res);
+    j->err = WEFT_ERRNO;
+    return 0;
+}
+
+static void drop_gai(void *arg)
+{
+    gai_job *j = arg;
+    if (j->res)
+        freeaddrinfo(j->res);
+    free(j->node);
+    free(j->service);
+    free(j);
+}
+
+HOOK int getaddrinfo(const char *node, const char *service,
+                     const struct addrinfo *hints, struct addrinfo **res)
+{
+    if (!parks())
+        return weft__libc.getaddrinfo(node, service, hints, res);
+    gai_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return EAI_MEMORY;
+    j->node = node ? strdup(node) : NULL;
+    j->service = service ? strdup(service) : NULL;
+    if ((node && !j->node) || (service && !j->service)) {
+        drop_gai(j);
+        return EAI_MEMORY;
+    }
+    if (hints) {
+        j->hints = *hints;
+        j->has_hints = true;
+    }
+    bool done;
+    int r = weft__offload_owned(run_gai, j, drop_gai, &done);
+    if (!done) {
+        WEFT_ERRNO = r;
+        return EAI_SYSTEM;
+    }
+    int rc = j->rc;
+    *res = j->res;
+    j->res = NULL;
+    if (rc == EAI_SYSTEM)
+        WEFT_ERRNO = j->err;
+    drop_gai(j);
+    return rc;
+}
+
+/* ---------------------------------------------------- fortified variants */
+
+HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        abort();
+    return read(fd, buf, n);
+}
+
+HOOK ssize_t __pread_chk(int fd, void *buf, size_t n, off_t o, size_t buflen)
+{
+    if (n > buflen)
+        abort();
+    return pread(fd, buf, n, o);
+}
+
+HOOK ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t o, size_t buflen)
+{
+    return __pread_chk(fd, buf, n, o, buflen);
+}
+
+HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (n > buflen)
+        abort();
+    return recv(fd, buf, n, flags);
+}
+
+HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
+                            int flags, struct sockaddr *from, socklen_t *len)
+{
+    if (n > buflen)
+        abort();
+    return recvfrom(fd, buf, n, flags, from, len);
+}
+
+HOOK int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        abort();
+    return poll(fds, n, timeout);
+}

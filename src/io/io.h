@@ -1,0 +1,206 @@
+/*
+ * io.h — the I/O layer's internal interfaces: fd records (fd.c), the
+ * poller and its two backends (poller.c, epoll.c, uring.c), and the libc
+ * bindings the hooks and the I/O calls pass through to (libc.c).
+ *
+ * Readiness model (both backends). Every fd a virtual thread waits on is
+ * watched edge-triggered, for input and output at once, from its first
+ * wait until it is closed: one registration per fd, not one per wait. An
+ * edge that arrives while no thread waits for it is latched in the fd's
+ * record (ready), and the next wait consumes it instead of parking; so an
+ * edge is never lost between a call's EAGAIN and its wait, at the price of
+ * an occasional retry that finds EAGAIN again.
+ *
+ * Events carry the fd number and the record's sequence number, which is
+ * bumped when the fd is closed: an event of an fd's earlier life is
+ * dropped.
+ */
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "sched/sched.h"
+
+typedef struct weft__port weft__port;
+
+/* ------------------------------------------------------------ fd records */
+
+enum {
+    WEFT__FD_KNOWN = 1u,    /* classified (the rest is valid) */
+    WEFT__FD_SOCKET = 2u,
+    WEFT__FD_FILE = 4u,     /* regular file or block device: not pollable */
+    WEFT__FD_STDIO = 8u,    /* 0..2, or a pipe/tty weft must not touch:
+                               blocking calls run marked as blocking */
+    WEFT__FD_NB_OURS = 16u, /* weft set O_NONBLOCK; the program did not */
+    WEFT__FD_NB_USER = 32u, /* the program wants O_NONBLOCK semantics */
+};
+
+typedef struct weft__fd {
+    weft__spinlock lock;
+    _Atomic uint32_t flags;   /* WEFT__FD_*; written under lock */
+    _Atomic uint32_t seq;     /* bumped (under lock) when the fd closes */
+    _Atomic uint32_t armed;   /* seq + 1 of the poller registration, or 0 */
+    weft__port *armed_port;   /* ... on this port; under lock */
+    uint32_t ready;           /* latched POLLIN / POLLOUT edges; lock */
+    weft__list waiters;       /* weft__waiter, data: the events wanted */
+    int64_t rcvtimeo_ns;      /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
+    int64_t sndtimeo_ns;      /* under lock */
+    int fd;
+} weft__fd;
+
+/* Runs on: any thread. The record of fd, classified on first use (NULL,
+ * errno EBADF: not open or out of the table's range). */
+weft__fd *weft__fd_get(int fd);
+/* The record of fd if one was ever made, unclassified or not; else NULL. */
+weft__fd *weft__fd_peek(int fd);
+/* The fd is closed (or its number about to be reused): wakes its waiters
+ * with EBADF, drops its poller registration and classification. */
+void weft__fd_forget(int fd);
+/* to is a new duplicate of from (dup2, F_DUPFD): it shares from's file,
+ * flags included. */
+void weft__fd_copy(int from, int to);
+/* Parks the calling virtual thread until f is ready for events (POLLIN,
+ * POLLOUT), deadline (< 0: none) passes or the thread is cancelled.
+ * 0 / WEFT__EXPIRED / ECANCELED / ETIMEDOUT / EBADF (closed meanwhile) /
+ * ENOMEM, EPERM (the poller cannot watch it). */
+int weft__fd_wait(weft__fd *f, short events, int64_t deadline);
+/* From the poller: fd's life seq has events (POLL* bits). */
+void weft__fd_event(int fd, uint32_t seq, uint32_t events);
+weft__fd *weft__fd_adopt_socket(int fd, bool user_nonblock,
+                                const weft__fd *parent);
+void weft__fd_disarmed(int fd, uint32_t seq);
+/* Waits on several records at once, for weft_poll: parks until one of
+ * them has an event it asks for. Returns as weft__fd_wait. */
+int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
+                       int64_t deadline);
+/* Virtual threads waiting on fds now, for stats and deadlock reports. */
+uint32_t weft__fd_waiting(void);
+/* Sets or clears the program's O_NONBLOCK wish for fd. */
+void weft__fd_set_user_nonblock(int fd, bool on);
+void weft__fd_set_timeout(int fd, int optname, int64_t ns);
+
+/* ---------------------------------------------------------------- poller */
+
+/* Where events are fetched: the one epoll instance, or one io_uring per
+ * carrier (uring.c says why). Backends embed this header first. */
+struct weft__port {
+    _Atomic bool owner;      /* someone fetches from it (poller.c) */
+    uint32_t id;
+};
+
+typedef struct weft__poller_ops {
+    const char *name;
+    int  (*init)(uint32_t max_carriers); /* 0 / errno: backend unusable */
+    void (*fini)(void);
+    /* A port for the calling carrier to fetch from and submit to (kept
+     * in its record: carrier.io_port); NULL if none can be had. */
+    weft__port *(*port_new)(void);
+    weft__port *(*port_at)(uint32_t i);  /* i-th port; NULL past the end */
+    bool per_carrier;                     /* every idle carrier fetches */
+    int  (*arm)(weft__port *pt, int fd, uint32_t seq); /* watch: 0/errno */
+    void (*disarm)(weft__port *pt, int fd, uint32_t seq);
+    /* Fetches events, blocking until one, a kick, or until (weft_now
+     * clock; 0: do not block, -1: no limit). Returns how many it holds. */
+    int  (*fetch)(weft__port *pt, int64_t until);
+    void (*dispatch)(weft__port *pt);    /* delivers what fetch holds */
+    void (*kick)(weft__port *pt);        /* ends a blocked fetch */
+    /* File operation (NULL: the backend has none): parks the calling
+     * virtual thread until done; returns what the syscall would, with
+     * -errno on failure. */
+    long (*file_op)(weft__port *pt, int op, int fd, void *buf, size_t n,
+                    off_t off);
+} weft__poller_ops;
+
+extern const weft__poller_ops weft__epoll_ops;
+extern const weft__poller_ops weft__uring_ops;
+
+/* Both backends' kick: a write to an eventfd the port watches. EAGAIN
+ * means the counter is full, and a kick is pending anyway. */
+void weft__kick_eventfd(int fd);
+
+enum { WEFT__FOP_READ, WEFT__FOP_WRITE, WEFT__FOP_FSYNC };
+
+/* poller.c: the runtime's side. */
+int  weft__io_init(unsigned backend);   /* weft_config.io; 0 / errno */
+void weft__io_fini(void);
+bool weft__io_on(void);                 /* a backend runs */
+const char *weft__io_backend(void);
+int  weft__io_arm(int fd, uint32_t seq, weft__port **port);
+void weft__io_disarm(weft__port *port, int fd, uint32_t seq);
+long weft__io_file_op(int op, int fd, void *buf, size_t n, off_t off,
+                      bool *done);
+/* Whether idle carrier m (timer waiter or not) waits in the poller. */
+bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter);
+/* Idle carrier m: blocks in its port until events, a kick or until,
+ * unless *wake_word is set already. Returns the port if it holds events:
+ * pass it to weft__io_dispatch once m has a P (or not: then the threads
+ * go to the global queue). */
+weft__port *weft__io_wait(weft__carrier *m, int64_t until,
+                          _Atomic uint32_t *wake_word);
+void weft__io_dispatch(weft__port *pt);
+/* Non-blocking: delivers the ready events of m's port (m NULL: of every
+ * port), skipping ports someone else fetches from. */
+bool weft__io_poll(weft__carrier *m);
+/* Ends m's blocked wait in its port. */
+void weft__io_kick(weft__carrier *m);
+/* Counts of virtual threads in an fd wait, kept by fd.c. */
+extern _Atomic uint32_t weft__io_waiters;
+
+/* fileio.c: a file operation on the offload pool, for the epoll backend.
+ * Returns what the syscall would (-1 and errno). */
+ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
+
+/* ---------------------------------------------------------------- libc */
+
+/* The libc functions the hooks shadow, resolved with RTLD_NEXT. Use
+ * weft__libc_get() where a hook may run before the library's constructor. */
+struct weft__libc {
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*pread)(int, void *, size_t, off_t);
+    ssize_t (*pwrite)(int, const void *, size_t, off_t);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+                        socklen_t *);
+    ssize_t (*sendto)(int, const void *, size_t, int,
+                      const struct sockaddr *, socklen_t);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+                 const void *);
+    int (*close)(int);
+    int (*fsync)(int);
+    int (*fcntl)(int, int, ...);
+    int (*nanosleep)(const struct timespec *, struct timespec *);
+    int (*clock_nanosleep)(clockid_t, int, const struct timespec *,
+                           struct timespec *);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*ioctl)(int, unsigned long, ...);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fclose)(void *);
+    int (*getaddrinfo)(const char *, const char *, const void *, void *);
+    int (*select)(int, void *, void *, void *, struct timeval *);
+};
+extern struct weft__libc weft__libc;
+void weft__libc_resolve(void);
+static inline const struct weft__libc *weft__libc_get(void)
+{
+    if (unlikely(!weft__libc.select))
+        weft__libc_resolve();
+    return &weft__libc;
+}
+
+#endif

@@ -1,0 +1,428 @@
+/*
+ * ops.c — weft_read, weft_write and the other blocking I/O calls.
+ *
+ * Each call is one attempt function (the libc call, which cannot block on
+ * an fd weft made non-blocking) driven by run_io:
+ *   - on a virtual thread, EAGAIN parks the thread until the fd's next
+ *     edge (fd.c), SO_RCVTIMEO / SO_SNDTIMEO bounding the whole call;
+ *   - on an OS thread, the call blocks as the program expects: on an fd
+ *     weft made non-blocking underneath, EAGAIN becomes poll(2) and retry;
+ *   - an fd the program made O_NONBLOCK gets the attempt's EAGAIN;
+ *   - fds weft must not switch (0-2) wait for readiness in the poller,
+ *     then make the call marked as blocking (the monitor moves the
+ *     carrier's other threads if it does block);
+ *   - regular files go through io_uring, else run marked as blocking.
+ * WEFT_ERRNO is left as the caller had it when the call succeeds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "io/io.h"
+
+typedef ssize_t (*attempt_fn)(void *ctx);
+
+struct rw {
+    int fd;
+    void *buf;
+    size_t n;
+    int flags;
+    off_t off;
+    const struct iovec *iov;
+    int iovcnt;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    socklen_t tolen;
+    struct msghdr *msg;
+};
+
+static int64_t timeout_for(const weft__fd *f, short ev)
+{
+    int64_t t = ev == POLLIN ? f->rcvtimeo_ns : f->sndtimeo_ns;
+    return t > 0 ? weft_now() + t : -1;
+}
+
+static uint32_t fd_flags(const weft__fd *f)
+{
+    return atomic_load_explicit(&f->flags, memory_order_acquire);
+}
+
+/* An OS thread calling on an fd weft made non-blocking: waits as the
+ * blocking call would have, time-outs included. */
+static ssize_t os_io(int fd, short ev, attempt_fn attempt, void *ctx)
+{
+    ssize_t r;
+    while ((r = attempt(ctx)) < 0 && (WEFT_ERRNO == EAGAIN || WEFT_ERRNO == EWOULDBLOCK)) {
+        weft__fd *f = weft__fd_peek(fd);
+        if (!f || (fd_flags(f) & (WEFT__FD_NB_OURS | WEFT__FD_NB_USER)) !=
+                      WEFT__FD_NB_OURS)
+            return r;
+        int64_t t = ev == POLLIN ? f->rcvtimeo_ns : f->sndtimeo_ns;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int n = weft__libc_get()->poll(&p, 1, t > 0 ? (int)((t + 999999) / 1000000)
+                                                 : -1);
+        if (n == 0) {
+            WEFT_ERRNO = EAGAIN;
+            return -1;
+        }
+        if (n < 0 && WEFT_ERRNO != EINTR)
+            return -1;
+    }
+    return r;
+}
+
+/* Holds: nothing. The call on an fd that must stay blocking. */
+static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
+{
+    struct pollfd p = {.fd = f->fd, .events = ev};
+    if (weft__libc.poll(&p, 1, 0) == 0) {
+        int e = weft__fd_wait(f, ev, timeout_for(f, ev));
+        if (e) {
+            WEFT_ERRNO = e == WEFT__EXPIRED ? EAGAIN : e;
+            return -1;
+        }
+    }
+    weft__blocking_enter();
+    ssize_t r = attempt(ctx);
+    weft__blocking_leave();
+    return r;
+}
+
+static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx)
+{
+    if (!weft__g())
+        return os_io(fd, ev, attempt, ctx);
+    weft__fd *f = weft__fd_get(fd);
+    if (!f)
+        return attempt(ctx); /* the kernel reports what is wrong */
+    uint32_t fl = fd_flags(f);
+    if (fl & WEFT__FD_NB_USER)
+        return attempt(ctx);
+    if (fl & WEFT__FD_STDIO)
+        return stdio_io(f, ev, attempt, ctx);
+    if (fl & WEFT__FD_FILE) {
+        weft__blocking_enter();
+        ssize_t r = attempt(ctx);
+        weft__blocking_leave();
+        return r;
+    }
+    int saved = WEFT_ERRNO;
+    int64_t deadline = -1;
+    bool timed = false;
+    for (;;) {
+        ssize_t r = attempt(ctx);
+        if (r >= 0) {
+            WEFT_ERRNO = saved;
+            return r;
+        }
+        if (WEFT_ERRNO != EAGAIN && WEFT_ERRNO != EWOULDBLOCK)
+            return r;
+        if (!timed) {
+            deadline = timeout_for(f, ev);
+            timed = true;
+        }
+        int e = weft__fd_wait(f, ev, deadline);
+        if (e) {
+            WEFT_ERRNO = e == WEFT__EXPIRED ? EAGAIN : e;
+            return -1;
+        }
+    }
+}
+
+/* Whether a short transfer on fd should be continued, as a blocking call
+ * on a stream does. */
+static bool continues(int fd)
+{
+    weft__fd *f = weft__fd_peek(fd);
+    return !f || !(fd_flags(f) & WEFT__FD_NB_USER);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static ssize_t try_read(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.read(a->fd, a->buf, a->n);
+}
+
+static ssize_t try_readv(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.readv(a->fd, a->iov, a->iovcnt);
+}
+
+static ssize_t try_recvfrom(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.recvfrom(a->fd, a->buf, a->n, a->flags, a->addr,
+                               a->addrlen);
+}
+
+static ssize_t try_recvmsg(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.recvmsg(a->fd, a->msg, a->flags);
+}
+
+/* A regular file under io_uring: the read or write goes to the ring. */
+static bool file_via_ring(int fd, int op, void *buf, size_t n, off_t off,
+                          ssize_t *out)
+{
+    if (!weft__g())
+        return false;
+    weft__fd *f = weft__fd_get(fd);
+    if (!f || !(fd_flags(f) & WEFT__FD_FILE))
+        return false;
+    bool done;
+    long r = weft__io_file_op(op, fd, buf, n, off, &done);
+    if (!done)
+        return false;
+    if (r < 0) {
+        WEFT_ERRNO = (int)-r;
+        r = -1;
+    }
+    *out = r;
+    return true;
+}
+
+ssize_t weft_read(int fd, void *buf, size_t n)
+{
+    ssize_t r;
+    weft__libc_get();
+    if (file_via_ring(fd, WEFT__FOP_READ, buf, n, -1, &r))
+        return r;
+    return run_io(fd, POLLIN, try_read, &(struct rw){.fd = fd, .buf = buf,
+                                                       .n = n});
+}
+
+ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    weft__libc_get();
+    return run_io(fd, POLLIN, try_readv,
+                  &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt});
+}
+
+ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
+                      struct sockaddr *from, socklen_t *fromlen)
+{
+    weft__libc_get();
+    struct rw a = {.fd = fd, .buf = buf, .n = n, .flags = flags,
+                   .addr = from, .addrlen = fromlen};
+    if (flags & MSG_DONTWAIT)
+        return try_recvfrom(&a);
+    if (!(flags & MSG_WAITALL))
+        return run_io(fd, POLLIN, try_recvfrom, &a);
+    /* MSG_WAITALL on an fd that is non-blocking underneath: gather. */
+    size_t got = 0;
+    a.flags &= ~MSG_WAITALL;
+    while (got < n) {
+        a.buf = (char *)buf + got;
+        a.n = n - got;
+        ssize_t r = run_io(fd, POLLIN, try_recvfrom, &a);
+        if (r <= 0)
+            return got ? (ssize_t)got : r;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+ssize_t weft_recv(int fd, void *buf, size_t n, int flags)
+{
+    return weft_recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    weft__libc_get();
+    struct rw a = {.fd = fd, .msg = msg, .flags = flags};
+    if (flags & MSG_DONTWAIT)
+        return try_recvmsg(&a);
+    return run_io(fd, POLLIN, try_recvmsg, &a);
+}
+
+ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
+{
+    ssize_t r;
+    weft__libc_get();
+    if (off < 0) {
+        WEFT_ERRNO = EINVAL;
+        return -1;
+    }
+    if (file_via_ring(fd, WEFT__FOP_READ, buf, n, off, &r))
+        return r;
+    if (weft__g() && weft__fd_get(fd) &&
+        (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
+        return weft__file_offload(WEFT__FOP_READ, fd, buf, n, off);
+    return weft__libc.pread(fd, buf, n, off);
+}
+
+/* --------------------------------------------------------------- writes */
+
+static ssize_t try_write(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.write(a->fd, a->buf, a->n);
+}
+
+static ssize_t try_writev(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.writev(a->fd, a->iov, a->iovcnt);
+}
+
+static ssize_t try_sendto(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.sendto(a->fd, a->buf, a->n, a->flags, a->addr,
+                             a->tolen);
+}
+
+static ssize_t try_sendmsg(void *c)
+{
+    struct rw *a = c;
+    return weft__libc.sendmsg(a->fd, a->msg, a->flags);
+}
+
+/* Writes all of buf as a blocking call would: a short count only when an
+ * error, a cancellation or a time-out ends it midway. */
+static ssize_t write_fully(int fd, attempt_fn attempt, struct rw *a)
+{
+    const char *base = a->buf;
+    size_t n = a->n, done = 0;
+    int saved = WEFT_ERRNO;
+    for (;;) {
+        a->buf = (char *)base + done;
+        a->n = n - done;
+        ssize_t r = run_io(fd, POLLOUT, attempt, a);
+        if (r < 0) {
+            if (!done)
+                return -1;
+            WEFT_ERRNO = saved;
+            return (ssize_t)done;
+        }
+        done += (size_t)r;
+        if (done >= n || r == 0 || !continues(fd))
+            return (ssize_t)done;
+    }
+}
+
+ssize_t weft_write(int fd, const void *buf, size_t n)
+{
+    ssize_t r;
+    weft__libc_get();
+    if (file_via_ring(fd, WEFT__FOP_WRITE, (void *)buf, n, -1, &r))
+        return r;
+    return write_fully(fd, try_write, &(struct rw){.fd = fd,
+                                                   .buf = (void *)buf,
+                                                   .n = n});
+}
+
+ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
+                    const struct sockaddr *to, socklen_t tolen)
+{
+    weft__libc_get();
+    struct rw a = {.fd = fd, .buf = (void *)buf, .n = n, .flags = flags,
+                   .addr = (struct sockaddr *)to, .tolen = tolen};
+    if (flags & MSG_DONTWAIT)
+        return try_sendto(&a);
+    return write_fully(fd, try_sendto, &a);
+}
+
+ssize_t weft_send(int fd, const void *buf, size_t n, int flags)
+{
+    return weft_sendto(fd, buf, n, flags, NULL, 0);
+}
+
+/* flags < 0: a write(2), else a send(2) with flags. */
+static ssize_t write_piece(int fd, const void *buf, size_t n, int flags)
+{
+    return flags < 0 ? weft_write(fd, buf, n)
+                     : weft_sendto(fd, buf, n, flags, NULL, 0);
+}
+
+/* After a vectored write moved `done` bytes: writes the rest of iov. */
+static ssize_t finish_iov(int fd, const struct iovec *iov, int iovcnt,
+                          size_t done, int flags)
+{
+    size_t total = done;
+    for (int i = 0; i < iovcnt; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        size_t left = iov[i].iov_len - done;
+        ssize_t r = write_piece(fd, (char *)iov[i].iov_base + done,
+                                         left, flags);
+        done = 0;
+        if (r < 0)
+            return (ssize_t)total;
+        total += (size_t)r;
+        if ((size_t)r < left)
+            return (ssize_t)total;
+    }
+    return (ssize_t)total;
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    weft__libc_get();
+    ssize_t r = run_io(fd, POLLOUT, try_writev,
+                       &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt});
+    if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
+        !continues(fd))
+        return r;
+    return finish_iov(fd, iov, iovcnt, (size_t)r, -1);
+}
+
+ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    weft__libc_get();
+    struct rw a = {.fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
+    if (flags & MSG_DONTWAIT)
+        return try_sendmsg(&a);
+    ssize_t r = run_io(fd, POLLOUT, try_sendmsg, &a);
+    if (r <= 0 || !msg || (size_t)r >= iov_total(msg->msg_iov,
+                                                 (int)msg->msg_iovlen) ||
+        !continues(fd))
+        return r;
+    return finish_iov(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r,
+                      flags);
+}
+
+ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    ssize_t r;
+    weft__libc_get();
+    if (off < 0) {
+        WEFT_ERRNO = EINVAL;
+        return -1;
+    }
+    if (file_via_ring(fd, WEFT__FOP_WRITE, (void *)buf, n, off, &r))
+        return r;
+    if (weft__g() && weft__fd_get(fd) &&
+        (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
+        return weft__file_offload(WEFT__FOP_WRITE, fd, (void *)buf, n, off);
+    return weft__libc.pwrite(fd, buf, n, off);
+}
+
+int weft_fsync(int fd)
+{
+    ssize_t r;
+    weft__libc_get();
+    if (file_via_ring(fd, WEFT__FOP_FSYNC, NULL, 0, 0, &r))
+        return (int)r;
+    if (weft__g() && weft__fd_get(fd))
+        return (int)weft__file_offload(WEFT__FOP_FSYNC, fd, NULL, 0, 0);
+    return weft__libc.fsync(fd);
+}

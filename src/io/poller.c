@@ -1,0 +1,196 @@
+/*
+ * poller.c — the runtime's side of the poller: picks the backend, and
+ * decides who fetches events.
+ *
+ * One party at a time owns the poller (owner): the idle carrier that
+ * waits in it (the timer waiter, carrier.c), a carrier whose P ran dry
+ * polling it without blocking, or the monitor doing the same on its tick
+ * while every carrier is busy. The owner fetches events and delivers them
+ * (weft__fd_event wakes the waiting threads: onto the owner's P if it has
+ * one, else the global queue). Ownership makes each backend's event
+ * buffer single-consumer, and a blocked owner is ended by a kick.
+ *
+ * A waiting carrier announces itself (carrier.c: in_poll) before it reads
+ * its wake word and fetches; its wakers store the word and then read
+ * in_poll, both seq_cst, and kick when it is set: so either the waiter
+ * sees the word or the waker kicks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io.h"
+
+static const weft__poller_ops *ops;
+
+static bool try_own(weft__port *pt)
+{
+    return !atomic_load_explicit(&pt->owner, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&pt->owner, true, memory_order_acquire);
+}
+
+static void disown(weft__port *pt)
+{
+    atomic_store_explicit(&pt->owner, false, memory_order_release);
+}
+
+static unsigned backend_from_env(unsigned configured)
+{
+    const char *e = getenv("WEFT_IO");
+    if (!e || !*e)
+        return configured;
+    if (!strcmp(e, "uring"))
+        return WEFT_IO_URING;
+    if (!strcmp(e, "epoll"))
+        return WEFT_IO_EPOLL;
+    return WEFT_IO_AUTO;
+}
+
+/* io_uring where it can be had (WEFT_IO_AUTO falls back to epoll when the
+ * kernel lacks it or a seccomp profile forbids it); epoll when asked. */
+int weft__io_init(unsigned backend)
+{
+    weft__libc_resolve();
+    backend = backend_from_env(backend);
+    int err = ENOSYS;
+    if (backend != WEFT_IO_EPOLL) {
+        err = weft__uring_ops.init(weft__S.max_carriers);
+        if (!err)
+            ops = &weft__uring_ops;
+        else if (backend == WEFT_IO_URING)
+            return err;
+    }
+    if (!ops) {
+        err = weft__epoll_ops.init(weft__S.max_carriers);
+        if (err)
+            return err;
+        ops = &weft__epoll_ops;
+    }
+    return 0;
+}
+
+void weft__io_fini(void)
+{
+    if (ops)
+        ops->fini();
+    ops = NULL;
+}
+
+bool weft__io_on(void)
+{
+    return ops != NULL;
+}
+
+const char *weft__io_backend(void)
+{
+    return ops ? ops->name : "none";
+}
+
+/* Runs on: m's own thread. */
+static weft__port *own_port(weft__carrier *m)
+{
+    if (!m)
+        return NULL;
+    weft__port *pt = atomic_load_explicit(&m->io_port, memory_order_relaxed);
+    if (!pt && (pt = ops->port_new()))
+        atomic_store_explicit(&m->io_port, pt, memory_order_release);
+    return pt;
+}
+
+int weft__io_arm(int fd, uint32_t seq, weft__port **port)
+{
+    if (!ops)
+        return ENOSYS;
+    weft__port *pt = own_port(weft__m());
+    if (!pt)
+        return ENOMEM;
+    int err = ops->arm(pt, fd, seq);
+    if (!err)
+        *port = pt;
+    return err;
+}
+
+void weft__io_disarm(weft__port *pt, int fd, uint32_t seq)
+{
+    if (ops && pt)
+        ops->disarm(pt, fd, seq);
+}
+
+long weft__io_file_op(int op, int fd, void *buf, size_t n, off_t off,
+                      bool *done)
+{
+    weft__port *pt = ops && ops->file_op ? own_port(weft__m()) : NULL;
+    *done = pt != NULL;
+    return pt ? ops->file_op(pt, op, fd, buf, n, off) : 0;
+}
+
+bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter)
+{
+    return ops && (timer_waiter || ops->per_carrier) && own_port(m);
+}
+
+weft__port *weft__io_wait(weft__carrier *m, int64_t until,
+                          _Atomic uint32_t *wake_word)
+{
+    weft__port *pt = own_port(m);
+    while (!try_own(pt))
+        weft__cpu_relax(); /* a non-blocking poll is brief */
+    int n = atomic_load_explicit(wake_word, memory_order_seq_cst)
+                ? 0 : ops->fetch(pt, until);
+    if (n > 0)
+        return pt; /* ownership passes to weft__io_dispatch */
+    disown(pt);
+    return NULL;
+}
+
+void weft__io_dispatch(weft__port *pt)
+{
+    weft__carrier *m = weft__m();
+    bool batch = m && m->firing_timers;
+    if (m) /* a batch of wake-ups goes to the back, in order */
+        m->firing_timers = true;
+    ops->dispatch(pt);
+    if (m)
+        m->firing_timers = batch;
+    disown(pt);
+}
+
+static bool poll_port(weft__port *pt)
+{
+    if (!pt || !try_own(pt))
+        return false;
+    if (ops->fetch(pt, 0) > 0) {
+        weft__io_dispatch(pt);
+        return true;
+    }
+    disown(pt);
+    return false;
+}
+
+bool weft__io_poll(weft__carrier *m)
+{
+    if (!ops || !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+        return false;
+    if (m)
+        return poll_port(own_port(m));
+    bool any = false;
+    weft__port *pt;
+    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
+        any |= poll_port(pt);
+    return any;
+}
+
+void weft__io_kick(weft__carrier *m)
+{
+    weft__port *pt = ops ? atomic_load_explicit(&m->io_port,
+                                                memory_order_acquire) : NULL;
+    if (pt)
+        ops->kick(pt);
+}
+
+void weft__kick_eventfd(int fd)
+{
+    uint64_t one = 1;
+    ssize_t r = weft__libc.write(fd, &one, sizeof one);
+    (void)r;
+}

@@ -1,0 +1,354 @@
+/*
+ * uring.c — the io_uring backend of the poller: one ring per carrier.
+ *
+ * Why per carrier. io_uring completes a poll by task work on the thread
+ * that submitted it: with one ring shared by all carriers, an event on an
+ * fd armed by a sleeping carrier would first wake that carrier to post the
+ * completion, then wake whoever waits on the ring. With a ring per
+ * carrier, the thread that armed an fd is the thread that waits on (and
+ * is woken through) that ring: one wake per event, and the woken thread
+ * runs on the P of the carrier that reaps it. Every idle carrier waits in
+ * its own ring (ops.per_carrier); a busy one reaps its ring without a
+ * system call whenever its P runs dry; the monitor sweeps the rings of
+ * carriers that do neither (poller.c).
+ *
+ * An fd is armed once per life with a multishot, edge-triggered poll for
+ * input and output. Its completions carry the fd and the life's seq in
+ * user_data; a poll that ends on its own (no IORING_CQE_F_MORE) is
+ * reported to fd.c, which re-arms at the next wait. File operations
+ * (read, write, fsync) complete into a record on the waiting thread's
+ * stack, which stays parked (not interruptibly) until its completion.
+ * Kicks are writes to an eventfd watched by a multishot poll of the ring.
+ *
+ * Submissions to a ring come from its carrier, and from any thread that
+ * closes an fd armed there (the poll's removal): the submission queue has
+ * its own lock. Completions are reaped only by the port's owner.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+#define RING_ENTRIES 256
+#define TAG_SHIFT 62
+#define TAG_POLL 1ull
+#define TAG_FILE 2ull
+#define TAG_KICK 3ull
+#define TAG_NONE 0ull
+#define SEQ_MASK 0x3fffffffu /* fd.c keeps seq within 30 bits */
+
+typedef struct uport {
+    weft__port hdr;
+    weft__spinlock sq_lock;
+    struct io_uring ring;
+    int kickfd;
+} uport;
+
+typedef struct file_op_rec {
+    weft__waiter w;
+    int res;
+} file_op_rec;
+
+static uport **ports;
+static uint32_t maxports;
+static _Atomic uint32_t nports;
+static weft__spinlock ports_lock;
+
+static uint64_t poll_data(int fd, uint32_t seq)
+{
+    return TAG_POLL << TAG_SHIFT | (uint64_t)(seq & SEQ_MASK) << 32 |
+           (uint32_t)fd;
+}
+
+/* Holds: u->sq_lock. A free submission entry, flushing the queue if full. */
+static struct io_uring_sqe *get_sqe(uport *u)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe && io_uring_submit(&u->ring) >= 0)
+        sqe = io_uring_get_sqe(&u->ring);
+    return sqe;
+}
+
+static void prep_kick_poll(struct io_uring_sqe *sqe, int kickfd)
+{
+    io_uring_prep_poll_multishot(sqe, kickfd, POLLIN);
+    io_uring_sqe_set_data64(sqe, TAG_KICK << TAG_SHIFT);
+}
+
+static void free_port(uport *u)
+{
+    io_uring_queue_exit(&u->ring);
+    weft__libc.close(u->kickfd);
+    free(u);
+}
+
+static uport *make_port(void)
+{
+    uport *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    if (io_uring_queue_init(RING_ENTRIES, &u->ring, 0)) {
+        free(u);
+        return NULL;
+    }
+    u->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct io_uring_sqe *sqe = u->kickfd >= 0 ? get_sqe(u) : NULL;
+    if (!sqe) {
+        io_uring_queue_exit(&u->ring);
+        if (u->kickfd >= 0)
+            weft__libc.close(u->kickfd);
+        free(u);
+        return NULL;
+    }
+    prep_kick_poll(sqe, u->kickfd);
+    io_uring_submit(&u->ring);
+    return u;
+}
+
+/* Checks that this kernel (and its seccomp profile) gives us what we
+ * use: rings, time-outs on waits, and multishot polls. */
+static int probe(void)
+{
+    struct io_uring_params p = {0};
+    struct io_uring ring;
+    int err = -io_uring_queue_init_params(4, &ring, &p);
+    if (err)
+        return err;
+    if (!(p.features & IORING_FEAT_EXT_ARG)) {
+        io_uring_queue_exit(&ring);
+        return ENOSYS;
+    }
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_poll_multishot(sqe, efd, POLLIN);
+    io_uring_submit(&ring);
+    uint64_t one = 1;
+    if (weft__libc.write(efd, &one, sizeof one) < 0)
+        err = WEFT_ERRNO;
+    struct io_uring_cqe *cqe = NULL;
+    struct __kernel_timespec ts = {.tv_sec = 1};
+    if (!err && (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) || cqe->res < 0 ||
+                 !(cqe->flags & IORING_CQE_F_MORE)))
+        err = ENOSYS;
+    io_uring_queue_exit(&ring);
+    weft__libc.close(efd);
+    return err;
+}
+
+static int ur_init(uint32_t max_carriers)
+{
+    int err = probe();
+    if (err)
+        return err;
+    ports = calloc(max_carriers, sizeof *ports);
+    if (!ports)
+        return ENOMEM;
+    maxports = max_carriers;
+    atomic_store(&nports, 0);
+    return 0;
+}
+
+static void ur_fini(void)
+{
+    for (uint32_t i = 0; i < atomic_load(&nports); i++)
+        free_port(ports[i]);
+    free(ports);
+    ports = NULL;
+    atomic_store(&nports, 0);
+}
+
+static weft__port *ur_port_new(void)
+{
+    uport *u = make_port();
+    if (!u)
+        return NULL;
+    weft__spin_lock(&ports_lock);
+    uint32_t i = atomic_load_explicit(&nports, memory_order_relaxed);
+    if (i < maxports) {
+        u->hdr.id = i;
+        ports[i] = u;
+        atomic_store_explicit(&nports, i + 1, memory_order_release);
+    }
+    weft__spin_unlock(&ports_lock);
+    if (i >= maxports) {
+        free_port(u);
+        return NULL;
+    }
+    return &u->hdr;
+}
+
+static weft__port *ur_port_at(uint32_t i)
+{
+    return i < atomic_load_explicit(&nports, memory_order_acquire)
+               ? &ports[i]->hdr : NULL;
+}
+
+/* Submits one prepared entry: prep fills it. Returns 0 / errno. */
+static int submit_one(uport *u, void (*prep)(struct io_uring_sqe *, void *),
+                      void *arg)
+{
+    weft__spin_lock(&u->sq_lock);
+    struct io_uring_sqe *sqe = get_sqe(u);
+    int err = 0;
+    if (!sqe) {
+        err = EAGAIN;
+    } else {
+        prep(sqe, arg);
+        int r = io_uring_submit(&u->ring);
+        err = r < 0 ? -r : 0;
+    }
+    weft__spin_unlock(&u->sq_lock);
+    return err;
+}
+
+struct poll_args { int fd; uint32_t seq; };
+
+static void prep_arm(struct io_uring_sqe *sqe, void *arg)
+{
+    struct poll_args *a = arg;
+    io_uring_prep_poll_multishot(sqe, a->fd, POLLIN | POLLOUT | POLLRDHUP);
+    io_uring_sqe_set_data64(sqe, poll_data(a->fd, a->seq));
+}
+
+static void prep_disarm(struct io_uring_sqe *sqe, void *arg)
+{
+    struct poll_args *a = arg;
+    io_uring_prep_poll_remove(sqe, poll_data(a->fd, a->seq));
+    io_uring_sqe_set_data64(sqe, TAG_NONE);
+}
+
+static int ur_arm(weft__port *pt, int fd, uint32_t seq)
+{
+    return submit_one((uport *)pt, prep_arm, &(struct poll_args){fd, seq});
+}
+
+static void ur_disarm(weft__port *pt, int fd, uint32_t seq)
+{
+    submit_one((uport *)pt, prep_disarm, &(struct poll_args){fd, seq});
+}
+
+static int ur_fetch(weft__port *pt, int64_t until)
+{
+    uport *u = (uport *)pt;
+    unsigned n = io_uring_cq_ready(&u->ring);
+    if (n || until == 0)
+        return (int)n;
+    struct __kernel_timespec ts, *tsp = NULL;
+    if (until > 0) {
+        int64_t left = until - weft_now();
+        if (left <= 0)
+            return 0;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        tsp = &ts;
+    }
+    struct io_uring_cqe *cqe;
+    io_uring_wait_cqe_timeout(&u->ring, &cqe, tsp);
+    return (int)io_uring_cq_ready(&u->ring);
+}
+
+static void rearm_kick(struct io_uring_sqe *sqe, void *arg)
+{
+    prep_kick_poll(sqe, ((uport *)arg)->kickfd);
+}
+
+static void complete(uport *u, const struct io_uring_cqe *cqe)
+{
+    uint64_t d = cqe->user_data;
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    switch (d >> TAG_SHIFT) {
+    case TAG_POLL: {
+        int fd = (int)(uint32_t)d;
+        uint32_t seq = (uint32_t)(d >> 32) & SEQ_MASK;
+        if (!more)
+            weft__fd_disarmed(fd, seq);
+        else if (cqe->res > 0)
+            weft__fd_event(fd, seq, (uint32_t)cqe->res);
+        break;
+    }
+    case TAG_FILE: {
+        file_op_rec *op = (file_op_rec *)(uintptr_t)(d & ~(3ull << TAG_SHIFT));
+        op->res = cqe->res;
+        weft__wake(&op->w, 0);
+        break;
+    }
+    case TAG_KICK:
+        if (!more)
+            submit_one(u, rearm_kick, u);
+        break;
+    }
+}
+
+static void ur_dispatch(weft__port *pt)
+{
+    uport *u = (uport *)pt;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&u->ring, head, cqe) {
+        complete(u, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&u->ring, n);
+}
+
+static void ur_kick(weft__port *pt)
+{
+    weft__kick_eventfd(((uport *)pt)->kickfd);
+}
+
+struct file_args {
+    int op, fd;
+    void *buf;
+    size_t n;
+    off_t off;
+    file_op_rec *rec;
+};
+
+static void prep_file(struct io_uring_sqe *sqe, void *arg)
+{
+    struct file_args *a = arg;
+    unsigned n = a->n > 0x7ffff000 ? 0x7ffff000 : (unsigned)a->n;
+    if (a->op == WEFT__FOP_READ)
+        io_uring_prep_read(sqe, a->fd, a->buf, n, (uint64_t)a->off);
+    else if (a->op == WEFT__FOP_WRITE)
+        io_uring_prep_write(sqe, a->fd, a->buf, n, (uint64_t)a->off);
+    else
+        io_uring_prep_fsync(sqe, a->fd, 0);
+    io_uring_sqe_set_data64(sqe, TAG_FILE << TAG_SHIFT | (uintptr_t)a->rec);
+}
+
+static long ur_file_op(weft__port *pt, int op, int fd, void *buf, size_t n,
+                       off_t off)
+{
+    file_op_rec rec = {.res = 0};
+    /* Not interruptible: the kernel writes into buf until the completion
+     * comes, so the caller must not return (and free buf) before it. */
+    weft__wait_begin(&rec.w, 0, WEFT__WAIT_FILE_IO, NULL);
+    atomic_fetch_add_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    struct file_args a = {op, fd, buf, n, off, &rec};
+    int err = submit_one((uport *)pt, prep_file, &a);
+    if (err)
+        weft__wait_abort(&rec.w);
+    else
+        weft__wait_block(&rec.w, NULL, -1);
+    atomic_fetch_sub_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    return err ? -err : rec.res;
+}
+
+const weft__poller_ops weft__uring_ops = {
+    .name = "uring",
+    .init = ur_init,
+    .fini = ur_fini,
+    .port_new = ur_port_new,
+    .port_at = ur_port_at,
+    .per_carrier = true,
+    .arm = ur_arm,
+    .disarm = ur_disarm,
+    .fetch = ur_fetch,
+    .dispatch = ur_dispatch,
+    .kick = ur_kick,
+    .file_op = ur_file_op,
+};

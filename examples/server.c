@@ -1,0 +1,287 @@
+/*
+ * server.c — the listening socket and the accept loop of the server
+ * examples (see server.h).
+ *
+ * Shape: the root virtual thread opens one scope, spawns a thread that
+ * waits on a signalfd, and loops on accept; each connection runs on a
+ * detached thread of that scope. A signal cancels the scope: accept, every
+ * connection's pending call and the signal thread itself fail with
+ * ECANCELED, the threads return, and weft_scope_close waits for them all.
+ *
+ * Invariants:
+ *   - one unit of `slots` is held per open connection: taken before the
+ *     accept, given back when the connection's thread has closed its fd
+ *     (or at once when the accept or the spawn failed). So at most
+ *     max_conns connections are open, and accept waits at the bound.
+ *   - SIGINT and SIGTERM are blocked in every thread (they are blocked
+ *     before weft_run starts any carrier, which inherits the mask), so
+ *     they reach only the signalfd. SIGPIPE is ignored: a write to a
+ *     closed connection fails with EPIPE instead of ending the process.
+ *   - connection threads always return 0: one client's failure must not
+ *     cancel its siblings (a failing child cancels its scope).
+ *
+ * One server per process: the state is a file-level singleton.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <weft.h>
+
+#define MS(n) ((int64_t)(n) * 1000000)
+
+static struct server {
+    int listen_fd;
+    int signal_fd;
+    weft_sem slots;          /* free connection slots */
+    weft_scope *scope;       /* the connections'; valid while root runs */
+    server_conn_fn serve;
+    void *ctx;
+} srv;
+
+/* ---------------------------------------------------------------- options */
+
+bool server_number(const char *name, const char *arg, long min, long max,
+                   long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        fprintf(stderr, "--%s: expected a number from %ld to %ld, got '%s'\n",
+                name, min, max, arg);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int server_option(server_opts *o, int code, const char *arg)
+{
+    long v;
+    switch (code) {
+    case 'p':
+        if (!server_number("port", arg, 0, 65535, &v))
+            return -1;
+        o->port = (int)v;
+        return 1;
+    case 'a':
+        o->addr = arg;
+        return 1;
+    case 'P':
+        if (!server_number("procs", arg, 0, 1024, &v))
+            return -1;
+        o->procs = (unsigned)v;
+        return 1;
+    case 'm':
+        if (!server_number("max-conns", arg, 1, INT32_MAX, &v))
+            return -1;
+        o->max_conns = (unsigned)v;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* -------------------------------------------------------------- listening */
+
+/* A socket listening on addr:port, or -1 (a message was printed). */
+static int listen_on(const char *addr, int port)
+{
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST |
+                                         AI_NUMERICSERV};
+    struct addrinfo *ai;
+    int e = getaddrinfo(addr, service, &hints, &ai);
+    if (e) {
+        fprintf(stderr, "address %s: %s\n", addr, gai_strerror(e));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
+        fprintf(stderr, "listen on %s:%d: %s\n", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len))
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* As many open files as the hard limit allows: one per connection. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Blocks SIGINT and SIGTERM and returns a signalfd for them, or -1. */
+static int stop_signals_fd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL))
+        return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+/* ------------------------------------------------------------ connections */
+
+/* A connection's thread. Runs on: virtual thread (detached, in srv.scope). */
+static int connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    srv.serve(fd, srv.ctx);
+    weft_close(fd);
+    weft_sem_release(&srv.slots);
+    return 0;
+}
+
+/* Runs fd's connection on a thread of its own; on failure closes fd. */
+static void spawn_connection(int fd)
+{
+    weft_attr attr = {.name = "connection", .detached = true};
+    if (weft_go_with(&attr, connection, (void *)(intptr_t)fd))
+        return;
+    weft_close(fd);
+    weft_sem_release(&srv.slots);
+    weft_sleep(MS(10)); /* out of memory: let connections end */
+}
+
+/* What to do after accept failed with e: 0 go on, else stop with e. */
+static int accept_failed(int e)
+{
+    switch (e) {
+    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+        weft_sleep(MS(10)); /* until connections end and free some */
+        return 0;
+    case ECONNABORTED: case EINTR: case EPROTO: case EPERM: case EAGAIN:
+    case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
+    case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+        return 0; /* that client's trouble (accept(2), "Error handling") */
+    default:
+        return e;
+    }
+}
+
+/* Accepts until cancelled (0) or a lasting failure (its error number).
+ * Runs on: the root virtual thread. */
+static int accept_loop(void)
+{
+    for (;;) {
+        int e = weft_sem_acquire(&srv.slots);
+        if (e)
+            return e == ECANCELED ? 0 : e;
+        int fd = weft_accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            spawn_connection(fd);
+            continue;
+        }
+        e = errno;
+        weft_sem_release(&srv.slots);
+        if (e == ECANCELED)
+            return 0;
+        if ((e = accept_failed(e))) {
+            fprintf(stderr, "accept: %s\n", strerror(e));
+            return e;
+        }
+    }
+}
+
+/* Waits for SIGINT or SIGTERM, then cancels the server's scope.
+ * Runs on: virtual thread, in srv.scope. */
+static int watch_signals(void *arg)
+{
+    (void)arg;
+    struct signalfd_siginfo si;
+    ssize_t n;
+    do
+        n = weft_read(srv.signal_fd, &si, sizeof si);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof si)
+        weft_scope_cancel(srv.scope);
+    else if (n >= 0 || errno != ECANCELED)
+        fprintf(stderr, "signalfd: %s: signals no longer stop the server\n",
+                strerror(errno));
+    return 0;
+}
+
+/* The root thread: listens until a signal, then waits for every
+ * connection to end. Returns 0, or accept's lasting error. */
+static int root(void *arg)
+{
+    (void)arg;
+    srv.scope = weft_scope_open();
+    if (!srv.scope)
+        return errno;
+    weft_attr attr = {.name = "signals", .detached = true};
+    if (!weft_go_with(&attr, watch_signals, NULL))
+        fprintf(stderr, "no signal thread: signals will not stop it\n");
+    printf("listening on %d\n", bound_port(srv.listen_fd));
+    fflush(stdout);
+    int e = accept_loop();
+    weft_scope_cancel(srv.scope); /* after a failure: end the others */
+    weft_scope_close(srv.scope);
+    return e;
+}
+
+int server_run(const server_opts *o, server_conn_fn serve, void *ctx)
+{
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    srv = (struct server){.serve = serve, .ctx = ctx};
+    weft_sem_init(&srv.slots, o->max_conns);
+    srv.signal_fd = stop_signals_fd();
+    if (srv.signal_fd < 0) {
+        perror("signalfd");
+        return 1;
+    }
+    srv.listen_fd = listen_on(o->addr, o->port);
+    if (srv.listen_fd < 0)
+        goto err_close_signal_fd;
+    weft_config cfg = {.procs = o->procs};
+    int e = weft_run(root, NULL, &cfg);
+    close(srv.listen_fd);
+    close(srv.signal_fd);
+    if (e)
+        fprintf(stderr, "server: %s\n", strerror(e));
+    return e ? 1 : 0;
+err_close_signal_fd:
+    close(srv.signal_fd);
+    return 1;
+}

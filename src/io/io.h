@@ -114,6 +114,7 @@ typedef struct weft__poller_ops {
      * -errno on failure. */
     long (*file_op)(weft__port *pt, int op, int fd, void *buf, size_t n,
                     off_t off);
+    void (*nudge)(void);  /* monitor tick: see uring.c; or NULL */
 } weft__poller_ops;
 
 extern const weft__poller_ops weft__epoll_ops;
@@ -146,6 +147,8 @@ void weft__io_dispatch(weft__port *pt);
 /* Non-blocking: delivers the ready events of m's port (m NULL: of every
  * port), skipping ports someone else fetches from. */
 bool weft__io_poll(weft__carrier *m);
+/* Monitor tick: lets the backend unstick events of busy carriers. */
+void weft__io_nudge(void);
 /* Ends m's blocked wait in its port. */
 void weft__io_kick(weft__carrier *m);
 /* Counts of virtual threads in an fd wait, kept by fd.c. */

@@ -22,6 +22,20 @@
 #include "io/io.h"
 
 static const weft__poller_ops *ops;
+/* Set when the first fd is armed or file operation made: until then idle
+ * carriers sleep on their futex words, which wake faster than a port, so
+ * programs that do no I/O through weft pay nothing for it. */
+static _Atomic bool used;
+
+static void mark_used(void)
+{
+    if (likely(atomic_load_explicit(&used, memory_order_relaxed)))
+        return;
+    atomic_store_explicit(&used, true, memory_order_seq_cst);
+    /* The timer waiter may be asleep on its futex: it must move into the
+     * poller, where the events of this fd will arrive. */
+    weft__timer_waiter_kick(INT64_MIN + 1);
+}
 
 static bool try_own(weft__port *pt)
 {
@@ -74,6 +88,7 @@ void weft__io_fini(void)
     if (ops)
         ops->fini();
     ops = NULL;
+    atomic_store(&used, false);
 }
 
 bool weft__io_on(void)
@@ -104,6 +119,7 @@ int weft__io_arm(int fd, uint32_t seq, weft__port **port)
     weft__port *pt = own_port(weft__m());
     if (!pt)
         return ENOMEM;
+    mark_used();
     int err = ops->arm(pt, fd, seq);
     if (!err)
         *port = pt;
@@ -121,12 +137,15 @@ long weft__io_file_op(int op, int fd, void *buf, size_t n, off_t off,
 {
     weft__port *pt = ops && ops->file_op ? own_port(weft__m()) : NULL;
     *done = pt != NULL;
+    if (pt)
+        mark_used();
     return pt ? ops->file_op(pt, op, fd, buf, n, off) : 0;
 }
 
 bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter)
 {
-    return ops && (timer_waiter || ops->per_carrier) && own_port(m);
+    return ops && atomic_load_explicit(&used, memory_order_relaxed) &&
+           (timer_waiter || ops->per_carrier) && own_port(m);
 }
 
 weft__port *weft__io_wait(weft__carrier *m, int64_t until,
@@ -178,6 +197,12 @@ bool weft__io_poll(weft__carrier *m)
     for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
         any |= poll_port(pt);
     return any;
+}
+
+void weft__io_nudge(void)
+{
+    if (ops && ops->nudge && atomic_load_explicit(&used, memory_order_relaxed))
+        ops->nudge();
 }
 
 void weft__io_kick(weft__carrier *m)

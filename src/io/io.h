@@ -48,8 +48,8 @@ typedef struct weft__fd {
     weft__port *armed_port;   /* ... on this port; under lock */
     uint32_t ready;           /* latched POLLIN / POLLOUT edges; lock */
     weft__list waiters;       /* weft__waiter, data: the events wanted */
-    int64_t rcvtimeo_ns;      /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
-    int64_t sndtimeo_ns;      /* under lock */
+    _Atomic int64_t rcvtimeo_ns; /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
+    _Atomic int64_t sndtimeo_ns; /* written under lock */
     int fd;
 } weft__fd;
 

@@ -73,7 +73,10 @@ static void session_close(wt_server *s, client *c)
 static void fill(client *c)
 {
     cr_assert_lt(c->len, sizeof c->buf, "response head too long");
-    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    ssize_t r;
+    do
+        r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    while (r < 0 && errno == EINTR);
     cr_assert_gt(r, 0, "recv: %s", r < 0 ? strerror(errno) : "EOF");
     c->len += (size_t)r;
 }

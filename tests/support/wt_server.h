@@ -11,8 +11,14 @@
  *
  * Every wait is bounded: sockets get SO_RCVTIMEO / SO_SNDTIMEO of
  * WT_IO_TIMEOUT_MS, so a server that does not answer fails the test
- * instead of hanging it. The child gets SIGKILL if the test process dies
+ * instead of hanging it. Calls on such sockets may fail with EINTR after
+ * the process was stopped and continued, even without a handler (see
+ * signal(7)), as the runner does: every call here retries then. The child gets SIGKILL if the test process dies
  * first (PR_SET_PDEATHSIG), so a failed assertion leaves no server behind.
+ *
+ * In AddressSanitizer builds the server runs with LeakSanitizer's check at
+ * exit (ctest turns it off for the test programs themselves): a leak makes
+ * its exit status non-zero, which wt_server_stop reports.
  *
  * The I/O backend under test is chosen by the environment (WEFT_IO, set by
  * ctest), which the child inherits. wt_skip_without_backend() skips a test
@@ -63,6 +69,22 @@ static inline int64_t wt_server_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* poll(2) on one fd for at most ms, again after a signal: its revents, 0
+ * on time-out. */
+static inline short wt_poll(int fd, short events, int ms)
+{
+    int64_t end = wt_server_now_ms() + ms;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int left = (int)(end - wt_server_now_ms());
+        int r = poll(&p, 1, left > 0 ? left : 0);
+        if (r > 0)
+            return p.revents;
+        if (r == 0 || errno != EINTR)
+            return 0;
+    }
+}
+
 /* Skips the calling test when WEFT_IO asks for io_uring and the kernel
  * refuses it (too old, or disabled by kernel.io_uring_disabled). */
 static inline void wt_skip_without_backend(void)
@@ -92,11 +114,11 @@ static inline int wt_read_port(int fd)
     size_t n = 0;
     int64_t end = wt_server_now_ms() + WT_IO_TIMEOUT_MS;
     while (n < sizeof line - 1 && !memchr(line, '\n', n)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = (int)(end - wt_server_now_ms());
-        if (left <= 0 || poll(&p, 1, left) != 1)
+        if (!wt_poll(fd, POLLIN, (int)(end - wt_server_now_ms())))
             return -1;
         ssize_t r = read(fd, line + n, sizeof line - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return -1;
         n += (size_t)r;
@@ -122,6 +144,7 @@ static inline void wt_server_start(wt_server *s, const char *prog,
         if (getppid() != parent)
             _exit(127);
         dup2(out[1], STDOUT_FILENO);
+        unsetenv("LSAN_OPTIONS"); /* the server's leaks fail its exit */
         execv(prog, args);
         _exit(127);
     }
@@ -158,6 +181,17 @@ static inline void wt_server_stop(wt_server *s)
               "the server ended with wait status %#x", st);
 }
 
+/* The result of a connect that a signal interrupted: 0, or -1 with errno. */
+static inline int wt_connect_outcome(int fd)
+{
+    int err = ETIMEDOUT;
+    socklen_t len = sizeof err;
+    if (wt_poll(fd, POLLOUT, WT_IO_TIMEOUT_MS))
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    errno = err;
+    return err ? -1 : 0;
+}
+
 /* A socket connected to 127.0.0.1:port, with WT_IO_TIMEOUT_MS on each
  * send and receive. */
 static inline int wt_connect(int port)
@@ -172,8 +206,10 @@ static inline int wt_connect(int port)
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0,
-                 "connect: %s", strerror(errno));
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (r < 0 && errno == EINTR) /* it goes on: wait for its outcome */
+        r = wt_connect_outcome(fd);
+    cr_assert_eq(r, 0, "connect: %s", strerror(errno));
     return fd;
 }
 
@@ -182,6 +218,8 @@ static inline void wt_send_all(int fd, const void *p, size_t n)
     const char *c = p;
     while (n > 0) {
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         cr_assert_gt(w, 0, "send: %s", strerror(errno));
         c += w;
         n -= (size_t)w;
@@ -199,6 +237,8 @@ static inline void wt_recv_exact(int fd, void *p, size_t n)
     char *c = p;
     while (n > 0) {
         ssize_t r = recv(fd, c, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
         cr_assert_gt(r, 0, "recv: %s", r < 0 ? strerror(errno) : "EOF");
         c += r;
         n -= (size_t)r;
@@ -211,14 +251,12 @@ static inline bool wt_wait_eof(int fd, int ms)
     int64_t end = wt_server_now_ms() + ms;
     char buf[4096];
     for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = (int)(end - wt_server_now_ms());
-        if (left <= 0 || poll(&p, 1, left) != 1)
+        if (!wt_poll(fd, POLLIN, (int)(end - wt_server_now_ms())))
             return false;
         ssize_t r = recv(fd, buf, sizeof buf, 0);
         if (r == 0 || (r < 0 && errno == ECONNRESET))
             return true;
-        if (r < 0)
+        if (r < 0 && errno != EINTR)
             return false;
     }
 }
@@ -226,8 +264,7 @@ static inline bool wt_wait_eof(int fd, int ms)
 /* True when fd has something to read (or EOF) within ms. */
 static inline bool wt_readable(int fd, int ms)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, ms) == 1;
+    return wt_poll(fd, POLLIN, ms) != 0;
 }
 
 #endif /* WT_SERVER_H */

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "sched/fiber.h"
 
 #define RING_ENTRIES 256
 #define RING_FLAGS (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
@@ -302,6 +303,7 @@ static void complete(uport *u, const struct io_uring_cqe *cqe)
     }
     case TAG_FILE: {
         file_op_rec *op = (file_op_rec *)(uintptr_t)(d & ~(3ull << TAG_SHIFT));
+        weft__tsan_acquire(op);
         op->res = cqe->res;
         weft__wake(&op->w, 0);
         break;
@@ -349,6 +351,7 @@ static void prep_file(struct io_uring_sqe *sqe, void *arg)
     else
         io_uring_prep_fsync(sqe, a->fd, 0);
     io_uring_sqe_set_data64(sqe, TAG_FILE << TAG_SHIFT | (uintptr_t)a->rec);
+    weft__tsan_release(a->rec);
 }
 
 static long ur_file_op(weft__port *pt, int op, int fd, void *buf, size_t n,

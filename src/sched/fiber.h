@@ -47,6 +47,31 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 void __tsan_set_fiber_name(void *fiber, const char *name);
 #endif
 
+#ifdef WEFT_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#endif
+
+/* Happens-before edges that pass through the kernel, where TSan cannot
+ * see them: a record handed to io_uring and completed on another thread. */
+static inline void weft__tsan_release(void *addr)
+{
+#ifdef WEFT_TSAN
+    __tsan_release(addr);
+#else
+    (void)addr;
+#endif
+}
+
+static inline void weft__tsan_acquire(void *addr)
+{
+#ifdef WEFT_TSAN
+    __tsan_acquire(addr);
+#else
+    (void)addr;
+#endif
+}
+
 static inline void weft__fiber_leave(void **save, const void *to_lo,
                                      size_t to_size, void *to_tsan)
 {

@@ -162,8 +162,16 @@ int weft_wait_fd(int fd, short events, int64_t deadline_ns)
     return e == WEFT__EXPIRED ? ETIMEDOUT : e;
 }
 
-/* Parks until one of fds may be ready; 0, or an error (ETIMEDOUT when
- * deadline passed). */
+/* No fd to wait on (poll(NULL, 0, ms), the sleep idiom): sleeps until
+ * deadline (< 0: for ever). WEFT__EXPIRED once it passed, or why not. */
+static int sleep_until(int64_t deadline)
+{
+    int e = weft_sleep(deadline < 0 ? INT64_MAX / 4 : deadline - weft_now());
+    return e ? e : WEFT__EXPIRED;
+}
+
+/* Parks until one of fds may be ready: 0, WEFT__EXPIRED when the poll's
+ * own deadline passed, or an error (ETIMEDOUT: the scope's deadline). */
 static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
 {
     weft__fd *on_stack[POLL_ON_STACK], **fs = on_stack;
@@ -186,13 +194,12 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
         fs[k] = f;
         ev[k++] = (short)((want & POLLPRI) ? (want | POLLIN) & ~POLLPRI : want);
     }
-    int e = k ? weft__fd_wait_many(fs, ev, k, deadline)
-              : weft_sleep(deadline < 0 ? INT64_MAX / 2 : deadline - weft_now());
+    int e = k ? weft__fd_wait_many(fs, ev, k, deadline) : sleep_until(deadline);
     if (fs != on_stack) {
         free(fs);
         free(ev);
     }
-    return e == WEFT__EXPIRED ? ETIMEDOUT : e;
+    return e;
 }
 
 int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
@@ -208,12 +215,12 @@ int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
                                       : weft_now() + (int64_t)timeout_ms * 1000000;
     for (;;) {
         int e = park_on_fds(fds, nfds, deadline);
-        if (e && e != ETIMEDOUT) {
+        if (e && e != WEFT__EXPIRED) {
             WEFT_ERRNO = e;
             return -1;
         }
         n = c->poll(fds, nfds, 0);
-        if (n != 0 || e == ETIMEDOUT) {
+        if (n != 0 || e == WEFT__EXPIRED) {
             if (n >= 0)
                 WEFT_ERRNO = saved;
             return n;

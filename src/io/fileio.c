@@ -17,7 +17,7 @@
 
 #include "io/io.h"
 
-#define MAX_CHUNK (4u << 20) /* longer calls return a short count */
+#define MAX_CHUNK (4u << 20) /* longer calls go a chunk at a time */
 
 typedef struct file_job {
     int op, fd;
@@ -48,10 +48,9 @@ static void drop_file_job(void *arg)
     free(j);
 }
 
-ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off)
+/* One operation of at most MAX_CHUNK bytes on the pool. */
+static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
 {
-    if (n > MAX_CHUNK)
-        n = MAX_CHUNK;
     size_t room = op == WEFT__FOP_FSYNC ? 0 : n;
     file_job *j = malloc(sizeof *j + room);
     if (!j) {
@@ -79,4 +78,24 @@ ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off)
         WEFT_ERRNO = j->err;
     drop_file_job(j);
     return res;
+}
+
+/* Moves all n bytes, a chunk at a time, as libc's pread/pwrite do on a
+ * regular file: a short count only at the end of the file, or when an
+ * error or a cancellation stops it after some chunks went. */
+ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off)
+{
+    if (op == WEFT__FOP_FSYNC)
+        return offload_chunk(op, fd, NULL, 0, 0);
+    size_t done = 0;
+    for (;;) {
+        size_t len = n - done < MAX_CHUNK ? n - done : MAX_CHUNK;
+        ssize_t r = offload_chunk(op, fd, (char *)buf + done, len,
+                                  off + (off_t)done);
+        if (r < 0)
+            return done ? (ssize_t)done : r;
+        done += (size_t)r;
+        if ((size_t)r < len || done >= n)
+            return (ssize_t)done;
+    }
 }

@@ -42,6 +42,18 @@ static inline bool off(void)
     return hooks_off;
 }
 
+/* The runtime's start calls this (poller.c) so that a program linked with
+ * the static library always gets this file, and so every hook. Otherwise
+ * the linker takes it only if the program itself names a hooked function
+ * that nothing earlier on its link line defines: a sanitizer runtime (TSan
+ * defines read, nanosleep, poll ...) left such programs without hooks, and
+ * a program whose blocking calls are all made by a shared library (libcurl)
+ * would depend on the runtime happening to call one. */
+bool weft__hooks_on(void)
+{
+    return !off();
+}
+
 /* Parks only on virtual threads, and only while hooks are on. */
 static inline bool parks(void)
 {
@@ -152,6 +164,19 @@ HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
                  : weft_poll(fds, n, timeout);
 }
 
+/* "For ever" in nanoseconds: far enough, and weft_now() + FOREVER_NS does
+ * not overflow. */
+#define FOREVER_NS (INT64_MAX / 4)
+
+/* The nanoseconds in a valid ts, saturated at FOREVER_NS: programs write
+ * {LONG_MAX, 0} for "for ever", which overflows a plain product. */
+static int64_t ts_ns(const struct timespec *ts)
+{
+    if (ts->tv_sec >= FOREVER_NS / 1000000000)
+        return FOREVER_NS;
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
 HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                const sigset_t *mask)
 {
@@ -161,8 +186,7 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
         return weft__libc.ppoll(fds, n, ts, mask);
     int ms = -1;
     if (ts) {
-        int64_t t = (ts->tv_sec * 1000000000ll + ts->tv_nsec + 999999) /
-                    1000000;
+        int64_t t = (ts_ns(ts) + 999999) / 1000000;
         ms = t > INT32_MAX ? INT32_MAX : (int)t;
     }
     return weft_poll(fds, n, ms);
@@ -181,6 +205,17 @@ HOOK int fclose(FILE *fp)
             weft__fd_forget(fd);
     }
     return weft__libc.fclose(fp);
+}
+
+/* A duplicate shares the file, O_NONBLOCK included: it must share weft's
+ * record of it too, or a socket weft made non-blocking underneath would
+ * look non-blocking by the program's choice on the copy. */
+HOOK int dup(int fd)
+{
+    int r = weft__libc_get()->dup(fd);
+    if (r >= 0 && !hooks_off)
+        weft__fd_copy(fd, r);
+    return r;
 }
 
 HOOK int dup2(int from, int to)
@@ -265,11 +300,6 @@ HOOK int fsync(int fd)
 }
 
 /* ---------------------------------------------------------------- sleeps */
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
 
 /* Sleeps ns on a virtual thread; on early end, *left gets what remains. */
 static int sleep_parked(int64_t ns, int64_t *left)

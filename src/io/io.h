@@ -61,8 +61,8 @@ weft__fd *weft__fd_peek(int fd);
 /* The fd is closed (or its number about to be reused): wakes its waiters
  * with EBADF, drops its poller registration and classification. */
 void weft__fd_forget(int fd);
-/* to is a new duplicate of from (dup2, F_DUPFD): it shares from's file,
- * flags included. */
+/* to is a new duplicate of from (dup, dup2, F_DUPFD): it shares from's
+ * file, flags included. */
 void weft__fd_copy(int from, int to);
 /* Parks the calling virtual thread until f is ready for events (POLLIN,
  * POLLOUT), deadline (< 0: none) passes or the thread is cancelled.
@@ -147,6 +147,9 @@ void weft__io_dispatch(weft__port *pt);
 /* Non-blocking: delivers the ready events of m's port (m NULL: of every
  * port), skipping ports someone else fetches from. */
 bool weft__io_poll(weft__carrier *m);
+/* Carrier m found no work: delivers another carrier's ready events to m
+ * (per-carrier ports only; the threads they wake run on m's P). */
+bool weft__io_poll_others(weft__carrier *m);
 /* Monitor tick: lets the backend unstick events of busy carriers. */
 void weft__io_nudge(void);
 /* Ends m's blocked wait in its port. */
@@ -157,6 +160,9 @@ extern _Atomic uint32_t weft__io_waiters;
 /* fileio.c: a file operation on the offload pool, for the epoll backend.
  * Returns what the syscall would (-1 and errno). */
 ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
+
+/* hooks.c: whether the libc hooks are on (WEFT_HOOKS is not 0). */
+bool weft__hooks_on(void);
 
 /* ---------------------------------------------------------------- libc */
 
@@ -191,6 +197,7 @@ struct weft__libc {
                            struct timespec *);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*ioctl)(int, unsigned long, ...);
+    int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     int (*fclose)(void *);

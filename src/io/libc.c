@@ -25,8 +25,8 @@ void weft__libc_resolve(void)
     BIND(recvfrom); BIND(sendto); BIND(recvmsg); BIND(sendmsg);
     BIND(accept); BIND(accept4); BIND(connect); BIND(poll); BIND(ppoll);
     BIND(close); BIND(fsync); BIND(fcntl); BIND(nanosleep);
-    BIND(clock_nanosleep); BIND(setsockopt); BIND(ioctl); BIND(dup2);
-    BIND(dup3); BIND(fclose); BIND(getaddrinfo);
+    BIND(clock_nanosleep); BIND(setsockopt); BIND(ioctl); BIND(dup);
+    BIND(dup2); BIND(dup3); BIND(fclose); BIND(getaddrinfo);
     atomic_thread_fence(memory_order_release);
     BIND(select);
 }

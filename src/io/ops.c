@@ -140,6 +140,40 @@ static bool continues(int fd)
     return !f || !(fd_flags(f) & WEFT__FD_NB_USER);
 }
 
+typedef ssize_t (*piece_fn)(int fd, void *buf, size_t n, int flags);
+
+/* After a vectored call moved `done` bytes: moves the rest of iov one
+ * buffer at a time with piece (which transfers all of a buffer unless
+ * something ends the call). Returns the total moved. */
+static ssize_t finish_iov(int fd, const struct iovec *iov, int iovcnt,
+                          size_t done, int flags, piece_fn piece)
+{
+    size_t total = done;
+    for (int i = 0; i < iovcnt; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        size_t left = iov[i].iov_len - done;
+        ssize_t r = piece(fd, (char *)iov[i].iov_base + done, left, flags);
+        done = 0;
+        if (r < 0)
+            return (ssize_t)total;
+        total += (size_t)r;
+        if ((size_t)r < left)
+            return (ssize_t)total;
+    }
+    return (ssize_t)total;
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
 /* ---------------------------------------------------------------- reads */
 
 static ssize_t try_read(void *c)
@@ -205,6 +239,68 @@ ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
                   &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt});
 }
 
+/* Whether weft must do MSG_WAITALL itself: the kernel does it only on a
+ * blocking stream socket, and fd is one the program thinks blocking but
+ * weft made non-blocking underneath. Datagram sockets ignore the flag
+ * (one datagram per call), and fds the program made non-blocking get the
+ * kernel's partial answer. */
+static bool gathers(int fd, int flags)
+{
+    weft__fd *f = weft__g() ? weft__fd_get(fd) : weft__fd_peek(fd);
+    if (!(flags & MSG_WAITALL) || !f || !(fd_flags(f) & WEFT__FD_NB_OURS))
+        return false;
+    int type = 0;
+    socklen_t len = sizeof type;
+    return !getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) &&
+           type == SOCK_STREAM;
+}
+
+/* Waits until more data may have come to fd than a peek just saw: the
+ * next edge on a virtual thread; on an OS thread a millisecond, since
+ * poll(2) reports the data already there. 0, or why to stop. */
+static int wait_more(int fd, int64_t deadline)
+{
+    if (deadline >= 0 && weft_now() >= deadline)
+        return ETIMEDOUT;
+    if (weft__g()) {
+        weft__fd *f = weft__fd_get(fd);
+        return f ? weft__fd_wait(f, POLLIN, deadline) : EBADF;
+    }
+    struct timespec ms = {0, 1000000};
+    return weft__libc.nanosleep(&ms, NULL) ? WEFT_ERRNO : 0;
+}
+
+/* MSG_PEEK with MSG_WAITALL: peeks again from the start each time more
+ * has come, until n bytes are there; a short count when the stream ends,
+ * SO_RCVTIMEO passes or the caller is cancelled. */
+static ssize_t peek_all(int fd, struct rw *a)
+{
+    weft__fd *f = weft__fd_peek(fd);
+    int64_t deadline = f ? timeout_for(f, POLLIN) : -1;
+    for (;;) {
+        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a);
+        if (r <= 0 || (size_t)r >= a->n || wait_more(fd, deadline))
+            return r;
+    }
+}
+
+/* MSG_WAITALL: gathers until n bytes, the end of the stream, an error,
+ * a time-out or a cancellation (then the short count, if any). */
+static ssize_t recv_all(int fd, struct rw *a)
+{
+    char *buf = a->buf;
+    size_t n = a->n, got = 0;
+    while (got < n) {
+        a->buf = buf + got;
+        a->n = n - got;
+        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a);
+        if (r <= 0)
+            return got ? (ssize_t)got : r;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
                       struct sockaddr *from, socklen_t *fromlen)
 {
@@ -213,23 +309,18 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
                    .addr = from, .addrlen = fromlen};
     if (flags & MSG_DONTWAIT)
         return try_recvfrom(&a);
-    if (!(flags & MSG_WAITALL))
+    if (!gathers(fd, flags))
         return run_io(fd, POLLIN, try_recvfrom, &a);
-    /* MSG_WAITALL on an fd that is non-blocking underneath: gather. */
-    size_t got = 0;
     a.flags &= ~MSG_WAITALL;
-    while (got < n) {
-        a.buf = (char *)buf + got;
-        a.n = n - got;
-        ssize_t r = run_io(fd, POLLIN, try_recvfrom, &a);
-        if (r <= 0)
-            return got ? (ssize_t)got : r;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
+    return flags & MSG_PEEK ? peek_all(fd, &a) : recv_all(fd, &a);
 }
 
 ssize_t weft_recv(int fd, void *buf, size_t n, int flags)
+{
+    return weft_recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+static ssize_t recv_piece(int fd, void *buf, size_t n, int flags)
 {
     return weft_recvfrom(fd, buf, n, flags, NULL, NULL);
 }
@@ -240,7 +331,17 @@ ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
     struct rw a = {.fd = fd, .msg = msg, .flags = flags};
     if (flags & MSG_DONTWAIT)
         return try_recvmsg(&a);
-    return run_io(fd, POLLIN, try_recvmsg, &a);
+    /* MSG_WAITALL: the first call as asked (it takes any ancillary data),
+     * the rest of the buffers gathered by recv. */
+    bool all = !(flags & MSG_PEEK) && msg && gathers(fd, flags);
+    if (all)
+        a.flags &= ~MSG_WAITALL;
+    ssize_t r = run_io(fd, POLLIN, try_recvmsg, &a);
+    if (!all || r <= 0 ||
+        (size_t)r >= iov_total(msg->msg_iov, (int)msg->msg_iovlen))
+        return r;
+    return finish_iov(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r,
+                      flags, recv_piece);
 }
 
 ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
@@ -337,41 +438,10 @@ ssize_t weft_send(int fd, const void *buf, size_t n, int flags)
 }
 
 /* flags < 0: a write(2), else a send(2) with flags. */
-static ssize_t write_piece(int fd, const void *buf, size_t n, int flags)
+static ssize_t write_piece(int fd, void *buf, size_t n, int flags)
 {
     return flags < 0 ? weft_write(fd, buf, n)
                      : weft_sendto(fd, buf, n, flags, NULL, 0);
-}
-
-/* After a vectored write moved `done` bytes: writes the rest of iov. */
-static ssize_t finish_iov(int fd, const struct iovec *iov, int iovcnt,
-                          size_t done, int flags)
-{
-    size_t total = done;
-    for (int i = 0; i < iovcnt; i++) {
-        if (done >= iov[i].iov_len) {
-            done -= iov[i].iov_len;
-            continue;
-        }
-        size_t left = iov[i].iov_len - done;
-        ssize_t r = write_piece(fd, (char *)iov[i].iov_base + done,
-                                         left, flags);
-        done = 0;
-        if (r < 0)
-            return (ssize_t)total;
-        total += (size_t)r;
-        if ((size_t)r < left)
-            return (ssize_t)total;
-    }
-    return (ssize_t)total;
-}
-
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-    size_t n = 0;
-    for (int i = 0; i < iovcnt; i++)
-        n += iov[i].iov_len;
-    return n;
 }
 
 ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
@@ -382,7 +452,7 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
     if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
         !continues(fd))
         return r;
-    return finish_iov(fd, iov, iovcnt, (size_t)r, -1);
+    return finish_iov(fd, iov, iovcnt, (size_t)r, -1, write_piece);
 }
 
 ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -397,7 +467,7 @@ ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
         !continues(fd))
         return r;
     return finish_iov(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r,
-                      flags);
+                      flags, write_piece);
 }
 
 ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)

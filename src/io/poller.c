@@ -22,6 +22,10 @@
 #include "io/io.h"
 
 static const weft__poller_ops *ops;
+/* ops->name while a backend runs, else NULL: weft_stats reads it from any
+ * thread (the SIGQUIT dumper among them) while weft_run may be tearing
+ * the poller down. Release/acquire: the name is a constant string. */
+static const char *_Atomic backend_name;
 /* Set when the first fd is armed or file operation made: until then idle
  * carriers sleep on their futex words, which wake faster than a port, so
  * programs that do no I/O through weft pay nothing for it. */
@@ -65,6 +69,7 @@ static unsigned backend_from_env(unsigned configured)
 int weft__io_init(unsigned backend)
 {
     weft__libc_resolve();
+    (void)weft__hooks_on(); /* links hooks.c in (see there) */
     backend = backend_from_env(backend);
     int err = ENOSYS;
     if (backend != WEFT_IO_EPOLL) {
@@ -80,11 +85,13 @@ int weft__io_init(unsigned backend)
             return err;
         ops = &weft__epoll_ops;
     }
+    atomic_store_explicit(&backend_name, ops->name, memory_order_release);
     return 0;
 }
 
 void weft__io_fini(void)
 {
+    atomic_store_explicit(&backend_name, NULL, memory_order_release);
     if (ops)
         ops->fini();
     ops = NULL;
@@ -98,7 +105,9 @@ bool weft__io_on(void)
 
 const char *weft__io_backend(void)
 {
-    return ops ? ops->name : "none";
+    const char *name = atomic_load_explicit(&backend_name,
+                                            memory_order_acquire);
+    return name ? name : "none";
 }
 
 /* Runs on: m's own thread. */
@@ -197,6 +206,19 @@ bool weft__io_poll(weft__carrier *m)
     for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
         any |= poll_port(pt);
     return any;
+}
+
+bool weft__io_poll_others(weft__carrier *m)
+{
+    if (!ops || !ops->per_carrier ||
+        !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+        return false;
+    weft__port *mine = atomic_load_explicit(&m->io_port, memory_order_relaxed);
+    weft__port *pt;
+    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
+        if (pt != mine && poll_port(pt))
+            return true;
+    return false;
 }
 
 void weft__io_nudge(void)

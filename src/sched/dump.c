@@ -88,8 +88,10 @@ static void dump_thread(int fd, weft_thread *g, int depth)
     if (state == WEFT__G_WAITING && w) {
         int64_t since = atomic_load_explicit(&g->wait_since,
                                              memory_order_relaxed);
+        /* Acquire: pairs with weft__wait_begin's release; obj (an fd
+         * record) is read below. */
         const void *obj = atomic_load_explicit(&g->wait_obj,
-                                               memory_order_relaxed);
+                                               memory_order_acquire);
         double ms = (weft_now() - since) / 1e6;
         int kind = atomic_load_explicit(&g->wait_kind, memory_order_relaxed);
         dprintf(fd, " on %s", w);

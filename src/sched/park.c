@@ -140,7 +140,9 @@ int weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
         atomic_store_explicit(w->osw, 0, memory_order_relaxed);
         return 0;
     }
-    atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
+    /* Release: pairs with the dump's acquire, which reads the object (an
+     * fd record's number) made before the wait. */
+    atomic_store_explicit(&g->wait_obj, obj, memory_order_release);
     atomic_store_explicit(&g->wait_since, weft__tick_now(),
                           memory_order_relaxed);
     atomic_store_explicit(&g->wait_kind, kind, memory_order_relaxed);

@@ -1,0 +1,618 @@
+/*
+ * hooks.c — libweft's libc interposition: read(), poll(), nanosleep() and
+ * the other blocking libc entry points, called by their libc names from
+ * virtual threads, park the thread instead of blocking its carrier; code
+ * that was never written for weft (a binary run with LD_PRELOAD, libcurl's
+ * blocking API) keeps working; WEFT_HOOKS=0 turns the hooks off.
+ *
+ * Parking is proved with one P and a hog threshold of 10 s: a ticker
+ * thread on the same P advances while the call waits only if the carrier
+ * was free, since no hand-off can move it. What ends the wait is done by a
+ * plain OS thread with raw system calls, so a call that wrongly blocks its
+ * carrier still returns and the test fails instead of hanging.
+ */
+#include "wt_io.h"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#define RUN_TEST(...) WT_RUN_TEST(hooks, __VA_ARGS__)
+
+extern char **environ;
+
+/* The fortified read that _FORTIFY_SOURCE builds call instead of read(). */
+extern ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+
+/* ============================================== each blocking call parks */
+
+enum {
+    H_READ, H_READ_CHK, H_RECV, H_WRITE, H_SEND, H_ACCEPT, H_POLL, H_PPOLL,
+    H_NANOSLEEP, H_USLEEP, H_SLEEP, H_CLOCK_REL, H_CLOCK_ABS,
+};
+
+struct blocked {
+    int op;
+    int fd;        /* what the call waits on */
+    int peer;      /* what the OS thread acts on */
+    uint16_t port; /* H_ACCEPT: where the OS thread connects */
+    size_t pre;    /* H_WRITE, H_SEND: bytes already in the full socket */
+    struct wt_ticker tick;
+    long ticks, ms, result;
+    int err;
+};
+
+static struct timespec in_ms(clockid_t clk, long ms)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    return ts;
+}
+
+/* The call under test, by its libc name. */
+static long blocking_call(struct blocked *b)
+{
+    char buf[4096] = {0};
+    struct pollfd p = {b->fd, POLLIN, 0};
+    struct timespec ms100 = {0, 100 * 1000000}, s5 = {5, 0};
+    struct timespec at = in_ms(CLOCK_MONOTONIC, 100);
+    switch (b->op) {
+    case H_READ: return read(b->fd, buf, 64);
+    case H_READ_CHK: return __read_chk(b->fd, buf, 64, sizeof buf);
+    case H_RECV: return recv(b->fd, buf, 64, 0);
+    case H_WRITE: return write(b->fd, buf, sizeof buf);
+    case H_SEND: return send(b->fd, buf, sizeof buf, 0);
+    case H_ACCEPT: return accept(b->fd, NULL, NULL);
+    case H_POLL: return poll(&p, 1, 5000);
+    case H_PPOLL: return ppoll(&p, 1, &s5, NULL);
+    case H_NANOSLEEP: return nanosleep(&ms100, NULL);
+    case H_USLEEP: return usleep(100000);
+    case H_SLEEP: return sleep(1);
+    case H_CLOCK_REL: return clock_nanosleep(CLOCK_MONOTONIC, 0, &ms100, NULL);
+    case H_CLOCK_ABS:
+        return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+    }
+    return -1;
+}
+
+/* What the call returns once unblocked, and about how long it waits. */
+static long expected_result(int op)
+{
+    switch (op) {
+    case H_READ: case H_READ_CHK: case H_RECV: return 5;
+    case H_WRITE: case H_SEND: return 4096;
+    case H_POLL: case H_PPOLL: return 1;
+    default: return 0;
+    }
+}
+
+static int blocked_main(void *arg)
+{
+    struct blocked *b = arg;
+    long k0 = atomic_load(&b->tick.ticks);
+    int64_t t0 = weft_now();
+    b->result = blocking_call(b);
+    b->err = wt_errno();
+    b->ms = wt_ms_since(t0);
+    b->ticks = atomic_load(&b->tick.ticks) - k0;
+    return 0;
+}
+
+/* After 100 ms, with raw system calls: data for a reader, room for a
+ * writer, a client for accept. */
+static void *os_unblock(void *arg)
+{
+    struct blocked *b = arg;
+    wt_block_ms(100);
+    if (b->op == H_WRITE || b->op == H_SEND) {
+        char buf[8192];
+        for (size_t got = 0; got < b->pre + 4096;) {
+            long r = syscall(SYS_read, b->peer, buf, sizeof buf);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+    } else if (b->op == H_ACCEPT) {
+        struct sockaddr_in a = wt_loopback(b->port);
+        b->peer = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+        syscall(SYS_connect, b->peer, (struct sockaddr *)&a, sizeof a);
+    } else {
+        long r = syscall(SYS_write, b->peer, "later", 5);
+        (void)r;
+    }
+    return NULL;
+}
+
+static bool is_sleep(int op)
+{
+    return op >= H_NANOSLEEP;
+}
+
+/* Sets up b->fd (and b->peer) for b's call. */
+static int blocked_setup(struct blocked *b)
+{
+    int sv[2];
+    if (b->op == H_ACCEPT) {
+        b->fd = wt_tcp_listen(&b->port);
+        return b->fd >= 0 ? 0 : wt_errno();
+    }
+    if (is_sleep(b->op))
+        return 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+        return wt_errno();
+    b->fd = sv[0];
+    b->peer = sv[1];
+    if (b->op == H_WRITE || b->op == H_SEND)
+        b->pre = wt_fill_socket(b->fd);
+    return 0;
+}
+
+static int root_parks(void *arg)
+{
+    struct blocked b = {.op = (int)(intptr_t)arg, .fd = -1, .peer = -1,
+                        .result = -2};
+    WT_REQUIRE_EQ(blocked_setup(&b), 0);
+    wt_ticker_start(&b.tick);
+    weft_sleep(WT_MS(10)); /* the ticker runs */
+    pthread_t pt;
+    bool os = !is_sleep(b.op);
+    if (os)
+        WT_REQUIRE_EQ(pthread_create(&pt, NULL, os_unblock, &b), 0);
+    wt_join(wt_go_named("blocked", blocked_main, &b));
+    if (os)
+        pthread_join(pt, NULL);
+    wt_ticker_stop(&b.tick);
+    long want_ms = b.op == H_SLEEP ? 1000 : 100;
+    if (b.op == H_ACCEPT)
+        WT_CHECK_MSG(b.result >= 0, "accept: -1, errno %d", b.err);
+    else
+        WT_CHECK_EQ(b.result, expected_result(b.op));
+    WT_CHECK_MSG(b.ms >= want_ms - 10, "returned after %ld ms", b.ms);
+    WT_CHECK_MSG(b.ticks >= WT_MIN_TICKS * want_ms / 100,
+                 "the ticker ran %ld times while the call waited %ld ms",
+                 b.ticks, b.ms);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.handoffs, 0);
+    if (b.op == H_ACCEPT)
+        weft_close((int)b.result);
+    weft_close(b.fd);
+    weft_close(b.peer);
+    return 0;
+}
+
+#define PARKS(name, op)                                                    \
+    Test(hooks, name##_parks_only_its_thread, .timeout = 10)               \
+    {                                                                      \
+        cr_assert_eq(wt_run_cfg(root_parks, (void *)(op), 1,               \
+                                WT_NO_HANDOFF_MS), 0);                        \
+    }
+
+PARKS(read, H_READ)
+PARKS(read_chk, H_READ_CHK)
+PARKS(recv, H_RECV)
+PARKS(write, H_WRITE)
+PARKS(send, H_SEND)
+PARKS(accept, H_ACCEPT)
+PARKS(poll, H_POLL)
+PARKS(ppoll, H_PPOLL)
+PARKS(nanosleep, H_NANOSLEEP)
+PARKS(usleep, H_USLEEP)
+PARKS(sleep, H_SLEEP)
+PARKS(clock_nanosleep, H_CLOCK_REL)
+PARKS(clock_nanosleep_abstime, H_CLOCK_ABS)
+
+/* ------------------------------------------------------ the other calls */
+
+static int root_short_sleeps(void *arg)
+{
+    int64_t t0 = weft_now();
+    WT_CHECK_EQ(sleep(0), 0);
+    WT_CHECK_EQ(usleep(0), 0);
+    struct timespec past = {0, 0};
+    WT_CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &past, NULL),
+                0);
+    WT_CHECK(wt_ms_since(t0) < 50);
+    struct timespec bad = {0, 1000000000};
+    WT_CHECK_EQ(nanosleep(&bad, NULL), -1);
+    WT_CHECK_EQ(wt_errno(), EINVAL);
+    t0 = weft_now();
+    struct timespec ms5 = {0, 5 * 1000000};
+    WT_CHECK_EQ(nanosleep(&ms5, NULL), 0);
+    WT_CHECK(weft_now() - t0 >= WT_MS(5));
+    return 0;
+}
+
+RUN_TEST(zero_past_and_invalid_sleeps_return_at_once,
+         root_short_sleeps, NULL, 1, 10)
+
+struct cancelled_sleep {
+    int rc, err;
+    struct timespec rem;
+};
+
+static int long_nanosleep(void *arg)
+{
+    struct cancelled_sleep *c = arg;
+    struct timespec s5 = {5, 0};
+    c->rc = nanosleep(&s5, &c->rem);
+    c->err = wt_errno();
+    return 0;
+}
+
+static int root_cancel_sleep(void *arg)
+{
+    struct cancelled_sleep c = {.rc = -2};
+    weft_thread *t = wt_go(long_nanosleep, &c);
+    weft_sleep(WT_MS(50));
+    WT_CHECK_EQ(weft_cancel(t), 0);
+    wt_join(t);
+    WT_CHECK_EQ(c.rc, -1);
+    WT_CHECK_EQ(c.err, ECANCELED);
+    int64_t left = c.rem.tv_sec * 1000000000LL + c.rem.tv_nsec;
+    WT_CHECK_MSG(left > WT_MS(3000) && left < WT_MS(4960),
+                 "%lld ms left of 5 s", (long long)(left / 1000000));
+    return 0;
+}
+
+RUN_TEST(cancelled_nanosleep_gives_ecanceled_and_the_time_left,
+         root_cancel_sleep, NULL, 2, 10)
+
+struct forever_sleep {
+    int rc, err;
+    long ms;
+};
+
+/* nanosleep({LONG_MAX, 0}): a common way to say "for ever". */
+static int sleep_forever(void *arg)
+{
+    struct forever_sleep *f = arg;
+    struct timespec ever = {LONG_MAX, 999999999};
+    int64_t t0 = weft_now();
+    f->rc = nanosleep(&ever, NULL);
+    f->err = wt_errno();
+    f->ms = wt_ms_since(t0);
+    return 0;
+}
+
+static int root_sleep_forever(void *arg)
+{
+    struct forever_sleep f = {.rc = -2};
+    weft_thread *t = wt_go(sleep_forever, &f);
+    weft_sleep(WT_MS(50));
+    WT_CHECK_EQ(weft_cancel(t), 0);
+    wt_join(t);
+    WT_CHECK_MSG(f.rc == -1 && f.err == ECANCELED,
+                 "nanosleep for ever returned %d (errno %d) after %ld ms",
+                 f.rc, f.err, f.ms);
+    return 0;
+}
+
+RUN_TEST(nanosleep_for_ever_sleeps_until_cancelled,
+         root_sleep_forever, NULL, 2, 10)
+
+static int root_connect(void *arg)
+{
+    uint16_t port;
+    int l = wt_tcp_listen(&port);
+    WT_REQUIRE(l >= 0);
+    struct sockaddr_in to = wt_loopback(port);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    WT_CHECK_EQ(connect(c, (struct sockaddr *)&to, sizeof to), 0);
+    /* It went through weft: non-blocking underneath, blocking as seen. */
+    WT_CHECK(wt_kernel_flags(c) & O_NONBLOCK);
+    WT_CHECK_EQ(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+    int a = accept(l, NULL, NULL);
+    WT_CHECK(a >= 0);
+    close(a);
+    close(c);
+    close(l); /* now refused */
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    WT_CHECK_EQ(connect(c, (struct sockaddr *)&to, sizeof to), -1);
+    WT_CHECK_EQ(wt_errno(), ECONNREFUSED);
+    close(c);
+    return 0;
+}
+
+RUN_TEST(connect_goes_through_weft_and_reports_refusal,
+         root_connect, NULL, 2, 10)
+
+/* arg: 0 duplicates with dup2, 1 with fcntl(F_DUPFD). */
+static int root_dup(void *arg)
+{
+    int sv[2];
+    WT_REQUIRE_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char c;
+    WT_CHECK_EQ(write(sv[0], "u", 1), 1);
+    WT_CHECK_EQ(read(sv[1], &c, 1), 1); /* weft knows sv[1] now */
+    int d = arg ? fcntl(sv[1], F_DUPFD, 100) : dup2(sv[1], 100);
+    WT_REQUIRE_EQ(d, 100);
+    WT_CHECK(wt_kernel_flags(d) & O_NONBLOCK); /* shared with sv[1] */
+    WT_CHECK_EQ(fcntl(d, F_GETFL) & O_NONBLOCK, 0);
+    struct wt_late_write w = {sv[0], WT_MS(30)};
+    weft_thread *t = wt_go(wt_write_later, &w);
+    char buf[8];
+    WT_CHECK_EQ(read(d, buf, sizeof buf), 4); /* parks, no EAGAIN */
+    wt_join(t);
+    close(d);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+RUN_TEST(dup2_copy_keeps_blocking_semantics, root_dup, 0, 2, 10)
+RUN_TEST(f_dupfd_copy_keeps_blocking_semantics, root_dup, 1, 2, 10)
+
+/* ============================================================ getaddrinfo */
+
+enum { NRESOLVERS = 50 };
+
+static int resolve_localhost(void *arg)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    WT_REQUIRE_EQ(getaddrinfo("localhost", "80", &hints, &res), 0);
+    WT_REQUIRE(res != NULL);
+    const struct sockaddr_in *a = (const struct sockaddr_in *)res->ai_addr;
+    WT_CHECK_EQ(res->ai_family, AF_INET);
+    WT_CHECK_EQ(ntohl(a->sin_addr.s_addr), INADDR_LOOPBACK);
+    WT_CHECK_EQ(ntohs(a->sin_port), 80);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int root_resolve(void *arg)
+{
+    weft_scope *s = weft_scope_open();
+    WT_REQUIRE(s != NULL);
+    for (int i = 0; i < NRESOLVERS; i++)
+        WT_REQUIRE(wt_go(resolve_localhost, NULL) != NULL);
+    WT_CHECK_EQ(weft_scope_close(s), 0);
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST};
+    struct addrinfo *res = NULL;
+    WT_CHECK_EQ(getaddrinfo("not-a-number", NULL, &hints, &res), EAI_NONAME);
+    return 0;
+}
+
+RUN_TEST(getaddrinfo_from_many_threads, root_resolve, NULL, 2, 20)
+
+static int resolve_cancelled(void *arg)
+{
+    struct addrinfo *res = NULL;
+    weft_cancel(weft_self());
+    WT_CHECK_EQ(getaddrinfo("localhost", "80", NULL, &res), EAI_SYSTEM);
+    WT_CHECK_EQ(wt_errno(), ECANCELED);
+    WT_CHECK(res == NULL);
+    return 0;
+}
+
+RUN_TEST(getaddrinfo_on_a_cancelled_thread_gives_eai_system,
+         resolve_cancelled, NULL, 1, 10)
+
+/* ================================================ helper programs outside */
+
+/* Runs path with extra environment entries; returns its exit status and
+ * its standard output in out. */
+static int run_prog(const char *path, const char *const *env, char *out,
+                    size_t outlen)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    char *envp[256];
+    int n = 0;
+    for (int i = 0; env[i]; i++)
+        envp[n++] = (char *)env[i];
+    for (char **e = environ; *e && n < 255; e++)
+        envp[n++] = *e; /* the first of a name wins */
+    envp[n] = NULL;
+    char *argv[] = {(char *)path, NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got < outlen - 1 &&
+           (r = read(p[0], out + got, outlen - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = 0;
+    close(p[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* Runs the hooks_off helper; returns the ticks its ticker made while its
+ * reader waited, and checks the read itself. */
+static long hooks_off_ticks(const char *hooks)
+{
+    char env[32], out[512];
+    snprintf(env, sizeof env, "WEFT_HOOKS=%s", hooks);
+    const char *const extra[] = {env, NULL};
+    int st = run_prog(WT_HOOKS_OFF_PROG, extra, out, sizeof out);
+    cr_log_info("WEFT_HOOKS=%s: %s", hooks, out);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "helper: status %d, %s",
+              st, out);
+    long got, ms, ticks;
+    cr_assert_eq(sscanf(out, "hooks_off: got %ld after %ld ms, ticker ran "
+                             "%ld times", &got, &ms, &ticks), 3, "%s", out);
+    cr_assert_eq(got, 4);
+    cr_assert_geq(ms, 140);
+    return ticks;
+}
+
+Test(hooks, weft_hooks_0_makes_read_block_the_carrier, .timeout = 20)
+{
+    cr_assert_leq(hooks_off_ticks("0"), 2,
+                  "with hooks off, the ticker ran beside a blocking read");
+}
+
+Test(hooks, weft_hooks_1_read_parks, .timeout = 20)
+{
+    cr_assert_geq(hooks_off_ticks("1"), WT_MIN_TICKS);
+}
+
+Test(hooks, preloaded_into_a_plain_program_calls_pass_through,
+     .timeout = 30)
+{
+    char out[4096];
+    const char *const extra[] = {
+        "LD_PRELOAD=" WT_LIBWEFT_SO,
+        /* ASan wants its runtime first; libweft.so is first here. */
+        "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0", NULL};
+    int st = run_prog(WT_PLAIN_IO_PROG, extra, out, sizeof out);
+    cr_log_info("%s", out);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st,
+              out);
+    cr_assert(strstr(out, "plain_io: preloaded yes, ") != NULL,
+              "libweft.so was not preloaded:\n%s", out);
+    cr_assert(strstr(out, ", 0 failed") != NULL, "%s", out);
+}
+
+/* =========================================== libcurl's blocking easy API */
+
+enum { NCLIENTS = 20, HANDLER_MS = 300 };
+
+/* A tiny HTTP server in virtual threads: each request waits HANDLER_MS,
+ * then gets "body <path>". */
+static int http_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char req[2048];
+    size_t got = 0;
+    while (got < sizeof req - 1 && !memmem(req, got, "\r\n\r\n", 4)) {
+        ssize_t r = recv(fd, req + got, sizeof req - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    req[got] = 0;
+    char path[64] = "?";
+    sscanf(req, "GET %63s ", path);
+    weft_sleep(WT_MS(HANDLER_MS));
+    char body[96], resp[256];
+    int blen = snprintf(body, sizeof body, "body %s", path);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s", blen, body);
+    WT_CHECK_EQ(send(fd, resp, (size_t)n, 0), n);
+    close(fd);
+    return 0;
+}
+
+static int http_server(void *arg)
+{
+    int l = *(int *)arg;
+    for (;;) {
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0)
+            return wt_errno() == ECANCELED ? 0 : wt_errno();
+        weft_attr a = {.detached = true, .name = "http-conn"};
+        WT_CHECK(weft_go_with(&a, http_conn, (void *)(intptr_t)fd) != NULL);
+    }
+}
+
+struct fetch {
+    uint16_t port;
+    int i;
+    CURLcode rc;
+    long status;
+    char body[128];
+    size_t len;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct fetch *f = arg;
+    size_t len = size * n;
+    size_t room = sizeof f->body - 1 - f->len;
+    memcpy(f->body + f->len, data, len < room ? len : room);
+    f->len += len < room ? len : room;
+    f->body[f->len] = 0;
+    return len;
+}
+
+static int curl_client(void *arg)
+{
+    struct fetch *f = arg;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/%d", f->port, f->i);
+    CURL *h = curl_easy_init();
+    WT_REQUIRE(h != NULL);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+    f->rc = curl_easy_perform(h); /* blocking: parks in its poll() */
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &f->status);
+    curl_easy_cleanup(h);
+    return 0;
+}
+
+static long g_curl_ms;
+
+static int root_curl(void *arg)
+{
+    uint16_t port;
+    int l = wt_tcp_listen(&port);
+    WT_REQUIRE(l >= 0);
+    weft_thread *srv = wt_go_named("http-server", http_server, &l);
+    struct fetch f[NCLIENTS];
+    weft_thread *t[NCLIENTS];
+    int64_t t0 = weft_now();
+    for (int i = 0; i < NCLIENTS; i++) {
+        f[i] = (struct fetch){.port = port, .i = i, .rc = CURLE_FAILED_INIT};
+        t[i] = wt_go_named("curl", curl_client, &f[i]);
+    }
+    for (int i = 0; i < NCLIENTS; i++)
+        wt_join(t[i]);
+    g_curl_ms = wt_ms_since(t0);
+    weft_cancel(srv);
+    WT_CHECK_EQ(wt_join(srv), 0);
+    for (int i = 0; i < NCLIENTS; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "body /%d", i);
+        WT_CHECK_MSG(f[i].rc == CURLE_OK, "client %d: %s", i,
+                     curl_easy_strerror(f[i].rc));
+        WT_CHECK_EQ(f[i].status, 200);
+        WT_CHECK_MSG(!strcmp(f[i].body, want), "client %d got '%s'", i,
+                     f[i].body);
+    }
+    close(l);
+    return 0;
+}
+
+static void run_curl(unsigned procs)
+{
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    int rc = wt_run_raw(root_curl, NULL, procs);
+    curl_global_cleanup();
+    wt_assert_clean();
+    cr_assert_eq(rc, 0);
+    cr_log_info("%d requests of %d ms each took %ld ms in all", NCLIENTS,
+                HANDLER_MS, g_curl_ms);
+    cr_assert_lt(g_curl_ms, 3 * HANDLER_MS,
+                 "%d blocking curl requests took %ld ms: not overlapped",
+                 NCLIENTS, g_curl_ms);
+}
+
+Test(hooks, curl_easy_requests_overlap_on_one_p, .timeout = 30)
+{
+    run_curl(1);
+}
+
+Test(hooks, curl_easy_requests_overlap_on_two_ps, .timeout = 30)
+{
+    run_curl(2);
+}

@@ -1,0 +1,277 @@
+/*
+ * wt_io.h — helpers for the I/O suites (tests/io.c, tests/hooks.c), on
+ * top of wt.h.
+ *
+ *   wt_run_cfg(fn, arg, procs, hog_ms)  wt_run with a hog threshold too:
+ *                       tests that prove a carrier stayed free use a large
+ *                       one (WT_NO_HANDOFF_MS), so that no hand-off can
+ *                       hide a blocked carrier
+ *   WT_RUN_TEST         a Test running one root, expecting 0
+ *   wt_tcp_listen       a TCP listener on 127.0.0.1, ephemeral port
+ *   wt_tcp_pair         a connected TCP pair on loopback (virtual thread)
+ *   wt_kernel_flags     an fd's status flags as the kernel has them, read
+ *                       past weft's fcntl, which hides its own O_NONBLOCK
+ *   wt_pattern          byte i of a deterministic stream, to check order
+ *   wt_fill_socket      fills a socket's send buffer without waiting
+ *   wt_ticker_*         a virtual thread counting 1 ms sleeps: it advances
+ *                       only while its carrier is free
+ *   wt_seed / wt_rand   seeded randomness (WT_SEED=<n> replays a run)
+ *   wt_wait_io_waiting  waits until n virtual threads wait on fds
+ *   wt_join             joins, returning the thread's result
+ *   wt_write_later      a thread writing "data" after a delay
+ */
+#ifndef WT_IO_H
+#define WT_IO_H
+
+#include "wt.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+/* Time bounds: how much slower than asked a wait may end. */
+#define WT_LATE_MS (WT_SANITIZED ? 2000 : 500)
+
+/* The hog threshold of tests that prove a carrier stayed free: with one P
+ * and no hand-off possible, the other threads run only if it did. */
+#define WT_NO_HANDOFF_MS 10000
+
+static inline int wt_run_cfg(weft_fn fn, void *arg, unsigned procs,
+                             unsigned hog_ms)
+{
+    weft_config cfg = {0};
+    cfg.procs = procs;
+    cfg.hog_ms = hog_ms;
+    int rc = weft_run(fn, arg, &cfg);
+    wt_assert_clean();
+    return rc;
+}
+
+/* A Test that runs root(arg) as the root with procs P's and expects
+ * weft_run to return 0, within secs seconds. */
+#define WT_RUN_TEST(suite, name, root, arg, procs, secs)                   \
+    Test(suite, name, .timeout = secs)                                     \
+    {                                                                      \
+        WT_RUN_EXPECT(root, (void *)(arg), procs, 0);                      \
+    }
+
+static inline int wt_kernel_flags(int fd)
+{
+    return (int)syscall(SYS_fcntl, fd, F_GETFL);
+}
+
+static inline struct sockaddr_in wt_loopback(uint16_t port)
+{
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+static inline uint16_t wt_local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len))
+        return 0;
+    return ntohs(a.sin_port);
+}
+
+/* A socket of type bound to 127.0.0.1 on an ephemeral port; -1 on error. */
+static inline int wt_bound_socket(int type, uint16_t *port)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = wt_loopback(0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a)) {
+        if (fd >= 0)
+            weft_close(fd);
+        return -1;
+    }
+    *port = wt_local_port(fd);
+    return fd;
+}
+
+/* A listening TCP socket on 127.0.0.1; *port gets its port. -1 on error. */
+static inline int wt_tcp_listen(uint16_t *port)
+{
+    int fd = wt_bound_socket(SOCK_STREAM, port);
+    if (fd >= 0 && listen(fd, 128)) {
+        weft_close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A connected TCP pair on loopback, Nagle off (*a accepted, *c the client).
+ * Returns 0 or an errno. Runs on: a virtual thread. */
+static inline int wt_tcp_pair(int *a, int *c)
+{
+    uint16_t port;
+    int l = wt_tcp_listen(&port);
+    if (l < 0)
+        return wt_errno();
+    struct sockaddr_in addr = wt_loopback(port);
+    int one = 1;
+    *c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (*c < 0 || weft_connect(*c, (struct sockaddr *)&addr, sizeof addr) ||
+        (*a = weft_accept(l, NULL, NULL)) < 0) {
+        int e = wt_errno();
+        if (*c >= 0)
+            weft_close(*c);
+        weft_close(l);
+        return e;
+    }
+    weft_close(l);
+    setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(*c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return 0;
+}
+
+static inline unsigned char wt_pattern(size_t i)
+{
+    uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+    return (unsigned char)(x >> 56 ^ i);
+}
+
+static inline void wt_fill_pattern(unsigned char *buf, size_t from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = wt_pattern(from + i);
+}
+
+/* The first index in buf[0..n) that is not the pattern from `from`, or n. */
+static inline size_t wt_check_pattern(const unsigned char *buf, size_t from,
+                                      size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] != wt_pattern(from + i))
+            return i;
+    return n;
+}
+
+/* Fills the send buffer of fd without waiting, with the pattern from 0;
+ * returns the bytes it took. Runs on: a virtual thread. */
+static inline size_t wt_fill_socket(int fd)
+{
+    unsigned char buf[4096];
+    size_t total = 0;
+    for (;;) {
+        wt_fill_pattern(buf, total, sizeof buf);
+        ssize_t r = weft_send(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r <= 0)
+            break;
+        total += (size_t)r;
+    }
+    WT_CHECK_EQ(wt_errno(), EAGAIN);
+    return total;
+}
+
+/* ----------------------------------------------------------------- ticker */
+
+struct wt_ticker {
+    atomic_long ticks;
+    atomic_int stop;
+    weft_thread *t;
+};
+
+static int wt_ticker_main(void *arg)
+{
+    struct wt_ticker *k = arg;
+    while (!atomic_load(&k->stop)) {
+        atomic_fetch_add(&k->ticks, 1);
+        weft_sleep(WT_MS(1));
+    }
+    return 0;
+}
+
+static inline void wt_ticker_start(struct wt_ticker *k)
+{
+    atomic_store(&k->ticks, 0);
+    atomic_store(&k->stop, 0);
+    k->t = wt_go_named("ticker", wt_ticker_main, k);
+}
+
+static inline void wt_ticker_stop(struct wt_ticker *k)
+{
+    atomic_store(&k->stop, 1);
+    if (k->t)
+        WT_CHECK_EQ(weft_join(k->t, NULL), 0);
+    k->t = NULL;
+}
+
+/* Ticks a free carrier makes at least while a call blocks for ~100 ms. */
+#define WT_MIN_TICKS (WT_SANITIZED ? 5 : 20)
+
+/* ------------------------------------------------------------ randomness */
+
+/* The seed of this test process: WT_SEED from the environment, else the
+ * clock. Printed, so that a failing run can be replayed. */
+static inline uint64_t wt_seed(void)
+{
+    const char *s = getenv("WT_SEED");
+    uint64_t seed = s && *s ? strtoull(s, NULL, 0) : (uint64_t)wt_clock_ns();
+    fprintf(stderr, "seed %llu (WT_SEED=%llu replays it)\n",
+            (unsigned long long)seed, (unsigned long long)seed);
+    return seed;
+}
+
+/* splitmix64: a small, good generator with one word of state. */
+static inline uint64_t wt_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* -------------------------------------------------------------- waiting */
+
+/* Joins t and returns its result (records a failure if the join fails). */
+static inline int wt_join(weft_thread *t)
+{
+    int r = -1;
+    if (t)
+        WT_CHECK_EQ(weft_join(t, &r), 0);
+    return r;
+}
+
+/* A virtual thread that writes "data" to fd after delay ns. */
+struct wt_late_write {
+    int fd;
+    int64_t delay;
+};
+
+static int wt_write_later(void *arg)
+{
+    struct wt_late_write *w = arg;
+    weft_sleep(w->delay);
+    WT_CHECK_EQ(weft_write(w->fd, "data", 4), 4);
+    return 0;
+}
+
+/* Waits (1 ms sleeps, 5 s at most) until at least n virtual threads wait
+ * on fds. Returns whether they do. Runs on: a virtual thread. */
+static inline bool wt_wait_io_waiting(unsigned n)
+{
+    weft_runtime_stats st;
+    for (int i = 0; i < 5000; i++) {
+        if (weft_stats(&st) == 0 && st.io_waiting >= n)
+            return true;
+        weft_sleep(WT_MS(1));
+    }
+    return false;
+}
+
+/* Milliseconds since t0 (weft_now clock). */
+static inline long wt_ms_since(int64_t t0)
+{
+    return (long)((weft_now() - t0) / 1000000);
+}
+
+#endif /* WT_IO_H */

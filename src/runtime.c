@@ -381,10 +381,10 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
         err = weft__S.root_result;
     }
     stop_carriers();
+    weft__dump_signal_stop(); /* no dump while the rest is torn down */
     weft__io_fini();
     weft__monitor_fini();
     weft__offload_shutdown();
-    weft__dump_signal_stop();
     atomic_store(&weft__S.running, false);
     weft__overflow_handler_remove();
 out_free:

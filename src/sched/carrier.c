@@ -723,7 +723,7 @@ static weft_thread *find_runnable(weft__carrier *m)
         }
         run_all_timers(m);
         weft_thread *g = next_local(m);
-        if (!g && weft__io_poll(m))
+        if (!g && (weft__io_poll(m) || weft__io_poll_others(m)))
             g = next_local(m);
         if (g) {
             stop_spinning(m);

@@ -78,6 +78,8 @@ WEFT_NOIPA int *weft__errno_ptr(void)
  * the wait is longer, still well under the cost of waking a carrier. */
 #define STEAL_RUNNEXT_NS 12000
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+#define IO_SPIN_POLL_EVERY 4     /* a spinning carrier polls I/O this often
+                                    (rounds of its steal loop) */
 #define IO_POLL_EVERY 61         /* a busy carrier polls its I/O port this
                                     often (in switches) */
 #define STEAL_PAUSES 128         /* pause instructions between steal rounds */
@@ -731,9 +733,16 @@ static weft_thread *find_runnable(weft__carrier *m)
         }
         if (try_spin(m)) {
             int64_t start = weft_now(), now = start;
+            unsigned round = 0;
             do {
                 g = steal(m, now);
                 if (!g)
+                    g = next_local(m);
+                /* I/O events count as work found: a spinning carrier
+                 * makes no system call, so under io_uring its own ring's
+                 * completions wait for it to look. */
+                if (!g && (++round % IO_SPIN_POLL_EVERY) == 0 &&
+                    (weft__io_poll(m) || weft__io_poll_others(m)))
                     g = next_local(m);
                 if (g && launch(m, g)) {
                     stop_spinning(m);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "io/io.h"
+#include "sched/backtrace.h"
 #include "sched/sched.h"
 
 static const char *state_name(int s)
@@ -57,32 +58,71 @@ static void indent(int fd, int depth)
         dprintf(fd, "  ");
 }
 
-static void dump_thread(int fd, weft_thread *g, int depth);
+/* One dump in progress: where it goes, and the symbol tables its stacks
+ * are printed with. */
+struct dump {
+    int fd;
+    weft__symbols *sym;
+};
+
+static void dump_thread(const struct dump *d, weft_thread *g, int depth);
 
 /* Holds: s->lock (taken here). */
-static void dump_scope_children(int fd, weft_scope *s, int depth)
+static void dump_scope_children(const struct dump *d, weft_scope *s,
+                                int depth)
 {
+    int fd = d->fd;
     weft__spin_lock(&s->lock);
     weft__list_for_each(n, &s->children)
-        dump_thread(fd, weft__container_of(n, weft_thread, home_link), depth);
+        dump_thread(d, weft__container_of(n, weft_thread, home_link), depth);
     weft_scope *inner = s->inner;
     if (inner) {
         indent(fd, depth);
         int reason = atomic_load_explicit(&inner->reason, memory_order_relaxed);
         dprintf(fd, "scope %p%s\n", (void *)inner,
                 reason ? (reason == ETIMEDOUT ? " [timed out]" : " [cancelled]") : "");
-        dump_scope_children(fd, inner, depth + 1);
+        dump_scope_children(d, inner, depth + 1);
     }
     weft__spin_unlock(&s->lock);
 }
 
-static void dump_thread(int fd, weft_thread *g, int depth)
+/* g's name, or, for an unnamed thread, its function's. */
+static const char *thread_label(const struct dump *d, const weft_thread *g,
+                                char *buf, size_t size)
 {
+    if (g->name[0] || !weft__symbol_name(d->sym, (uintptr_t)g->fn, buf, size))
+        return weft__thread_name(g, buf, size);
+    return buf;
+}
+
+/* The carrier g runs on, or -1. */
+static int carrier_of(const weft_thread *g)
+{
+    for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
+        if (weft__S.carriers[i]->cur == g)
+            return (int)i;
+    return -1;
+}
+
+/* A thread off its carrier has its stack as it left it: walk it. */
+static void dump_stack(const struct dump *d, weft_thread *g, int state,
+                       int depth)
+{
+    if (state != WEFT__G_WAITING && state != WEFT__G_RUNNABLE)
+        return;
+    uintptr_t pcs[WEFT__BT_MAX];
+    int n = weft__backtrace_parked(g, pcs, WEFT__BT_MAX);
+    weft__backtrace_print(d->fd, pcs, n, depth + 2, d->sym);
+}
+
+static void dump_thread(const struct dump *d, weft_thread *g, int depth)
+{
+    int fd = d->fd;
     int state = atomic_load_explicit(&g->state, memory_order_relaxed);
     indent(fd, depth);
-    char buf[32];
+    char buf[128];
     dprintf(fd, "#%llu '%s' %s", (unsigned long long)g->id,
-            weft__thread_name(g, buf, sizeof buf), state_name(state));
+            thread_label(d, g, buf, sizeof buf), state_name(state));
     const char *w = wait_name(atomic_load_explicit(&g->wait_kind,
                                                    memory_order_relaxed));
     if (state == WEFT__G_WAITING && w) {
@@ -97,17 +137,35 @@ static void dump_thread(int fd, weft_thread *g, int depth)
         dprintf(fd, " on %s", w);
         if (obj && kind >= WEFT__WAIT_FD_READ && kind <= WEFT__WAIT_FD_POLL)
             dprintf(fd, " fd %d", ((const weft__fd *)obj)->fd);
+        else if (obj && kind == WEFT__WAIT_JOIN)
+            dprintf(fd, " of #%llu",
+                    (unsigned long long)((const weft_thread *)obj)->id);
+        else if (obj && kind == WEFT__WAIT_OFFLOAD &&
+                 weft__symbol_name(d->sym, (uintptr_t)obj, buf, sizeof buf))
+            dprintf(fd, " %s()", buf);
         else if (obj)
             dprintf(fd, " %p", obj);
+        int64_t until = atomic_load_explicit(&g->wait_until,
+                                             memory_order_relaxed);
+        if (until > 0) {
+            double left = (until - weft_now()) / 1e6;
+            dprintf(fd, " (timer: %.0f ms left)", left < 0 ? 0 : left);
+        }
         dprintf(fd, " for %.0f ms", ms < 0 ? 0 : ms);
+    }
+    if (state == WEFT__G_RUNNING) {
+        int c = carrier_of(g);
+        if (c >= 0)
+            dprintf(fd, " on carrier %d", c);
     }
     if (state == WEFT__G_DONE)
         dprintf(fd, " result %d", g->result);
     if (atomic_load_explicit(&g->root.reason, memory_order_relaxed))
         dprintf(fd, " [cancelled]");
     dprintf(fd, "\n");
+    dump_stack(d, g, state, depth);
     if (state != WEFT__G_DONE)
-        dump_scope_children(fd, &g->root, depth + 1);
+        dump_scope_children(d, &g->root, depth + 1);
 }
 
 static void dump_sched(int fd)
@@ -135,7 +193,9 @@ void weft_dump(int fd)
         dprintf(fd, "weft: no runtime running\n");
         return;
     }
+    struct dump d = {.fd = fd, .sym = weft__symbols_open()};
     dprintf(fd, "weft dump: virtual threads\n");
-    dump_thread(fd, weft__S.root, 1);
+    dump_thread(&d, weft__S.root, 1);
+    weft__symbols_close(d.sym);
     dump_sched(fd);
 }

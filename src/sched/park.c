@@ -250,6 +250,7 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
     weft__timer t;
     bool timed = deadline >= 0;
     if (timed) {
+        atomic_store_explicit(&g->wait_until, deadline, memory_order_relaxed);
         t.fn = wait_timer_fire;
         t.arg = g;
         t.gen = w->gen;
@@ -257,6 +258,7 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
         atomic_init(&t.state, WEFT__TIMER_IDLE);
         if (deadline <= weft_now() || weft__timer_arm(&t, deadline)) {
             timed = false;
+            atomic_store_explicit(&g->wait_until, 0, memory_order_relaxed);
             if (claim_gen(g, w->gen)) {
                 g->wake_result = WEFT__EXPIRED;
                 atomic_store_explicit(&g->park, WEFT__NOTIFIED,
@@ -272,8 +274,10 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
     } else {
         weft__switch_out(g, WEFT__AFTER_PARK, lk);
     }
-    if (timed)
+    if (timed) {
         weft__timer_disarm(&t);
+        atomic_store_explicit(&g->wait_until, 0, memory_order_relaxed);
+    }
     atomic_store_explicit(&g->wait_kind, WEFT__WAIT_NONE, memory_order_relaxed);
     return g->wake_result;
 }

@@ -221,6 +221,7 @@ struct weft_thread {
     _Atomic int wait_kind;
     const void *_Atomic wait_obj;
     _Atomic int64_t wait_since;
+    _Atomic int64_t wait_until;  /* its deadline (weft_now clock), or 0 */
     char name[32];
 };
 

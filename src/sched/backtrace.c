@@ -1,0 +1,227 @@
+/*
+ * backtrace.c — the call stacks of virtual threads, for dumps and stack
+ * overflow reports.
+ *
+ * Walking. Everything is built with frame pointers, so a stack is a chain
+ * of (saved rbp, return address) pairs. A parked thread's chain starts at
+ * the registers weft__ctx_switch pushed (arch/x86_64/switch.S: rbp at
+ * sp + 48, the return address at sp + 56); a faulting thread's at the
+ * registers of the signal's context. Each step must point upward and
+ * stay inside the thread's stack, and every read goes through
+ * process_vm_readv: a dump runs beside the threads it shows, and a parked
+ * thread may wake, finish and give its stack back (even unmapped) while
+ * it is being walked. A torn chain ends the walk; it never faults.
+ *
+ * Symbolizing. With libdw, each address gets its function (static ones
+ * included) and, where debug information exists, file:line; without it,
+ * dladdr gives the nearest exported symbol. Return addresses are looked up
+ * one byte back, inside the call instruction. Leading frames inside the
+ * runtime (weft__*) are left out: a parked thread's stack shows where the
+ * program waits, starting at the weft_ call it made.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef WEFT_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#endif
+
+#include "sched/backtrace.h"
+
+/* Reads one word at addr without faulting; false if it is not mapped. */
+static bool read_word(uintptr_t addr, uintptr_t *out)
+{
+    struct iovec local = {out, sizeof *out};
+    struct iovec remote = {(void *)addr, sizeof *out};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
+           (ssize_t)sizeof *out;
+}
+
+int weft__backtrace_from(uintptr_t fp, uintptr_t pc, uintptr_t lo,
+                         uintptr_t hi, uintptr_t *pcs, int max)
+{
+    int n = 0;
+    if (pc && n < max)
+        pcs[n++] = pc;
+    while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
+        uintptr_t next, ret;
+        if (!read_word(fp, &next) || !read_word(fp + 8, &ret) || !ret)
+            break;
+        pcs[n++] = ret;
+        if (next <= fp) /* the outermost frame, or a torn chain */
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+int weft__backtrace_parked(const weft_thread *g, uintptr_t *pcs, int max)
+{
+    const weft__stack *s = g->stack;
+    uintptr_t sp = (uintptr_t)g->ctx.sp;
+    if (!s || !sp)
+        return 0;
+    uintptr_t lo = (uintptr_t)s->lo, hi = lo + s->size, fp, pc;
+    if (sp < lo || sp + 64 > hi || !read_word(sp + 48, &fp) ||
+        !read_word(sp + 56, &pc))
+        return 0;
+    return weft__backtrace_from(fp, pc, lo, hi, pcs, max);
+}
+
+/* ------------------------------------------------------------ symbols */
+
+struct frame_info {
+    char func[128];
+    const char *file;   /* NULL: unknown */
+    int line;
+    const char *module; /* for frames without a symbol */
+    uintptr_t offset;   /* ... relative to it */
+};
+
+#ifdef WEFT_HAVE_LIBDW
+static Dwfl *open_dwfl(void)
+{
+    static const Dwfl_Callbacks cb = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+    };
+    Dwfl *d = dwfl_begin(&cb);
+    if (!d)
+        return NULL;
+    if (dwfl_linux_proc_report(d, getpid()) ||
+        dwfl_report_end(d, NULL, NULL)) {
+        dwfl_end(d);
+        return NULL;
+    }
+    return d;
+}
+
+static bool describe_dw(Dwfl *d, uintptr_t pc, struct frame_info *fi)
+{
+    Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
+    const char *name = mod ? dwfl_module_addrname(mod, pc) : NULL;
+    if (!name)
+        return false;
+    snprintf(fi->func, sizeof fi->func, "%s", name);
+    Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
+    if (line) {
+        const char *file = dwfl_lineinfo(line, NULL, &fi->line, NULL, NULL,
+                                         NULL);
+        if (file) {
+            const char *slash = strrchr(file, '/');
+            fi->file = slash ? slash + 1 : file;
+        }
+    }
+    return true;
+}
+#endif
+
+static void describe_dl(uintptr_t pc, struct frame_info *fi)
+{
+    Dl_info info;
+    if (!dladdr((void *)pc, &info))
+        return;
+    if (info.dli_sname) {
+        snprintf(fi->func, sizeof fi->func, "%s+0x%zx", info.dli_sname,
+                 (size_t)(pc - (uintptr_t)info.dli_saddr));
+        return;
+    }
+    if (info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        fi->module = slash ? slash + 1 : info.dli_fname;
+        fi->offset = pc - (uintptr_t)info.dli_fbase;
+    }
+}
+
+/* A public weft_ call: where the program's own frames end. */
+static bool public_entry(const struct frame_info *fi)
+{
+    return !strncmp(fi->func, "weft_", 5) && strncmp(fi->func, "weft__", 6);
+}
+
+static void print_frame(int fd, int depth, int i, uintptr_t pc,
+                        const struct frame_info *fi)
+{
+    dprintf(fd, "%*s#%d ", depth * 2, "", i);
+    if (fi->func[0])
+        dprintf(fd, "%s", fi->func);
+    else if (fi->module)
+        dprintf(fd, "%s+0x%zx", fi->module, (size_t)fi->offset);
+    else
+        dprintf(fd, "0x%zx", (size_t)pc);
+    if (fi->file)
+        dprintf(fd, " (%s:%d)", fi->file, fi->line);
+    dprintf(fd, "\n");
+}
+
+weft__symbols *weft__symbols_open(void)
+{
+#ifdef WEFT_HAVE_LIBDW
+    return (weft__symbols *)open_dwfl();
+#else
+    return NULL;
+#endif
+}
+
+void weft__symbols_close(weft__symbols *sym)
+{
+#ifdef WEFT_HAVE_LIBDW
+    if (sym)
+        dwfl_end((Dwfl *)sym);
+#else
+    (void)sym;
+#endif
+}
+
+bool weft__symbol_name(weft__symbols *sym, uintptr_t addr, char *buf,
+                       size_t size)
+{
+    struct frame_info fi;
+    memset(&fi, 0, sizeof fi);
+    bool found = false;
+#ifdef WEFT_HAVE_LIBDW
+    found = describe_dw((Dwfl *)sym, addr, &fi);
+#else
+    (void)sym;
+#endif
+    if (!found)
+        describe_dl(addr, &fi);
+    if (!fi.func[0])
+        return false;
+    snprintf(buf, size, "%s", fi.func);
+    return true;
+}
+
+void weft__backtrace_print(int fd, const uintptr_t *pcs, int n, int depth,
+                           weft__symbols *sym)
+{
+    struct frame_info fis[WEFT__BT_MAX];
+    if (n > WEFT__BT_MAX)
+        n = WEFT__BT_MAX;
+#ifdef WEFT_HAVE_LIBDW
+    Dwfl *d = (Dwfl *)sym;
+#else
+    (void)sym;
+#endif
+    int first = 0;
+    for (int i = 0; i < n; i++) {
+        /* The first address is where the thread stopped, the others are
+         * return addresses: look those up inside their call. */
+        uintptr_t at = i == 0 ? pcs[i] : pcs[i] - 1;
+        struct frame_info *fi = &fis[i];
+        memset(fi, 0, sizeof *fi);
+        bool found = false;
+#ifdef WEFT_HAVE_LIBDW
+        found = describe_dw(d, at, fi);
+#endif
+        if (!found)
+            describe_dl(at, fi);
+        if (!first && public_entry(fi))
+            first = i; /* frames above it are the runtime's own */
+    }
+    for (int i = first; i < n; i++)
+        print_frame(fd, depth, i - first, pcs[i], &fis[i]);
+}

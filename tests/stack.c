@@ -272,6 +272,12 @@ static void check_overflow(const char *kib)
                  res.err);
     cr_assert_not_null(strstr(res.err, "overflow-victim"),
                        "stderr does not name the thread:\n%s", res.err);
+    /* The backtrace: the faulting frame, then the recursion's frames
+     * folded into one line. */
+    cr_assert_not_null(strstr(res.err, "  #0 "),
+                       "stderr has no backtrace:\n%s", res.err);
+    cr_assert_not_null(strstr(res.err, "the same frame"),
+                       "the recursion is not in the backtrace:\n%s", res.err);
 }
 
 Test(stack, overflow_aborts_naming_the_thread, .timeout = 60)

@@ -222,6 +222,14 @@ void weft__backtrace_print(int fd, const uintptr_t *pcs, int n, int depth,
         if (!first && public_entry(fi))
             first = i; /* frames above it are the runtime's own */
     }
-    for (int i = first; i < n; i++)
-        print_frame(fd, depth, i - first, pcs[i], &fis[i]);
+    for (int i = first, shown = 0; i < n; shown++) {
+        int same = 1; /* deep recursion: one line per run of one frame */
+        while (i + same < n && pcs[i + same] == pcs[i])
+            same++;
+        print_frame(fd, depth, shown, pcs[i], &fis[i]);
+        if (same > 1)
+            dprintf(fd, "%*s   ... the same frame %d more times\n",
+                    depth * 2, "", same - 1);
+        i += same;
+    }
 }

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "sched/fiber.h"
+#include "sched/backtrace.h"
 #include "sched/sched.h"
 
 #ifdef WEFT_HAVE_VALGRIND
@@ -403,12 +404,26 @@ static void report_overflow(weft_thread *g)
             g->stack->size / 1024, fn);
 }
 
+/* The faulting thread's frames, from the signal's saved registers; with
+ * dladdr only (libdw allocates, and this is a signal handler). */
+static void report_stack(weft_thread *g, const ucontext_t *uc)
+{
+    uintptr_t pcs[WEFT__BT_MAX];
+    uintptr_t lo = (uintptr_t)g->stack->lo;
+    int n = weft__backtrace_from((uintptr_t)uc->uc_mcontext.gregs[REG_RBP],
+                                 (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+                                 lo, lo + g->stack->size, pcs, WEFT__BT_MAX);
+    weft__backtrace_print(STDERR_FILENO, pcs, n, 1, NULL);
+    fprintf(stderr, "  (static functions: addr2line -f -e MODULE OFFSET)\n");
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     weft__carrier *m = weft__m();
     weft_thread *g = m ? m->cur : NULL;
     if (g && g->stack && weft__stack_guard_hit(g->stack, si->si_addr)) {
         report_overflow(g);
+        report_stack(g, uc);
         abort();
     }
     /* Not ours: give the fault back to whoever handled it before, by

@@ -189,6 +189,21 @@ static void check_dump(const char *text)
     cr_expect_not_null(strstr(waiter, "sem"),
                        "no semaphore wait reason for sem-waiter-vt: '%s'",
                        waiter);
+    /* timed waits show the time left; parked threads show their stack,
+     * from the weft_ call they made down to their own function */
+    cr_expect_not_null(strstr(sleeper, "ms left"),
+                       "no time left for sleeper-vt: '%s'", sleeper);
+    cr_expect_not_null(strstr(sleeper, "#0 weft_sleep"),
+                       "sleeper-vt's stack does not start at weft_sleep: '%s'",
+                       sleeper);
+    cr_expect_not_null(strstr(sleeper, "dump_sleeper (dump.c:"),
+                       "sleeper-vt's stack lacks its function: '%s'", sleeper);
+    cr_expect_not_null(strstr(waiter, "weft_sem_acquire"),
+                       "sem-waiter-vt's stack lacks weft_sem_acquire: '%s'",
+                       waiter);
+    cr_expect_not_null(strstr(waiter, "dump_sem_waiter (dump.c:"),
+                       "sem-waiter-vt's stack lacks its function: '%s'",
+                       waiter);
     free(sleeper);
     free(waiter);
 }
@@ -299,4 +314,70 @@ Test(dump, sigquit_dumps_to_stderr_and_carries_on, .timeout = 30)
     char *name = strstr(err, "quit-sleeper");
     cr_assert(name != NULL && name < strstr(err, "sigquit: weft_run"),
               "no dump naming 'quit-sleeper' before the run ended:\n%s", err);
+}
+
+/* The canonical deadlock: a semaphore's holder waits for ever on a channel
+ * nobody sends to, and another thread waits for the semaphore. The run
+ * ends with EDEADLK, and the report shows where each one waits. */
+static weft_sem g_held = WEFT_SEM_INIT(1);
+static weft_chan *g_silent;
+
+static int sem_holder(void *arg)
+{
+    WT_REQUIRE_EQ(weft_sem_acquire(&g_held), 0);
+    int v;
+    weft_chan_recv(g_silent, &v);
+    return 0;
+}
+
+static int sem_wanter(void *arg)
+{
+    weft_sleep(WT_MS(5));
+    return weft_sem_acquire(&g_held);
+}
+
+static int root_sem_deadlock(void *arg)
+{
+    g_silent = weft_chan_make(sizeof(int), 0);
+    WT_REQUIRE(g_silent != NULL);
+    weft_thread *h = wt_go_named("holder", sem_holder, NULL);
+    weft_thread *w = wt_go_named("wanter", sem_wanter, NULL);
+    WT_REQUIRE(h && w);
+    weft_join(h, NULL);
+    weft_join(w, NULL);
+    return 0;
+}
+
+Test(dump, deadlock_report_shows_where_each_thread_waits, .timeout = 20)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(f), STDERR_FILENO);
+    int r = weft_run(root_sem_deadlock, NULL, NULL);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char *text = slurp(fileno(f));
+    fclose(f);
+    cr_assert_eq(r, EDEADLK);
+    cr_assert_not_null(text);
+    cr_log_info("report:\n%s", text);
+    cr_expect_not_null(strstr(text, "all 3 virtual threads are blocked"),
+                       "no deadlock line: %s", text);
+    const char *const not_holder[] = {"wanter", "main"};
+    char *holder = entry_of(text, "holder", not_holder, 2);
+    cr_assert_not_null(holder);
+    cr_expect_not_null(strstr(holder, "channel receive"), "%s", holder);
+    cr_expect_not_null(strstr(holder, "weft_chan_recv"), "%s", holder);
+    cr_expect_not_null(strstr(holder, "sem_holder (dump.c:"), "%s", holder);
+    const char *const not_wanter[] = {"holder", "main"};
+    char *wanter = entry_of(text, "wanter", not_wanter, 2);
+    cr_assert_not_null(wanter);
+    cr_expect_not_null(strstr(wanter, "semaphore"), "%s", wanter);
+    cr_expect_not_null(strstr(wanter, "sem_wanter (dump.c:"), "%s", wanter);
+    free(holder);
+    free(wanter);
+    free(text);
 }

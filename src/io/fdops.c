@@ -139,7 +139,7 @@ int weft_wait_fd(int fd, short events, int64_t deadline_ns)
     int n = c->poll(&p, 1, 0);
     if (n > 0)
         return p.revents & POLLNVAL ? EBADF : 0;
-    if (n < 0)
+    if (n < 0 && WEFT_ERRNO != EINTR) /* a signal: just not ready yet */
         return WEFT_ERRNO;
     if (deadline_ns == 0)
         return ETIMEDOUT;

@@ -114,7 +114,6 @@ typedef struct weft__poller_ops {
      * -errno on failure. */
     long (*file_op)(weft__port *pt, int op, int fd, void *buf, size_t n,
                     off_t off);
-    void (*nudge)(void);  /* monitor tick: see uring.c; or NULL */
 } weft__poller_ops;
 
 extern const weft__poller_ops weft__epoll_ops;
@@ -150,8 +149,6 @@ bool weft__io_poll(weft__carrier *m);
 /* Carrier m found no work: delivers another carrier's ready events to m
  * (per-carrier ports only; the threads they wake run on m's P). */
 bool weft__io_poll_others(weft__carrier *m);
-/* Monitor tick: lets the backend unstick events of busy carriers. */
-void weft__io_nudge(void);
 /* Ends m's blocked wait in its port. */
 void weft__io_kick(weft__carrier *m);
 /* Counts of virtual threads in an fd wait, kept by fd.c. */

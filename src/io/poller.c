@@ -221,12 +221,6 @@ bool weft__io_poll_others(weft__carrier *m)
     return false;
 }
 
-void weft__io_nudge(void)
-{
-    if (ops && ops->nudge && atomic_load_explicit(&used, memory_order_relaxed))
-        ops->nudge();
-}
-
 void weft__io_kick(weft__carrier *m)
 {
     weft__port *pt = ops ? atomic_load_explicit(&m->io_port,

@@ -27,23 +27,22 @@
  * Task work is cooperative (IORING_SETUP_COOP_TASKRUN): a running carrier
  * is not interrupted for each event (an IPI each, costly on VMs: it
  * halved http_hello's throughput), but runs its completions at its next
- * system call, and a sleeping one is woken. A carrier that makes no system
- * call for a tick while its ring has task work pending (a thread that
- * hogs it) is sent SIGURG, whose handler does nothing: entering the
- * kernel is enough (ur_nudge, from the monitor).
+ * return from the kernel (a system call, or the timer interrupt, which
+ * bounds the delay for a carrier a hog holds to a tick or so), and a
+ * sleeping one is woken. A signal to hurry a hog along was tried and
+ * dropped: it made system calls on that carrier fail with EINTR.
  */
 #include <errno.h>
 #include <liburing.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "io/io.h"
 #include "sched/fiber.h"
 
 #define RING_ENTRIES 256
+#define CQ_ENTRIES 4096
 #define RING_FLAGS (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
 #define TAG_SHIFT 62
 #define TAG_POLL 1ull
@@ -58,7 +57,6 @@ typedef struct uport {
     struct io_uring ring;
     int kickfd;
     weft__carrier *m;       /* whose thread submits (and runs its task work) */
-    bool taskrun_seen;      /* the monitor saw task work pending: ur_nudge */
 } uport;
 
 typedef struct file_op_rec {
@@ -105,7 +103,11 @@ static uport *make_port(void)
     if (!u)
         return NULL;
     u->m = weft__m();
-    if (io_uring_queue_init(RING_ENTRIES, &u->ring, RING_FLAGS)) {
+    /* A large completion queue: every fd armed posts its readiness at
+     * once, and a burst of accepted connections must not overflow it. */
+    struct io_uring_params p = {.flags = RING_FLAGS | IORING_SETUP_CQSIZE,
+                                .cq_entries = CQ_ENTRIES};
+    if (io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p)) {
         free(u);
         return NULL;
     }
@@ -153,11 +155,6 @@ static int probe(void)
     return err;
 }
 
-static void nudge_handler(int sig)
-{
-    (void)sig;
-}
-
 static int ur_init(uint32_t max_carriers)
 {
     int err = probe();
@@ -168,11 +165,6 @@ static int ur_init(uint32_t max_carriers)
         return ENOMEM;
     maxports = max_carriers;
     atomic_store(&nports, 0);
-    /* SIGURG is ignored by default; a program's own handler stays. */
-    struct sigaction old, sa = {.sa_handler = nudge_handler,
-                                .sa_flags = SA_RESTART | SA_ONSTACK};
-    if (!sigaction(SIGURG, NULL, &old) && old.sa_handler == SIG_DFL)
-        sigaction(SIGURG, &sa, NULL);
     return 0;
 }
 
@@ -255,16 +247,20 @@ static void ur_disarm(weft__port *pt, int fd, uint32_t seq)
     submit_one((uport *)pt, prep_disarm, &(struct poll_args){fd, seq});
 }
 
-static bool taskrun_pending(const uport *u)
+/* Completions the kernel holds back: it flushes an overflowed queue only
+ * when asked (by any thread), and runs task work only for its own task. */
+static bool held_back(const uport *u)
 {
-    return IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN;
+    unsigned f = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+    return (f & IORING_SQ_CQ_OVERFLOW) ||
+           ((f & IORING_SQ_TASKRUN) && u->m == weft__m());
 }
 
 static int ur_fetch(weft__port *pt, int64_t until)
 {
     uport *u = (uport *)pt;
-    if (until == 0 && u->m == weft__m() && taskrun_pending(u))
-        io_uring_get_events(&u->ring); /* run our own task work */
+    if (until == 0 && held_back(u))
+        io_uring_get_events(&u->ring);
     unsigned n = io_uring_cq_ready(&u->ring);
     if (n || until == 0)
         return (int)n;
@@ -372,20 +368,6 @@ static long ur_file_op(weft__port *pt, int op, int fd, void *buf, size_t n,
     return err ? -err : rec.res;
 }
 
-/* Runs on: the monitor, each tick. */
-static void ur_nudge(void)
-{
-    for (uint32_t i = 0; i < atomic_load_explicit(&nports,
-                                                  memory_order_acquire); i++) {
-        uport *u = ports[i];
-        bool pending = u->m && taskrun_pending(u);
-        int tid = pending ? atomic_load(&u->m->tid) : 0;
-        if (pending && u->taskrun_seen && tid > 0)
-            syscall(SYS_tgkill, getpid(), tid, SIGURG);
-        u->taskrun_seen = pending;
-    }
-}
-
 const weft__poller_ops weft__uring_ops = {
     .name = "uring",
     .init = ur_init,
@@ -399,5 +381,4 @@ const weft__poller_ops weft__uring_ops = {
     .dispatch = ur_dispatch,
     .kick = ur_kick,
     .file_op = ur_file_op,
-    .nudge = ur_nudge,
 };

@@ -369,7 +369,6 @@ void weft__monitor_run(void)
         bool busy = scan(now);
         deepen(now);
         fire_late_timers(now);
-        weft__io_nudge();
         weft__io_poll(NULL); /* events of carriers too busy to look */
         ensure_carrier();
         idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;

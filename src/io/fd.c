@@ -80,6 +80,14 @@ static void read_socket_timeouts(weft__fd *f)
         f->sndtimeo_ns = timeval_ns(&tv);
 }
 
+static bool is_stream(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    return !getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) &&
+           type == SOCK_STREAM;
+}
+
 /* Holds: f->lock. Learns what f->fd is; makes it non-blocking underneath
  * the program where weft will wait for it in the poller. Fds 0-2 share
  * their file status flags with other processes (a shell, a parent): they
@@ -97,6 +105,8 @@ static int classify(weft__fd *f)
         flags |= WEFT__FD_FILE;
     else if (S_ISSOCK(st.st_mode))
         flags |= WEFT__FD_SOCKET;
+    if (S_ISFIFO(st.st_mode) || ((flags & WEFT__FD_SOCKET) && is_stream(f->fd)))
+        flags |= WEFT__FD_STREAM;
     f->rcvtimeo_ns = f->sndtimeo_ns = 0;
     if (flags & WEFT__FD_SOCKET)
         read_socket_timeouts(f);
@@ -150,8 +160,14 @@ weft__fd *weft__fd_adopt_socket(int fd, bool user_nonblock,
     /* An accepted socket inherits its listener's time-outs. */
     f->rcvtimeo_ns = parent ? parent->rcvtimeo_ns : 0;
     f->sndtimeo_ns = parent ? parent->sndtimeo_ns : 0;
+    atomic_store_explicit(&f->drained, false, memory_order_relaxed);
+    /* An accepted socket has its listener's type. */
+    uint32_t stream = parent ? atomic_load_explicit(&parent->flags,
+                                                    memory_order_relaxed) &
+                                   WEFT__FD_STREAM
+                             : 0;
     atomic_store_explicit(&f->flags,
-                          WEFT__FD_KNOWN | WEFT__FD_SOCKET |
+                          WEFT__FD_KNOWN | WEFT__FD_SOCKET | stream |
                               (user_nonblock ? WEFT__FD_NB_USER
                                              : WEFT__FD_NB_OURS),
                           memory_order_release);
@@ -185,6 +201,7 @@ void weft__fd_forget(int fd)
                           memory_order_release);
     atomic_store_explicit(&f->flags, 0, memory_order_release);
     f->ready = 0;
+    atomic_store_explicit(&f->drained, false, memory_order_relaxed);
     wake_all_locked(f, EBADF);
     weft__spin_unlock(&f->lock);
     if (armed == seq + 1)
@@ -205,6 +222,7 @@ void weft__fd_copy(int from, int to)
     f->rcvtimeo_ns = src->rcvtimeo_ns;
     f->sndtimeo_ns = src->sndtimeo_ns;
     f->ready = 0;
+    atomic_store_explicit(&f->drained, false, memory_order_relaxed);
     atomic_store_explicit(&f->flags, fl, memory_order_release);
     weft__spin_unlock(&f->lock);
 }
@@ -273,6 +291,8 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
         weft__spin_unlock(&f->lock);
         return;
     }
+    if (ev & POLLIN)
+        atomic_store_explicit(&f->drained, false, memory_order_relaxed);
     uint32_t taken = 0;
     weft__list *n = f->waiters.next;
     while (n != &f->waiters) {
@@ -286,6 +306,14 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
             taken |= want;
     }
     f->ready |= ev & ~taken;
+    weft__spin_unlock(&f->lock);
+}
+
+void weft__fd_note_drained(weft__fd *f)
+{
+    weft__spin_lock(&f->lock);
+    if (!(f->ready & POLLIN))
+        atomic_store_explicit(&f->drained, true, memory_order_relaxed);
     weft__spin_unlock(&f->lock);
 }
 

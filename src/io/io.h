@@ -38,6 +38,8 @@ enum {
                                blocking calls run marked as blocking */
     WEFT__FD_NB_OURS = 16u, /* weft set O_NONBLOCK; the program did not */
     WEFT__FD_NB_USER = 32u, /* the program wants O_NONBLOCK semantics */
+    WEFT__FD_STREAM = 64u,  /* a byte stream (TCP, unix stream, pipe): a
+                               short read means it was drained */
 };
 
 typedef struct weft__fd {
@@ -47,6 +49,10 @@ typedef struct weft__fd {
     _Atomic uint32_t armed;   /* seq + 1 of the poller registration, or 0 */
     weft__port *armed_port;   /* ... on this port; under lock */
     uint32_t ready;           /* latched POLLIN / POLLOUT edges; lock */
+    /* A read found it drained (a short read of a stream) and no input
+     * edge came since: the next read waits for one first instead of
+     * asking the kernel for EAGAIN. Set and cleared under lock. */
+    _Atomic bool drained;
     weft__list waiters;       /* weft__waiter, data: the events wanted */
     _Atomic int64_t rcvtimeo_ns; /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
     _Atomic int64_t sndtimeo_ns; /* written under lock */
@@ -69,6 +75,9 @@ void weft__fd_copy(int from, int to);
  * 0 / WEFT__EXPIRED / ECANCELED / ETIMEDOUT / EBADF (closed meanwhile) /
  * ENOMEM, EPERM (the poller cannot watch it). */
 int weft__fd_wait(weft__fd *f, short events, int64_t deadline);
+/* A read of a stream just returned less than asked for: unless an input
+ * edge is latched already, the next read may wait before trying. */
+void weft__fd_note_drained(weft__fd *f);
 /* From the poller: fd's life seq has events (POLL* bits). */
 void weft__fd_event(int fd, uint32_t seq, uint32_t events);
 weft__fd *weft__fd_adopt_socket(int fd, bool user_nonblock,

@@ -91,7 +91,12 @@ static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
     return r;
 }
 
-static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx)
+/* want: for a plain read of a stream, the bytes asked for (else 0). A
+ * read that gets fewer has drained the stream, and the next one waits for
+ * an input edge before it tries (fd.c: drained), saving the system call
+ * that would only say EAGAIN. */
+static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx,
+                      size_t want)
 {
     if (!weft__g())
         return os_io(fd, ev, attempt, ctx);
@@ -112,14 +117,21 @@ static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx)
     int saved = WEFT_ERRNO;
     int64_t deadline = -1;
     bool timed = false;
+    if (!(fl & WEFT__FD_STREAM))
+        want = 0;
+    bool wait_first = want &&
+                      atomic_load_explicit(&f->drained, memory_order_relaxed);
     for (;;) {
-        ssize_t r = attempt(ctx);
+        ssize_t r = wait_first ? -1 : attempt(ctx);
         if (r >= 0) {
+            if (r > 0 && (size_t)r < want)
+                weft__fd_note_drained(f);
             WEFT_ERRNO = saved;
             return r;
         }
-        if (WEFT_ERRNO != EAGAIN && WEFT_ERRNO != EWOULDBLOCK)
+        if (!wait_first && WEFT_ERRNO != EAGAIN && WEFT_ERRNO != EWOULDBLOCK)
             return r;
+        wait_first = false;
         if (!timed) {
             deadline = timeout_for(f, ev);
             timed = true;
@@ -229,14 +241,14 @@ ssize_t weft_read(int fd, void *buf, size_t n)
     if (file_via_ring(fd, WEFT__FOP_READ, buf, n, -1, &r))
         return r;
     return run_io(fd, POLLIN, try_read, &(struct rw){.fd = fd, .buf = buf,
-                                                       .n = n});
+                                                       .n = n}, n);
 }
 
 ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     weft__libc_get();
     return run_io(fd, POLLIN, try_readv,
-                  &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt});
+                  &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt}, 0);
 }
 
 /* Whether weft must do MSG_WAITALL itself: the kernel does it only on a
@@ -278,7 +290,7 @@ static ssize_t peek_all(int fd, struct rw *a)
     weft__fd *f = weft__fd_peek(fd);
     int64_t deadline = f ? timeout_for(f, POLLIN) : -1;
     for (;;) {
-        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a);
+        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a, 0);
         if (r <= 0 || (size_t)r >= a->n || wait_more(fd, deadline))
             return r;
     }
@@ -293,7 +305,7 @@ static ssize_t recv_all(int fd, struct rw *a)
     while (got < n) {
         a->buf = buf + got;
         a->n = n - got;
-        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a);
+        ssize_t r = run_io(fd, POLLIN, try_recvfrom, a, 0);
         if (r <= 0)
             return got ? (ssize_t)got : r;
         got += (size_t)r;
@@ -310,7 +322,7 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
     if (flags & MSG_DONTWAIT)
         return try_recvfrom(&a);
     if (!gathers(fd, flags))
-        return run_io(fd, POLLIN, try_recvfrom, &a);
+        return run_io(fd, POLLIN, try_recvfrom, &a, flags ? 0 : n);
     a.flags &= ~MSG_WAITALL;
     return flags & MSG_PEEK ? peek_all(fd, &a) : recv_all(fd, &a);
 }
@@ -336,7 +348,7 @@ ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
     bool all = !(flags & MSG_PEEK) && msg && gathers(fd, flags);
     if (all)
         a.flags &= ~MSG_WAITALL;
-    ssize_t r = run_io(fd, POLLIN, try_recvmsg, &a);
+    ssize_t r = run_io(fd, POLLIN, try_recvmsg, &a, 0);
     if (!all || r <= 0 ||
         (size_t)r >= iov_total(msg->msg_iov, (int)msg->msg_iovlen))
         return r;
@@ -397,7 +409,7 @@ static ssize_t write_fully(int fd, attempt_fn attempt, struct rw *a)
     for (;;) {
         a->buf = (char *)base + done;
         a->n = n - done;
-        ssize_t r = run_io(fd, POLLOUT, attempt, a);
+        ssize_t r = run_io(fd, POLLOUT, attempt, a, 0);
         if (r < 0) {
             if (!done)
                 return -1;
@@ -448,7 +460,7 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     weft__libc_get();
     ssize_t r = run_io(fd, POLLOUT, try_writev,
-                       &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt});
+                       &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt}, 0);
     if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
         !continues(fd))
         return r;
@@ -461,7 +473,7 @@ ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
     struct rw a = {.fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
     if (flags & MSG_DONTWAIT)
         return try_sendmsg(&a);
-    ssize_t r = run_io(fd, POLLOUT, try_sendmsg, &a);
+    ssize_t r = run_io(fd, POLLOUT, try_sendmsg, &a, 0);
     if (r <= 0 || !msg || (size_t)r >= iov_total(msg->msg_iov,
                                                  (int)msg->msg_iovlen) ||
         !continues(fd))

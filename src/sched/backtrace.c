@@ -20,6 +20,7 @@
  * program waits, starting at the weft_ call it made.
  */
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -29,6 +30,7 @@
 #include <elfutils/libdwfl.h>
 #endif
 
+#include "io/io.h"
 #include "sched/backtrace.h"
 
 /* Reads one word at addr without faulting; false if it is not mapped. */
@@ -142,19 +144,37 @@ static bool public_entry(const struct frame_info *fi)
     return !strncmp(fi->func, "weft_", 5) && strncmp(fi->func, "weft__", 6);
 }
 
+/* Formats into a buffer on the stack and writes it with one write(2):
+ * usable in a signal handler (dprintf allocates a stream buffer). */
+__attribute__((format(printf, 2, 3))) static void out(int fd,
+                                                      const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    /* libc's write, not weft's hook: this may run in a signal handler on
+     * a virtual thread, which must never park. */
+    ssize_t w = n > 0 ? weft__libc_get()->write(fd, buf, (size_t)n) : 0;
+    (void)w;
+}
+
 static void print_frame(int fd, int depth, int i, uintptr_t pc,
                         const struct frame_info *fi)
 {
-    dprintf(fd, "%*s#%d ", depth * 2, "", i);
-    if (fi->func[0])
-        dprintf(fd, "%s", fi->func);
-    else if (fi->module)
-        dprintf(fd, "%s+0x%zx", fi->module, (size_t)fi->offset);
-    else
-        dprintf(fd, "0x%zx", (size_t)pc);
+    char where[300] = "";
     if (fi->file)
-        dprintf(fd, " (%s:%d)", fi->file, fi->line);
-    dprintf(fd, "\n");
+        snprintf(where, sizeof where, " (%s:%d)", fi->file, fi->line);
+    if (fi->func[0])
+        out(fd, "%*s#%d %s%s\n", depth * 2, "", i, fi->func, where);
+    else if (fi->module)
+        out(fd, "%*s#%d %s+0x%zx%s\n", depth * 2, "", i, fi->module,
+            (size_t)fi->offset, where);
+    else
+        out(fd, "%*s#%d 0x%zx%s\n", depth * 2, "", i, (size_t)pc, where);
 }
 
 weft__symbols *weft__symbols_open(void)
@@ -228,7 +248,7 @@ void weft__backtrace_print(int fd, const uintptr_t *pcs, int n, int depth,
             same++;
         print_frame(fd, depth, shown, pcs[i], &fis[i]);
         if (same > 1)
-            dprintf(fd, "%*s   ... the same frame %d more times\n",
+            out(fd, "%*s   ... the same frame %d more times\n",
                     depth * 2, "", same - 1);
         i += same;
     }

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "sched/fiber.h"
+#include "io/io.h"
 #include "sched/backtrace.h"
 #include "sched/sched.h"
 
@@ -397,11 +398,17 @@ static void report_overflow(weft_thread *g)
     const char *fn = "?";
     if (dladdr((void *)(uintptr_t)g->fn, &info) && info.dli_sname)
         fn = info.dli_sname;
-    fprintf(stderr,
-            "weft: stack overflow in virtual thread #%llu '%s' "
-            "(stack %zu KiB, running %s)\n",
-            (unsigned long long)g->id, weft__thread_name(g, buf, sizeof buf),
-            g->stack->size / 1024, fn);
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "weft: stack overflow in virtual thread #%llu '%s' "
+                     "(stack %zu KiB, running %s)\n",
+                     (unsigned long long)g->id,
+                     weft__thread_name(g, buf, sizeof buf),
+                     g->stack->size / 1024, fn);
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    ssize_t w = weft__libc_get()->write(STDERR_FILENO, line, (size_t)n);
+    (void)w; /* a signal handler: no stdio, which may allocate */
 }
 
 /* The faulting thread's frames, from the signal's saved registers; with
@@ -414,7 +421,10 @@ static void report_stack(weft_thread *g, const ucontext_t *uc)
                                  (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
                                  lo, lo + g->stack->size, pcs, WEFT__BT_MAX);
     weft__backtrace_print(STDERR_FILENO, pcs, n, 1, NULL);
-    fprintf(stderr, "  (static functions: addr2line -f -e MODULE OFFSET)\n");
+    static const char hint[] =
+        "  (static functions: addr2line -f -e MODULE OFFSET)\n";
+    ssize_t w = weft__libc_get()->write(STDERR_FILENO, hint, sizeof hint - 1);
+    (void)w;
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)

@@ -61,6 +61,7 @@ bench:
 demo: all
 	$(BUILD)/examples/01-hello
 	$(BUILD)/examples/02-stuck
+	$(BUILD)/examples/03-deadlock
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

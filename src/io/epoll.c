@@ -81,9 +81,14 @@ static int ep_fetch(weft__port *pt, int64_t until)
         ts.tv_nsec = left % 1000000000;
         tsp = &ts;
     }
-    int n = epoll_pwait2(epfd, events, MAX_EVENTS, tsp, NULL);
-    if (n < 0 && WEFT_ERRNO == ENOSYS) /* kernels before 5.11: ms resolution */
-        n = epoll_wait(epfd, events, MAX_EVENTS,
+    static _Atomic bool no_pwait2; /* kernels before 5.11, or Valgrind */
+    int n = -1;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed) &&
+        (n = epoll_pwait2(epfd, events, MAX_EVENTS, tsp, NULL)) < 0 &&
+        WEFT_ERRNO == ENOSYS)
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    if (atomic_load_explicit(&no_pwait2, memory_order_relaxed))
+        n = epoll_wait(epfd, events, MAX_EVENTS, /* ms, rounded up */
                        !tsp ? -1 : (int)((ts.tv_sec * 1000000000 +
                                           ts.tv_nsec + 999999) / 1000000));
     nevents = n > 0 ? n : 0;

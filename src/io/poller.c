@@ -21,6 +21,10 @@
 
 #include "io/io.h"
 
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
 static const weft__poller_ops *ops;
 /* ops->name while a backend runs, else NULL: weft_stats reads it from any
  * thread (the SIGQUIT dumper among them) while weft_run may be tearing
@@ -72,6 +76,12 @@ int weft__io_init(unsigned backend)
     (void)weft__hooks_on(); /* links hooks.c in (see there) */
     backend = backend_from_env(backend);
     int err = ENOSYS;
+#ifdef WEFT_HAVE_VALGRIND
+    /* Valgrind does not know that io_uring_enter blocks: a carrier waiting
+     * in its ring would hold Valgrind's lock and stop every other one. */
+    if (RUNNING_ON_VALGRIND && backend == WEFT_IO_AUTO)
+        backend = WEFT_IO_EPOLL;
+#endif
     if (backend != WEFT_IO_EPOLL) {
         err = weft__uring_ops.init(weft__S.max_carriers);
         if (!err)

@@ -57,6 +57,7 @@ typedef struct uport {
     struct io_uring ring;
     int kickfd;
     weft__carrier *m;       /* whose thread submits (and runs its task work) */
+    _Atomic bool kick_lost; /* the kick poll ended: m re-arms it */
 } uport;
 
 typedef struct file_op_rec {
@@ -249,6 +250,8 @@ static void ur_disarm(weft__port *pt, int fd, uint32_t seq)
 
 /* Completions the kernel holds back: it flushes an overflowed queue only
  * when asked (by any thread), and runs task work only for its own task. */
+static void rearm_kick(struct io_uring_sqe *sqe, void *arg);
+
 static bool held_back(const uport *u)
 {
     unsigned f = IO_URING_READ_ONCE(*u->ring.sq.kflags);
@@ -259,6 +262,9 @@ static bool held_back(const uport *u)
 static int ur_fetch(weft__port *pt, int64_t until)
 {
     uport *u = (uport *)pt;
+    if (u->m == weft__m() &&
+        atomic_exchange_explicit(&u->kick_lost, false, memory_order_relaxed))
+        submit_one(u, rearm_kick, u);
     if (until == 0 && held_back(u))
         io_uring_get_events(&u->ring);
     unsigned n = io_uring_cq_ready(&u->ring);
@@ -305,8 +311,11 @@ static void complete(uport *u, const struct io_uring_cqe *cqe)
         break;
     }
     case TAG_KICK:
+        /* Re-armed by the ring's own carrier only: a poll's task work
+         * runs on the thread that armed it, and a kick armed by another
+         * thread would wake that one, not the ring's waiter. */
         if (!more)
-            submit_one(u, rearm_kick, u);
+            atomic_store_explicit(&u->kick_lost, true, memory_order_relaxed);
         break;
     }
 }

@@ -78,6 +78,7 @@ WEFT_NOIPA int *weft__errno_ptr(void)
  * the wait is longer, still well under the cost of waking a carrier. */
 #define STEAL_RUNNEXT_NS 12000
 #define GLOBAL_FAIRNESS 61       /* check the global queue first this often */
+#define IO_IDLE_RECHECK_NS 50000000 /* see idle_in_poller */
 #define IO_SPIN_POLL_EVERY 4     /* a spinning carrier polls I/O this often
                                     (rounds of its steal loop) */
 #define IO_POLL_EVERY 61         /* a busy carrier polls its I/O port this
@@ -630,7 +631,16 @@ static weft__port *idle_in_poller(weft__carrier *m, int64_t until)
            !atomic_load(&weft__S.done)) {
         if (until >= 0 && weft_now() >= until)
             break;
-        events = weft__io_wait(m, until, &m->wake_word);
+        /* While threads wait on fds (no deadlock can be declared then),
+         * a carrier also looks again every IO_IDLE_RECHECK_NS: a safety
+         * net should a kick ever be lost. */
+        int64_t bound = until;
+        if (weft__fd_waiting() &&
+            (bound < 0 || bound > weft_now() + IO_IDLE_RECHECK_NS))
+            bound = weft_now() + IO_IDLE_RECHECK_NS;
+        events = weft__io_wait(m, bound, &m->wake_word);
+        if (!events && bound != until)
+            break; /* leave idle and look for work */
     }
     atomic_store_explicit(&m->in_poll, false, memory_order_relaxed);
     return events;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,7 @@
 #include "io/io.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
+#include "sched/trace.h"
 
 #define DEFAULT_STACK (256u * 1024)
 #define MAX_PROCS 1024u
@@ -187,6 +189,7 @@ static weft__carrier *carrier_record(void)
     if (n >= weft__S.max_carriers || !(m = calloc(1, sizeof *m)))
         return NULL;
     m->id = n;
+    weft__trace_carrier(m);
     weft__S.carriers[n] = m;
     /* Published before it runs: wake-ups and the stop sweep see it. */
     weft__spin_lock(&weft__S.lock);
@@ -326,7 +329,8 @@ static void stop_carriers(void)
 
 static void teardown(void)
 {
-    weft__io_fini(); /* if the run never started */
+    weft__trace_stop(); /* if the run never started */
+    weft__io_fini();
     weft__abandon_blocked_threads();
     for (uint32_t i = 0, n = weft__nallp(); i < n && weft__S.procs; i++) {
         weft__stacks_free(&weft__S.procs[i]);
@@ -335,6 +339,16 @@ static void teardown(void)
     weft__stacks_teardown();
     weft__free_all_g();
     free_structures();
+}
+
+/* A trace is a diagnostic: a file that cannot be made is reported, and
+ * the program runs untraced. */
+static void trace_start(void)
+{
+    int err = weft__trace_start();
+    if (err)
+        dprintf(STDERR_FILENO, "weft: WEFT_TRACE=%s: %s; running untraced\n",
+                getenv("WEFT_TRACE"), strerror(err));
 }
 
 int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
@@ -358,6 +372,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
         err = weft__io_init(weft__S.io);
     if (err)
         goto out_free;
+    trace_start();
     /* The root runs the program's main logic: in compact mode it still
      * gets a full-size stack. */
     weft_attr root_attr = {.name = "main", .stack_size = weft__S.stack_size};
@@ -369,6 +384,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
         goto out_free;
     }
     weft__S.root = root;
+    WEFT__TRACE(weft__trace_spawn(NULL, root));
     weft__overflow_handler_install();
     weft__runq_put(&weft__S.procs[0], root, false);
     atomic_store(&weft__S.running, true);
@@ -385,6 +401,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     weft__io_fini();
     weft__monitor_fini();
     weft__offload_shutdown();
+    weft__trace_stop(); /* every thread that records has ended */
     atomic_store(&weft__S.running, false);
     weft__overflow_handler_remove();
 out_free:

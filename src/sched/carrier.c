@@ -42,6 +42,7 @@
 #include "io/io.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
+#include "sched/trace.h"
 
 struct weft__sched weft__S;
 
@@ -189,6 +190,7 @@ void weft__blocking_leave(void)
  * reverse it. */
 void weft__ready(weft_thread *g)
 {
+    WEFT__TRACE(weft__trace_wake(g));
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
     weft__carrier *m = weft__m();
     if (m && m->p)
@@ -329,6 +331,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
      * whose P was handed off goes there too, to give it up. */
     weft__proc *p = m->p;
     weft_thread *next = NULL;
+    WEFT__TRACE(weft__trace_switch_out(m, g, after));
     if (likely(p)) {
         if (handed_off(p))
             weft__hog_seen(m, g);
@@ -343,6 +346,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     g->saved_errno = errno; /* still on m: errno's address is right */
     void **save = after == WEFT__AFTER_EXIT ? NULL : &g->asan_fake;
     if (next) {
+        WEFT__TRACE(weft__trace_run(m, next));
         m->cur = next;
         atomic_store_explicit(&next->state, WEFT__G_RUNNING,
                               memory_order_relaxed);
@@ -515,8 +519,10 @@ static weft_thread *steal(weft__carrier *m, int64_t now)
         weft_thread *g = weft__runq_steal(p, victim);
         if (!g)
             g = steal_runnext(m, victim, now);
-        if (g)
+        if (g) {
+            WEFT__TRACE(weft__trace_steal(m, g, victim));
             return g;
+        }
     }
     return NULL;
 }
@@ -701,10 +707,12 @@ static void idle(weft__carrier *m)
     if (until < 0 && (suspect = deadlock_check(&epoch, false)))
         until = weft_now() + DEADLOCK_GRACE_NS;
     weft__port *events = NULL;
+    WEFT__TRACE(weft__trace_idle(m, true));
     if (weft__io_idles_in_poller(m, timer_waiter))
         events = idle_in_poller(m, until);
     else
         idle_in_futex(m, until);
+    WEFT__TRACE(weft__trace_idle(m, false));
     if (suspect && !atomic_load_explicit(&m->wake_word, memory_order_acquire)
         && deadlock_check(&epoch, true)) {
         weft__deadlock_declare();
@@ -788,6 +796,7 @@ void weft__carrier_loop(weft__carrier *m)
         m->cur = g;
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         stamp(m->p, WEFT__STAMP_IN_G);
+        WEFT__TRACE(weft__trace_run(m, g));
         weft__fiber_leave(&m->fake_stack, g->stack->lo, g->stack->size,
                           g->stack->tsan_fiber);
         weft__ctx_switch(&m->sched_ctx, &g->ctx);

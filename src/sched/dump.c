@@ -29,7 +29,7 @@ static const char *state_name(int s)
     return "?";
 }
 
-static const char *wait_name(int k)
+const char *weft__wait_kind_name(int k)
 {
     switch (k) {
     case WEFT__WAIT_NONE: return NULL;
@@ -123,7 +123,7 @@ static void dump_thread(const struct dump *d, weft_thread *g, int depth)
     char buf[128];
     dprintf(fd, "#%llu '%s' %s", (unsigned long long)g->id,
             thread_label(d, g, buf, sizeof buf), state_name(state));
-    const char *w = wait_name(atomic_load_explicit(&g->wait_kind,
+    const char *w = weft__wait_kind_name(atomic_load_explicit(&g->wait_kind,
                                                    memory_order_relaxed));
     if (state == WEFT__G_WAITING && w) {
         int64_t since = atomic_load_explicit(&g->wait_since,

@@ -69,6 +69,7 @@
 #include "base/futex.h"
 #include "io/io.h"
 #include "sched/runq.h"
+#include "sched/trace.h"
 
 #define TICK_NS 1000000         /* while any P is busy */
 #define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
@@ -226,6 +227,7 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     /* release: hog_stamp, hog_since and m->demoted, for the carrier. */
     atomic_store_explicit(&p->stuck, true, memory_order_release);
     weft__spin_unlock(&weft__S.lock);
+    WEFT__TRACE(weft__trace_handoff(p, m));
     atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
 }
 

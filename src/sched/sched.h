@@ -354,6 +354,7 @@ struct weft__carrier {
     const void *stack_lo;
     size_t stack_size;
     void *altstack;
+    struct weft__trace_ring *trace; /* WEFT_TRACE: its events (trace.c) */
 };
 
 #define WEFT__STAMP_IN_G 1u      /* a thread runs on the P */
@@ -507,5 +508,6 @@ void weft__dump_signal_stop(void);
 
 /* dump.c */
 void weft__dump_locked_free(int fd);
+const char *weft__wait_kind_name(int kind); /* NULL: not waiting */
 
 #endif

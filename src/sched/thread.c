@@ -36,6 +36,7 @@
 #include "base/futex.h"
 #include "sched/fiber.h"
 #include "sched/sched.h"
+#include "sched/trace.h"
 
 #define MIN_STACK (16u * 1024)
 #define MAX_STACK (1024u * 1024 * 1024)
@@ -313,6 +314,7 @@ weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
         errno = ENOMEM;
         return NULL;
     }
+    WEFT__TRACE(weft__trace_spawn(self, g));
     weft__enqueue_spawned(g);
     return g;
 }

@@ -1,0 +1,109 @@
+/*
+ * traced.c — helper for tests/trace.sh: a workload on two P's that makes
+ * every kind of scheduler event (spawn, run, park on a channel, a sleep,
+ * an fd and a join, yield, wake, steal, hand-off of a stuck carrier) while
+ * WEFT_TRACE records it. Prints the fd its reader waits on, for the check.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <weft.h>
+
+static weft_chan *chan;
+static int pipe_fds[2];
+
+static int producer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        weft_chan_send(chan, &i);
+    weft_chan_close(chan);
+    return 0;
+}
+
+static int consumer(void *arg)
+{
+    (void)arg;
+    int v;
+    while (weft_chan_recv(chan, &v) == 0)
+        weft_sleep(v % 50 == 0 ? 1000000 : 0); /* slow now and then */
+    return 0;
+}
+
+static int reader(void *arg)
+{
+    (void)arg;
+    char c;
+    return read(pipe_fds[0], &c, 1) == 1 ? 0 : 1; /* parks on the fd */
+}
+
+static int writer(void *arg)
+{
+    (void)arg;
+    weft_sleep(10000000);
+    return write(pipe_fds[1], "x", 1) == 1 ? 0 : 1;
+}
+
+static int napper(void *arg)
+{
+    (void)arg;
+    return weft_sleep(3000000);
+}
+
+static int joiner(void *arg)
+{
+    (void)arg;
+    weft_thread *t = weft_go_with(&(weft_attr){.name = "napper"}, napper,
+                                  NULL);
+    return t ? weft_join(t, NULL) : 1;
+}
+
+static int yielder(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 50; i++) {
+        for (volatile int j = 0; j < 2000; j++)
+            ;
+        weft_yield();
+    }
+    return 0;
+}
+
+/* Holds its carrier 40 ms without a call the runtime could switch at. */
+static int hog(void *arg)
+{
+    (void)arg;
+    int64_t end = weft_now() + 40000000;
+    while (weft_now() < end)
+        ;
+    return 0;
+}
+
+static int spawn(const char *name, weft_fn fn)
+{
+    return weft_go_with(&(weft_attr){.name = name}, fn, NULL) ? 0 : 1;
+}
+
+static int root(void *arg)
+{
+    (void)arg;
+    chan = weft_chan_make(sizeof(int), 4);
+    if (!chan || pipe(pipe_fds))
+        return 1;
+    printf("reader fd %d\n", pipe_fds[0]);
+    fflush(stdout);
+    int bad = spawn("producer", producer) + spawn("consumer", consumer) +
+              spawn("reader", reader) + spawn("writer", writer) +
+              spawn("joiner", joiner) + spawn("hog", hog);
+    for (int i = 0; i < 16; i++)
+        bad += spawn("yielder", yielder);
+    return bad; /* the root scope waits for them all */
+}
+
+int main(void)
+{
+    weft_config cfg = {.procs = 2, .hog_ms = 5};
+    int r = weft_run(root, NULL, &cfg);
+    weft_chan_free(chan);
+    return r;
+}

@@ -62,6 +62,7 @@ demo: all
 	$(BUILD)/examples/01-hello
 	$(BUILD)/examples/02-stuck
 	$(BUILD)/examples/03-deadlock
+	$(BUILD)/examples/04-pipeline
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -65,6 +65,17 @@ def check_threads(events):
     return names, ends
 
 
+def hog_slice_us(by_tid):
+    """How long the hog's one run lasted: it spins 40 ms without a call
+    the runtime could switch at, so this checks the clock's scale."""
+    for evs in by_tid.values():
+        for b, e in zip(evs, evs[1:]):
+            if b["ph"] == "B" and b["name"].endswith(" hog"):
+                return next(x["ts"] for x in evs[evs.index(b) + 1:]
+                            if x["ph"] == "E") - b["ts"]
+    return None
+
+
 def thread_waits(names, ends, label):
     ids = [t for t, n in names.items() if n.endswith(" " + label)]
     return [a for t in ids for a in ends[t] if a["end"] == "park"]
@@ -108,6 +119,9 @@ def main():
         expect(instants[kind] > 0, f"no {kind} event")
     expect(any(e["ph"] == "B" and e["name"] == "idle" for e in events),
            "no idle slice")
+    hog_us = hog_slice_us(by_tid)
+    expect(hog_us is not None and 40000 <= hog_us < 10e6,
+           f"the hog's 40 ms run lasted {hog_us} us in the trace")
     for f in failures[:20]:
         print("FAILED:", f)
     print(f"{len(events)} events, {len(failures)} failures")

@@ -5,8 +5,10 @@
 #include "wt.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -380,4 +382,173 @@ Test(dump, deadlock_report_shows_where_each_thread_waits, .timeout = 20)
     free(holder);
     free(wanter);
     free(text);
+}
+
+/* ---------------------------------------------------- each wait kind */
+
+static weft_mutex g_mx = WEFT_MUTEX_INIT;
+static weft_cond g_cv = WEFT_COND_INIT;
+static weft_chan *g_full, *g_empty;
+static int g_rpipe[2], g_wsock[2];
+static _Atomic bool g_release;
+
+static int wait_mutex(void *arg)
+{
+    weft_mutex_lock(&g_mx);
+    return weft_mutex_unlock(&g_mx);
+}
+
+static int wait_cond(void *arg)
+{
+    weft_mutex_lock(&g_mx);
+    int r = weft_cond_wait(&g_cv, &g_mx);
+    weft_mutex_unlock(&g_mx);
+    return r;
+}
+
+static int wait_send(void *arg)
+{
+    int v = 1;
+    return weft_chan_send(g_full, &v);
+}
+
+static int wait_recv(void *arg)
+{
+    int v;
+    return weft_chan_recv(g_empty, &v);
+}
+
+static int wait_select(void *arg)
+{
+    int a, b;
+    weft_case cases[] = {WEFT_RECV(g_empty, &a), WEFT_RECV(g_empty, &b)};
+    return weft_select(cases, 2, -1);
+}
+
+static int wait_join(void *arg)
+{
+    return weft_join(arg, NULL);
+}
+
+static int slow_call(void *arg)
+{
+    while (!atomic_load(&g_release))
+        usleep(1000);
+    return 0;
+}
+
+static int wait_offload(void *arg)
+{
+    return weft_offload(slow_call, NULL);
+}
+
+static int wait_read(void *arg)
+{
+    char c;
+    return weft_read(g_rpipe[0], &c, 1) < 0 ? errno : 0;
+}
+
+static int wait_write(void *arg)
+{
+    static char big[1 << 20];
+    return weft_write(g_wsock[0], big, sizeof big) < 0 ? errno : 0;
+}
+
+static int wait_poll(void *arg)
+{
+    struct pollfd p[2] = {{g_rpipe[0], POLLIN, 0}, {g_wsock[0], POLLIN, 0}};
+    return weft_poll(p, 2, -1) < 0 ? errno : 0;
+}
+
+/* The dump's text for thread `name`: its line and the lines below it, up
+ * to the next thread's ("'w-" starts every other name here). */
+static char *entry(const char *text, const char *name)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "'%s'", name);
+    const char *start = strstr(text, quoted);
+    if (!start)
+        return strdup("");
+    const char *next = strstr(start + 1, "'w-");
+    size_t n = next ? (size_t)(next - start) : strlen(start);
+    return strndup(start, n);
+}
+
+static void expect_in(const char *text, const char *name, const char *what)
+{
+    char *e = entry(text, name);
+    cr_expect_not_null(strstr(e, what), "%s: no '%s' in:\n%s", name, what, e);
+    free(e);
+}
+
+static int run_wait_kinds(void *arg)
+{
+    g_full = weft_chan_make(sizeof(int), 0);
+    g_empty = weft_chan_make(sizeof(int), 1);
+    WT_REQUIRE(g_full && g_empty);
+    WT_REQUIRE_EQ(pipe(g_rpipe), 0);
+    WT_REQUIRE_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, g_wsock), 0);
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    wt_go_named("w-cond", wait_cond, NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(20)), 0); /* w-cond waits, mutex free */
+    weft_mutex_lock(&g_mx);
+    wt_go_named("w-mutex", wait_mutex, NULL);
+    weft_thread *target = wt_go_named("w-target", dump_sleeper, NULL);
+    wt_go_named("w-join", wait_join, target);
+    wt_go_named("w-send", wait_send, NULL);
+    wt_go_named("w-recv", wait_recv, NULL);
+    wt_go_named("w-select", wait_select, NULL);
+    wt_go_named("w-offload", wait_offload, NULL);
+    wt_go_named("w-read", wait_read, NULL);
+    wt_go_named("w-write", wait_write, NULL);
+    wt_go_named("w-poll", wait_poll, NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(50)), 0); /* all of them wait now */
+
+    FILE *f = tmpfile();
+    WT_REQUIRE(f != NULL);
+    weft_dump(fileno(f));
+    g_dump_text = slurp(fileno(f));
+    fclose(f);
+
+    weft_mutex_unlock(&g_mx);
+    atomic_store(&g_release, true);
+    weft_scope_cancel(sc);
+    weft_scope_close(sc);
+    weft_chan_free(g_full);
+    weft_chan_free(g_empty);
+    for (int i = 0; i < 2; i++) {
+        close(g_rpipe[i]);
+        close(g_wsock[i]);
+    }
+    return 0;
+}
+
+Test(dump, shows_every_wait_kind_with_its_object_and_stack, .timeout = 30)
+{
+    WT_RUN_EXPECT(run_wait_kinds, NULL, 2, 0);
+    const char *t = g_dump_text;
+    cr_assert_not_null(t);
+    cr_log_info("dump:\n%s", t);
+    char buf[64];
+    expect_in(t, "w-mutex", "waiting on mutex 0x");
+    expect_in(t, "w-mutex", "wait_mutex (dump.c:");
+    expect_in(t, "w-cond", "waiting on cond 0x");
+    expect_in(t, "w-cond", "wait_cond (dump.c:");
+    expect_in(t, "w-send", "waiting on channel send 0x");
+    expect_in(t, "w-send", "weft_chan_send");
+    expect_in(t, "w-recv", "waiting on channel receive 0x");
+    expect_in(t, "w-select", "waiting on select");
+    expect_in(t, "w-select", "wait_select (dump.c:");
+    expect_in(t, "w-join", "waiting on join of #");
+    expect_in(t, "w-offload", "waiting on offloaded call slow_call()");
+    expect_in(t, "w-offload", "wait_offload (dump.c:");
+    snprintf(buf, sizeof buf, "waiting on fd readable fd %d", g_rpipe[0]);
+    expect_in(t, "w-read", buf);
+    expect_in(t, "w-read", "weft_read");
+    snprintf(buf, sizeof buf, "waiting on fd writable fd %d", g_wsock[0]);
+    expect_in(t, "w-write", buf);
+    expect_in(t, "w-poll", "waiting on poll");
+    expect_in(t, "w-poll", "wait_poll (dump.c:");
+    free(g_dump_text);
 }

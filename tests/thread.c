@@ -774,3 +774,59 @@ Test(thread, all_threads_blocked_ends_run_with_edeadlk, .timeout = 10)
      * that used a weft object -> the run ends with EDEADLK. */
     WT_RUN_EXPECT(root_deadlock, NULL, 2, EDEADLK);
 }
+
+/* No false positives: a wait that an OS thread holding the other end of a
+ * channel, or a pending timer, will end is not a deadlock, even when it
+ * lasts longer than the detector's grace (500 ms). */
+static weft_chan *g_late;
+
+static void *late_os_sender(void *arg)
+{
+    int v = 7;
+    /* Touching the channel makes this OS thread known to the runtime. */
+    WT_CHECK_EQ(weft_chan_try_recv(g_late, &v), EAGAIN);
+    wt_block_ms(800);
+    WT_CHECK_EQ(weft_chan_send(g_late, &v), 0);
+    return NULL;
+}
+
+static int late_vt_sender(void *arg)
+{
+    int v = 7;
+    WT_CHECK_EQ(weft_sleep(WT_MS(800)), 0);
+    return weft_chan_send(g_late, &v);
+}
+
+static int root_waits_for_late_value(void *arg)
+{
+    bool from_os = arg != NULL;
+    pthread_t pt;
+    if (from_os)
+        WT_REQUIRE_EQ(pthread_create(&pt, NULL, late_os_sender, NULL), 0);
+    else
+        WT_REQUIRE(wt_go(late_vt_sender, NULL) != NULL);
+    int v = 0;
+    WT_CHECK_EQ(weft_chan_recv(g_late, &v), 0);
+    WT_CHECK_EQ(v, 7);
+    if (from_os)
+        pthread_join(pt, NULL);
+    return 0;
+}
+
+static void run_late_value(bool from_os)
+{
+    g_late = weft_chan_make(sizeof(int), 0);
+    cr_assert_not_null(g_late);
+    WT_RUN_EXPECT(root_waits_for_late_value, from_os ? (void *)1 : NULL, 2, 0);
+    weft_chan_free(g_late);
+}
+
+Test(thread, os_thread_holding_a_channel_end_is_not_a_deadlock, .timeout = 10)
+{
+    run_late_value(true);
+}
+
+Test(thread, pending_timer_is_not_a_deadlock, .timeout = 10)
+{
+    run_late_value(false);
+}

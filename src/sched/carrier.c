@@ -57,6 +57,8 @@ WEFT_NOIPA weft__carrier *weft__m(void)
 WEFT_NOIPA void weft__set_m(weft__carrier *m)
 {
     tls_m = m;
+    if (m)
+        m->errno_loc = &errno;
 }
 
 weft_thread *weft__g(void)
@@ -343,7 +345,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     m->after = after;
     m->after_g = g;
     m->after_lock = lk;
-    g->saved_errno = errno; /* still on m: errno's address is right */
+    g->saved_errno = *m->errno_loc;
     void **save = after == WEFT__AFTER_EXIT ? NULL : &g->asan_fake;
     if (next) {
         WEFT__TRACE(weft__trace_run(m, next));
@@ -361,7 +363,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     /* Resumed, maybe on another carrier: re-read everything thread-local. */
     weft__fiber_arrive(g->asan_fake);
     weft__carrier *now_on = weft__m();
-    *weft__errno_ptr() = g->saved_errno;
+    *now_on->errno_loc = g->saved_errno;
     weft__after_switch_on(now_on);
 }
 

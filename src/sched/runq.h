@@ -23,7 +23,14 @@ static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
                               atomic_load_explicit(&p->runnext_puts,
                                                    memory_order_relaxed) + 1,
                               memory_order_relaxed);
-        /* release: g's state is visible to a thief that takes it. */
+        /* An empty runnext changes only by our own hand (thieves take a
+         * thread out, never put one in): a plain store fills it, saving
+         * the locked exchange on the path of every message exchange.
+         * release: g's state is visible to a thief that takes it. */
+        if (!atomic_load_explicit(&p->runnext, memory_order_relaxed)) {
+            atomic_store_explicit(&p->runnext, g, memory_order_release);
+            return;
+        }
         g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
         if (!g)
             return;

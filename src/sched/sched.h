@@ -328,6 +328,7 @@ struct weft__carrier {
     uint32_t seen_runnext_put;   /* ... which put it was ... */
     int64_t seen_runnext_at;     /* ... since then */
     uint32_t id;
+    int *errno_loc;              /* its OS thread's errno (set by itself) */
     pthread_t os_thread;
     _Atomic int tid;             /* kernel thread id; 0 until it runs */
     int demoted;                 /* stuck: its nice value raised by this

@@ -46,17 +46,17 @@
 
 struct weft__sched weft__S;
 
-static __thread weft__carrier *tls_m;
+__thread weft__carrier *weft__tls_m __attribute__((tls_model("initial-exec")));
 
 WEFT_NOIPA weft__carrier *weft__m(void)
 {
     __asm__ volatile("" ::: "memory");
-    return tls_m;
+    return weft__tls_m;
 }
 
 WEFT_NOIPA void weft__set_m(weft__carrier *m)
 {
-    tls_m = m;
+    weft__tls_m = m;
     if (m)
         m->errno_loc = &errno;
 }
@@ -194,7 +194,7 @@ void weft__ready(weft_thread *g)
 {
     WEFT__TRACE(weft__trace_wake(g));
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    weft__carrier *m = weft__m();
+    weft__carrier *m = weft__m_here(); /* never parks */
     if (m && m->p)
         weft__runq_put(m->p, g, !m->firing_timers);
     else
@@ -370,7 +370,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
 void weft__switch_out(weft_thread *g, weft__after_kind after,
                       weft__spinlock *lk)
 {
-    weft__switch_out_on(weft__m(), g, after, lk);
+    weft__switch_out_on(weft__m_here(), g, after, lk);
 }
 
 /* A batch of finished children may wait only while the thread now running

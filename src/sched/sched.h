@@ -414,6 +414,17 @@ extern struct weft__sched weft__S;
 
 weft__carrier *weft__m(void);
 void weft__set_m(weft__carrier *m);
+/* The current carrier read inline, for the hottest paths: only in a
+ * function that cannot park between this read and its last use of the
+ * result, and that reads it no second time after a park (the compiler
+ * may keep the thread pointer in a register across the switch, and the
+ * thread may resume on another carrier). Everywhere else: weft__m(). */
+extern __thread weft__carrier *weft__tls_m
+    __attribute__((tls_model("initial-exec")));
+static inline weft__carrier *weft__m_here(void)
+{
+    return weft__tls_m;
+}
 /* errno's address on the calling carrier, never cached by the compiler:
  * code that may park reads and writes errno through it (WEFT_ERRNO), since
  * the thread may resume on another carrier, with another errno. */

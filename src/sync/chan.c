@@ -170,7 +170,7 @@ static int chan_op(weft_chan *c, void *elem, bool send)
 {
     if (!valid(c) || !elem)
         return EINVAL;
-    weft__carrier *m = weft__m();
+    weft__carrier *m = weft__m_here(); /* not used after the wait */
     weft_thread *g = m ? m->cur : NULL;
     if (!m)
         weft__os_thread_register();

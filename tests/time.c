@@ -14,12 +14,12 @@
 #define MEDIAN_LATE_US 3000
 #define MAX_LATE_US 20000
 #define SLEEPERS 2000
-#define SLEEPERS_BUDGET_MS 3000
+#define SLEEPERS_TAIL_MS 1500
 #elif WT_SANITIZED
 #define MEDIAN_LATE_US 3000
 #define MAX_LATE_US 20000
 #define SLEEPERS 10000
-#define SLEEPERS_BUDGET_MS 3000
+#define SLEEPERS_TAIL_MS 1500
 #else
 /* The median is the promise (within 1 ms on an idle machine). The worst
  * case only catches gross faults (a timer left unfired for a scheduling
@@ -27,7 +27,7 @@
 #define MEDIAN_LATE_US 1000
 #define MAX_LATE_US 15000
 #define SLEEPERS 100000
-#define SLEEPERS_BUDGET_MS 1000
+#define SLEEPERS_TAIL_MS 250
 #endif
 
 /* The worst-case limits are weft's allowance on top of what the kernel
@@ -310,15 +310,29 @@ Test(time, concurrent_sleepers_on_two_procs_wake_on_time, .timeout = 20)
 
 /* ------------------------------------------------------- many sleepers */
 
+/* Timers must scale: once the last of many threads has gone to sleep, all
+ * of them are awake about one sleep later. How long it takes to start them
+ * all is the kernel's (a stack each, mapped and faulted in) and reported,
+ * not asserted: on a VM, page faults vary several-fold between hosts. */
 static atomic_long g_sleepers_done;
 static atomic_long g_sleepers_bad;
-static int64_t g_sleep_start;
+static _Atomic int64_t g_last_sleep_start;
+static _Atomic int64_t g_last_wake;
+
+static void store_max(_Atomic int64_t *at, int64_t v)
+{
+    int64_t cur = atomic_load(at);
+    while (cur < v && !atomic_compare_exchange_weak(at, &cur, v))
+        ;
+}
 
 static int sleeper_100ms(void *arg)
 {
     int64_t t0 = weft_now();
+    store_max(&g_last_sleep_start, t0);
     int rc = weft_sleep(WT_MS(100));
     int64_t now = weft_now();
+    store_max(&g_last_wake, now);
     if (rc != 0 || now - t0 < WT_MS(100))
         atomic_fetch_add(&g_sleepers_bad, 1);
     atomic_fetch_add(&g_sleepers_done, 1);
@@ -329,7 +343,7 @@ static int root_many_sleepers(void *arg)
 {
     weft_attr a = {0};
     a.detached = true;
-    g_sleep_start = weft_now();
+    int64_t start = weft_now();
     weft_scope *sc = weft_scope_open();
     WT_REQUIRE(sc != NULL);
     for (long i = 0; i < SLEEPERS; i++) {
@@ -339,16 +353,22 @@ static int root_many_sleepers(void *arg)
         }
     }
     WT_CHECK_EQ(weft_scope_close(sc), 0);
-    int64_t took = weft_now() - g_sleep_start;
     WT_CHECK_EQ(atomic_load(&g_sleepers_done), SLEEPERS);
     WT_CHECK_EQ(atomic_load(&g_sleepers_bad), 0);
-    WT_CHECK_MSG(took < WT_MS(SLEEPERS_BUDGET_MS),
-                 "%d threads sleeping 100 ms took %lld ms (budget %d ms)",
-                 SLEEPERS, (long long)took / 1000000, SLEEPERS_BUDGET_MS);
+    int64_t tail = atomic_load(&g_last_wake) -
+                   atomic_load(&g_last_sleep_start) - WT_MS(100);
+    cr_log_info("%d sleepers: all asleep after %lld ms, all awake %lld ms "
+                "after the last slept 100 ms", SLEEPERS,
+                (long long)(atomic_load(&g_last_sleep_start) - start) / 1000000,
+                (long long)tail / 1000000);
+    WT_CHECK_MSG(tail < WT_MS(SLEEPERS_TAIL_MS),
+                 "%d threads sleeping 100 ms: the last woke %lld ms after "
+                 "the last sleep ended (budget %d ms)",
+                 SLEEPERS, (long long)tail / 1000000, SLEEPERS_TAIL_MS);
     return 0;
 }
 
-Test(time, many_sleepers_all_finish_within_budget, .timeout = 60)
+Test(time, many_sleepers_all_wake_one_sleep_after_the_last_starts, .timeout = 60)
 {
     WT_RUN_EXPECT(root_many_sleepers, NULL, 0, 0);
 }

@@ -725,6 +725,18 @@ static void idle(weft__carrier *m)
         weft__io_dispatch(events);
 }
 
+/* A carrier that ends may have been the timer waiter until it last left
+ * idle; carriers that went idle meanwhile wait without a deadline. One of
+ * them is woken to idle again, taking the timer waiter's place. */
+static void hand_on_timer_waiting(void)
+{
+    weft__spin_lock(&weft__S.lock);
+    weft__carrier *w = weft__S.timer_waiter ? NULL : weft__S.idle_m;
+    weft__spin_unlock(&weft__S.lock);
+    if (w)
+        weft__carrier_wake(w);
+}
+
 /* Runs on: m's scheduler context. Returns the next thread to run on m, or
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
@@ -736,6 +748,7 @@ static weft_thread *find_runnable(weft__carrier *m)
             weft__hog_returned(m);
         if (m->p && handed_off(m->p) && weft__proc_retire(m)) {
             stop_spinning(m); /* another carrier looks for work instead */
+            hand_on_timer_waiting();
             return NULL;      /* demoted for good: this carrier ends */
         }
         if (!m->p) {

@@ -287,26 +287,66 @@ static bool launch(weft__carrier *m, weft_thread *g)
 }
 
 /* Runs on: owner of m->p. The next thread to run from the P's own queues
- * (and, now and then or when they are empty, the global queue). Fires no
- * timers: it runs inside a switch, where the thread switching out may
- * still hold the lock it parks under, and a timer's callback (a scope
- * deadline) may need that very lock. Timers fire after the switch. */
-static weft_thread *next_local(weft__carrier *m)
+ * (and, now and then or when they are empty, the global queue), maybe
+ * never launched. Fires no timers: it runs inside a switch, where the
+ * thread switching out may still hold the lock it parks under, and a
+ * timer's callback (a scope deadline) may need that very lock. Timers fire
+ * after the switch. */
+static weft_thread *take_local(weft__carrier *m)
 {
     weft__proc *p = m->p;
+    weft_thread *g = NULL;
+    if (unlikely(--p->fairness == 0)) {
+        p->fairness = GLOBAL_FAIRNESS;
+        g = weft__globq_get(p);
+    }
+    if (!g)
+        g = weft__runq_get(p);
+    if (!g)
+        g = weft__globq_get(p);
+    return g;
+}
+
+/* Runs on: m's scheduler context. The next local thread, launched. */
+static weft_thread *next_local(weft__carrier *m)
+{
     for (;;) {
-        weft_thread *g = NULL;
-        if (unlikely(--p->fairness == 0)) {
-            p->fairness = GLOBAL_FAIRNESS;
-            g = weft__globq_get(p);
-        }
-        if (!g)
-            g = weft__runq_get(p);
-        if (!g)
-            g = weft__globq_get(p);
+        weft_thread *g = take_local(m);
         if (!g || launch(m, g))
             return g;
     }
+}
+
+/* Runs on: g, switching out. The thread to switch to directly, or NULL to
+ * go through the scheduler loop. A thread never run is left to the loop
+ * to launch (m->launch_next): getting it a stack may map and fault in
+ * memory, slow on VMs, and the thread switching out may hold the lock it
+ * parks under until the switch is over. */
+static weft_thread *next_in_switch(weft__carrier *m)
+{
+    weft_thread *g = take_local(m);
+    if (g && unlikely(!g->stack)) {
+        m->launch_next = g;
+        return NULL;
+    }
+    return g;
+}
+
+/* Runs on: m's scheduler context. The thread a switch left to launch, if
+ * m may still run it; else it goes back to the queues. */
+static weft_thread *launch_pending(weft__carrier *m)
+{
+    weft_thread *g = m->launch_next;
+    if (likely(!g))
+        return NULL;
+    m->launch_next = NULL;
+    if (!m->p || handed_off(m->p) ||
+        atomic_load_explicit(&weft__S.done, memory_order_acquire)) {
+        weft__globq_put(g);
+        weft__wakep();
+        return NULL;
+    }
+    return launch(m, g) ? g : NULL;
 }
 
 static inline void check_stack(weft_thread *g)
@@ -317,7 +357,7 @@ static inline void check_stack(weft_thread *g)
                     "(stack %zu KiB, no guard page: canary overwritten)",
                     (unsigned long long)g->id,
                     weft__thread_name(g, buf, sizeof buf),
-                    g->stack->size / 1024);
+                    g->stack->asked / 1024);
 }
 
 /* Runs on: g, on its own stack, on carrier m. Switches to the next thread
@@ -338,7 +378,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
         if (handed_off(p))
             weft__hog_seen(m, g);
         else if (!weft__S.compact)
-            next = next_local(m);
+            next = next_in_switch(m);
         stamp(p, next ? WEFT__STAMP_IN_G : 0);
     }
     check_stack(g);
@@ -691,8 +731,13 @@ static void idle(weft__carrier *m)
     weft__spin_unlock(&weft__S.lock);
     /* The idler's half of the Dekker pair: npidle and nmspinning are
      * published; work queued before that is seen here, work queued after
-     * it finds an idle P and calls for a carrier. */
-    if (weft__work_anywhere() || atomic_load(&weft__S.done)) {
+     * it finds an idle P and calls for a carrier. Work seen while no P is
+     * idle is left to the carriers holding the P's (one giving its P up
+     * sees it here): leaving would only find no P and come back, a spin
+     * that steals their CPU. */
+    if (atomic_load(&weft__S.done) ||
+        (atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) &&
+         weft__work_anywhere())) {
         leave_idle(m);
         return;
     }
@@ -741,6 +786,9 @@ static void hand_on_timer_waiting(void)
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
 {
+    weft_thread *pending = launch_pending(m);
+    if (pending)
+        return pending;
     for (;;) {
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;

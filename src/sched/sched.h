@@ -112,8 +112,9 @@ void weft__timers_free(weft__proc *p);
 #define WEFT__COMPACT_MIN (2u * 1024)
 
 struct weft__stack {
+    size_t asked;           /* the size asked for (the pools' key) */
     char *lo;               /* lowest usable byte */
-    size_t size;            /* usable bytes */
+    size_t size;            /* usable bytes: asked, less a slab's canary */
     char *map;              /* the guarded mapping, or NULL: slab stack */
     size_t map_size;
     weft__stack *next;      /* in a pool */
@@ -314,6 +315,8 @@ typedef enum {
 struct weft__carrier {
     weft__ctx sched_ctx;         /* the carrier's scheduler loop */
     weft_thread *cur;            /* running thread, NULL in the loop */
+    weft_thread *launch_next;    /* taken in a switch but without a stack:
+                                    the loop gives it one (see carrier.c) */
     weft__proc *p;               /* held P, or NULL */
     weft__proc *nextp;           /* P handed over by a waker; sched lock */
     weft__carrier *idle_next;    /* under the scheduler lock */

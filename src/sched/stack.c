@@ -12,9 +12,16 @@
  * the guard), and vm.max_map_count bounds them (65,530 by default). Past a
  * budget taken from that sysctl, default-size stacks are carved from
  * guard-less slabs (one map entry per slab of 64 or more stacks) and checked
- * by a canary instead: the lowest WEFT__CANARY bytes of the stack must still
- * be zero when the thread switches out. The canary is never written, so it
- * costs no memory (an untouched page reads as zeros).
+ * by a canary instead: the WEFT__CANARY bytes just below the stack must
+ * still be zero when the thread switches out. The canary is never written.
+ * It is not the stack's own lowest bytes because reading an untouched page
+ * costs a page where the kernel has no shared zero page (some hypervisors
+ * turn it off). In a slab, each slot of the asked size holds a stack and,
+ * in its top WEFT__CANARY bytes, the canary of the slot above: it lies on
+ * the top page of the stack below, touched whenever that one has run, and
+ * each stack's top stays WEFT__CANARY bytes short of a page's end, so a
+ * parked thread's few frames still fit in one page. A slab stack thus has
+ * WEFT__CANARY bytes less than asked.
  *
  * Pools. Each P caches up to WEFT__STACK_CACHE stacks of the default size
  * with their memory (the hot cache, owner only). Past that, a stack joins
@@ -104,11 +111,13 @@ static void warn_no_guards(void)
             pool.guard_budget);
 }
 
-static weft__stack *describe(char *lo, size_t size, char *map, size_t map_size)
+static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
+                             size_t map_size)
 {
     weft__stack *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->asked = asked;
     s->lo = lo;
     s->size = size;
     s->map = map;
@@ -147,7 +156,7 @@ static weft__stack *map_guarded(size_t size)
     char *map = map_and_touch(map_size);
     if (map == MAP_FAILED)
         goto err_budget;
-    weft__stack *s = describe(map + pool.page, size, map, map_size);
+    weft__stack *s = describe(size, map + pool.page, size, map, map_size);
     if (!s)
         goto err_unmap;
     return s;
@@ -167,6 +176,13 @@ static void unmap_guarded(weft__stack *s)
     free(s);
 }
 
+/* A slab: a page whose last bytes are the first slot's canary, then the
+ * slots. */
+static size_t slab_bytes(size_t size)
+{
+    return pool.page + size * pool.slab_stacks;
+}
+
 /* Under pool.lock. Carves a new slab into the free list. */
 static bool grow_slabs(size_t size)
 {
@@ -178,15 +194,18 @@ static bool grow_slabs(size_t size)
         pool.slabs = slabs;
         pool.slab_cap = cap;
     }
-    char *slab = mmap(NULL, size * pool.slab_stacks, PROT_READ | PROT_WRITE,
+    char *slab = mmap(NULL, slab_bytes(size), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (slab == MAP_FAILED)
         return false;
-    for (uint32_t i = 0; i < pool.slab_stacks; i++) {
-        weft__stack *s = describe(slab + (size_t)i * size, size, NULL, 0);
+    /* Handed out lowest first: a stack's canary then lies on a page its
+     * neighbour below has already touched. */
+    for (uint32_t i = pool.slab_stacks; i-- > 0;) {
+        char *slot = slab + pool.page + (size_t)i * size;
+        weft__stack *s = describe(size, slot, size - WEFT__CANARY, NULL, 0);
         if (!s)
-            break; /* the rest of the slab stays unused */
+            continue; /* that slot stays unused */
         s->next = pool.slab_free;
         pool.slab_free = s;
     }
@@ -256,23 +275,25 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
     if (pooled)
         return from_slab(size);
     /* A stack of its own size with no map entries to spare: one mapping,
-     * no guard, canary-checked like a slab stack. */
-    char *lo = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                    -1, 0);
-    if (lo == MAP_FAILED)
+     * no guard, canary-checked like a slab stack (its canary at the end of
+     * a page of its own below it). */
+    size_t map_size = size + pool.page;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (map == MAP_FAILED)
         return NULL;
     warn_no_guards();
-    s = describe(lo, size, NULL, size);
+    s = describe(size, map + pool.page, size, NULL, map_size);
     if (!s)
-        munmap(lo, size);
+        munmap(map, map_size);
     return s;
 }
 
 /* Runs on: any carrier (p: its P, or NULL); s's thread is off it. */
 void weft__stack_put(weft__proc *p, weft__stack *s)
 {
-    bool pooled = s->size == weft__S.stack_size;
+    bool pooled = s->asked == weft__S.stack_size;
     if (pooled && p && p->nstacks < WEFT__STACK_CACHE) {
         s->next = p->stacks;
         p->stacks = s;
@@ -286,13 +307,24 @@ void weft__stack_put(weft__proc *p, weft__stack *s)
         }
         VALGRIND_STACK_DEREGISTER(s->vg_id);
         weft__fiber_destroy(s->tsan_fiber);
-        munmap(s->lo, s->map_size);
+        munmap(s->lo - pool.page, s->map_size);
         free(s);
         return;
     }
     weft__spin_lock(&pool.lock);
     push(&pool.warm, &pool.nwarm, s);
     weft__spin_unlock(&pool.lock);
+}
+
+/* Gives back the memory of the pages wholly inside s (in compact mode,
+ * none: stacks share pages). Never a neighbour's canary, which lies
+ * outside s. */
+static void give_back(weft__stack *s)
+{
+    uintptr_t lo = ((uintptr_t)s->lo + pool.page - 1) & ~(pool.page - 1);
+    uintptr_t hi = ((uintptr_t)s->lo + s->size) & ~(pool.page - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* Runs on: a carrier about to sleep. Gives back the memory of warm stacks
@@ -312,8 +344,7 @@ void weft__stacks_trim(void)
             unmap_guarded(s);
             continue;
         }
-        if (s->size % pool.page == 0)
-            madvise(s->lo, s->size, MADV_DONTNEED);
+        give_back(s);
         weft__spin_lock(&pool.lock);
         push(&pool.cold, &pool.ncold, s);
         weft__spin_unlock(&pool.lock);
@@ -322,7 +353,7 @@ void weft__stacks_trim(void)
 
 bool weft__stack_canary_ok(const weft__stack *s)
 {
-    const uint64_t *w = (const uint64_t *)s->lo;
+    const uint64_t *w = (const uint64_t *)(s->lo - WEFT__CANARY);
     uint64_t acc = 0;
     for (size_t i = 0; i < WEFT__CANARY / sizeof *w; i++)
         acc |= w[i];
@@ -368,7 +399,7 @@ void weft__stacks_teardown(void)
     pool.warm = pool.cold = pool.slab_free = NULL;
     pool.nwarm = pool.ncold = 0;
     for (uint32_t i = 0; i < pool.nslabs; i++)
-        munmap(pool.slabs[i], weft__S.stack_size * pool.slab_stacks);
+        munmap(pool.slabs[i], slab_bytes(weft__S.stack_size));
     free(pool.slabs);
     pool.slabs = NULL;
     pool.nslabs = pool.slab_cap = 0;
@@ -404,7 +435,7 @@ static void report_overflow(weft_thread *g)
                      "(stack %zu KiB, running %s)\n",
                      (unsigned long long)g->id,
                      weft__thread_name(g, buf, sizeof buf),
-                     g->stack->size / 1024, fn);
+                     g->stack->asked / 1024, fn);
     if (n > (int)sizeof line - 1)
         n = (int)sizeof line - 1;
     ssize_t w = weft__libc_get()->write(STDERR_FILENO, line, (size_t)n);

@@ -280,6 +280,8 @@ static bool launch(weft__carrier *m, weft_thread *g)
         weft__thread_start_failed(m, g, ENOMEM);
         return false;
     }
+    if (!g->stack->tsan_fiber)
+        g->stack->tsan_fiber = weft__fiber_create();
     weft__fiber_stack_fresh(g->stack->lo, g->stack->size);
     weft__ctx_make(&g->ctx, g->stack->lo, g->stack->size,
                    weft__thread_entry, NULL);

@@ -24,6 +24,7 @@ static int sv[2];
 static atomic_long ticks;
 static atomic_int stop;
 static long got = -2, took_ms, ticked;
+static atomic_bool reading; /* the reader's clock runs */
 
 static int ticker(void *arg)
 {
@@ -39,16 +40,21 @@ static int reader(void *arg)
     char buf[16];
     long k0 = atomic_load(&ticks);
     int64_t t0 = weft_now();
+    atomic_store(&reading, true);
     got = read(sv[0], buf, sizeof buf);
     took_ms = (long)((weft_now() - t0) / 1000000);
     ticked = atomic_load(&ticks) - k0;
     return 0;
 }
 
-/* Writes with the raw system call after 150 ms: no hook involved. */
+/* Writes with the raw system call 150 ms after the reader started its
+ * clock (on a loaded machine it may start well after this thread): no hook
+ * involved. */
 static void *writer(void *arg)
 {
-    struct timespec ts = {0, 150 * 1000000};
+    struct timespec ms = {0, 1000000}, ts = {0, 150 * 1000000};
+    while (!atomic_load(&reading))
+        syscall(SYS_nanosleep, &ms, NULL);
     syscall(SYS_nanosleep, &ts, NULL);
     long r = syscall(SYS_write, sv[1], "late", 4);
     (void)r;

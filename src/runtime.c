@@ -180,7 +180,7 @@ static weft__carrier *carrier_record(void)
         m->joinable = false;
         atomic_store(&m->tid, 0);
         m->demoted = 0;
-        m->cur = NULL;
+        __atomic_store_n(&m->cur, NULL, __ATOMIC_RELAXED); /* dump.c */
         m->nextp = NULL;
         m->seen_runnext = NULL;
         m->after = WEFT__AFTER_NONE;

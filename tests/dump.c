@@ -323,10 +323,12 @@ Test(dump, sigquit_dumps_to_stderr_and_carries_on, .timeout = 30)
  * ends with EDEADLK, and the report shows where each one waits. */
 static weft_sem g_held = WEFT_SEM_INIT(1);
 static weft_chan *g_silent;
+static atomic_bool g_holding;
 
 static int sem_holder(void *arg)
 {
     WT_REQUIRE_EQ(weft_sem_acquire(&g_held), 0);
+    atomic_store(&g_holding, true);
     int v;
     weft_chan_recv(g_silent, &v);
     return 0;
@@ -334,7 +336,8 @@ static int sem_holder(void *arg)
 
 static int sem_wanter(void *arg)
 {
-    weft_sleep(WT_MS(5));
+    while (!atomic_load(&g_holding))
+        weft_sleep(WT_MS(1));
     return weft_sem_acquire(&g_held);
 }
 
@@ -503,13 +506,21 @@ static int run_wait_kinds(void *arg)
     wt_go_named("w-read", wait_read, NULL);
     wt_go_named("w-write", wait_write, NULL);
     wt_go_named("w-poll", wait_poll, NULL);
-    WT_CHECK_EQ(weft_sleep(WT_MS(50)), 0); /* all of them wait now */
-
-    FILE *f = tmpfile();
-    WT_REQUIRE(f != NULL);
-    weft_dump(fileno(f));
-    g_dump_text = slurp(fileno(f));
-    fclose(f);
+    /* Dumps until none of them is still on its way to its wait (under
+     * TSan, where starting a thread or an offload thread is slow, that
+     * can take well over 50 ms), for at most 10 s. */
+    int64_t give_up = weft_now() + WT_MS(10000);
+    g_dump_text = NULL;
+    do {
+        free(g_dump_text);
+        WT_CHECK_EQ(weft_sleep(WT_MS(50)), 0);
+        FILE *f = tmpfile();
+        WT_REQUIRE(f != NULL);
+        weft_dump(fileno(f));
+        g_dump_text = slurp(fileno(f));
+        fclose(f);
+    } while (g_dump_text && strstr(g_dump_text, "' runnable") &&
+             weft_now() < give_up);
 
     weft_mutex_unlock(&g_mx);
     atomic_store(&g_release, true);

@@ -62,9 +62,9 @@ int weft__backtrace_from(uintptr_t fp, uintptr_t pc, uintptr_t lo,
 
 int weft__backtrace_parked(const weft_thread *g, uintptr_t *pcs, int max)
 {
-    const weft__stack *s = g->stack;
-    uintptr_t sp = (uintptr_t)g->ctx.sp;
-    if (!s || !sp)
+    const weft__stack *s = __atomic_load_n(&g->stack, __ATOMIC_ACQUIRE);
+    uintptr_t sp = s ? (uintptr_t)g->ctx.sp : 0; /* no stack: never ran */
+    if (!sp)
         return 0;
     uintptr_t lo = (uintptr_t)s->lo, hi = lo + s->size, fp, pc;
     if (sp < lo || sp + 64 > hi || !read_word(sp + 48, &fp) ||

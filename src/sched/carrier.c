@@ -270,21 +270,23 @@ void weft__timer_waiter_kick(int64_t when)
 /* ------------------------------------------------------------ switching */
 
 /* Gives g a stack and an initial context if it never ran. Returns false if
- * no stack could be had: g then finished with ENOMEM. */
+ * no stack could be had: g then finished with ENOMEM. The stack is
+ * published last (a dump walks a queued thread's stack from its context:
+ * backtrace.c). */
 static bool launch(weft__carrier *m, weft_thread *g)
 {
-    if (g->stack)
+    if (likely(g->stack))
         return true;
-    g->stack = weft__stack_get(m->p, g->stack_size);
-    if (!g->stack) {
+    weft__stack *st = weft__stack_get(m->p, g->stack_size);
+    if (!st) {
         weft__thread_start_failed(m, g, ENOMEM);
         return false;
     }
-    if (!g->stack->tsan_fiber)
-        g->stack->tsan_fiber = weft__fiber_create();
-    weft__fiber_stack_fresh(g->stack->lo, g->stack->size);
-    weft__ctx_make(&g->ctx, g->stack->lo, g->stack->size,
-                   weft__thread_entry, NULL);
+    if (!st->tsan_fiber)
+        st->tsan_fiber = weft__fiber_create();
+    weft__fiber_stack_fresh(st->lo, st->size);
+    weft__ctx_make(&g->ctx, st->lo, st->size, weft__thread_entry, NULL);
+    __atomic_store_n(&g->stack, st, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -391,14 +393,14 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     void **save = after == WEFT__AFTER_EXIT ? NULL : &g->asan_fake;
     if (next) {
         WEFT__TRACE(weft__trace_run(m, next));
-        m->cur = next;
+        __atomic_store_n(&m->cur, next, __ATOMIC_RELAXED); /* dump.c */
         atomic_store_explicit(&next->state, WEFT__G_RUNNING,
                               memory_order_relaxed);
         weft__fiber_leave(save, next->stack->lo, next->stack->size,
                           next->stack->tsan_fiber);
         weft__ctx_switch(&g->ctx, &next->ctx);
     } else {
-        m->cur = NULL;
+        __atomic_store_n(&m->cur, NULL, __ATOMIC_RELAXED);
         weft__fiber_leave(save, m->stack_lo, m->stack_size, m->tsan_fiber);
         weft__ctx_switch(&g->ctx, &m->sched_ctx);
     }
@@ -858,7 +860,7 @@ void weft__carrier_loop(weft__carrier *m)
         weft_thread *g = find_runnable(m);
         if (!g)
             return;
-        m->cur = g;
+        __atomic_store_n(&m->cur, g, __ATOMIC_RELAXED);
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         stamp(m->p, WEFT__STAMP_IN_G);
         WEFT__TRACE(weft__trace_run(m, g));

@@ -95,11 +95,12 @@ static const char *thread_label(const struct dump *d, const weft_thread *g,
     return buf;
 }
 
-/* The carrier g runs on, or -1. */
+/* The carrier g runs on, or -1. Carriers switch as we look: a racy but
+ * whole read of each one's cur (relaxed atomics on both sides). */
 static int carrier_of(const weft_thread *g)
 {
     for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
-        if (weft__S.carriers[i]->cur == g)
+        if (__atomic_load_n(&weft__S.carriers[i]->cur, __ATOMIC_RELAXED) == g)
             return (int)i;
     return -1;
 }

@@ -453,7 +453,7 @@ static void finish(weft__carrier *m, weft_thread *g)
 void weft__thread_finish(weft__carrier *m, weft_thread *g)
 {
     weft__stack_put(m->p, g->stack);
-    g->stack = NULL;
+    __atomic_store_n(&g->stack, NULL, __ATOMIC_RELAXED); /* backtrace.c */
     finish(m, g);
 }
 

@@ -553,17 +553,29 @@ take:
     return g;
 }
 
+/* Runnexts are read a few times per grace period, not at every round:
+ * a thread handing messages on writes its runnext at each one, and each
+ * read of ours would cost it a cache miss at its next. */
+static bool runnext_look_due(weft__carrier *m, int64_t now)
+{
+    if (now - m->runnext_looked_at < STEAL_RUNNEXT_NS / 4)
+        return false;
+    m->runnext_looked_at = now;
+    return true;
+}
+
 static weft_thread *steal(weft__carrier *m, int64_t now)
 {
     weft__proc *p = m->p;
     uint32_t n = weft__nallp();
     uint32_t start = fastrand(p) % n;
+    bool look_runnext = runnext_look_due(m, now);
     for (uint32_t i = 0; i < n; i++) {
         weft__proc *victim = &weft__S.procs[(start + i) % n];
         if (victim == p)
             continue;
         weft_thread *g = weft__runq_steal(p, victim);
-        if (!g)
+        if (!g && look_runnext)
             g = steal_runnext(m, victim, now);
         if (g) {
             WEFT__TRACE(weft__trace_steal(m, g, victim));

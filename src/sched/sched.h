@@ -273,10 +273,14 @@ struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
      * from head with a CAS. */
     _Atomic uint32_t head;
     _Atomic uint32_t tail;
-    _Atomic(weft_thread *) runnext;
+    /* runnext on a line of its own: a hand-off writes it at every message,
+     * and a spinning thief's look at head and tail must not take that
+     * line from the owner each time (see carrier.c, steal_runnext). */
+    _Atomic(weft_thread *) runnext __attribute__((aligned(WEFT_CACHELINE)));
     _Atomic uint32_t runnext_puts;  /* owner only writes: tells thieves a
                                        runnext apart from a later one */
-    _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE];
+    _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE]
+        __attribute__((aligned(WEFT_CACHELINE)));
     uint32_t id;
     uint32_t fairness;           /* countdown to a global-queue check */
     uint64_t rand;               /* owner only */
@@ -330,6 +334,7 @@ struct weft__carrier {
     weft_thread *seen_runnext;   /* stealing: a victim's runnext seen ... */
     uint32_t seen_runnext_put;   /* ... which put it was ... */
     int64_t seen_runnext_at;     /* ... since then */
+    int64_t runnext_looked_at;   /* stealing: when runnexts were last read */
     uint32_t id;
     int *errno_loc;              /* its OS thread's errno (set by itself) */
     pthread_t os_thread;

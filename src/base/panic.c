@@ -2,6 +2,7 @@
  * panic.c — a broken internal invariant: say what, dump the threads, abort.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,6 +11,11 @@
 
 _Noreturn void weft__panic(const char *fmt, ...)
 {
+    /* The dump may itself switch threads, and a switch checks the very
+     * canary that may have sent us here: a second panic only aborts. */
+    static atomic_flag panicking = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&panicking))
+        abort();
     va_list ap;
     va_start(ap, fmt);
     fputs("weft: panic: ", stderr);

@@ -238,9 +238,12 @@ static atomic_int g_order_seq;
 static int g_order[3];
 static weft_sem g_fifo = WEFT_SEM_INIT(0);
 
+static atomic_int g_fifo_started;
+
 static int fifo_waiter(void *arg)
 {
     int id = (int)(intptr_t)arg;
+    atomic_fetch_add(&g_fifo_started, 1);
     WT_REQUIRE_EQ(weft_sem_acquire(&g_fifo), 0);
     g_order[atomic_fetch_add(&g_order_seq, 1)] = id;
     return 0;
@@ -250,7 +253,11 @@ static int root_fifo(void *arg)
 {
     for (int i = 0; i < 3; i++) {
         WT_REQUIRE(wt_go(fifo_waiter, (void *)(intptr_t)i) != NULL);
-        WT_CHECK_EQ(weft_sleep(WT_MS(5)), 0); /* it is queued before the next */
+        /* It has started (which can take ms under TSan), then it is
+         * queued before the next. */
+        while (atomic_load(&g_fifo_started) <= i)
+            WT_CHECK_EQ(weft_sleep(WT_MS(1)), 0);
+        WT_CHECK_EQ(weft_sleep(WT_MS(5)), 0);
     }
     for (int i = 0; i < 3; i++) {
         WT_CHECK_EQ(weft_sem_release(&g_fifo), 0);

@@ -423,8 +423,13 @@ int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
         return early == 1 ? (a == EBADF ? 0 : a) : EBADF;
     }
     r = weft__wait_block(&proto, NULL, deadline);
+    /* The event that ended the wait unlinked its waiter before waking us
+     * (weft__fd_event): that record needs no lock. Taking it anyway made
+     * the woken thread, run at once on another carrier, spin on the lock
+     * its waker still held while it made other threads runnable. */
     for (unsigned i = 0; i < n; i++)
-        unlink_waiter(fs[i], &ws[i]);
+        if (r != WEFT__CASE + (int)i)
+            unlink_waiter(fs[i], &ws[i]);
     return finish_wait(r);
 }
 

@@ -73,7 +73,9 @@ WEFT_NOIPA int *weft__errno_ptr(void)
     return &errno;
 }
 
+#ifndef SPIN_NS
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
+#endif
 /* A thread a running thread has just woken sits in its waker's runnext:
  * thieves leave it there this long. Go waits 3 us; here a carrier's wake-up
  * costs ~30 us and moving a producer/consumer pair apart costs every message

@@ -2,7 +2,9 @@
  * crit-shim.c — the runner behind crit-shim/criterion/criterion.h: forks
  * one process per test (at most -jN at once), kills it at its time-out, and
  * prints [PASS]/[FAIL] lines like Criterion's. Exits non-zero if any test
- * failed. Options: -jN, --filter=suite/glob, others ignored.
+ * failed. Options: -jN, --filter=suite/glob, --verbose (a [RUN ] line as
+ * each test starts, so that a log cut short names what was running),
+ * others ignored.
  */
 #include <fnmatch.h>
 #include <signal.h>
@@ -25,6 +27,7 @@ struct cs_test {
 static struct cs_test tests[1024];
 static int ntests;
 static int expect_failed;
+static bool verbose;
 
 void cs_register(const char *suite, const char *name, void (*fn)(void),
                  struct cs_opts opts)
@@ -66,6 +69,8 @@ static double now(void)
 
 static void start(struct cs_test *t)
 {
+    if (verbose)
+        printf("[RUN ] %s::%s\n", t->suite, t->name);
     fflush(NULL);
     t->started = now();
     t->pid = fork();
@@ -124,6 +129,8 @@ int main(int argc, char **argv)
             jobs = atoi(argv[i] + 2) > 0 ? atoi(argv[i] + 2) : 1;
         else if (!strncmp(argv[i], "--filter=", 9))
             filter = argv[i] + 9;
+        else if (!strcmp(argv[i], "--verbose"))
+            verbose = true;
     }
     struct cs_test *running[64] = {0};
     if (jobs > 64)

@@ -1,9 +1,7 @@
 /*
- * A stand-in for the part of Criterion's API the suite uses, for the
- * ThreadSanitizer build only: Criterion's runner cannot start under TSan
- * (its arena probes random fixed addresses, which TSan reserves; Criterion
- * issue #274), so that build links this header and crit-shim.c instead.
- * Same contract: each Test runs in its own forked process with its own
+ * A stand-in for the part of Criterion's API the suite uses; the suite's
+ * default runner (tests/CMakeLists.txt says why: Criterion's runner can
+ * hang on the way out, and cannot start under TSan). Same contract: each Test runs in its own forked process with its own
  * time-out; cr_assert* end the test, cr_expect* mark it failed and go on.
  */
 #ifndef WEFT_CRIT_SHIM_H

@@ -424,9 +424,8 @@ int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
     }
     r = weft__wait_block(&proto, NULL, deadline);
     /* The event that ended the wait unlinked its waiter before waking us
-     * (weft__fd_event): that record needs no lock. Taking it anyway made
-     * the woken thread, run at once on another carrier, spin on the lock
-     * its waker still held while it made other threads runnable. */
+     * (weft__fd_event) and does not touch it after the claim: that record
+     * needs no lock, which its waker may still hold while it wakes others. */
     for (unsigned i = 0; i < n; i++)
         if (r != WEFT__CASE + (int)i)
             unlink_waiter(fs[i], &ws[i]);

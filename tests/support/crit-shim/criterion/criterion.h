@@ -1,8 +1,9 @@
 /*
- * A stand-in for the part of Criterion's API the suite uses; the suite's
- * default runner (tests/CMakeLists.txt says why: Criterion's runner can
- * hang on the way out, and cannot start under TSan). Same contract: each Test runs in its own forked process with its own
- * time-out; cr_assert* end the test, cr_expect* mark it failed and go on.
+ * A stand-in for the part of Criterion's API the suite uses, and the
+ * suite's default runner (tests/CMakeLists.txt says why: Criterion's runner
+ * can hang on the way out, and cannot start under TSan). Same contract:
+ * each Test runs in its own forked process with its own time-out;
+ * cr_assert* end the test, cr_expect* mark it failed and go on.
  */
 #ifndef WEFT_CRIT_SHIM_H
 #define WEFT_CRIT_SHIM_H

@@ -41,6 +41,7 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     s->owner = owner;
     s->closer = NULL;
     s->deadline = NULL;
+    atomic_init(&s->deadline_lock.held, 0);
     s->used = false;
     s->spawns = 0;
 }
@@ -231,27 +232,39 @@ static void deadline_fire(void *arg, uint64_t gen)
     weft__spin_unlock(&s->lock);
 }
 
-void weft_scope_deadline(weft_scope *s, int64_t deadline_ns)
+/* Holds: s->deadline_lock. Sets the deadline; false if it must be
+ * enforced at once (no memory for its timer: a deadline that cannot be
+ * kept is not silently dropped). */
+static bool set_deadline_locked(weft_scope *s, int64_t deadline_ns)
 {
-    if (!s)
-        return;
     weft__timer *t = s->deadline;
     if (!t) {
         if (deadline_ns < 0)
-            return;
+            return true;
         t = calloc(1, sizeof *t);
-        if (!t) {
-            /* No memory for the timer: a deadline that cannot be kept is
-             * enforced at once rather than silently dropped. */
-            deadline_fire(s, 0);
-            return;
-        }
+        if (!t)
+            return false;
         t->fn = deadline_fire;
         t->arg = s;
         t->sync = true; /* close frees s after disarm */
         s->deadline = t;
     }
-    weft__timer_disarm(t);
-    if (deadline_ns >= 0 && weft__timer_arm(t, deadline_ns))
+    if (deadline_ns < 0) {
+        weft__timer_disarm(t);
+        return true;
+    }
+    /* A server moves this forward at every request: reset only records
+     * a later deadline (timer.c). */
+    return weft__timer_reset(t, deadline_ns) == 0;
+}
+
+void weft_scope_deadline(weft_scope *s, int64_t deadline_ns)
+{
+    if (!s)
+        return;
+    weft__spin_lock(&s->deadline_lock);
+    bool kept = set_deadline_locked(s, deadline_ns);
+    weft__spin_unlock(&s->deadline_lock);
+    if (!kept)
         deadline_fire(s, 0);
 }

@@ -328,6 +328,107 @@ Test(scope, later_deadline_replaces_earlier, .timeout = 20)
     WT_RUN_EXPECT(root_deadline_replaced, NULL, 2, 0);
 }
 
+/* A deadline moved forward before each wait, as a server's idle deadline
+ * is at every request, never fires while it keeps moving, however often
+ * its old times come due; once it stops moving it fires at its last time. */
+static int root_deadline_kept_moving(void *arg)
+{
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < 40; i++) {
+        weft_scope_deadline(sc, weft_now() + WT_MS(5));
+        WT_CHECK_EQ(weft_sleep(WT_MS(1)), 0);
+    }
+    int64_t last = weft_now() + WT_MS(5);
+    weft_scope_deadline(sc, last);
+    WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ETIMEDOUT);
+    WT_CHECK(weft_now() >= last);
+    WT_CHECK(weft_now() < last + WT_MS(SLACK_MS));
+    WT_CHECK_EQ(weft_scope_close(sc), ETIMEDOUT);
+    return 0;
+}
+
+Test(scope, deadline_moved_forward_before_each_wait_never_fires, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_deadline_kept_moving, NULL, 2, 0);
+}
+
+/* Sets a scope's deadline to first_ms, then later_ms, then newest_ms from
+ * now, and checks that it fires at newest_ms. */
+static int check_fires_at_newest(int first_ms, int later_ms, int newest_ms)
+{
+    int64_t t0 = weft_now();
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_scope_deadline(sc, t0 + WT_MS(first_ms));
+    weft_scope_deadline(sc, t0 + WT_MS(later_ms));
+    weft_scope_deadline(sc, t0 + WT_MS(newest_ms));
+    WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ETIMEDOUT);
+    int64_t took = weft_now() - t0;
+    WT_CHECK_MSG(took >= WT_MS(newest_ms) &&
+                     took < WT_MS(newest_ms + SLACK_MS),
+                 "%d, %d, %d ms: fired after %lld us", first_ms, later_ms,
+                 newest_ms, (long long)took / 1000);
+    WT_CHECK_EQ(weft_scope_close(sc), ETIMEDOUT);
+    return 0;
+}
+
+/* After a deadline was moved later, moving it earlier again (to a time
+ * after the first or before it) takes effect: the scope fires at the
+ * newest time, neither at the first nor at the later one. */
+static int root_deadline_back_and_forth(void *arg)
+{
+    WT_REQUIRE_EQ(check_fires_at_newest(20, 2000, 60), 0);
+    WT_REQUIRE_EQ(check_fires_at_newest(60, 2000, 20), 0);
+    return 0;
+}
+
+Test(scope, deadline_moved_later_then_earlier_fires_at_the_newest, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_deadline_back_and_forth, NULL, 2, 0);
+}
+
+/* weft_scope_deadline from several threads at once, as its contract
+ * allows: the scope keeps one deadline, and fires once the movers stop. */
+struct mover {
+    weft_scope *sc;
+    int rounds;
+};
+
+static int mover_body(void *arg)
+{
+    struct mover *mv = arg;
+    for (int i = 0; i < mv->rounds; i++) {
+        weft_scope_deadline(mv->sc, weft_now() + WT_MS(1000 + i % 7));
+        if (i % 64 == 0)
+            weft_yield();
+    }
+    return 0;
+}
+
+static int root_deadline_concurrent_movers(void *arg)
+{
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    struct mover mv = {.sc = sc, .rounds = 20000};
+    weft_scope *movers = weft_scope_open();
+    WT_REQUIRE(movers != NULL);
+    for (int i = 0; i < 4; i++)
+        WT_REQUIRE(wt_go(mover_body, &mv) != NULL);
+    WT_CHECK_EQ(weft_scope_close(movers), 0);
+    int64_t t0 = weft_now();
+    weft_scope_deadline(sc, t0 + WT_MS(10));
+    WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ETIMEDOUT);
+    WT_CHECK(weft_now() - t0 < WT_MS(10 + SLACK_MS));
+    WT_CHECK_EQ(weft_scope_close(sc), ETIMEDOUT);
+    return 0;
+}
+
+Test(scope, deadline_set_from_several_threads_at_once, .timeout = 30)
+{
+    WT_RUN_EXPECT(root_deadline_concurrent_movers, NULL, 2, 0);
+}
+
 static int root_deadline_removed(void *arg)
 {
     struct sleeper s = {.ns = WT_MS(50)};

@@ -88,7 +88,8 @@ typedef enum { WEFT__TIMER_IDLE, WEFT__TIMER_ARMED, WEFT__TIMER_FIRING }
  * and fn must cope with arg's wait being over (a wait timer's claim of a
  * past generation fails). After disarm the timer's memory may be reused. */
 struct weft__timer {
-    int64_t when;                /* under the heap lock */
+    int64_t when;                /* its place in the heap; under the lock */
+    int64_t due;                 /* when it fires (>= when); under the lock */
     uint32_t heap_index;         /* under the heap lock, valid when ARMED */
     weft__proc *heap;            /* where it is armed; under the heap lock */
     _Atomic int state;           /* weft__timer_state */
@@ -100,6 +101,7 @@ struct weft__timer {
 
 int  weft__timer_arm(weft__timer *t, int64_t when); /* 0 / ENOMEM */
 void weft__timer_disarm(weft__timer *t);
+int  weft__timer_reset(weft__timer *t, int64_t when); /* 0 / ENOMEM */
 bool weft__timers_run(weft__proc *p, int64_t now);  /* true: fired some */
 int64_t weft__timers_next(void); /* earliest deadline of all P's, or -1 */
 void weft__timers_free(weft__proc *p);
@@ -154,6 +156,7 @@ struct weft_scope {
     weft_thread *owner;
     weft__waiter *closer;    /* owner waiting for live == 0; under lock */
     weft__timer *deadline;   /* NULL until weft_scope_deadline */
+    weft__spinlock deadline_lock; /* serialises weft_scope_deadline */
     bool used;               /* a child was ever spawned in it: owner only */
     uint32_t spawns;         /* owner only, under lock */
 };

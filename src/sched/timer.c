@@ -20,6 +20,13 @@
  *           not wait for the callback to return.
  * p->timer_next caches the heap's minimum so that the scheduler can skip
  * the lock (and the clock read) when nothing is due.
+ *
+ * An armed timer's due time may be later than its place in the heap
+ * (when): weft__timer_reset pushes a timer back by writing due alone, and
+ * the carrier that finds it at the top files it again at due instead of
+ * firing it. A server that moves a connection's idle deadline forward at
+ * every request pays a lock, not two walks of a heap holding every other
+ * connection's deadline; the price is one early look per push-back.
  */
 #include <errno.h>
 #include <sched.h>
@@ -112,7 +119,7 @@ int weft__timer_arm(weft__timer *t, int64_t when)
         weft__spin_unlock(&p->timer_lock);
         return ENOMEM;
     }
-    t->when = when;
+    t->when = t->due = when;
     t->heap = p;
     p->timers[p->ntimers] = t;
     t->heap_index = p->ntimers++;
@@ -158,6 +165,42 @@ void weft__timer_disarm(weft__timer *t)
     }
 }
 
+/* Runs on: any thread that may arm t. Moves t's deadline to when, arming
+ * it if it is idle: as disarm then arm, but a later deadline for an armed
+ * timer is only recorded (see the top of the file). Returns 0, or ENOMEM
+ * (t is then idle). */
+int weft__timer_reset(weft__timer *t, int64_t when)
+{
+    if (atomic_load_explicit(&t->state, memory_order_acquire) ==
+        WEFT__TIMER_ARMED) {
+        weft__proc *p = t->heap;
+        weft__spin_lock(&p->timer_lock);
+        bool later = atomic_load_explicit(&t->state, memory_order_relaxed) ==
+                         WEFT__TIMER_ARMED &&
+                     when >= t->when;
+        if (later)
+            t->due = when;
+        weft__spin_unlock(&p->timer_lock);
+        if (later)
+            return 0;
+    }
+    weft__timer_disarm(t);
+    return weft__timer_arm(t, when);
+}
+
+/* Under p's heap lock: if p's earliest timer was pushed back past now,
+ * files it again at its due time. Returns whether it did. */
+static bool refile_top(weft__proc *p, int64_t now)
+{
+    weft__timer *t = p->timers[0];
+    if (t->due <= now)
+        return false;
+    t->when = t->due;
+    sift_down(p, 0);
+    update_next(p);
+    return true;
+}
+
 /* Runs on: any carrier. Fires p's timers due at now. */
 bool weft__timers_run(weft__proc *p, int64_t now)
 {
@@ -167,6 +210,10 @@ bool weft__timers_run(weft__proc *p, int64_t now)
         if (!p->ntimers || p->timers[0]->when > now) {
             weft__spin_unlock(&p->timer_lock);
             break;
+        }
+        if (refile_top(p, now)) {
+            weft__spin_unlock(&p->timer_lock);
+            continue;
         }
         weft__timer *t = p->timers[0];
         heap_remove(p, 0);

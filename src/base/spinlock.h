@@ -19,7 +19,9 @@
  * a microsecond, so a lock held that long has a holder the kernel
  * descheduled, often for this very carrier (two carriers sharing a CPU
  * with a busy program): spinning on would only delay it. */
+#ifndef SPIN_LOOKS
 #define SPIN_LOOKS 10
+#endif
 
 typedef struct weft__spinlock {
     _Atomic uint32_t held;

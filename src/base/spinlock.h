@@ -14,13 +14,13 @@
 
 #include "base/compiler.h"
 
-/* Looks at a held lock before yielding: with the back-off below, about
- * 300 pauses (~8 µs at 25 ns a pause). A critical section is well under
+/* Looks at a held lock before yielding: with the back-off below, 255
+ * pauses (~6 µs at 25 ns a pause). A critical section is well under
  * a microsecond, so a lock held that long has a holder the kernel
  * descheduled, often for this very carrier (two carriers sharing a CPU
  * with a busy program): spinning on would only delay it. */
-#ifndef SPIN_LOOKS
-#define SPIN_LOOKS 10
+#ifndef WEFT__SPIN_LOOKS
+#define WEFT__SPIN_LOOKS 10
 #endif
 
 typedef struct weft__spinlock {
@@ -44,7 +44,7 @@ static inline void weft__spin_lock(weft__spinlock *l)
      * that way. */
     for (unsigned spins = 0, pause = 1; !weft__spin_trylock(l);) {
         while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
-            if (++spins < SPIN_LOOKS) {
+            if (++spins < WEFT__SPIN_LOOKS) {
                 for (unsigned i = 0; i < pause; i++)
                     weft__cpu_relax();
                 if (pause < 64)

@@ -456,6 +456,10 @@ typedef struct weft_runtime_stats {
     unsigned offload_busy;       /* ... of which running a call */
     char io_backend[8];          /* "uring" or "epoll" */
     unsigned io_waiting;         /* virtual threads waiting on an fd */
+    unsigned long long io_batched; /* socket and pipe transfers submitted
+                                    in batches (io_uring; 0 under epoll) */
+    unsigned long long io_batch_submits; /* ... and the system calls that
+                                    submitted them */
 } weft_runtime_stats;
 
 /* Fills *out. Runs on: any thread, while weft_run runs.

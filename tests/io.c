@@ -1371,6 +1371,42 @@ static int root_eof(void *arg)
 RUN_TEST(read_returns_0_when_the_pipe_writer_closes, root_eof, K_PIPE, 2, 10)
 RUN_TEST(read_returns_0_when_the_tcp_peer_closes, root_eof, K_TCP, 2, 10)
 
+/* Data and the end of the stream arrive together, while the reader waits:
+ * one edge announces both. The read that takes the data is short, and the
+ * next must still see the end (no further edge will come for it). */
+static int data_then_eof_reader(void *arg)
+{
+    struct eof_read *e = arg;
+    char b[64];
+    WT_CHECK_EQ(weft_read(e->fd, b, sizeof b), 5);
+    e->got = weft_read(e->fd, b, sizeof b);
+    e->err = wt_errno();
+    return 0;
+}
+
+static int root_data_then_eof(void *arg)
+{
+    struct pair p;
+    WT_REQUIRE_EQ(pair_open((int)(intptr_t)arg, &p), 0);
+    struct eof_read e = {.fd = p.rd, .got = -2};
+    weft_thread *t = wt_go(data_then_eof_reader, &e);
+    WT_CHECK(wt_wait_io_waiting(1));
+    /* One P: the reader cannot run, nor the poller fetch, in between. */
+    WT_CHECK_EQ(weft_write(p.wr, "hello", 5), 5);
+    WT_CHECK_EQ(weft_close(p.wr), 0);
+    wt_join(t);
+    WT_CHECK_EQ(e.got, 0);
+    weft_close(p.rd);
+    return 0;
+}
+
+RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_pipe,
+         root_data_then_eof, K_PIPE, 1, 10)
+RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_unix,
+         root_data_then_eof, K_UNIX, 1, 10)
+RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_tcp,
+         root_data_then_eof, K_TCP, 1, 10)
+
 static int root_reset(void *arg)
 {
     int a, c;

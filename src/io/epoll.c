@@ -136,5 +136,9 @@ const weft__poller_ops weft__epoll_ops = {
     .fetch = ep_fetch,
     .dispatch = ep_dispatch,
     .kick = ep_kick,
-    .file_op = NULL,
+    .ring_op = NULL,
+    .batches = NULL,
+    .deferred = NULL,
+    .submit_deferred = NULL,
+    .batch_counts = NULL,
 };

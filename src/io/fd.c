@@ -161,6 +161,7 @@ weft__fd *weft__fd_adopt_socket(int fd, bool user_nonblock,
     f->rcvtimeo_ns = parent ? parent->rcvtimeo_ns : 0;
     f->sndtimeo_ns = parent ? parent->sndtimeo_ns : 0;
     atomic_store_explicit(&f->drained, false, memory_order_relaxed);
+    atomic_store_explicit(&f->hung_up, false, memory_order_relaxed);
     /* An accepted socket has its listener's type. */
     uint32_t stream = parent ? atomic_load_explicit(&parent->flags,
                                                     memory_order_relaxed) &
@@ -190,6 +191,7 @@ void weft__fd_forget(int fd)
     weft__fd *f = weft__fd_peek(fd);
     if (!f || !atomic_load_explicit(&f->flags, memory_order_acquire))
         return;
+    weft__io_submit_deferred();
     weft__spin_lock(&f->lock);
     uint32_t seq = atomic_load_explicit(&f->seq, memory_order_relaxed);
     uint32_t armed = atomic_exchange_explicit(&f->armed, 0,
@@ -202,6 +204,7 @@ void weft__fd_forget(int fd)
     atomic_store_explicit(&f->flags, 0, memory_order_release);
     f->ready = 0;
     atomic_store_explicit(&f->drained, false, memory_order_relaxed);
+    atomic_store_explicit(&f->hung_up, false, memory_order_relaxed);
     wake_all_locked(f, EBADF);
     weft__spin_unlock(&f->lock);
     if (armed == seq + 1)
@@ -223,6 +226,7 @@ void weft__fd_copy(int from, int to)
     f->sndtimeo_ns = src->sndtimeo_ns;
     f->ready = 0;
     atomic_store_explicit(&f->drained, false, memory_order_relaxed);
+    atomic_store_explicit(&f->hung_up, false, memory_order_relaxed);
     atomic_store_explicit(&f->flags, fl, memory_order_release);
     weft__spin_unlock(&f->lock);
 }
@@ -293,6 +297,8 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
     }
     if (ev & POLLIN)
         atomic_store_explicit(&f->drained, false, memory_order_relaxed);
+    if (events & (POLLERR | POLLHUP | POLLRDHUP))
+        atomic_store_explicit(&f->hung_up, true, memory_order_relaxed);
     uint32_t taken = 0;
     weft__list *n = f->waiters.next;
     while (n != &f->waiters) {
@@ -312,7 +318,8 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
 void weft__fd_note_drained(weft__fd *f)
 {
     weft__spin_lock(&f->lock);
-    if (!(f->ready & POLLIN))
+    if (!(f->ready & POLLIN) &&
+        !atomic_load_explicit(&f->hung_up, memory_order_relaxed))
         atomic_store_explicit(&f->drained, true, memory_order_relaxed);
     weft__spin_unlock(&f->lock);
 }

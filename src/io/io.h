@@ -27,6 +27,7 @@
 #include "sched/sched.h"
 
 typedef struct weft__port weft__port;
+typedef struct weft__ring_op weft__ring_op;
 
 /* ------------------------------------------------------------ fd records */
 
@@ -53,6 +54,10 @@ typedef struct weft__fd {
      * edge came since: the next read waits for one first instead of
      * asking the kernel for EAGAIN. Set and cleared under lock. */
     _Atomic bool drained;
+    /* The peer hung up or an error is pending (this life): a short read
+     * may have left an end of file or an error to report, which no edge
+     * will announce again, so reads never wait first. Under lock. */
+    _Atomic bool hung_up;
     weft__list waiters;       /* weft__waiter, data: the events wanted */
     _Atomic int64_t rcvtimeo_ns; /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
     _Atomic int64_t sndtimeo_ns; /* written under lock */
@@ -118,11 +123,23 @@ typedef struct weft__poller_ops {
     int  (*fetch)(weft__port *pt, int64_t until);
     void (*dispatch)(weft__port *pt);    /* delivers what fetch holds */
     void (*kick)(weft__port *pt);        /* ends a blocked fetch */
-    /* File operation (NULL: the backend has none): parks the calling
-     * virtual thread until done; returns what the syscall would, with
-     * -errno on failure. */
-    long (*file_op)(weft__port *pt, int op, int fd, void *buf, size_t n,
-                    off_t off);
+    /* An operation through the ring (NULL: the backend has none): parks
+     * the calling virtual thread until done; returns what the system call
+     * would, with -errno on failure. defer: leave it in the submission
+     * queue for the port's next fetch, which submits every queued
+     * operation in one system call (only for operations that cannot
+     * block: they complete during that submission). */
+    long (*ring_op)(weft__port *pt, const weft__ring_op *op, bool defer);
+    /* Whether transfers may be deferred (NULL: never). */
+    bool (*batches)(void);
+    /* Whether deferred operations wait in pt's submission queue; and
+     * submitting them now. */
+    bool (*deferred)(weft__port *pt);
+    void (*submit_deferred)(weft__port *pt);
+    /* Totals over the ports: operations deferred, and the system calls
+     * that submitted them. */
+    void (*batch_counts)(unsigned long long *ops,
+                         unsigned long long *submits);
 } weft__poller_ops;
 
 extern const weft__poller_ops weft__epoll_ops;
@@ -132,7 +149,30 @@ extern const weft__poller_ops weft__uring_ops;
  * means the counter is full, and a kick is pending anyway. */
 void weft__kick_eventfd(int fd);
 
-enum { WEFT__FOP_READ, WEFT__FOP_WRITE, WEFT__FOP_FSYNC };
+/* An operation the io_uring backend performs for a virtual thread: file
+ * I/O, and the transfers on non-blocking sockets and pipes that it
+ * batches (weft__io_transfer). */
+enum {
+    WEFT__ROP_NONE,    /* a call with no ring twin */
+    WEFT__ROP_READ,    /* read(2), or pread(2) when off >= 0 */
+    WEFT__ROP_WRITE,   /* write(2), or pwrite(2) when off >= 0 */
+    WEFT__ROP_FSYNC,
+    WEFT__ROP_READV,
+    WEFT__ROP_WRITEV,
+    WEFT__ROP_RECV,    /* recv(2) with flags; the ring adds MSG_DONTWAIT */
+    WEFT__ROP_SEND,    /* send(2) with flags; the ring adds MSG_DONTWAIT */
+};
+
+struct weft__ring_op {
+    int kind;          /* WEFT__ROP_* */
+    int fd;
+    void *buf;
+    size_t n;
+    off_t off;         /* -1: the file's position (streams ignore it) */
+    const struct iovec *iov;
+    int iovcnt;
+    int flags;
+};
 
 /* poller.c: the runtime's side. */
 int  weft__io_init(unsigned backend);   /* weft_config.io; 0 / errno */
@@ -141,8 +181,23 @@ bool weft__io_on(void);                 /* a backend runs */
 const char *weft__io_backend(void);
 int  weft__io_arm(int fd, uint32_t seq, weft__port **port);
 void weft__io_disarm(weft__port *port, int fd, uint32_t seq);
-long weft__io_file_op(int op, int fd, void *buf, size_t n, off_t off,
-                      bool *done);
+/* A file operation through the calling carrier's ring. *done: false when
+ * the backend has no ring (the caller does it another way). */
+long weft__io_file_op(const weft__ring_op *op, bool *done);
+/* A transfer on a non-blocking socket or pipe (op: not FSYNC), made as one
+ * attempt of the system call: its result, or -EAGAIN. Under io_uring, when
+ * the calling thread's P has other threads to run (or other transfers are
+ * queued), it joins the carrier's batch: one system call submits them all
+ * when the P runs dry or the carrier next polls. *done: false when it did
+ * not (the caller makes the system call itself). */
+long weft__io_transfer(const weft__ring_op *op, bool *done);
+/* Submits every port's deferred transfers: called before an fd is
+ * closed, so that a transfer a thread made before the close is not done
+ * on the next file to get its number. */
+void weft__io_submit_deferred(void);
+/* For weft_stats: transfers batched, and the system calls submitting them. */
+void weft__io_batch_counts(unsigned long long *ops,
+                           unsigned long long *submits);
 /* Whether idle carrier m (timer waiter or not) waits in the poller. */
 bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter);
 /* Idle carrier m: blocks in its port until events, a kick or until,

@@ -37,6 +37,7 @@ struct rw {
     socklen_t *addrlen;
     socklen_t tolen;
     struct msghdr *msg;
+    int kind;          /* its ring twin (WEFT__ROP_*) */
 };
 
 static int64_t timeout_for(const weft__fd *f, short ev)
@@ -91,11 +92,32 @@ static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
     return r;
 }
 
+/* One attempt on an fd weft made non-blocking: batched in the carrier's
+ * ring when the call has a ring twin and a batch is there to join
+ * (weft__io_transfer), else the system call itself. */
+static ssize_t attempt_nb(attempt_fn attempt, struct rw *a)
+{
+    if (a->kind != WEFT__ROP_NONE) {
+        weft__ring_op op = {.kind = a->kind, .fd = a->fd, .buf = a->buf,
+                            .n = a->n, .off = -1, .iov = a->iov,
+                            .iovcnt = a->iovcnt, .flags = a->flags};
+        bool done;
+        long r = weft__io_transfer(&op, &done);
+        if (done && r < 0) {
+            WEFT_ERRNO = (int)-r;
+            return -1;
+        }
+        if (done)
+            return r;
+    }
+    return attempt(a);
+}
+
 /* want: for a plain read of a stream, the bytes asked for (else 0). A
  * read that gets fewer has drained the stream, and the next one waits for
  * an input edge before it tries (fd.c: drained), saving the system call
  * that would only say EAGAIN. */
-static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx,
+static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
                       size_t want)
 {
     if (!weft__g())
@@ -122,7 +144,7 @@ static ssize_t run_io(int fd, short ev, attempt_fn attempt, void *ctx,
     bool wait_first = want &&
                       atomic_load_explicit(&f->drained, memory_order_relaxed);
     for (;;) {
-        ssize_t r = wait_first ? -1 : attempt(ctx);
+        ssize_t r = wait_first ? -1 : attempt_nb(attempt, ctx);
         if (r >= 0) {
             if (r > 0 && (size_t)r < want)
                 weft__fd_note_drained(f);
@@ -214,7 +236,7 @@ static ssize_t try_recvmsg(void *c)
 }
 
 /* A regular file under io_uring: the read or write goes to the ring. */
-static bool file_via_ring(int fd, int op, void *buf, size_t n, off_t off,
+static bool file_via_ring(int fd, int kind, void *buf, size_t n, off_t off,
                           ssize_t *out)
 {
     if (!weft__g())
@@ -223,7 +245,9 @@ static bool file_via_ring(int fd, int op, void *buf, size_t n, off_t off,
     if (!f || !(fd_flags(f) & WEFT__FD_FILE))
         return false;
     bool done;
-    long r = weft__io_file_op(op, fd, buf, n, off, &done);
+    weft__ring_op op = {.kind = kind, .fd = fd, .buf = buf, .n = n,
+                        .off = off};
+    long r = weft__io_file_op(&op, &done);
     if (!done)
         return false;
     if (r < 0) {
@@ -238,17 +262,19 @@ ssize_t weft_read(int fd, void *buf, size_t n)
 {
     ssize_t r;
     weft__libc_get();
-    if (file_via_ring(fd, WEFT__FOP_READ, buf, n, -1, &r))
+    if (file_via_ring(fd, WEFT__ROP_READ, buf, n, -1, &r))
         return r;
-    return run_io(fd, POLLIN, try_read, &(struct rw){.fd = fd, .buf = buf,
-                                                       .n = n}, n);
+    return run_io(fd, POLLIN, try_read,
+                  &(struct rw){.fd = fd, .buf = buf, .n = n,
+                               .kind = WEFT__ROP_READ}, n);
 }
 
 ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     weft__libc_get();
     return run_io(fd, POLLIN, try_readv,
-                  &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt}, 0);
+                  &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
+                               .kind = WEFT__ROP_READV}, 0);
 }
 
 /* Whether weft must do MSG_WAITALL itself: the kernel does it only on a
@@ -319,11 +345,16 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
     weft__libc_get();
     struct rw a = {.fd = fd, .buf = buf, .n = n, .flags = flags,
                    .addr = from, .addrlen = fromlen};
+    /* The ring's recv has no address, and its MSG_WAITALL retries. */
+    if (!from && !(flags & MSG_WAITALL))
+        a.kind = WEFT__ROP_RECV;
     if (flags & MSG_DONTWAIT)
         return try_recvfrom(&a);
     if (!gathers(fd, flags))
         return run_io(fd, POLLIN, try_recvfrom, &a, flags ? 0 : n);
     a.flags &= ~MSG_WAITALL;
+    if (!from)
+        a.kind = WEFT__ROP_RECV;
     return flags & MSG_PEEK ? peek_all(fd, &a) : recv_all(fd, &a);
 }
 
@@ -364,11 +395,11 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
         WEFT_ERRNO = EINVAL;
         return -1;
     }
-    if (file_via_ring(fd, WEFT__FOP_READ, buf, n, off, &r))
+    if (file_via_ring(fd, WEFT__ROP_READ, buf, n, off, &r))
         return r;
     if (weft__g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__FOP_READ, fd, buf, n, off);
+        return weft__file_offload(WEFT__ROP_READ, fd, buf, n, off);
     return weft__libc.pread(fd, buf, n, off);
 }
 
@@ -426,11 +457,11 @@ ssize_t weft_write(int fd, const void *buf, size_t n)
 {
     ssize_t r;
     weft__libc_get();
-    if (file_via_ring(fd, WEFT__FOP_WRITE, (void *)buf, n, -1, &r))
+    if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, -1, &r))
         return r;
-    return write_fully(fd, try_write, &(struct rw){.fd = fd,
-                                                   .buf = (void *)buf,
-                                                   .n = n});
+    return write_fully(fd, try_write,
+                       &(struct rw){.fd = fd, .buf = (void *)buf, .n = n,
+                                    .kind = WEFT__ROP_WRITE});
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
@@ -438,7 +469,8 @@ ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
 {
     weft__libc_get();
     struct rw a = {.fd = fd, .buf = (void *)buf, .n = n, .flags = flags,
-                   .addr = (struct sockaddr *)to, .tolen = tolen};
+                   .addr = (struct sockaddr *)to, .tolen = tolen,
+                   .kind = to ? WEFT__ROP_NONE : WEFT__ROP_SEND};
     if (flags & MSG_DONTWAIT)
         return try_sendto(&a);
     return write_fully(fd, try_sendto, &a);
@@ -460,7 +492,8 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     weft__libc_get();
     ssize_t r = run_io(fd, POLLOUT, try_writev,
-                       &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt}, 0);
+                       &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
+                                    .kind = WEFT__ROP_WRITEV}, 0);
     if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
         !continues(fd))
         return r;
@@ -490,11 +523,11 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
         WEFT_ERRNO = EINVAL;
         return -1;
     }
-    if (file_via_ring(fd, WEFT__FOP_WRITE, (void *)buf, n, off, &r))
+    if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, off, &r))
         return r;
     if (weft__g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__FOP_WRITE, fd, (void *)buf, n, off);
+        return weft__file_offload(WEFT__ROP_WRITE, fd, (void *)buf, n, off);
     return weft__libc.pwrite(fd, buf, n, off);
 }
 
@@ -502,9 +535,9 @@ int weft_fsync(int fd)
 {
     ssize_t r;
     weft__libc_get();
-    if (file_via_ring(fd, WEFT__FOP_FSYNC, NULL, 0, 0, &r))
+    if (file_via_ring(fd, WEFT__ROP_FSYNC, NULL, 0, 0, &r))
         return (int)r;
     if (weft__g() && weft__fd_get(fd))
-        return (int)weft__file_offload(WEFT__FOP_FSYNC, fd, NULL, 0, 0);
+        return (int)weft__file_offload(WEFT__ROP_FSYNC, fd, NULL, 0, 0);
     return weft__libc.fsync(fd);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io/io.h"
+#include "sched/runq.h"
 
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
@@ -151,14 +152,56 @@ void weft__io_disarm(weft__port *pt, int fd, uint32_t seq)
         ops->disarm(pt, fd, seq);
 }
 
-long weft__io_file_op(int op, int fd, void *buf, size_t n, off_t off,
-                      bool *done)
+long weft__io_file_op(const weft__ring_op *op, bool *done)
 {
-    weft__port *pt = ops && ops->file_op ? own_port(weft__m()) : NULL;
+    weft__port *pt = ops && ops->ring_op ? own_port(weft__m()) : NULL;
     *done = pt != NULL;
     if (pt)
         mark_used();
-    return pt ? ops->file_op(pt, op, fd, buf, n, off) : 0;
+    return pt ? ops->ring_op(pt, op, false) : 0;
+}
+
+/* A batch is worth joining when something else will run before the P
+ * runs dry (which submits it): another thread of the P, or transfers
+ * already queued. Alone, the direct system call is cheaper than parking
+ * for the same one. A carrier without its P (a handed-off hog's) has no
+ * loop to submit from soon: it makes the call itself. */
+long weft__io_transfer(const weft__ring_op *op, bool *done)
+{
+    *done = false;
+    weft__carrier *m = weft__m();
+    if (!ops || !ops->batches || !ops->batches() || !m || !m->p)
+        return 0;
+    if (!weft__runq_busy(m->p)) {
+        weft__port *pt = atomic_load_explicit(&m->io_port,
+                                              memory_order_relaxed);
+        if (!pt || !ops->deferred(pt))
+            return 0;
+    }
+    weft__port *pt = own_port(m);
+    if (!pt)
+        return 0;
+    mark_used();
+    *done = true;
+    return ops->ring_op(pt, op, true);
+}
+
+void weft__io_submit_deferred(void)
+{
+    if (!ops || !ops->submit_deferred)
+        return;
+    weft__port *pt;
+    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
+        ops->submit_deferred(pt);
+}
+
+void weft__io_batch_counts(unsigned long long *n_ops,
+                           unsigned long long *n_submits)
+{
+    *n_ops = *n_submits = 0;
+    const weft__poller_ops *o = ops;
+    if (o && o->batch_counts)
+        o->batch_counts(n_ops, n_submits);
 }
 
 bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter)

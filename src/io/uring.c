@@ -15,14 +15,27 @@
  * An fd is armed once per life with a multishot, edge-triggered poll for
  * input and output. Its completions carry the fd and the life's seq in
  * user_data; a poll that ends on its own (no IORING_CQE_F_MORE) is
- * reported to fd.c, which re-arms at the next wait. File operations
- * (read, write, fsync) complete into a record on the waiting thread's
- * stack, which stays parked (not interruptibly) until its completion.
- * Kicks are writes to an eventfd watched by a multishot poll of the ring.
+ * reported to fd.c, which re-arms at the next wait. Operations (file
+ * read, write and fsync; transfers on sockets and pipes) complete into a
+ * record on the waiting thread's stack, which stays parked (not
+ * interruptibly) until its completion. Kicks are writes to an eventfd
+ * watched by a multishot poll of the ring.
+ *
+ * Batched transfers. A read or write on a non-blocking socket is prepared
+ * in the submission queue and left there (deferred); the port's next
+ * fetch submits every deferred entry in one io_uring_enter, during which
+ * each completes (MSG_DONTWAIT, or the file's O_NONBLOCK: never a poll, so
+ * never later). A server answering many connections thus pays one system
+ * call for a batch of writes instead of one each, where a system call
+ * costs a microsecond (a VM). Invariant: a deferred entry is submitted by
+ * the next fetch of its port, by whichever thread makes it (its carrier
+ * when its P runs dry or every IO_POLL_EVERY switches, another carrier
+ * looking for work, or the monitor's tick for a carrier stuck in a hog).
  *
  * Submissions to a ring come from its carrier, and from any thread that
- * closes an fd armed there (the poll's removal): the submission queue has
- * its own lock. Completions are reaped only by the port's owner.
+ * closes an fd armed there (the poll's removal) or fetches its events:
+ * the submission queue has its own lock. Completions are reaped only by
+ * the port's owner.
  *
  * Task work is cooperative (IORING_SETUP_COOP_TASKRUN): a running carrier
  * is not interrupted for each event (an IPI each, costly on VMs: it
@@ -36,6 +49,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io/io.h"
@@ -46,7 +60,7 @@
 #define RING_FLAGS (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
 #define TAG_SHIFT 62
 #define TAG_POLL 1ull
-#define TAG_FILE 2ull
+#define TAG_OP 2ull
 #define TAG_KICK 3ull
 #define TAG_NONE 0ull
 #define SEQ_MASK 0x3fffffffu /* fd.c keeps seq within 30 bits */
@@ -58,13 +72,18 @@ typedef struct uport {
     int kickfd;
     weft__carrier *m;       /* whose thread submits (and runs its task work) */
     _Atomic bool kick_lost; /* the kick poll ended: m re-arms it */
+    _Atomic uint32_t deferred; /* entries queued, not submitted; sq_lock */
+    /* For weft_stats, written under sq_lock: operations deferred, and the
+     * submissions that took some. */
+    _Atomic uint64_t batched_ops, batch_submits;
 } uport;
 
-typedef struct file_op_rec {
+typedef struct op_rec {
     weft__waiter w;
     int res;
-} file_op_rec;
+} op_rec;
 
+static bool batching;       /* transfers may be deferred (probe_nowait) */
 static uport **ports;
 static uint32_t maxports;
 static _Atomic uint32_t nports;
@@ -76,13 +95,45 @@ static uint64_t poll_data(int fd, uint32_t seq)
            (uint32_t)fd;
 }
 
+/* Holds: the lock of *c's writers. */
+static void bump(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Holds: u->sq_lock. Submits what is queued, deferred entries included. */
+static int submit_locked(uport *u)
+{
+    if (atomic_load_explicit(&u->deferred, memory_order_relaxed))
+        bump(&u->batch_submits);
+    int r = io_uring_submit(&u->ring);
+    if (r >= 0) /* what the kernel did not take stays queued */
+        atomic_store_explicit(&u->deferred, io_uring_sq_ready(&u->ring),
+                              memory_order_relaxed);
+    return r;
+}
+
 /* Holds: u->sq_lock. A free submission entry, flushing the queue if full. */
 static struct io_uring_sqe *get_sqe(uport *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-    if (!sqe && io_uring_submit(&u->ring) >= 0)
+    if (!sqe && submit_locked(u) >= 0)
         sqe = io_uring_get_sqe(&u->ring);
     return sqe;
+}
+
+/* Submits the deferred entries, if any. */
+static void submit_deferred(uport *u)
+{
+    if (!u)
+        return;
+    if (!atomic_load_explicit(&u->deferred, memory_order_relaxed))
+        return;
+    weft__spin_lock(&u->sq_lock);
+    if (atomic_load_explicit(&u->deferred, memory_order_relaxed))
+        submit_locked(u);
+    weft__spin_unlock(&u->sq_lock);
 }
 
 static void prep_kick_poll(struct io_uring_sqe *sqe, int kickfd)
@@ -156,11 +207,45 @@ static int probe(void)
     return err;
 }
 
+static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
+                    bool nowait);
+
+/* Whether entries made non-blocking complete during their submission, as
+ * batching needs: a transfer left waiting in the kernel would hold its
+ * thread, not interruptibly, until the fd became ready. */
+static bool probe_nowait(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                   sv))
+        return false;
+    struct io_uring ring;
+    bool ok = false;
+    if (!io_uring_queue_init(4, &ring, 0)) {
+        char b;
+        weft__ring_op read = {.kind = WEFT__ROP_READ, .fd = sv[0], .buf = &b,
+                              .n = 1, .off = -1};
+        weft__ring_op recv = {.kind = WEFT__ROP_RECV, .fd = sv[0], .buf = &b,
+                              .n = 1};
+        prep_op(io_uring_get_sqe(&ring), &read, true);
+        prep_op(io_uring_get_sqe(&ring), &recv, true);
+        ok = io_uring_submit(&ring) == 2 && io_uring_cq_ready(&ring) == 2;
+        struct io_uring_cqe *cqe;
+        unsigned head;
+        io_uring_for_each_cqe(&ring, head, cqe) ok &= cqe->res == -EAGAIN;
+        io_uring_queue_exit(&ring);
+    }
+    weft__libc.close(sv[0]);
+    weft__libc.close(sv[1]);
+    return ok;
+}
+
 static int ur_init(uint32_t max_carriers)
 {
     int err = probe();
     if (err)
         return err;
+    batching = probe_nowait();
     ports = calloc(max_carriers, sizeof *ports);
     if (!ports)
         return ENOMEM;
@@ -171,11 +256,16 @@ static int ur_init(uint32_t max_carriers)
 
 static void ur_fini(void)
 {
-    for (uint32_t i = 0; i < atomic_load(&nports); i++)
-        free_port(ports[i]);
-    free(ports);
-    ports = NULL;
+    /* Under ports_lock: weft_stats may be reading the ports' counts. */
+    weft__spin_lock(&ports_lock);
+    uint32_t n = atomic_load(&nports);
     atomic_store(&nports, 0);
+    uport **gone = ports;
+    ports = NULL;
+    weft__spin_unlock(&ports_lock);
+    for (uint32_t i = 0; i < n; i++)
+        free_port(gone[i]);
+    free(gone);
 }
 
 static weft__port *ur_port_new(void)
@@ -215,7 +305,7 @@ static int submit_one(uport *u, void (*prep)(struct io_uring_sqe *, void *),
         err = EAGAIN;
     } else {
         prep(sqe, arg);
-        int r = io_uring_submit(&u->ring);
+        int r = submit_locked(u);
         err = r < 0 ? -r : 0;
     }
     weft__spin_unlock(&u->sq_lock);
@@ -231,10 +321,15 @@ static void prep_arm(struct io_uring_sqe *sqe, void *arg)
     io_uring_sqe_set_data64(sqe, poll_data(a->fd, a->seq));
 }
 
+/* A cancel, not a poll removal: a removal that finds the poll's own
+ * completion under way fails (EALREADY) and leaves a multishot poll
+ * armed, holding the file open after its fd is closed (a peer would never
+ * see the end of the stream). A cancel marks the poll, and whoever is
+ * completing it ends it. */
 static void prep_disarm(struct io_uring_sqe *sqe, void *arg)
 {
     struct poll_args *a = arg;
-    io_uring_prep_poll_remove(sqe, poll_data(a->fd, a->seq));
+    io_uring_prep_cancel64(sqe, poll_data(a->fd, a->seq), 0);
     io_uring_sqe_set_data64(sqe, TAG_NONE);
 }
 
@@ -265,7 +360,9 @@ static int ur_fetch(weft__port *pt, int64_t until)
     if (u->m == weft__m() &&
         atomic_exchange_explicit(&u->kick_lost, false, memory_order_relaxed))
         submit_one(u, rearm_kick, u);
-    if (until == 0 && held_back(u))
+    if (atomic_load_explicit(&u->deferred, memory_order_relaxed))
+        submit_deferred(u); /* the system call runs our task work too */
+    else if (until == 0 && held_back(u))
         io_uring_get_events(&u->ring);
     unsigned n = io_uring_cq_ready(&u->ring);
     if (n || until == 0)
@@ -303,8 +400,8 @@ static void complete(uport *u, const struct io_uring_cqe *cqe)
             weft__fd_event(fd, seq, (uint32_t)cqe->res);
         break;
     }
-    case TAG_FILE: {
-        file_op_rec *op = (file_op_rec *)(uintptr_t)(d & ~(3ull << TAG_SHIFT));
+    case TAG_OP: {
+        op_rec *op = (op_rec *)(uintptr_t)(d & ~(3ull << TAG_SHIFT));
         weft__tsan_acquire(op);
         op->res = cqe->res;
         weft__wake(&op->w, 0);
@@ -337,44 +434,116 @@ static void ur_kick(weft__port *pt)
     weft__kick_eventfd(((uport *)pt)->kickfd);
 }
 
-struct file_args {
-    int op, fd;
-    void *buf;
-    size_t n;
-    off_t off;
-    file_op_rec *rec;
-};
-
-static void prep_file(struct io_uring_sqe *sqe, void *arg)
+/* The largest transfer one entry takes (the kernel's MAX_RW_COUNT). */
+static unsigned clamp_len(size_t n)
 {
-    struct file_args *a = arg;
-    unsigned n = a->n > 0x7ffff000 ? 0x7ffff000 : (unsigned)a->n;
-    if (a->op == WEFT__FOP_READ)
-        io_uring_prep_read(sqe, a->fd, a->buf, n, (uint64_t)a->off);
-    else if (a->op == WEFT__FOP_WRITE)
-        io_uring_prep_write(sqe, a->fd, a->buf, n, (uint64_t)a->off);
-    else
-        io_uring_prep_fsync(sqe, a->fd, 0);
-    io_uring_sqe_set_data64(sqe, TAG_FILE << TAG_SHIFT | (uintptr_t)a->rec);
-    weft__tsan_release(a->rec);
+    return n > 0x7ffff000 ? 0x7ffff000 : (unsigned)n;
 }
 
-static long ur_file_op(weft__port *pt, int op, int fd, void *buf, size_t n,
-                       off_t off)
+/* nowait: the entry must complete at once, with EAGAIN if it cannot.
+ * For sockets and pipes the file's O_NONBLOCK does not say so: io_uring
+ * would wait for readiness, since those files can be polled. */
+static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
+                    bool nowait)
 {
-    file_op_rec rec = {.res = 0};
-    /* Not interruptible: the kernel writes into buf until the completion
-     * comes, so the caller must not return (and free buf) before it. */
-    weft__wait_begin(&rec.w, 0, WEFT__WAIT_FILE_IO, NULL);
+    unsigned n = clamp_len(op->n);
+    switch (op->kind) {
+    case WEFT__ROP_READ:
+        io_uring_prep_read(sqe, op->fd, op->buf, n, (uint64_t)op->off);
+        break;
+    case WEFT__ROP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, n, (uint64_t)op->off);
+        break;
+    case WEFT__ROP_READV:
+        io_uring_prep_readv(sqe, op->fd, op->iov, (unsigned)op->iovcnt,
+                            (uint64_t)op->off);
+        break;
+    case WEFT__ROP_WRITEV:
+        io_uring_prep_writev(sqe, op->fd, op->iov, (unsigned)op->iovcnt,
+                             (uint64_t)op->off);
+        break;
+    case WEFT__ROP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, n, op->flags | MSG_DONTWAIT);
+        break;
+    case WEFT__ROP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, n, op->flags | MSG_DONTWAIT);
+        break;
+    default:
+        io_uring_prep_fsync(sqe, op->fd, 0);
+    }
+    if (nowait && op->kind != WEFT__ROP_RECV && op->kind != WEFT__ROP_SEND)
+        sqe->rw_flags = RWF_NOWAIT;
+}
+
+/* Holds: u->sq_lock. Queues op, completing into rec, and submits it
+ * unless deferred. Once queued, op completes: an entry the kernel refused
+ * to take now (a full completion queue) stays deferred for the next
+ * fetch. 0, or EAGAIN: no free entry. */
+static int queue_op(uport *u, const weft__ring_op *op, op_rec *rec,
+                    bool defer)
+{
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return EAGAIN;
+    prep_op(sqe, op, defer);
+    io_uring_sqe_set_data64(sqe, TAG_OP << TAG_SHIFT | (uintptr_t)rec);
+    weft__tsan_release(rec);
+    atomic_fetch_add_explicit(&u->deferred, 1, memory_order_relaxed);
+    if (!defer)
+        submit_locked(u);
+    else
+        bump(&u->batched_ops);
+    return 0;
+}
+
+static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer)
+{
+    uport *u = (uport *)pt;
+    op_rec rec = {.res = 0};
+    /* Not interruptible: the kernel may use op's buffers until the
+     * completion comes, so the caller must not return before it. */
+    weft__wait_begin(&rec.w, 0, WEFT__WAIT_RING_IO, NULL);
     atomic_fetch_add_explicit(&weft__io_waiters, 1, memory_order_relaxed);
-    struct file_args a = {op, fd, buf, n, off, &rec};
-    int err = submit_one((uport *)pt, prep_file, &a);
+    weft__spin_lock(&u->sq_lock);
+    int err = queue_op(u, op, &rec, defer);
+    weft__spin_unlock(&u->sq_lock);
     if (err)
         weft__wait_abort(&rec.w);
     else
         weft__wait_block(&rec.w, NULL, -1);
     atomic_fetch_sub_explicit(&weft__io_waiters, 1, memory_order_relaxed);
     return err ? -err : rec.res;
+}
+
+static void ur_batch_counts(unsigned long long *ops,
+                            unsigned long long *submits)
+{
+    *ops = *submits = 0;
+    weft__spin_lock(&ports_lock);
+    uint32_t n = atomic_load_explicit(&nports, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        *ops += atomic_load_explicit(&ports[i]->batched_ops,
+                                     memory_order_relaxed);
+        *submits += atomic_load_explicit(&ports[i]->batch_submits,
+                                         memory_order_relaxed);
+    }
+    weft__spin_unlock(&ports_lock);
+}
+
+static void ur_submit_deferred(weft__port *pt)
+{
+    submit_deferred((uport *)pt);
+}
+
+static bool ur_batches(void)
+{
+    return batching;
+}
+
+static bool ur_deferred(weft__port *pt)
+{
+    return atomic_load_explicit(&((uport *)pt)->deferred,
+                                memory_order_relaxed) != 0;
 }
 
 const weft__poller_ops weft__uring_ops = {
@@ -389,5 +558,9 @@ const weft__poller_ops weft__uring_ops = {
     .fetch = ur_fetch,
     .dispatch = ur_dispatch,
     .kick = ur_kick,
-    .file_op = ur_file_op,
+    .ring_op = ur_ring_op,
+    .batches = ur_batches,
+    .deferred = ur_deferred,
+    .submit_deferred = ur_submit_deferred,
+    .batch_counts = ur_batch_counts,
 };

@@ -47,7 +47,7 @@ const char *weft__wait_kind_name(int k)
     case WEFT__WAIT_FD_READ: return "fd readable";
     case WEFT__WAIT_FD_WRITE: return "fd writable";
     case WEFT__WAIT_FD_POLL: return "poll";
-    case WEFT__WAIT_FILE_IO: return "file I/O";
+    case WEFT__WAIT_RING_IO: return "I/O in the ring";
     }
     return "?";
 }

@@ -511,6 +511,7 @@ int weft_stats(weft_runtime_stats *out)
     weft__offload_counts(&out->offload_threads, &out->offload_busy);
     snprintf(out->io_backend, sizeof out->io_backend, "%s", weft__io_backend());
     out->io_waiting = weft__fd_waiting();
+    weft__io_batch_counts(&out->io_batched, &out->io_batch_submits);
     return 0;
 }
 
@@ -521,10 +522,12 @@ void weft__dump_monitor(int fd)
         return;
     dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs, %u carriers "
                 "stuck, %u carriers (%u idle), offload pool %u threads "
-                "(%u busy), I/O backend %s (%u threads waiting)\n",
+                "(%u busy), I/O backend %s (%u threads waiting, %llu "
+                "transfers batched in %llu submissions)\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
-            st.offload_busy, st.io_backend, st.io_waiting);
+            st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,
+            st.io_batch_submits);
     if (st.longest_hog_ns)
         dprintf(fd, "  longest hog: #%llu '%s', %.1f ms without a switch\n",
                 st.longest_hog_id, st.longest_hog_name,

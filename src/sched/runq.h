@@ -74,4 +74,12 @@ static inline weft_thread *weft__runq_get(weft__proc *p)
     }
 }
 
+/* Runs on: owner of p. Whether p's own queues hold a thread. */
+static inline bool weft__runq_busy(weft__proc *p)
+{
+    return atomic_load_explicit(&p->runnext, memory_order_relaxed) ||
+           atomic_load_explicit(&p->tail, memory_order_relaxed) !=
+               atomic_load_explicit(&p->head, memory_order_relaxed);
+}
+
 #endif

@@ -69,7 +69,8 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_FD_READ,    /* obj: the fd's record (io/io.h) */
     WEFT__WAIT_FD_WRITE,
     WEFT__WAIT_FD_POLL,    /* several fds, or both directions */
-    WEFT__WAIT_FILE_IO,    /* an io_uring file operation */
+    WEFT__WAIT_RING_IO,    /* an io_uring operation (file I/O, a batched
+                              transfer) */
 } weft__wait_kind;
 
 #define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */

@@ -116,6 +116,11 @@ static int reap(struct cs_test **running, int n)
             failed += finish(t, status, false);
             running[i] = NULL;
         } else if (now() - t->started > limit) {
+            /* SIGQUIT first: a weft program prints its dump (every
+             * thread, what it waits on, its stack) and goes on. */
+            kill(t->pid, SIGQUIT);
+            for (int k = 0; k < 100 && !waitpid(t->pid, &status, WNOHANG); k++)
+                usleep(10000);
             kill(t->pid, SIGKILL);
             waitpid(t->pid, &status, 0);
             failed += finish(t, status, true);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,11 @@ static void start(struct cs_test *t)
     t->started = now();
     t->pid = fork();
     if (t->pid == 0) {
+        /* A runner that dies (ctest's time-out, a ^C) takes its tests
+         * with it: a hung test must not spin on after it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
         t->fn();
         fflush(NULL);
         _exit(expect_failed);

@@ -232,7 +232,8 @@ void weft__enqueue(weft_thread *g)
 }
 
 /* Runs on: the spawning virtual thread. Queues a new thread; if the P's
- * queue is already full, the spawner first lets the queued threads run.
+ * queue holds WEFT__SPAWN_BACKLOG threads already, the spawner first lets
+ * the queued threads run.
  * This is back pressure on spawn storms: a loop spawning a million threads
  * holds a few hundred records and stacks at a time, hot in this P's caches,
  * instead of a million in the global queue. */
@@ -242,7 +243,7 @@ void weft__enqueue_spawned(weft_thread *g)
     weft__proc *p = m->p;
     if (p && atomic_load_explicit(&p->tail, memory_order_relaxed) -
                      atomic_load_explicit(&p->head, memory_order_relaxed) >=
-                 WEFT__RUNQ_SIZE - 1) {
+                 WEFT__SPAWN_BACKLOG) {
         weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
         m = weft__m();
     }

@@ -13,7 +13,8 @@
  * (and one cache). Thieves take it only as a last resort.
  *
  * Global queue: a FIFO under the scheduler lock, fed by OS threads, by
- * carriers without a P and by local overflow (half the ring moves at once).
+ * carriers without a P and by local overflow (half the ring, at most
+ * WEFT__RUNQ_BATCH threads, moves at once).
  * gq_size mirrors its length for lock-free emptiness checks.
  */
 #include <string.h>
@@ -50,13 +51,16 @@ void weft__globq_put(weft_thread *g)
     weft__globq_put_chain(g, g, 1);
 }
 
-/* Owner only. The ring is full: moves its older half and g to the global
- * queue in one batch. Returns false if a thief moved head meanwhile. */
+/* Owner only. The ring is full: moves its oldest threads (half, at most
+ * WEFT__RUNQ_BATCH) and g to the global queue in one batch. Returns false
+ * if a thief moved head meanwhile. */
 bool weft__runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
                          uint32_t t)
 {
     uint32_t n = (t - h) / 2;
-    weft_thread *batch[WEFT__RUNQ_SIZE / 2];
+    if (n > WEFT__RUNQ_BATCH)
+        n = WEFT__RUNQ_BATCH;
+    weft_thread *batch[WEFT__RUNQ_BATCH];
     for (uint32_t i = 0; i < n; i++)
         batch[i] = atomic_load_explicit(&p->ring[(h + i) & WEFT__RUNQ_MASK],
                                         memory_order_relaxed);
@@ -80,8 +84,9 @@ bool weft__runq_empty(weft__proc *p)
            !atomic_load_explicit(&p->runnext, memory_order_acquire);
 }
 
-/* Takes half of victim's ring into batch. Returns how many. (Its runnext
- * is stolen only by carrier.c's steal_runnext, after a delay.) */
+/* Takes half of victim's ring (WEFT__RUNQ_BATCH at most) into batch.
+ * Returns how many. (Its runnext is stolen only by carrier.c's
+ * steal_runnext, after a delay.) */
 static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
 {
     for (;;) {
@@ -94,6 +99,8 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
             return 0;
         if (n > WEFT__RUNQ_SIZE / 2)
             continue; /* head and tail read at different times */
+        if (n > WEFT__RUNQ_BATCH)
+            n = WEFT__RUNQ_BATCH;
         for (uint32_t i = 0; i < n; i++)
             batch[i] = atomic_load_explicit(
                 &victim->ring[(h + i) & WEFT__RUNQ_MASK], memory_order_relaxed);
@@ -108,7 +115,7 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
  * thread to run and leaves the rest of the loot in p's ring. */
 weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim)
 {
-    weft_thread *batch[WEFT__RUNQ_SIZE / 2];
+    weft_thread *batch[WEFT__RUNQ_BATCH];
     uint32_t n = runq_grab(victim, batch);
     if (n == 0)
         return NULL;
@@ -128,8 +135,8 @@ weft_thread *weft__globq_get(weft__proc *p)
     uint32_t n = size / weft__S.nprocs + 1;
     if (n > size)
         n = size;
-    if (n > WEFT__RUNQ_SIZE / 2)
-        n = WEFT__RUNQ_SIZE / 2;
+    if (n > WEFT__RUNQ_BATCH)
+        n = WEFT__RUNQ_BATCH;
     weft_thread *first = weft__S.gq_head, *last = first;
     for (uint32_t i = 1; i < n; i++)
         last = last->next;

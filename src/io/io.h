@@ -128,8 +128,10 @@ typedef struct weft__poller_ops {
      * would, with -errno on failure. defer: leave it in the submission
      * queue for the port's next fetch, which submits every queued
      * operation in one system call (only for operations that cannot
-     * block: they complete during that submission). */
-    long (*ring_op)(weft__port *pt, const weft__ring_op *op, bool defer);
+     * block: they complete during that submission). *queued: false when
+     * no submission entry could be had (nothing was done). */
+    long (*ring_op)(weft__port *pt, const weft__ring_op *op, bool defer,
+                    bool *queued);
     /* Whether transfers may be deferred (NULL: never). */
     bool (*batches)(void);
     /* Whether deferred operations wait in pt's submission queue; and

@@ -156,9 +156,12 @@ long weft__io_file_op(const weft__ring_op *op, bool *done)
 {
     weft__port *pt = ops && ops->ring_op ? own_port(weft__m()) : NULL;
     *done = pt != NULL;
-    if (pt)
-        mark_used();
-    return pt ? ops->ring_op(pt, op, false) : 0;
+    if (!pt)
+        return 0;
+    mark_used();
+    bool queued;
+    long r = ops->ring_op(pt, op, false, &queued);
+    return queued ? r : -EAGAIN;
 }
 
 /* A batch is worth joining when something else will run before the P
@@ -182,8 +185,8 @@ long weft__io_transfer(const weft__ring_op *op, bool *done)
     if (!pt)
         return 0;
     mark_used();
-    *done = true;
-    return ops->ring_op(pt, op, true);
+    /* No free entry: the caller makes the system call itself. */
+    return ops->ring_op(pt, op, true, done);
 }
 
 void weft__io_submit_deferred(void)

@@ -24,8 +24,8 @@
  * Batched transfers. A read or write on a non-blocking socket is prepared
  * in the submission queue and left there (deferred); the port's next
  * fetch submits every deferred entry in one io_uring_enter, during which
- * each completes (MSG_DONTWAIT, or the file's O_NONBLOCK: never a poll, so
- * never later). A server answering many connections thus pays one system
+ * each completes (MSG_DONTWAIT or RWF_NOWAIT: never a poll, so never
+ * later; probe_nowait checks this kernel does so). A server answering many connections thus pays one system
  * call for a batch of writes instead of one each, where a system call
  * costs a microsecond (a VM). Invariant: a deferred entry is submitted by
  * the next fetch of its port, by whichever thread makes it (its carrier
@@ -477,8 +477,8 @@ static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
 
 /* Holds: u->sq_lock. Queues op, completing into rec, and submits it
  * unless deferred. Once queued, op completes: an entry the kernel refused
- * to take now (a full completion queue) stays deferred for the next
- * fetch. 0, or EAGAIN: no free entry. */
+ * to take now stays queued, counted as deferred (submit_locked), for the
+ * next fetch. 0, or EAGAIN: no free entry. */
 static int queue_op(uport *u, const weft__ring_op *op, op_rec *rec,
                     bool defer)
 {
@@ -488,15 +488,17 @@ static int queue_op(uport *u, const weft__ring_op *op, op_rec *rec,
     prep_op(sqe, op, defer);
     io_uring_sqe_set_data64(sqe, TAG_OP << TAG_SHIFT | (uintptr_t)rec);
     weft__tsan_release(rec);
-    atomic_fetch_add_explicit(&u->deferred, 1, memory_order_relaxed);
-    if (!defer)
-        submit_locked(u);
-    else
+    if (defer) {
+        atomic_fetch_add_explicit(&u->deferred, 1, memory_order_relaxed);
         bump(&u->batched_ops);
+    } else {
+        submit_locked(u);
+    }
     return 0;
 }
 
-static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer)
+static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer,
+                       bool *queued)
 {
     uport *u = (uport *)pt;
     op_rec rec = {.res = 0};
@@ -512,6 +514,7 @@ static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer)
     else
         weft__wait_block(&rec.w, NULL, -1);
     atomic_fetch_sub_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    *queued = !err;
     return err ? -err : rec.res;
 }
 

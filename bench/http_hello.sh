@@ -7,9 +7,13 @@
 # http://127.0.0.1:PORT/hello and prints
 #   http_rps N req/s
 #   latency_p99_us N us
+#   client_cpu_pct N %
 # Fails if wrk reports any error (connect, read, write, timeout, non-2xx).
 # The server gets BENCH_PROCS carriers (2); wrk's one thread shares the
-# machine with them.
+# machine with them. client_cpu_pct is wrk's CPU time over the run's wall
+# time: near 100 (one core), the figure is the load generator's ceiling,
+# not the server's. BENCH_HTTP_CLIENT_THREADS (1, B7's definition) gives
+# wrk more threads, to see how far a server goes past that ceiling.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 
@@ -40,10 +44,13 @@ errors() {
 }
 
 log=$SERVER_DIR/wrk
-run_client "$log" wrk -t1 -c"$conns" -d"${warmup}s" "$url" ||
+threads=${BENCH_HTTP_CLIENT_THREADS:-1}
+run_client "$log" wrk -t"$threads" -c"$conns" -d"${warmup}s" "$url" ||
     { echo "wrk (warm-up) failed: $(cat "$log")" >&2; exit 1; }
-run_client "$log" wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" ||
+children_cpu; cpu0=$CHILDREN_CPU wall0=$EPOCHREALTIME
+run_client "$log" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" ||
     { echo "wrk failed: $(cat "$log")" >&2; exit 1; }
+wall1=$EPOCHREALTIME; children_cpu; cpu1=$CHILDREN_CPU
 out=$(cat "$log")
 echo "$out" >&2
 rps=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")
@@ -53,4 +60,6 @@ p99=$(to_us "$p99") || { echo "unknown latency unit in wrk's output" >&2; exit 1
 n=$(errors "$out")
 echo "http_rps $rps req/s"
 echo "latency_p99_us $p99 us"
+awk -v c="$cpu1" -v c0="$cpu0" -v w="$wall1" -v w0="$wall0" \
+    'BEGIN { printf "client_cpu_pct %.1f %%\n", 100 * (c - c0) / (w - w0) }'
 [[ $n == 0 ]] || { echo "wrk counted $n errors" >&2; exit 1; }

@@ -45,7 +45,8 @@ declare -A HIGHER=([http_rps]=1)
 # in parentheses, their ratio. A run that lacks one of them fails.
 declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
                   [hogs4]="latency_p50_us latency_max_us"
-                  [http100]=latency_p99_us [http1000]=latency_p99_us)
+                  [http100]="latency_p99_us client_cpu_pct"
+                  [http1000]="latency_p99_us client_cpu_pct")
 # A benchmark that reuses another's programs (SRC), the environment weft's
 # program runs with there (WEFT_ENV), and the arguments given to weft's
 # program and to every peer's alike (ARGS):

@@ -95,6 +95,18 @@ run_client() {
     return $rc
 }
 
+# children_cpu: sets CHILDREN_CPU to the CPU time (user + system, in
+# seconds) of this shell's children that have ended, from bash's `times`
+# (run in this shell: in a $(...) subshell it would see none). Called
+# before and after run_client, the difference is the client's: nothing
+# else of this shell ends in between. Needs start_server's SERVER_DIR.
+children_cpu() {
+    times >"$SERVER_DIR/times"
+    CHILDREN_CPU=$(awk 'NR == 2 { t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+        printf "%.3f\n", t }' "$SERVER_DIR/times")
+}
+
 # pause SECONDS: sleep, but let a signal to the driver through at once (a
 # foreground sleep holds its trap back until the sleep ends).
 pause() {

@@ -306,8 +306,11 @@ static void check_canary(const char *kib)
     cr_log_info("overflow helper stderr:\n%s", res.err);
 #if defined(__SANITIZE_ADDRESS__)
     /* Past a slab stack lie the stack below's live, poisoned frames:
-     * ASan may catch the overflow there first, and that is a catch too. */
-    if (strstr(res.err, "AddressSanitizer: stack-buffer-overflow")) {
+     * ASan may catch the overflow there first, and that is a catch too.
+     * It names it by the redzone it lands in: the one after a frame's
+     * array (overflow) or before one (underflow), as frames fall. */
+    if (strstr(res.err, "AddressSanitizer: stack-buffer-overflow") ||
+        strstr(res.err, "AddressSanitizer: stack-buffer-underflow")) {
         cr_assert(res.status != 0, "ASan reported but the helper exited 0");
         return;
     }

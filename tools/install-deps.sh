@@ -4,7 +4,7 @@
 # build by itself: a missing package shows up as a clear build error later.
 set -u
 what=${1:-test}
-pkgs="cmake gcc g++ make pkg-config libcriterion-dev liburing-dev libdw-dev clang libcurl4-openssl-dev gdb valgrind python3"
+pkgs="cmake gcc g++ make pkg-config liburing-dev libdw-dev clang libcurl4-openssl-dev gdb valgrind python3"
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
 missing=""
 for p in $pkgs; do

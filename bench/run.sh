@@ -299,11 +299,12 @@ report() {
         extra_rows "$b" "$w"
     done
     echo
+    # Each metric's unit once, however many benchmarks report it.
     echo "units: $(for b in "${SELECTED[@]}"; do
-        printf '%s %s; ' "${METRIC[$b]}" "${UNIT[$b]:-?}"
+        printf '%s %s\n' "${METRIC[$b]}" "${UNIT[$b]:-?}"
         for m in ${EXTRA[$b]:-}; do
-            printf '%s %s; ' "$m" "${XUNIT[$b $m]:-?}"; done
-        done)medians of $RUNS runs; lower is better$(higher_note)"
+            printf '%s %s\n' "$m" "${XUNIT[$b $m]:-?}"; done
+        done | awk '!seen[$1]++ { printf "%s; ", $0 }')medians of $RUNS runs; lower is better$(higher_note)"
     for b in "${SELECTED[@]}"; do
         if [[ -n ${EXTRA[$b]:-} ]]; then
             echo "secondary metrics: indented, their ratio in parentheses"

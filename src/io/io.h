@@ -105,6 +105,8 @@ void weft__fd_set_timeout(int fd, int optname, int64_t ns);
 struct weft__port {
     _Atomic bool owner;      /* someone fetches from it (poller.c) */
     uint32_t id;
+    _Atomic uint32_t fetches; /* bumped by each fetch, by its owner */
+    uint32_t swept;           /* the monitor's: fetches at its last sweep */
 };
 
 typedef struct weft__poller_ops {
@@ -209,9 +211,12 @@ bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter);
 weft__port *weft__io_wait(weft__carrier *m, int64_t until,
                           _Atomic uint32_t *wake_word);
 void weft__io_dispatch(weft__port *pt);
-/* Non-blocking: delivers the ready events of m's port (m NULL: of every
- * port), skipping ports someone else fetches from. */
+/* Non-blocking: delivers the ready events of m's port, unless someone
+ * else fetches from it. */
 bool weft__io_poll(weft__carrier *m);
+/* The monitor's tick: delivers the ready events of every port that no
+ * one has fetched from since the last sweep. */
+void weft__io_sweep(void);
 /* Carrier m found no work: delivers another carrier's ready events to m
  * (per-carrier ports only; the threads they wake run on m's P). */
 bool weft__io_poll_others(weft__carrier *m);

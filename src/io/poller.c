@@ -48,8 +48,14 @@ static void mark_used(void)
 
 static bool try_own(weft__port *pt)
 {
-    return !atomic_load_explicit(&pt->owner, memory_order_relaxed) &&
-           !atomic_exchange_explicit(&pt->owner, true, memory_order_acquire);
+    if (atomic_load_explicit(&pt->owner, memory_order_relaxed) ||
+        atomic_exchange_explicit(&pt->owner, true, memory_order_acquire))
+        return false;
+    /* Owned: no other writer, so no read-modify-write. */
+    atomic_store_explicit(&pt->fetches,
+        atomic_load_explicit(&pt->fetches, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    return true;
 }
 
 static void disown(weft__port *pt)
@@ -255,13 +261,28 @@ bool weft__io_poll(weft__carrier *m)
 {
     if (!ops || !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
         return false;
-    if (m)
-        return poll_port(own_port(m));
-    bool any = false;
+    return poll_port(own_port(m));
+}
+
+/* A port fetched from since the last sweep has someone looking at it: a
+ * busy carrier (its own, every IO_POLL_EVERY switches), or one looking
+ * for work. Sweeping it too would take its events from that carrier's
+ * P (the threads they wake would go to the global queue) and make the
+ * system calls of its batch on whatever CPU the monitor preempted. The
+ * ports left are those of carriers held by one thread (a hog, a call the
+ * runtime does not intercept) or gone; a port an idle carrier blocks in
+ * stays owned by it. */
+void weft__io_sweep(void)
+{
+    if (!ops || !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+        return;
     weft__port *pt;
-    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
-        any |= poll_port(pt);
-    return any;
+    for (uint32_t i = 0; (pt = ops->port_at(i)); i++) {
+        uint32_t f = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
+        if (f == pt->swept)
+            poll_port(pt);
+        pt->swept = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
+    }
 }
 
 bool weft__io_poll_others(weft__carrier *m)

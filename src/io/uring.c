@@ -9,8 +9,8 @@
  * is woken through) that ring: one wake per event, and the woken thread
  * runs on the P of the carrier that reaps it. Every idle carrier waits in
  * its own ring (ops.per_carrier); a busy one reaps its ring without a
- * system call whenever its P runs dry; the monitor sweeps the rings of
- * carriers that do neither (poller.c).
+ * system call whenever its P runs dry; the monitor sweeps the rings no one
+ * has fetched from since its last tick (poller.c).
  *
  * An fd is armed once per life with a multishot, edge-triggered poll for
  * input and output. Its completions carry the fd and the life's seq in

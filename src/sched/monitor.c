@@ -371,7 +371,7 @@ void weft__monitor_run(void)
         bool busy = scan(now);
         deepen(now);
         fire_late_timers(now);
-        weft__io_poll(NULL); /* events of carriers too busy to look */
+        weft__io_sweep(); /* events of carriers too busy to look */
         ensure_carrier();
         idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
         if (idle_ticks >= IDLE_TICKS) {

@@ -15,6 +15,8 @@
 # not the server's. BENCH_HTTP_CLIENT_THREADS (1, B7's definition) gives
 # wrk more threads, to see how far a server goes past that ceiling.
 set -u
+# bash prints `times` and $EPOCHREALTIME with the locale's decimal point.
+export LC_ALL=C
 . "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 
 [[ $# -ge 2 ]] || { echo "usage: $0 CONNS SERVER [ARGS...]" >&2; exit 2; }
@@ -51,6 +53,7 @@ children_cpu; cpu0=$CHILDREN_CPU wall0=$EPOCHREALTIME
 run_client "$log" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" ||
     { echo "wrk failed: $(cat "$log")" >&2; exit 1; }
 wall1=$EPOCHREALTIME; children_cpu; cpu1=$CHILDREN_CPU
+cpu0=$(cpu_seconds "$cpu0") cpu1=$(cpu_seconds "$cpu1")
 out=$(cat "$log")
 echo "$out" >&2
 rps=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")

@@ -304,10 +304,15 @@ report() {
         printf '%s %s\n' "${METRIC[$b]}" "${UNIT[$b]:-?}"
         for m in ${EXTRA[$b]:-}; do
             printf '%s %s\n' "$m" "${XUNIT[$b $m]:-?}"; done
-        done | awk '!seen[$1]++ { printf "%s; ", $0 }')medians of $RUNS runs; lower is better$(higher_note)"
+        done | awk '$2 != "?" && !seen[$1]++ { printf "%s; ", $0 }')medians of $RUNS runs; lower is better$(higher_note)"
     for b in "${SELECTED[@]}"; do
         if [[ -n ${EXTRA[$b]:-} ]]; then
-            echo "secondary metrics: indented, their ratio in parentheses"
+            local note= c
+            for c in "${SELECTED[@]}"; do
+                [[ " ${EXTRA[$c]:-} " == *" client_cpu_pct "* ]] &&
+                    note=" (client_cpu_pct: how busy the load generator was, no better direction)"
+            done
+            echo "secondary metrics: indented, their ratio in parentheses$note"
             break
         fi
     done

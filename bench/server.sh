@@ -95,16 +95,25 @@ run_client() {
     return $rc
 }
 
-# children_cpu: sets CHILDREN_CPU to the CPU time (user + system, in
-# seconds) of this shell's children that have ended, from bash's `times`
-# (run in this shell: in a $(...) subshell it would see none). Called
-# before and after run_client, the difference is the client's: nothing
-# else of this shell ends in between. Needs start_server's SERVER_DIR.
+# children_cpu: sets CHILDREN_CPU to the CPU time of this shell's
+# children that have ended, as bash's `times` prints it ("0m1.234s
+# 0m0.567s": user, system), run in this shell (in a $(...) subshell it
+# would see none) and read with builtins only, so that it starts no child
+# of its own. Called before and after run_client, the difference is the
+# client's; cpu_seconds turns a reading into seconds. Needs start_server's
+# SERVER_DIR.
 children_cpu() {
+    local _ user sys
     times >"$SERVER_DIR/times"
-    CHILDREN_CPU=$(awk 'NR == 2 { t = 0
-        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-        printf "%.3f\n", t }' "$SERVER_DIR/times")
+    { read -r _ && read -r user sys; } <"$SERVER_DIR/times"
+    CHILDREN_CPU="$user $sys"
+}
+
+# cpu_seconds READING: a children_cpu reading in seconds.
+cpu_seconds() {
+    awk -v r="$1" 'BEGIN { n = split(r, f, " "); t = 0
+        for (i = 1; i <= n; i++) { split(f[i], a, /[ms]/); t += a[1] * 60 + a[2] }
+        printf "%.3f\n", t }'
 }
 
 # pause SECONDS: sleep, but let a signal to the driver through at once (a

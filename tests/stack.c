@@ -307,10 +307,13 @@ static void check_canary(const char *kib)
 #if defined(__SANITIZE_ADDRESS__)
     /* Past a slab stack lie the stack below's live, poisoned frames:
      * ASan may catch the overflow there first, and that is a catch too.
-     * It names it by the redzone it lands in: the one after a frame's
-     * array (overflow) or before one (underflow), as frames fall. */
-    if (strstr(res.err, "AddressSanitizer: stack-buffer-overflow") ||
-        strstr(res.err, "AddressSanitizer: stack-buffer-underflow")) {
+     * It names it by the redzone it lands in (stack-buffer-overflow or
+     * -underflow), or dies before naming it: its report runs on the
+     * overflowed stack, which has no guard, and 1 run in 70 crashes
+     * there after the report's opening rule. Any of these ends the
+     * helper, which exits 0 only if nothing caught the overflow. */
+    if (strstr(res.err, "AddressSanitizer") ||
+        strstr(res.err, "=================================")) {
         cr_assert(res.status != 0, "ASan reported but the helper exited 0");
         return;
     }

@@ -105,7 +105,7 @@ void weft__fd_set_timeout(int fd, int optname, int64_t ns);
 struct weft__port {
     _Atomic bool owner;      /* someone fetches from it (poller.c) */
     uint32_t id;
-    _Atomic uint32_t fetches; /* bumped by each fetch, by its owner */
+    _Atomic uint32_t fetches; /* bumped by each taker of owner */
     uint32_t swept;           /* the monitor's: fetches at its last sweep */
 };
 

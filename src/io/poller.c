@@ -279,9 +279,14 @@ void weft__io_sweep(void)
     weft__port *pt;
     for (uint32_t i = 0; (pt = ops->port_at(i)); i++) {
         uint32_t f = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
-        if (f == pt->swept)
+        if (f == pt->swept) {
             poll_port(pt);
-        pt->swept = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
+            /* Our own taking of it, if we could: not a sign of life. */
+            f = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
+            if (f == pt->swept)
+                continue; /* an idle carrier blocks in it */
+        }
+        pt->swept = f;
     }
 }
 

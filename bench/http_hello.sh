@@ -11,9 +11,10 @@
 # Fails if wrk reports any error (connect, read, write, timeout, non-2xx).
 # The server gets BENCH_PROCS carriers (2); wrk's one thread shares the
 # machine with them. client_cpu_pct is wrk's CPU time over the run's wall
-# time: near 100 (one core), the figure is the load generator's ceiling,
-# not the server's. BENCH_HTTP_CLIENT_THREADS (1, B7's definition) gives
-# wrk more threads, to see how far a server goes past that ceiling.
+# time: near 100 per wrk thread (a core each), the figure is the load
+# generator's ceiling, not the server's. BENCH_HTTP_CLIENT_THREADS (1,
+# B7's definition) gives wrk more threads, to see how far a server goes
+# past that ceiling.
 set -u
 # bash prints `times` and $EPOCHREALTIME with the locale's decimal point.
 export LC_ALL=C

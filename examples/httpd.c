@@ -23,8 +23,8 @@
  * and moved on only when a request has been answered or a chunk of a file
  * written (and then only if it was last set 1/16 of the idle time ago or
  * more, at most 100 ms): a client that sends a request a byte at a time
- * still loses it when the deadline passes. Then the pending read or write fails with
- * ETIMEDOUT; a half-received request gets a 408.
+ * still loses it when the deadline passes. Then the pending read or write
+ * fails with ETIMEDOUT; a half-received request gets a 408.
  *
  * Closing: after an error response (which always closes), Connection:
  * close, HTTP/1.0 without keep-alive, or a time-out, the server writes

@@ -25,9 +25,9 @@
  * in the submission queue and left there (deferred); the port's next
  * fetch submits every deferred entry in one io_uring_enter, during which
  * each completes (MSG_DONTWAIT or RWF_NOWAIT: never a poll, so never
- * later; probe_nowait checks this kernel does so). A server answering many connections thus pays one system
- * call for a batch of writes instead of one each, where a system call
- * costs a microsecond (a VM). Invariant: a deferred entry is submitted by
+ * later; probe_nowait checks this kernel does so). A server answering
+ * many connections thus pays one system call for a batch of writes
+ * instead of one each, where a system call costs a microsecond (a VM). Invariant: a deferred entry is submitted by
  * the next fetch of its port, by whichever thread makes it (its carrier
  * when its P runs dry or every IO_POLL_EVERY switches, another carrier
  * looking for work, or the monitor's tick for a carrier stuck in a hog).

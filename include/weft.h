@@ -100,6 +100,8 @@ typedef struct weft_attr {
     const char *name;     /* copied (first 31 bytes); NULL: "fn@address" */
     size_t stack_size;    /* bytes of address space; 0: the runtime default */
     bool detached;        /* no handle to join: reclaimed when it finishes */
+    bool pinned;          /* runs only on the carrier it first runs on, as
+                             after weft_pin (weft_unpin releases it) */
 } weft_attr;
 
 /* Spawns fn(arg) as a child of the calling virtual thread, in its innermost
@@ -151,6 +153,21 @@ WEFT_API int weft_yield(void);
 /* True when the calling virtual thread's innermost scope is cancelled: for
  * loops that compute without blocking. False on an OS thread. */
 WEFT_API bool weft_cancelled(void);
+
+/* Pins the calling virtual thread to the carrier OS thread it runs on, for
+ * thread-affine handles (an OpenGL context, a library's per-OS-thread
+ * state): it still parks when it blocks, and from then on resumes only on
+ * that carrier. Nestable: each weft_pin needs one weft_unpin. A carrier
+ * with pinned threads never ends; if it is stuck (a hog, a call weft cannot
+ * park) longer than hog_ms while a pinned thread is runnable, the thread
+ * resumes elsewhere instead and weft_stats counts it (unbound_resumes).
+ * weft_attr.pinned starts a thread pinned. Runs on: virtual thread.
+ *   0          pinned (or unpinned)
+ *   EPERM      not called from a virtual thread
+ *   EINVAL     weft_unpin without a matching weft_pin
+ *   EOVERFLOW  weft_pin nested 2^32 - 1 deep */
+WEFT_API int weft_pin(void);
+WEFT_API int weft_unpin(void);
 
 /* The calling virtual thread, or NULL on an OS thread. */
 WEFT_API weft_thread *weft_self(void);
@@ -460,6 +477,12 @@ typedef struct weft_runtime_stats {
                                     in batches (io_uring; 0 under epoll) */
     unsigned long long io_batch_submits; /* ... and the system calls that
                                     submitted them */
+    unsigned bound;              /* threads bound to their carrier: pinned,
+                                    or parked inside a call from foreign
+                                    code (see README, "Foreign code") */
+    unsigned long long unbound_resumes; /* bound threads that resumed on
+                                    another carrier because theirs was
+                                    stuck longer than hog_ms */
 } weft_runtime_stats;
 
 /* Fills *out. Runs on: any thread, while weft_run runs.

@@ -60,108 +60,156 @@ static inline bool parks(void)
     return !off() && weft__g();
 }
 
+/* A hooked call that may park. Made from foreign code (io/caller.c), it
+ * binds the thread to its carrier for the call's length (sched/bind.c).
+ * A write (write_kind) is never batched in the carrier's ring: a write
+ * that could complete at once must not become a point where the carrier's
+ * other threads run, in code that did not expect one (io/poller.c). */
+typedef struct hook_call {
+    weft_thread *g;       /* NULL: not a virtual thread */
+    weft_thread *bound;   /* for weft__foreign_leave */
+    bool write_kind;
+} hook_call;
+
+static inline hook_call hook_enter(const void *ra, bool write_kind)
+{
+    hook_call c = {weft__g(), NULL, write_kind};
+    if (!c.g)
+        return c;
+    if (write_kind)
+        c.g->unbatched++;
+    if (weft__caller_foreign(ra))
+        c.bound = weft__foreign_enter();
+    return c;
+}
+
+static inline void hook_leave(hook_call c)
+{
+    if (!c.g)
+        return;
+    if (c.write_kind)
+        c.g->unbatched--;
+    weft__foreign_leave(c.bound);
+}
+
+/* Evaluates call (a weft_ twin) as a hooked call: see hook_enter. errno
+ * is the call's: hook_leave touches none. */
+#define HOOKED(write_kind, call)                                           \
+    ({                                                                     \
+        hook_call hc_ = hook_enter(__builtin_return_address(0), write_kind); \
+        __typeof__(call) hr_ = (call);                                     \
+        hook_leave(hc_);                                                   \
+        hr_;                                                               \
+    })
+#define RD false
+#define WR true
+
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
-    return off() ? weft__libc.read(fd, buf, n) : weft_read(fd, buf, n);
+    return off() ? weft__libc.read(fd, buf, n)
+                 : HOOKED(RD, weft_read(fd, buf, n));
 }
 
 HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-    return off() ? weft__libc.write(fd, buf, n) : weft_write(fd, buf, n);
+    return off() ? weft__libc.write(fd, buf, n)
+                 : HOOKED(WR, weft_write(fd, buf, n));
 }
 
 HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    return off() ? weft__libc.readv(fd, iov, cnt) : weft_readv(fd, iov, cnt);
+    return off() ? weft__libc.readv(fd, iov, cnt)
+                 : HOOKED(RD, weft_readv(fd, iov, cnt));
 }
 
 HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    return off() ? weft__libc.writev(fd, iov, cnt) : weft_writev(fd, iov, cnt);
+    return off() ? weft__libc.writev(fd, iov, cnt)
+                 : HOOKED(WR, weft_writev(fd, iov, cnt));
 }
 
 HOOK ssize_t pread(int fd, void *buf, size_t n, off_t off_)
 {
     return off() ? weft__libc.pread(fd, buf, n, off_)
-                 : weft_pread(fd, buf, n, off_);
+                 : HOOKED(RD, weft_pread(fd, buf, n, off_));
 }
 
 HOOK ssize_t pwrite(int fd, const void *buf, size_t n, off_t off_)
 {
     return off() ? weft__libc.pwrite(fd, buf, n, off_)
-                 : weft_pwrite(fd, buf, n, off_);
+                 : HOOKED(WR, weft_pwrite(fd, buf, n, off_));
 }
 
 HOOK ssize_t pread64(int fd, void *buf, size_t n, off_t off_)
 {
-    return pread(fd, buf, n, off_);
+    return HOOKED(RD, pread(fd, buf, n, off_));
 }
 
 HOOK ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off_)
 {
-    return pwrite(fd, buf, n, off_);
+    return HOOKED(WR, pwrite(fd, buf, n, off_));
 }
 
 HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     return off() ? weft__libc.recv(fd, buf, n, flags)
-                 : weft_recv(fd, buf, n, flags);
+                 : HOOKED(RD, weft_recv(fd, buf, n, flags));
 }
 
 HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     return off() ? weft__libc.send(fd, buf, n, flags)
-                 : weft_send(fd, buf, n, flags);
+                 : HOOKED(WR, weft_send(fd, buf, n, flags));
 }
 
 HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
                       struct sockaddr *from, socklen_t *len)
 {
     return off() ? weft__libc.recvfrom(fd, buf, n, flags, from, len)
-                 : weft_recvfrom(fd, buf, n, flags, from, len);
+                 : HOOKED(RD, weft_recvfrom(fd, buf, n, flags, from, len));
 }
 
 HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                     const struct sockaddr *to, socklen_t len)
 {
     return off() ? weft__libc.sendto(fd, buf, n, flags, to, len)
-                 : weft_sendto(fd, buf, n, flags, to, len);
+                 : HOOKED(WR, weft_sendto(fd, buf, n, flags, to, len));
 }
 
 HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     return off() ? weft__libc.recvmsg(fd, msg, flags)
-                 : weft_recvmsg(fd, msg, flags);
+                 : HOOKED(RD, weft_recvmsg(fd, msg, flags));
 }
 
 HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     return off() ? weft__libc.sendmsg(fd, msg, flags)
-                 : weft_sendmsg(fd, msg, flags);
+                 : HOOKED(WR, weft_sendmsg(fd, msg, flags));
 }
 
 HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     return off() ? weft__libc.accept(fd, addr, len)
-                 : weft_accept(fd, addr, len);
+                 : HOOKED(RD, weft_accept(fd, addr, len));
 }
 
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     return off() ? weft__libc.accept4(fd, addr, len, flags)
-                 : weft_accept4(fd, addr, len, flags);
+                 : HOOKED(RD, weft_accept4(fd, addr, len, flags));
 }
 
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     return off() ? weft__libc.connect(fd, addr, len)
-                 : weft_connect(fd, addr, len);
+                 : HOOKED(RD, weft_connect(fd, addr, len));
 }
 
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     return off() ? weft__libc.poll(fds, n, timeout)
-                 : weft_poll(fds, n, timeout);
+                 : HOOKED(RD, weft_poll(fds, n, timeout));
 }
 
 /* "For ever" in nanoseconds: far enough, and weft_now() + FOREVER_NS does
@@ -189,12 +237,12 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
         int64_t t = (ts_ns(ts) + 999999) / 1000000;
         ms = t > INT32_MAX ? INT32_MAX : (int)t;
     }
-    return weft_poll(fds, n, ms);
+    return HOOKED(RD, weft_poll(fds, n, ms));
 }
 
 HOOK int close(int fd)
 {
-    return off() ? weft__libc.close(fd) : weft_close(fd);
+    return off() ? weft__libc.close(fd) : HOOKED(RD, weft_close(fd));
 }
 
 HOOK int fclose(FILE *fp)
@@ -296,7 +344,7 @@ HOOK int setsockopt(int fd, int level, int name, const void *val,
 
 HOOK int fsync(int fd)
 {
-    return off() ? weft__libc.fsync(fd) : weft_fsync(fd);
+    return off() ? weft__libc.fsync(fd) : HOOKED(RD, weft_fsync(fd));
 }
 
 /* ---------------------------------------------------------------- sleeps */
@@ -318,7 +366,7 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
         req->tv_sec < 0)
         return weft__libc.nanosleep(req, rem);
     int64_t left;
-    int e = sleep_parked(ts_ns(req), &left);
+    int e = HOOKED(RD, sleep_parked(ts_ns(req), &left));
     if (!e)
         return 0;
     if (rem)
@@ -343,7 +391,7 @@ HOOK int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
             return 0;
     }
     int64_t left;
-    int e = sleep_parked(ns, &left);
+    int e = HOOKED(RD, sleep_parked(ns, &left));
     if (e && rem && !(flags & TIMER_ABSTIME))
         *rem = (struct timespec){left / 1000000000, left % 1000000000};
     return e;
@@ -352,13 +400,13 @@ HOOK int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 HOOK int usleep(useconds_t us)
 {
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
-    return nanosleep(&ts, NULL);
+    return HOOKED(RD, nanosleep(&ts, NULL));
 }
 
 HOOK unsigned sleep(unsigned s)
 {
     struct timespec ts = {s, 0}, rem = {0, 0};
-    if (nanosleep(&ts, &rem) == 0)
+    if (HOOKED(RD, nanosleep(&ts, &rem)) == 0)
         return 0;
     return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
 }
@@ -411,7 +459,7 @@ HOOK int getaddrinfo(const char *node, const char *service,
         j->has_hints = true;
     }
     bool done;
-    int r = weft__offload_owned(run_gai, j, drop_gai, &done);
+    int r = HOOKED(RD, weft__offload_owned(run_gai, j, drop_gai, &done));
     if (!done) {
         WEFT_ERRNO = r;
         return EAI_SYSTEM;
@@ -431,26 +479,26 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     if (n > buflen)
         abort();
-    return read(fd, buf, n);
+    return HOOKED(RD, read(fd, buf, n));
 }
 
 HOOK ssize_t __pread_chk(int fd, void *buf, size_t n, off_t o, size_t buflen)
 {
     if (n > buflen)
         abort();
-    return pread(fd, buf, n, o);
+    return HOOKED(RD, pread(fd, buf, n, o));
 }
 
 HOOK ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t o, size_t buflen)
 {
-    return __pread_chk(fd, buf, n, o, buflen);
+    return HOOKED(RD, __pread_chk(fd, buf, n, o, buflen));
 }
 
 HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     if (n > buflen)
         abort();
-    return recv(fd, buf, n, flags);
+    return HOOKED(RD, recv(fd, buf, n, flags));
 }
 
 HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
@@ -458,12 +506,12 @@ HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
 {
     if (n > buflen)
         abort();
-    return recvfrom(fd, buf, n, flags, from, len);
+    return HOOKED(RD, recvfrom(fd, buf, n, flags, from, len));
 }
 
 HOOK int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
     if (fdslen / sizeof *fds < n)
         abort();
-    return poll(fds, n, timeout);
+    return HOOKED(RD, poll(fds, n, timeout));
 }

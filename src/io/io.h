@@ -232,6 +232,9 @@ ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
 /* hooks.c: whether the libc hooks are on (WEFT_HOOKS is not 0). */
 bool weft__hooks_on(void);
 
+/* caller.c: whether code at ra is neither the program's nor libweft's. */
+bool weft__caller_foreign(const void *ra);
+
 /* ---------------------------------------------------------------- libc */
 
 /* The libc functions the hooks shadow, resolved with RTLD_NEXT. Use

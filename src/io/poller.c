@@ -174,12 +174,14 @@ long weft__io_file_op(const weft__ring_op *op, bool *done)
  * runs dry (which submits it): another thread of the P, or transfers
  * already queued. Alone, the direct system call is cheaper than parking
  * for the same one. A carrier without its P (a handed-off hog's) has no
- * loop to submit from soon: it makes the call itself. */
+ * loop to submit from soon: it makes the call itself. Writes made
+ * through the libc hooks never join (io/hooks.c: hook_enter). */
 long weft__io_transfer(const weft__ring_op *op, bool *done)
 {
     *done = false;
     weft__carrier *m = weft__m();
-    if (!ops || !ops->batches || !ops->batches() || !m || !m->p)
+    if (!ops || !ops->batches || !ops->batches() || !m || !m->p ||
+        (m->cur && m->cur->unbatched))
         return 0;
     if (!weft__runq_busy(m->p)) {
         weft__port *pt = atomic_load_explicit(&m->io_port,

@@ -196,6 +196,10 @@ void weft__ready(weft_thread *g)
 {
     WEFT__TRACE(weft__trace_wake(g));
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    if (unlikely(g->bound)) {
+        weft__bound_ready(g);
+        return;
+    }
     weft__carrier *m = weft__m_here(); /* never parks */
     if (m && m->p)
         weft__runq_put(m->p, g, !m->firing_timers);
@@ -207,11 +211,14 @@ void weft__ready(weft_thread *g)
 static void enqueue_on(weft__carrier *m, weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    if (m && m->p)
+    if (unlikely(g->bound))
+        weft__bound_ready(g);
+    else if (m && m->p)
         weft__runq_put(m->p, g, false);
     else
         weft__globq_put(g);
-    weft__wakep();
+    if (likely(!g->bound))
+        weft__wakep();
 }
 
 /* A yielding thread goes back on its own P: no other carrier needs waking
@@ -219,7 +226,7 @@ static void enqueue_on(weft__carrier *m, weft_thread *g)
 static void requeue_yielded(weft__carrier *m, weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    if (likely(m->p))
+    if (likely(m->p && !g->bound))
         weft__runq_put(m->p, g, false);
     else
         enqueue_on(m, g);
@@ -302,7 +309,9 @@ static bool launch(weft__carrier *m, weft_thread *g)
 static weft_thread *take_local(weft__carrier *m)
 {
     weft__proc *p = m->p;
-    weft_thread *g = NULL;
+    weft_thread *g = weft__bound_take(m);
+    if (unlikely(g))
+        return g;
     if (unlikely(--p->fairness == 0)) {
         p->fairness = GLOBAL_FAIRNESS;
         g = weft__globq_get(p);
@@ -410,8 +419,11 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     /* Resumed, maybe on another carrier: re-read everything thread-local. */
     weft__fiber_arrive(g->asan_fake);
     weft__carrier *now_on = weft__m();
-    *now_on->errno_loc = g->saved_errno;
+    if (unlikely(g->bound))
+        weft__bound_resumed(g, now_on);
     weft__after_switch_on(now_on);
+    /* Last: the after action, timers and I/O polling may set errno. */
+    *now_on->errno_loc = g->saved_errno;
 }
 
 void weft__switch_out(weft_thread *g, weft__after_kind after,
@@ -595,6 +607,9 @@ bool weft__work_anywhere(void)
     for (uint32_t i = 0, n = weft__nallp(); i < n; i++)
         if (!weft__runq_empty(&weft__S.procs[i]))
             return true;
+    for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
+        if (weft__bound_pending(weft__S.carriers[i]))
+            return true;
     return false;
 }
 
@@ -635,6 +650,7 @@ static void remove_idle_m_locked(weft__carrier *m)
 /* Leaves the idle state: takes the P a waker handed over, or an idle P. */
 static void leave_idle(weft__carrier *m)
 {
+    atomic_store_explicit(&m->idling, false, memory_order_relaxed);
     weft__spin_lock(&weft__S.lock);
     if (weft__S.timer_waiter == m) {
         weft__S.timer_waiter = NULL;
@@ -739,6 +755,9 @@ static void idle(weft__carrier *m)
     weft__S.idle_m = m;
     weft__S.nidle_m++;
     atomic_store_explicit(&m->wake_word, 0, memory_order_relaxed);
+    /* seq_cst: pairs with weft__bound_ready, which queues, then reads
+     * idling; we set idling, then look at our bound queue below. */
+    atomic_store_explicit(&m->idling, true, memory_order_seq_cst);
     bool timer_waiter = !weft__S.timer_waiter;
     if (timer_waiter) {
         weft__S.timer_waiter = m;
@@ -754,7 +773,7 @@ static void idle(weft__carrier *m)
      * idle is left to the carriers holding the P's (one giving its P up
      * sees it here): leaving would only find no P and come back, a spin
      * that steals their CPU. */
-    if (atomic_load(&weft__S.done) ||
+    if (atomic_load(&weft__S.done) || weft__bound_pending(m) ||
         (atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst) &&
          weft__work_anywhere())) {
         leave_idle(m);
@@ -801,6 +820,21 @@ static void hand_on_timer_waiting(void)
         weft__carrier_wake(w);
 }
 
+/* Runs on: m's scheduler context, m holding no P. A thread bound to m
+ * that is runnable, with an idle P taken for it if there is one; else it
+ * runs without a P (bind.c). */
+static weft_thread *bound_without_p(weft__carrier *m)
+{
+    weft_thread *g = weft__bound_take(m);
+    if (!g)
+        return NULL;
+    weft__spin_lock(&weft__S.lock);
+    take_idle_p_locked(m);
+    weft__spin_unlock(&weft__S.lock);
+    stop_spinning(m);
+    return g;
+}
+
 /* Runs on: m's scheduler context. Returns the next thread to run on m, or
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
@@ -813,12 +847,16 @@ static weft_thread *find_runnable(weft__carrier *m)
             return NULL;
         if (unlikely(m->hog))
             weft__hog_returned(m);
-        if (m->p && handed_off(m->p) && weft__proc_retire(m)) {
+        if (m->p && handed_off(m->p) && weft__proc_retire(m) &&
+            !atomic_load_explicit(&m->nbound, memory_order_relaxed)) {
             stop_spinning(m); /* another carrier looks for work instead */
             hand_on_timer_waiting();
             return NULL;      /* demoted for good: this carrier ends */
         }
         if (!m->p) {
+            weft_thread *b = bound_without_p(m);
+            if (b)
+                return b;
             run_all_timers(m);
             idle(m);
             continue;
@@ -877,7 +915,8 @@ void weft__carrier_loop(weft__carrier *m)
             return;
         __atomic_store_n(&m->cur, g, __ATOMIC_RELAXED);
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
-        stamp(m->p, WEFT__STAMP_IN_G);
+        if (likely(m->p))
+            stamp(m->p, WEFT__STAMP_IN_G);
         WEFT__TRACE(weft__trace_run(m, g));
         weft__fiber_leave(&m->fake_stack, g->stack->lo, g->stack->size,
                           g->stack->tsan_fiber);

@@ -161,6 +161,13 @@ static void dump_thread(const struct dump *d, weft_thread *g, int depth)
     }
     if (state == WEFT__G_DONE)
         dprintf(fd, " result %d", g->result);
+    /* Read racily, as the rest of the record: a snapshot for people. */
+    weft__carrier *b = __atomic_load_n(&g->bound, __ATOMIC_RELAXED);
+    if (b && state != WEFT__G_DONE)
+        dprintf(fd, " [%s to carrier %u]",
+                __atomic_load_n(&g->pins, __ATOMIC_RELAXED) ? "pinned"
+                                                            : "bound",
+                b->id);
     if (atomic_load_explicit(&g->root.reason, memory_order_relaxed))
         dprintf(fd, " [cancelled]");
     dprintf(fd, "\n");

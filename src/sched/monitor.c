@@ -372,6 +372,7 @@ void weft__monitor_run(void)
         deepen(now);
         fire_late_timers(now);
         weft__io_sweep(); /* events of carriers too busy to look */
+        weft__bound_sweep(now); /* latency over binding (bind.c) */
         ensure_carrier();
         idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
         if (idle_ticks >= IDLE_TICKS) {
@@ -512,6 +513,8 @@ int weft_stats(weft_runtime_stats *out)
     snprintf(out->io_backend, sizeof out->io_backend, "%s", weft__io_backend());
     out->io_waiting = weft__fd_waiting();
     weft__io_batch_counts(&out->io_batched, &out->io_batch_submits);
+    out->bound = weft__bound_count();
+    out->unbound_resumes = atomic_load(&weft__S.unbound_resumes);
     return 0;
 }
 
@@ -523,11 +526,12 @@ void weft__dump_monitor(int fd)
     dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs, %u carriers "
                 "stuck, %u carriers (%u idle), offload pool %u threads "
                 "(%u busy), I/O backend %s (%u threads waiting, %llu "
-                "transfers batched in %llu submissions)\n",
+                "transfers batched in %llu submissions), %u threads "
+                "bound, %llu resumed unbound\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
             st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,
-            st.io_batch_submits);
+            st.io_batch_submits, st.bound, st.unbound_resumes);
     if (st.longest_hog_ns)
         dprintf(fd, "  longest hog: #%llu '%s', %.1f ms without a switch\n",
                 st.longest_hog_id, st.longest_hog_name,

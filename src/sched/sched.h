@@ -227,6 +227,13 @@ struct weft_thread {
     const void *_Atomic wait_obj;
     _Atomic int64_t wait_since;
     _Atomic int64_t wait_until;  /* its deadline (weft_now clock), or 0 */
+    /* Binding (bind.c): the carrier it resumes on, or NULL: free to move.
+     * Written by the thread itself only. Bound while pins or binds > 0. */
+    weft__carrier *bound;
+    uint32_t pins;               /* weft_pin nesting (and attr.pinned) */
+    uint32_t binds;              /* hooked calls from foreign code under way */
+    uint32_t unbatched;          /* hooked writes under way: never batched
+                                    (io/hooks.c, io/poller.c) */
     char name[32];
 };
 
@@ -377,6 +384,15 @@ struct weft__carrier {
     size_t stack_size;
     void *altstack;
     struct weft__trace_ring *trace; /* WEFT_TRACE: its events (trace.c) */
+    /* Threads bound to this carrier (bind.c). The queue of runnable ones
+     * is taken only by this carrier (or released by the monitor). */
+    _Atomic uint32_t nbound;     /* bound to it: it must not end */
+    _Atomic uint32_t nready_bound; /* in the queue; seq_cst vs idling */
+    _Atomic bool idling;         /* in idle(): wakers of bound threads wake
+                                    it (pairs with nready_bound) */
+    _Atomic int64_t bound_since; /* when the queue's head was queued */
+    weft__spinlock bound_lock;
+    weft_thread *bound_head, *bound_tail; /* under bound_lock */
 };
 
 #define WEFT__STAMP_IN_G 1u      /* a thread runs on the P */
@@ -425,6 +441,8 @@ struct weft__sched {
     uint64_t idle_epoch;              /* bumped when a carrier wakes; lock */
     uint32_t nidle_m;                 /* lock */
     bool deadlocked;                  /* declared; lock */
+    _Atomic uint64_t unbound_resumes; /* bound threads the monitor let
+                                         resume elsewhere (bind.c) */
     /* Thread record pool shared by all P's. */
     weft__spinlock g_lock;
     weft_thread *free_g;
@@ -502,6 +520,18 @@ void weft__hog_returned(weft__carrier *m);
 void weft__blocking_enter(void);
 void weft__blocking_leave(void);
 void weft__dump_monitor(int fd);
+
+/* bind.c */
+void weft__bind(weft_thread *g, weft__carrier *m);
+void weft__unbind(weft_thread *g);
+void weft__bound_resumed(weft_thread *g, weft__carrier *now_on);
+void weft__bound_ready(weft_thread *g);
+weft_thread *weft__bound_take(weft__carrier *m);
+bool weft__bound_pending(const weft__carrier *m);
+void weft__bound_sweep(int64_t now);
+unsigned weft__bound_count(void);
+weft_thread *weft__foreign_enter(void);
+void weft__foreign_leave(weft_thread *g);
 
 /* runtime.c: starts a spare carrier holding p (idle when p is NULL). */
 int  weft__carrier_spawn(weft__proc *p);

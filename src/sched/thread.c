@@ -263,6 +263,10 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     atomic_init(&g->claim, 1); /* generation 0, claimed: no wait */
     atomic_init(&g->park, WEFT__RUNNING);
     atomic_init(&g->state, WEFT__G_NEW);
+    g->bound = NULL;
+    g->pins = a && a->pinned; /* bound where it first runs */
+    g->binds = 0;
+    g->unbatched = 0;
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;
     count_live(p, +1);
@@ -352,8 +356,12 @@ void weft__thread_entry(void *unused)
     weft__carrier *m = weft__m();
     weft__after_switch_on(m);
     weft_thread *g = m->cur;
+    if (g->pins)
+        weft__bind(g, m);
     g->result = thread_body(g);
     weft__locals_release(g);
+    g->pins = 0;
+    weft__unbind(g);
     weft__switch_out(g, WEFT__AFTER_EXIT, NULL);
     weft__panic("finished thread #%llu resumed", (unsigned long long)g->id);
 }

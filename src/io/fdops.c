@@ -56,7 +56,7 @@ static int os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen,
 int weft_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
     const struct weft__libc *c = weft__libc_get();
-    if (!weft__g())
+    if (!weft__io_g())
         return os_accept(fd, addr, addrlen, flags);
     weft__fd *l = weft__fd_get(fd);
     if (!waits_here(l)) {
@@ -105,14 +105,14 @@ static int connect_result(int fd)
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     const struct weft__libc *c = weft__libc_get();
-    weft__fd *f = weft__g() ? weft__fd_get(fd) : weft__fd_peek(fd);
+    weft__fd *f = weft__io_g() ? weft__fd_get(fd) : weft__fd_peek(fd);
     int r = c->connect(fd, addr, addrlen);
     if (r == 0 || WEFT_ERRNO != EINPROGRESS || !f ||
         (fd_flags(f) & (WEFT__FD_NB_USER | WEFT__FD_NB_OURS)) !=
             WEFT__FD_NB_OURS)
         return r;
     int saved = WEFT_ERRNO;
-    if (!weft__g()) {
+    if (!weft__io_g()) {
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         while (c->poll(&p, 1, -1) < 0 && WEFT_ERRNO == EINTR) {
         }
@@ -143,7 +143,7 @@ int weft_wait_fd(int fd, short events, int64_t deadline_ns)
         return WEFT_ERRNO;
     if (deadline_ns == 0)
         return ETIMEDOUT;
-    if (!weft__g()) {
+    if (!weft__io_g()) {
         for (;;) {
             int64_t left = deadline_ns < 0 ? -1 : deadline_ns - weft_now();
             if (deadline_ns >= 0 && left <= 0)
@@ -205,7 +205,7 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
 int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
     const struct weft__libc *c = weft__libc_get();
-    if (!weft__g())
+    if (!weft__io_g())
         return c->poll(fds, nfds, timeout_ms);
     int saved = WEFT_ERRNO;
     int n = c->poll(fds, nfds, 0);

@@ -57,7 +57,7 @@ bool weft__hooks_on(void)
 /* Parks only on virtual threads, and only while hooks are on. */
 static inline bool parks(void)
 {
-    return !off() && weft__g();
+    return !off() && weft__io_g();
 }
 
 /* A hooked call that may park. Made from foreign code (io/caller.c), it

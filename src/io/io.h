@@ -232,6 +232,19 @@ ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
 /* hooks.c: whether the libc hooks are on (WEFT_HOOKS is not 0). */
 bool weft__hooks_on(void);
 
+/* The calling virtual thread if it may park in I/O, else NULL: on OS
+ * threads, and on virtual threads pinned by a pthread lock they hold
+ * (foreign/locks.c), I/O blocks the OS thread as libc's would. */
+static inline weft_thread *weft__io_g(void)
+{
+    weft_thread *g = weft__g();
+    return g && likely(!g->plocks) ? g : NULL;
+}
+
+/* foreign/locks.c: called at start so that libweft.a's lock hooks are
+ * always linked in. */
+void weft__locks_linked(void);
+
 /* caller.c: whether code at ra is neither the program's nor libweft's. */
 bool weft__caller_foreign(const void *ra);
 

@@ -53,7 +53,8 @@ static uint32_t fd_flags(const weft__fd *f)
 
 /* An OS thread calling on an fd weft made non-blocking: waits as the
  * blocking call would have, time-outs included. */
-static ssize_t os_io(int fd, short ev, attempt_fn attempt, void *ctx)
+static ssize_t os_io_blocking(int fd, short ev, attempt_fn attempt,
+                              void *ctx)
 {
     ssize_t r;
     while ((r = attempt(ctx)) < 0 && (WEFT_ERRNO == EAGAIN || WEFT_ERRNO == EWOULDBLOCK)) {
@@ -72,6 +73,14 @@ static ssize_t os_io(int fd, short ev, attempt_fn attempt, void *ctx)
         if (n < 0 && WEFT_ERRNO != EINTR)
             return -1;
     }
+    return r;
+}
+
+static ssize_t os_io(int fd, short ev, attempt_fn attempt, void *ctx)
+{
+    weft__blocking_enter(); /* a lock-pinned virtual thread's carrier */
+    ssize_t r = os_io_blocking(fd, ev, attempt, ctx);
+    weft__blocking_leave();
     return r;
 }
 
@@ -120,7 +129,7 @@ static ssize_t attempt_nb(attempt_fn attempt, struct rw *a)
 static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
                       size_t want)
 {
-    if (!weft__g())
+    if (!weft__io_g())
         return os_io(fd, ev, attempt, ctx);
     weft__fd *f = weft__fd_get(fd);
     if (!f)
@@ -239,7 +248,7 @@ static ssize_t try_recvmsg(void *c)
 static bool file_via_ring(int fd, int kind, void *buf, size_t n, off_t off,
                           ssize_t *out)
 {
-    if (!weft__g())
+    if (!weft__io_g())
         return false;
     weft__fd *f = weft__fd_get(fd);
     if (!f || !(fd_flags(f) & WEFT__FD_FILE))
@@ -284,7 +293,7 @@ ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
  * kernel's partial answer. */
 static bool gathers(int fd, int flags)
 {
-    weft__fd *f = weft__g() ? weft__fd_get(fd) : weft__fd_peek(fd);
+    weft__fd *f = weft__io_g() ? weft__fd_get(fd) : weft__fd_peek(fd);
     if (!(flags & MSG_WAITALL) || !f || !(fd_flags(f) & WEFT__FD_NB_OURS))
         return false;
     int type = 0;
@@ -300,7 +309,7 @@ static int wait_more(int fd, int64_t deadline)
 {
     if (deadline >= 0 && weft_now() >= deadline)
         return ETIMEDOUT;
-    if (weft__g()) {
+    if (weft__io_g()) {
         weft__fd *f = weft__fd_get(fd);
         return f ? weft__fd_wait(f, POLLIN, deadline) : EBADF;
     }
@@ -397,7 +406,7 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
     }
     if (file_via_ring(fd, WEFT__ROP_READ, buf, n, off, &r))
         return r;
-    if (weft__g() && weft__fd_get(fd) &&
+    if (weft__io_g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
         return weft__file_offload(WEFT__ROP_READ, fd, buf, n, off);
     return weft__libc.pread(fd, buf, n, off);
@@ -525,7 +534,7 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
     }
     if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, off, &r))
         return r;
-    if (weft__g() && weft__fd_get(fd) &&
+    if (weft__io_g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
         return weft__file_offload(WEFT__ROP_WRITE, fd, (void *)buf, n, off);
     return weft__libc.pwrite(fd, buf, n, off);
@@ -537,7 +546,7 @@ int weft_fsync(int fd)
     weft__libc_get();
     if (file_via_ring(fd, WEFT__ROP_FSYNC, NULL, 0, 0, &r))
         return (int)r;
-    if (weft__g() && weft__fd_get(fd))
+    if (weft__io_g() && weft__fd_get(fd))
         return (int)weft__file_offload(WEFT__ROP_FSYNC, fd, NULL, 0, 0);
     return weft__libc.fsync(fd);
 }

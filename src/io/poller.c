@@ -81,6 +81,7 @@ int weft__io_init(unsigned backend)
 {
     weft__libc_resolve();
     (void)weft__hooks_on(); /* links hooks.c in (see there) */
+    weft__locks_linked();   /* and foreign/locks.c */
     backend = backend_from_env(backend);
     int err = ENOSYS;
 #ifdef WEFT_HAVE_VALGRIND

@@ -9,7 +9,8 @@
  * carrier's addresses. So a thread that parks inside a hooked call made
  * from another shared object is *bound*: it resumes only on the carrier it
  * parked on (its errno is restored there as everywhere). weft_pin binds
- * a thread for as long as the program asks. Code that includes weft.h
+ * a thread for as long as the program asks, and a pthread lock for as
+ * long as the thread holds it (foreign/locks.c). Code that includes weft.h
  * reads errno through an accessor and never needs this: its parks migrate
  * freely, which keeps load balancing.
  *
@@ -60,6 +61,14 @@ void weft__unbind(weft_thread *g)
         return;
     g->bound = NULL;
     atomic_fetch_sub_explicit(&m->nbound, 1, memory_order_relaxed);
+}
+
+/* Runs on: g itself. Unbinds g unless something still binds it: a pin,
+ * a foreign call under way, a pthread lock held. */
+void weft__unbind_if_free(weft_thread *g)
+{
+    if (!g->pins && !g->binds && !g->plocks)
+        weft__unbind(g);
 }
 
 /* Runs on: g, resumed on carrier now_on. A bound thread the monitor let
@@ -184,8 +193,8 @@ int weft_unpin(void)
         return EPERM;
     if (!g->pins)
         return EINVAL;
-    if (--g->pins == 0 && !g->binds)
-        weft__unbind(g);
+    g->pins--;
+    weft__unbind_if_free(g);
     return 0;
 }
 
@@ -205,6 +214,8 @@ weft_thread *weft__foreign_enter(void)
 
 void weft__foreign_leave(weft_thread *g)
 {
-    if (g && --g->binds == 0 && !g->pins)
-        weft__unbind(g);
+    if (g) {
+        g->binds--;
+        weft__unbind_if_free(g);
+    }
 }

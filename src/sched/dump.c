@@ -48,6 +48,8 @@ const char *weft__wait_kind_name(int k)
     case WEFT__WAIT_FD_WRITE: return "fd writable";
     case WEFT__WAIT_FD_POLL: return "poll";
     case WEFT__WAIT_RING_IO: return "I/O in the ring";
+    case WEFT__WAIT_PTHREAD_LOCK: return "pthread lock";
+    case WEFT__WAIT_PTHREAD_COND: return "pthread condition";
     }
     return "?";
 }
@@ -168,6 +170,9 @@ static void dump_thread(const struct dump *d, weft_thread *g, int depth)
                 __atomic_load_n(&g->pins, __ATOMIC_RELAXED) ? "pinned"
                                                             : "bound",
                 b->id);
+    uint32_t locks = __atomic_load_n(&g->plocks, __ATOMIC_RELAXED);
+    if (locks && state != WEFT__G_DONE)
+        dprintf(fd, " [pinned (%u locks)]", locks);
     if (atomic_load_explicit(&g->root.reason, memory_order_relaxed))
         dprintf(fd, " [cancelled]");
     dprintf(fd, "\n");

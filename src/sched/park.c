@@ -84,8 +84,14 @@ static void notify(weft_thread *g)
              * seeing NOTIFIED (acquire). */
             if (atomic_compare_exchange_weak_explicit(
                     &g->park, &s, WEFT__NOTIFIED, memory_order_acq_rel,
-                    memory_order_acquire))
+                    memory_order_acquire)) {
+                /* A lock-pinned thread waits on its carrier, with park as
+                 * its futex word (block_carrier); g->plocks is stable
+                 * while it waits, and ordered by the claim's acquire. */
+                if (unlikely(g->plocks))
+                    weft__futex_wake(&g->park, 1);
                 return;
+            }
         } else if (s == WEFT__PARKED) {
             /* The load's acquire pairs with park_commit's release: g's
              * saved context is complete. PARKED is final for everyone but
@@ -236,6 +242,23 @@ static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
     }
 }
 
+/* Runs on: g, which holds a pthread lock (foreign/locks.c): a wait that
+ * must not switch, since another thread of this carrier could block it
+ * waiting for that lock. The carrier waits with g on it, marked blocking
+ * so that the monitor moves its P's other threads; notify() wakes it. */
+static void block_carrier(weft_thread *g, weft__spinlock *lk)
+{
+    if (lk)
+        weft__spin_unlock(lk);
+    weft__blocking_enter();
+    while (atomic_load_explicit(&g->park, memory_order_acquire) ==
+           WEFT__PARKING)
+        weft__futex_wait(&g->park, WEFT__PARKING, -1);
+    atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
+    weft__blocking_leave(); /* g is bound: it stays on this carrier */
+}
+
 /* Runs on: the waiting thread, after weft__wait_begin and after linking w
  * where wakers find it. Releases lk (if not NULL) once the thread can no
  * longer miss a wake-up. Blocks until the wait is claimed; deadline_ns < 0:
@@ -271,6 +294,8 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         if (lk)
             weft__spin_unlock(lk);
+    } else if (unlikely(g->plocks)) {
+        block_carrier(g, lk);
     } else {
         weft__switch_out(g, WEFT__AFTER_PARK, lk);
     }

@@ -71,6 +71,8 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_FD_POLL,    /* several fds, or both directions */
     WEFT__WAIT_RING_IO,    /* an io_uring operation (file I/O, a batched
                               transfer) */
+    WEFT__WAIT_PTHREAD_LOCK, /* a contended pthread mutex or rwlock */
+    WEFT__WAIT_PTHREAD_COND, /* pthread_cond_wait */
 } weft__wait_kind;
 
 #define WEFT__WAIT_INTERRUPTIBLE 1 /* cancellation ends the wait */
@@ -234,6 +236,10 @@ struct weft_thread {
     uint32_t binds;              /* hooked calls from foreign code under way */
     uint32_t unbatched;          /* hooked writes under way: never batched
                                     (io/hooks.c, io/poller.c) */
+    /* pthread locks it holds (foreign/locks.c): while > 0 it is bound,
+     * and its waits block the carrier instead of switching (park.c).
+     * Written by the thread itself only. */
+    uint32_t plocks;
     char name[32];
 };
 
@@ -524,6 +530,7 @@ void weft__dump_monitor(int fd);
 /* bind.c */
 void weft__bind(weft_thread *g, weft__carrier *m);
 void weft__unbind(weft_thread *g);
+void weft__unbind_if_free(weft_thread *g);
 void weft__bound_resumed(weft_thread *g, weft__carrier *now_on);
 void weft__bound_ready(weft_thread *g);
 weft_thread *weft__bound_take(weft__carrier *m);

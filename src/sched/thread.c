@@ -267,6 +267,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     g->pins = a && a->pinned; /* bound where it first runs */
     g->binds = 0;
     g->unbatched = 0;
+    g->plocks = 0;
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;
     count_live(p, +1);
@@ -566,7 +567,9 @@ int weft_cancel(weft_thread *t)
 int weft_yield(void)
 {
     weft__carrier *m = weft__m();
-    if (!m || !m->cur) {
+    /* A thread holding a pthread lock must not let the carrier's other
+     * threads run: one of them could block the carrier on that lock. */
+    if (!m || !m->cur || m->cur->plocks) {
         sched_yield();
         return 0;
     }

@@ -1,0 +1,326 @@
+/*
+ * plock.c — pthread locks on virtual threads (foreign/locks.c): a thread
+ * that holds one stays on its carrier and its waits block the carrier; a
+ * contended lock or a condition wait made holding no other lock parks;
+ * counting follows what glibc returned.
+ */
+#include "wt_io.h"
+
+#include <sys/syscall.h>
+
+static long tid(void)
+{
+    return syscall(SYS_gettid);
+}
+
+static int run_cfg(weft_fn fn, void *arg, unsigned procs, unsigned hog_ms)
+{
+    weft_config cfg = {.procs = procs, .hog_ms = hog_ms};
+    int rc = weft_run(fn, arg, &cfg);
+    wt_assert_clean();
+    return rc;
+}
+
+/* ------------------------------------------------- waiters do not multiply */
+
+enum { WAITERS = 300 };
+
+static pthread_mutex_t g_mx = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int g_got;
+static unsigned g_max_carriers;
+
+static int waiter(void *arg)
+{
+    WT_CHECK_EQ(pthread_mutex_lock(&g_mx), 0);
+    atomic_fetch_add(&g_got, 1);
+    WT_CHECK_EQ(pthread_mutex_unlock(&g_mx), 0);
+    return 0;
+}
+
+static int root_many_waiters(void *arg)
+{
+    WT_REQUIRE_EQ(pthread_mutex_lock(&g_mx), 0);
+    weft_thread *t[WAITERS];
+    for (int i = 0; i < WAITERS; i++)
+        t[i] = wt_go_named("waiter", waiter, NULL);
+    /* Held across a block of the carrier: the waiters park meanwhile. */
+    wt_block_ms(100);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    g_max_carriers = st.carriers;
+    WT_CHECK_EQ(pthread_mutex_unlock(&g_mx), 0);
+    for (int i = 0; i < WAITERS; i++)
+        wt_join(t[i]);
+    return 0;
+}
+
+Test(plock, contended_mutex_waiters_park, .timeout = 30)
+{
+    cr_assert_eq(run_cfg(root_many_waiters, NULL, 2, 10), 0);
+    cr_log_info("%d waiters: %u carriers", WAITERS, g_max_carriers);
+    cr_assert_eq(atomic_load(&g_got), WAITERS);
+    cr_assert_lt(g_max_carriers, 8, "%u carriers", g_max_carriers);
+}
+
+/* --------------------------------------------------- holding one pins */
+
+static atomic_int g_moves;
+
+static int holder(void *arg)
+{
+    pthread_mutex_t *mx = arg;
+    for (int i = 0; i < 50; i++) {
+        WT_CHECK_EQ(pthread_mutex_lock(mx), 0);
+        long before = tid();
+        weft_sleep(WT_US(200)); /* blocks the carrier: it holds a lock */
+        usleep(100);
+        if (tid() != before)
+            atomic_fetch_add(&g_moves, 1);
+        WT_CHECK_EQ(pthread_mutex_unlock(mx), 0);
+        weft_sleep(WT_US(50));
+    }
+    return 0;
+}
+
+static int root_holders(void *arg)
+{
+    pthread_mutex_t mx[8];
+    weft_thread *t[8];
+    for (int i = 0; i < 8; i++) {
+        pthread_mutex_init(&mx[i], NULL);
+        t[i] = wt_go_named("holder", holder, &mx[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        wt_join(t[i]);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.bound, 0);
+    return 0;
+}
+
+Test(plock, a_thread_holding_a_mutex_keeps_its_carrier, .timeout = 30)
+{
+    cr_assert_eq(run_cfg(root_holders, NULL, 2, 10), 0);
+    cr_assert_eq(atomic_load(&g_moves), 0);
+}
+
+/* --------------------------------------------- recursive, held across I/O */
+
+/* SQLite's serialized mode: a recursive mutex per connection, held across
+ * a sleep of its busy handler, by threads that share carriers. */
+static pthread_mutex_t g_rec;
+static atomic_int g_txns;
+
+static int txn_loop(void *arg)
+{
+    for (int i = 0; i < 40; i++) {
+        WT_CHECK_EQ(pthread_mutex_lock(&g_rec), 0);
+        WT_CHECK_EQ(pthread_mutex_lock(&g_rec), 0);
+        usleep(200);
+        WT_CHECK_EQ(pthread_mutex_unlock(&g_rec), 0);
+        WT_CHECK_EQ(pthread_mutex_unlock(&g_rec), 0);
+        atomic_fetch_add(&g_txns, 1);
+        usleep(100);
+    }
+    return 0;
+}
+
+static int root_recursive(void *arg)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&g_rec, &a);
+    weft_thread *t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = wt_go_named("txn", txn_loop, NULL);
+    for (int i = 0; i < 8; i++)
+        wt_join(t[i]);
+    pthread_mutex_destroy(&g_rec);
+    return 0;
+}
+
+Test(plock, recursive_mutex_held_across_sleeps_on_one_p, .timeout = 30)
+{
+    atomic_store(&g_txns, 0);
+    cr_assert_eq(run_cfg(root_recursive, NULL, 1, 10), 0);
+    cr_assert_eq(atomic_load(&g_txns), 8 * 40);
+}
+
+Test(plock, recursive_mutex_held_across_sleeps_on_two_ps, .timeout = 30)
+{
+    atomic_store(&g_txns, 0);
+    cr_assert_eq(run_cfg(root_recursive, NULL, 2, 10), 0);
+    cr_assert_eq(atomic_load(&g_txns), 8 * 40);
+}
+
+/* ------------------------------------------------------ condition waits */
+
+static pthread_mutex_t g_cmx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_items, g_taken;
+
+static int consumer(void *arg)
+{
+    for (int i = 0; i < 200; i++) {
+        WT_CHECK_EQ(pthread_mutex_lock(&g_cmx), 0);
+        while (g_items == 0)
+            WT_CHECK_EQ(pthread_cond_wait(&g_cv, &g_cmx), 0);
+        g_items--;
+        g_taken++;
+        WT_CHECK_EQ(pthread_mutex_unlock(&g_cmx), 0);
+    }
+    return 0;
+}
+
+static int root_cond(void *arg)
+{
+    weft_thread *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = wt_go_named("consumer", consumer, NULL);
+    for (int i = 0; i < 800; i++) {
+        WT_CHECK_EQ(pthread_mutex_lock(&g_cmx), 0);
+        g_items++;
+        WT_CHECK_EQ(pthread_cond_signal(&g_cv), 0);
+        WT_CHECK_EQ(pthread_mutex_unlock(&g_cmx), 0);
+        if (i % 8 == 0)
+            weft_yield();
+    }
+    for (int i = 0; i < 4; i++)
+        wt_join(t[i]);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.handoffs, 0);
+    return 0;
+}
+
+/* One P and hand-offs held off: a condition wait that blocked the carrier
+ * would stop the producer for good. */
+Test(plock, cond_wait_parks_on_one_p, .timeout = 30)
+{
+    cr_assert_eq(run_cfg(root_cond, NULL, 1, 10000), 0);
+    cr_assert_eq(g_taken, 800);
+}
+
+static int timed_waiter(void *arg)
+{
+    pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    struct timespec abs;
+    clock_gettime(CLOCK_REALTIME, &abs);
+    abs.tv_nsec += 30 * 1000000;
+    if (abs.tv_nsec >= 1000000000) {
+        abs.tv_sec++;
+        abs.tv_nsec -= 1000000000;
+    }
+    int64_t t0 = weft_now();
+    WT_CHECK_EQ(pthread_mutex_lock(&mx), 0);
+    WT_CHECK_EQ(pthread_cond_timedwait(&cv, &mx, &abs), ETIMEDOUT);
+    WT_CHECK_EQ(pthread_mutex_unlock(&mx), 0);
+    int64_t ms = (weft_now() - t0) / 1000000;
+    WT_CHECK_MSG(ms >= 25 && ms < 500, "timed wait took %lld ms",
+                 (long long)ms);
+    return 0;
+}
+
+Test(plock, cond_timedwait_times_out, .timeout = 10)
+{
+    cr_assert_eq(run_cfg(timed_waiter, NULL, 1, 10000), 0);
+}
+
+/* ----------------------------------------------------- errors and counts */
+
+static int root_errorcheck(void *arg)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_t mx;
+    pthread_mutex_init(&mx, &a);
+    WT_CHECK_EQ(pthread_mutex_unlock(&mx), EPERM);
+    WT_CHECK_EQ(pthread_mutex_lock(&mx), 0);
+    WT_CHECK_EQ(pthread_mutex_lock(&mx), EDEADLK);
+    WT_CHECK_EQ(pthread_mutex_trylock(&mx), EBUSY);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.bound, 1); /* one lock held, counted once */
+    WT_CHECK_EQ(pthread_mutex_unlock(&mx), 0);
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.bound, 0);
+    pthread_mutex_destroy(&mx);
+    return 0;
+}
+
+Test(plock, only_successful_locks_count, .timeout = 10)
+{
+    cr_assert_eq(run_cfg(root_errorcheck, NULL, 1, 10), 0);
+}
+
+static pthread_mutex_t g_tmx = PTHREAD_MUTEX_INITIALIZER;
+
+static int timed_locker(void *arg)
+{
+    struct timespec abs;
+    clock_gettime(CLOCK_REALTIME, &abs);
+    abs.tv_sec += 0;
+    abs.tv_nsec += 20 * 1000000;
+    if (abs.tv_nsec >= 1000000000) {
+        abs.tv_sec++;
+        abs.tv_nsec -= 1000000000;
+    }
+    WT_CHECK_EQ(pthread_mutex_timedlock(&g_tmx, &abs), ETIMEDOUT);
+    return 0;
+}
+
+static int root_timedlock(void *arg)
+{
+    WT_CHECK_EQ(pthread_mutex_lock(&g_tmx), 0);
+    weft_thread *t = wt_go_named("timed", timed_locker, NULL);
+    wt_block_ms(60);
+    WT_CHECK_EQ(pthread_mutex_unlock(&g_tmx), 0);
+    wt_join(t);
+    return 0;
+}
+
+Test(plock, mutex_timedlock_times_out_parked, .timeout = 10)
+{
+    cr_assert_eq(run_cfg(root_timedlock, NULL, 2, 10000), 0);
+}
+
+/* ------------------------------------------------------------- rwlocks */
+
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+static atomic_int g_readers_in, g_max_readers;
+
+static int reader(void *arg)
+{
+    WT_CHECK_EQ(pthread_rwlock_rdlock(&g_rw), 0);
+    int n = atomic_fetch_add(&g_readers_in, 1) + 1;
+    int m = atomic_load(&g_max_readers);
+    while (n > m && !atomic_compare_exchange_weak(&g_max_readers, &m, n)) {
+    }
+    usleep(2000);
+    atomic_fetch_sub(&g_readers_in, 1);
+    WT_CHECK_EQ(pthread_rwlock_unlock(&g_rw), 0);
+    return 0;
+}
+
+static int root_rwlock(void *arg)
+{
+    WT_CHECK_EQ(pthread_rwlock_wrlock(&g_rw), 0);
+    weft_thread *t[16];
+    for (int i = 0; i < 16; i++)
+        t[i] = wt_go_named("reader", reader, NULL);
+    wt_block_ms(20);
+    WT_CHECK_EQ(atomic_load(&g_readers_in), 0);
+    WT_CHECK_EQ(pthread_rwlock_unlock(&g_rw), 0);
+    for (int i = 0; i < 16; i++)
+        wt_join(t[i]);
+    return 0;
+}
+
+Test(plock, rwlock_writer_holds_off_parked_readers, .timeout = 20)
+{
+    cr_assert_eq(run_cfg(root_rwlock, NULL, 2, 10), 0);
+    cr_assert_geq(atomic_load(&g_max_readers), 2);
+}

@@ -13,6 +13,30 @@ static long tid(void)
     return syscall(SYS_gettid);
 }
 
+/* CLOCK_REALTIME ms from now, as pthread's timed calls take it. */
+static struct timespec realtime_in_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
+/* Joins n threads, then checks one weft_stats counter. */
+#define JOIN_ALL_THEN_STAT(t, n, field, want)                              \
+    do {                                                                   \
+        for (int i_ = 0; i_ < (n); i_++)                                   \
+            wt_join((t)[i_]);                                              \
+        weft_runtime_stats st_;                                            \
+        WT_CHECK_EQ(weft_stats(&st_), 0);                                  \
+        WT_CHECK_EQ(st_.field, (want));                                    \
+    } while (0)
+
 static int run_cfg(weft_fn fn, void *arg, unsigned procs, unsigned hog_ms)
 {
     weft_config cfg = {.procs = procs, .hog_ms = hog_ms};
@@ -90,11 +114,7 @@ static int root_holders(void *arg)
         pthread_mutex_init(&mx[i], NULL);
         t[i] = wt_go_named("holder", holder, &mx[i]);
     }
-    for (int i = 0; i < 8; i++)
-        wt_join(t[i]);
-    weft_runtime_stats st;
-    WT_CHECK_EQ(weft_stats(&st), 0);
-    WT_CHECK_EQ(st.bound, 0);
+    JOIN_ALL_THEN_STAT(t, 8, bound, 0);
     return 0;
 }
 
@@ -186,11 +206,7 @@ static int root_cond(void *arg)
         if (i % 8 == 0)
             weft_yield();
     }
-    for (int i = 0; i < 4; i++)
-        wt_join(t[i]);
-    weft_runtime_stats st;
-    WT_CHECK_EQ(weft_stats(&st), 0);
-    WT_CHECK_EQ(st.handoffs, 0);
+    JOIN_ALL_THEN_STAT(t, 4, handoffs, 0);
     return 0;
 }
 
@@ -206,13 +222,7 @@ static int timed_waiter(void *arg)
 {
     pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    struct timespec abs;
-    clock_gettime(CLOCK_REALTIME, &abs);
-    abs.tv_nsec += 30 * 1000000;
-    if (abs.tv_nsec >= 1000000000) {
-        abs.tv_sec++;
-        abs.tv_nsec -= 1000000000;
-    }
+    struct timespec abs = realtime_in_ms(30);
     int64_t t0 = weft_now();
     WT_CHECK_EQ(pthread_mutex_lock(&mx), 0);
     WT_CHECK_EQ(pthread_cond_timedwait(&cv, &mx, &abs), ETIMEDOUT);
@@ -260,14 +270,7 @@ static pthread_mutex_t g_tmx = PTHREAD_MUTEX_INITIALIZER;
 
 static int timed_locker(void *arg)
 {
-    struct timespec abs;
-    clock_gettime(CLOCK_REALTIME, &abs);
-    abs.tv_sec += 0;
-    abs.tv_nsec += 20 * 1000000;
-    if (abs.tv_nsec >= 1000000000) {
-        abs.tv_sec++;
-        abs.tv_nsec -= 1000000000;
-    }
+    struct timespec abs = realtime_in_ms(20);
     WT_CHECK_EQ(pthread_mutex_timedlock(&g_tmx, &abs), ETIMEDOUT);
     return 0;
 }

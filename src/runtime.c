@@ -31,6 +31,7 @@
 #include "sched/fiber.h"
 #include "sched/runq.h"
 #include "sched/trace.h"
+#include "foreign/real.h"
 
 #define DEFAULT_STACK (256u * 1024)
 #define MAX_PROCS 1024u
@@ -245,9 +246,9 @@ static void resolve_libc_bindings(void)
     /* weft_offload's first call from a thread. */
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    pthread_mutex_lock(&mu);
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
+    weft__real_mutex_lock(&mu);
+    weft__real_cond_signal(&cv);
+    weft__real_mutex_unlock(&mu);
     (void)strtoul(getenv("WEFT_OFFLOAD_THREADS") ? "1" : "0", NULL, 10);
 }
 

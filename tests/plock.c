@@ -327,3 +327,69 @@ Test(plock, rwlock_writer_holds_off_parked_readers, .timeout = 20)
     cr_assert_eq(run_cfg(root_rwlock, NULL, 2, 10), 0);
     cr_assert_geq(atomic_load(&g_max_readers), 2);
 }
+
+/* -------------------------------------- shared with OS threads in glibc */
+
+/* A work queue served by OS threads waiting in pthread_cond_timedwait and
+ * fed by virtual threads: both sides on one mutex and one condition. */
+enum { OS_WORKERS = 4, PRODUCERS = 100, JOBS_EACH = 20 };
+
+static struct {
+    pthread_mutex_t mx;
+    pthread_cond_t cv;
+    int queued, done;
+    bool stop;
+} g_q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false};
+
+static void *os_worker(void *arg)
+{
+    pthread_mutex_lock(&g_q.mx);
+    while (!g_q.stop || g_q.queued) {
+        if (!g_q.queued) {
+            struct timespec abs = realtime_in_ms(5);
+            pthread_cond_timedwait(&g_q.cv, &g_q.mx, &abs);
+            continue;
+        }
+        g_q.queued--;
+        g_q.done++;
+    }
+    pthread_mutex_unlock(&g_q.mx);
+    return NULL;
+}
+
+static int producer(void *arg)
+{
+    for (int i = 0; i < JOBS_EACH; i++) {
+        WT_CHECK_EQ(pthread_mutex_lock(&g_q.mx), 0);
+        g_q.queued++;
+        WT_CHECK_EQ(pthread_cond_signal(&g_q.cv), 0);
+        WT_CHECK_EQ(pthread_mutex_unlock(&g_q.mx), 0);
+        weft_yield();
+    }
+    return 0;
+}
+
+static int root_os_pool(void *arg)
+{
+    pthread_t os[OS_WORKERS];
+    for (int i = 0; i < OS_WORKERS; i++)
+        WT_REQUIRE_EQ(pthread_create(&os[i], NULL, os_worker, NULL), 0);
+    weft_thread *t[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++)
+        t[i] = wt_go_named("producer", producer, NULL);
+    for (int i = 0; i < PRODUCERS; i++)
+        wt_join(t[i]);
+    pthread_mutex_lock(&g_q.mx);
+    g_q.stop = true;
+    pthread_cond_broadcast(&g_q.cv);
+    pthread_mutex_unlock(&g_q.mx);
+    for (int i = 0; i < OS_WORKERS; i++)
+        pthread_join(os[i], NULL); /* blocks this carrier: short */
+    return 0;
+}
+
+Test(plock, virtual_threads_feed_os_threads_through_a_condition, .timeout = 30)
+{
+    cr_assert_eq(run_cfg(root_os_pool, NULL, 2, 10), 0);
+    cr_assert_eq(g_q.done, PRODUCERS * JOBS_EACH);
+}

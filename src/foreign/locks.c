@@ -53,6 +53,7 @@
 #include <time.h>
 
 #include "base/fence.h"
+#include "foreign/real.h"
 #include "io/io.h"
 #include "sched/sched.h"
 
@@ -677,6 +678,45 @@ HOOK int pthread_cond_broadcast(pthread_cond_t *c)
     int r = real.cond_broadcast(c);
     wake_addr(c, INT32_MAX);
     return r;
+}
+
+/* ------------------------------------------------ for libweft's own use */
+
+int weft__real_mutex_lock(pthread_mutex_t *mx)
+{
+    ready();
+    return real.mutex_lock(mx);
+}
+
+int weft__real_mutex_unlock(pthread_mutex_t *mx)
+{
+    ready();
+    return real.mutex_unlock(mx);
+}
+
+int weft__real_cond_signal(pthread_cond_t *c)
+{
+    ready();
+    return real.cond_signal(c);
+}
+
+int weft__real_cond_broadcast(pthread_cond_t *c)
+{
+    ready();
+    return real.cond_broadcast(c);
+}
+
+int weft__real_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *mx,
+                              const struct timespec *abs)
+{
+    ready();
+    return real.cond_timedwait(c, mx, abs);
+}
+
+int weft__real_once(pthread_once_t *once, void (*fn)(void))
+{
+    ready();
+    return real.once(once, fn);
 }
 
 /* Called by weft_run, so that a program linked with libweft.a always

@@ -19,6 +19,7 @@
 
 #include "io/io.h"
 #include "sched/sched.h"
+#include "foreign/real.h"
 
 static pthread_key_t os_key;
 static pthread_once_t os_once = PTHREAD_ONCE_INIT;
@@ -42,7 +43,7 @@ void weft__os_thread_register(void)
     if (os_registered)
         return;
     os_registered = true;
-    pthread_once(&os_once, make_key);
+    weft__real_once(&os_once, make_key);
     atomic_fetch_add_explicit(&os_threads, 1, memory_order_acq_rel);
     pthread_setspecific(os_key, (void *)1);
 }

@@ -483,6 +483,8 @@ typedef struct weft_runtime_stats {
     unsigned long long unbound_resumes; /* bound threads that resumed on
                                     another carrier because theirs was
                                     stuck longer than hog_ms */
+    unsigned lock_pinned;        /* threads holding a pthread lock: their
+                                    waits block their carrier */
 } weft_runtime_stats;
 
 /* Fills *out. Runs on: any thread, while weft_run runs.

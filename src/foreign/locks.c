@@ -8,10 +8,13 @@
  * away, another thread of the same carrier that waits for the lock would
  * block the carrier the holder needs to come back to (SQLite's serialized
  * mode does exactly that). So while it holds one (g->plocks > 0) the
- * thread is bound to its carrier (sched/bind.c), and its waits — hooked
- * calls and weft's own API alike — block the carrier, marked blocking so
- * that the monitor moves the carrier's other threads (sched/park.c:
- * block_carrier, io/ops.c: os_io): Loom's pinning.
+ * thread never switches away: its waits — hooked calls and weft's own API
+ * alike — block the carrier, marked blocking so that the monitor moves
+ * the carrier's other threads (sched/park.c: block_carrier, io/ops.c:
+ * os_io), and it neither yields nor leaves a carrier whose P was handed
+ * off (sched/carrier.c): Loom's pinning. Counting is a plain increment by
+ * the thread itself, nothing shared: a lock and an unlock cost a few
+ * branches more than glibc's (bench/foreign_calls.c).
  *
  * Counting: a lock call that returned 0 (or EOWNERDEAD: the caller owns
  * the mutex) counts; EBUSY, ETIMEDOUT, EDEADLK do not. A successful unlock
@@ -49,6 +52,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <threads.h>
 #include <time.h>
 
@@ -60,6 +65,8 @@
 #define HOOK __attribute__((visibility("default")))
 
 /* ------------------------------------------------------- glibc's calls */
+
+static bool hooks_off; /* WEFT_HOOKS=0, read at load as io/hooks.c does */
 
 static struct {
     int (*mutex_lock)(pthread_mutex_t *);
@@ -134,6 +141,8 @@ static void resolve(void)
 
 __attribute__((constructor)) static void resolve_at_load(void)
 {
+    const char *v = getenv("WEFT_HOOKS");
+    hooks_off = v && !strcmp(v, "0");
     resolve();
 }
 
@@ -152,19 +161,21 @@ static inline weft_thread *self(void)
 {
     weft__carrier *m = weft__m_here();
     weft_thread *g = m ? m->cur : NULL;
-    return g && likely(weft__hooks_on()) ? g : NULL;
+    return g && likely(!hooks_off) ? g : NULL;
 }
 
+/* Atomic stores, not read-modify-writes: only g writes the count; the
+ * dump and weft_stats read it from other threads. */
 static inline void held(weft_thread *g, int r)
 {
-    if (g && (r == 0 || r == EOWNERDEAD) && g->plocks++ == 0)
-        weft__bind(g, weft__m());
+    if (g && (r == 0 || r == EOWNERDEAD))
+        __atomic_store_n(&g->plocks, g->plocks + 1, __ATOMIC_RELAXED);
 }
 
 static inline void released(weft_thread *g, int r)
 {
-    if (g && r == 0 && g->plocks && --g->plocks == 0)
-        weft__unbind_if_free(g);
+    if (g && r == 0 && g->plocks)
+        __atomic_store_n(&g->plocks, g->plocks - 1, __ATOMIC_RELAXED);
 }
 
 /* ----------------------------------------------------- parking on an address */

@@ -9,8 +9,9 @@
  * carrier's addresses. So a thread that parks inside a hooked call made
  * from another shared object is *bound*: it resumes only on the carrier it
  * parked on (its errno is restored there as everywhere). weft_pin binds
- * a thread for as long as the program asks, and a pthread lock for as
- * long as the thread holds it (foreign/locks.c). Code that includes weft.h
+ * a thread for as long as the program asks. (A thread that holds a
+ * pthread lock needs no binding: it never switches away at all,
+ * foreign/locks.c.) Code that includes weft.h
  * reads errno through an accessor and never needs this: its parks migrate
  * freely, which keeps load balancing.
  *
@@ -64,10 +65,10 @@ void weft__unbind(weft_thread *g)
 }
 
 /* Runs on: g itself. Unbinds g unless something still binds it: a pin,
- * a foreign call under way, a pthread lock held. */
+ * or a foreign call under way. */
 void weft__unbind_if_free(weft_thread *g)
 {
-    if (!g->pins && !g->binds && !g->plocks)
+    if (!g->pins && !g->binds)
         weft__unbind(g);
 }
 
@@ -169,6 +170,21 @@ unsigned weft__bound_count(void)
         if (weft__S.carriers[i])
             n += atomic_load_explicit(&weft__S.carriers[i]->nbound,
                                       memory_order_relaxed);
+    return n;
+}
+
+/* Runs on: any thread. Threads holding a pthread lock, for weft_stats: a
+ * snapshot read off every record. */
+unsigned weft__lock_pinned_count(void)
+{
+    unsigned n = 0;
+    weft__spin_lock(&weft__S.g_lock);
+    for (weft_thread *g = weft__S.all_g; g; g = g->all_next)
+        if (atomic_load_explicit(&g->state, memory_order_relaxed) !=
+                WEFT__G_DONE &&
+            __atomic_load_n(&g->plocks, __ATOMIC_RELAXED))
+            n++;
+    weft__spin_unlock(&weft__S.g_lock);
     return n;
 }
 

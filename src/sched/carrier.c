@@ -183,7 +183,9 @@ void weft__blocking_leave(void)
     if (!m || !m->p)
         return;
     stamp(m->p, WEFT__STAMP_IN_G);
-    if (handed_off(m->p))
+    /* A thread holding a pthread lock stays (foreign/locks.c): it runs on
+     * as a hog would, and the P goes at its next switch. */
+    if (handed_off(m->p) && !m->cur->plocks)
         weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
 }
 
@@ -248,9 +250,10 @@ void weft__enqueue_spawned(weft_thread *g)
 {
     weft__carrier *m = weft__m();
     weft__proc *p = m->p;
-    if (p && atomic_load_explicit(&p->tail, memory_order_relaxed) -
-                     atomic_load_explicit(&p->head, memory_order_relaxed) >=
-                 WEFT__SPAWN_BACKLOG) {
+    if (p && !m->cur->plocks &&
+        atomic_load_explicit(&p->tail, memory_order_relaxed) -
+                atomic_load_explicit(&p->head, memory_order_relaxed) >=
+            WEFT__SPAWN_BACKLOG) {
         weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
         m = weft__m();
     }

@@ -514,6 +514,7 @@ int weft_stats(weft_runtime_stats *out)
     out->io_waiting = weft__fd_waiting();
     weft__io_batch_counts(&out->io_batched, &out->io_batch_submits);
     out->bound = weft__bound_count();
+    out->lock_pinned = weft__lock_pinned_count();
     out->unbound_resumes = atomic_load(&weft__S.unbound_resumes);
     return 0;
 }
@@ -527,11 +528,12 @@ void weft__dump_monitor(int fd)
                 "stuck, %u carriers (%u idle), offload pool %u threads "
                 "(%u busy), I/O backend %s (%u threads waiting, %llu "
                 "transfers batched in %llu submissions), %u threads "
-                "bound, %llu resumed unbound\n",
+                "bound, %llu resumed unbound, %u holding pthread locks\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
             st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,
-            st.io_batch_submits, st.bound, st.unbound_resumes);
+            st.io_batch_submits, st.bound, st.unbound_resumes,
+            st.lock_pinned);
     if (st.longest_hog_ns)
         dprintf(fd, "  longest hog: #%llu '%s', %.1f ms without a switch\n",
                 st.longest_hog_id, st.longest_hog_name,

@@ -256,7 +256,7 @@ static void block_carrier(weft_thread *g, weft__spinlock *lk)
         weft__futex_wait(&g->park, WEFT__PARKING, -1);
     atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
-    weft__blocking_leave(); /* g is bound: it stays on this carrier */
+    weft__blocking_leave(); /* never switches while g holds a lock */
 }
 
 /* Runs on: the waiting thread, after weft__wait_begin and after linking w

@@ -236,9 +236,9 @@ struct weft_thread {
     uint32_t binds;              /* hooked calls from foreign code under way */
     uint32_t unbatched;          /* hooked writes under way: never batched
                                     (io/hooks.c, io/poller.c) */
-    /* pthread locks it holds (foreign/locks.c): while > 0 it is bound,
-     * and its waits block the carrier instead of switching (park.c).
-     * Written by the thread itself only. */
+    /* pthread locks it holds (foreign/locks.c): while > 0 it never
+     * switches away: its waits block the carrier (park.c). Written by
+     * the thread itself only. */
     uint32_t plocks;
     char name[32];
 };
@@ -537,6 +537,7 @@ weft_thread *weft__bound_take(weft__carrier *m);
 bool weft__bound_pending(const weft__carrier *m);
 void weft__bound_sweep(int64_t now);
 unsigned weft__bound_count(void);
+unsigned weft__lock_pinned_count(void);
 weft_thread *weft__foreign_enter(void);
 void weft__foreign_leave(weft_thread *g);
 

@@ -17,6 +17,7 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,6 +93,34 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  *   ENOMEM  the runtime could not be set up
  *   EAGAIN  a carrier OS thread could not be created */
 WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
+
+/* ------------------------------------------------------------------ errno */
+
+/* The address of the calling OS thread's errno, computed afresh at every
+ * call: a virtual thread may resume on another carrier OS thread after any
+ * call that parks, and each OS thread has its own errno. weft saves and
+ * restores errno's value per virtual thread at every switch, but glibc
+ * declares __errno_location const, so at -O2 a function that writes errno,
+ * parks and then reads errno may reuse the first carrier's address. This
+ * function is neither const nor pure, and weft.h defines errno through it
+ * (after including <errno.h>), so code that includes weft.h reads the
+ * right errno after a park.
+ *
+ * To keep glibc's errno instead (a translation unit that never keeps errno
+ * across a call that may park, and wants the cheaper access), define
+ * WEFT_NO_ERRNO_ACCESSOR before including weft.h; then read errno right
+ * after the call that set it, never across a call that may park.
+ * Runs on: any thread. */
+#if defined(__GNUC__)
+WEFT_API int *weft_errno_location(void) __attribute__((nothrow));
+#else
+WEFT_API int *weft_errno_location(void);
+#endif
+
+#if !defined(WEFT_NO_ERRNO_ACCESSOR)
+#undef errno
+#define errno (*weft_errno_location())
+#endif
 
 /* ---------------------------------------------------------------- threads */
 

@@ -24,11 +24,13 @@
 #define ROUNDS 1500     /* per worker and batch: 12,000 parks a batch */
 #define MIN_PARKS 10000
 /* Batches run until the workers have migrated this often (or the time is
- * up), so that a quiet run cannot pass by hardly ever migrating. */
-#define MIN_MIGRATIONS 1000
+ * up), so that a quiet run cannot pass by hardly ever migrating. A batch
+ * sees about a thousand migrations, at times (under TSan) only tens. */
 #if WT_SANITIZED
+#define MIN_MIGRATIONS 500
 #define MAX_SECONDS 40
 #else
+#define MIN_MIGRATIONS 1000
 #define MAX_SECONDS 20
 #endif
 

@@ -17,6 +17,7 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,13 +86,42 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  * it and every descendant have finished. Virtual threads run on carrier OS
  * threads the runtime starts; the calling thread meanwhile runs the
  * runtime's monitor. Runs on: any OS thread that is not already a carrier.
- * Returns fn's result, or the first failure of one of its children when fn
- * returned 0, or:
+ * Returns fn's result, or, when fn returned 0, the first failure of one of
+ * its children (ECANCELED if the root was cancelled before that child
+ * failed: see weft_scope_close), or:
  *   EINVAL  fn is NULL or a cfg field is out of range
  *   EBUSY   a runtime is already running in this process
  *   ENOMEM  the runtime could not be set up
  *   EAGAIN  a carrier OS thread could not be created */
 WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
+
+/* ------------------------------------------------------------------ errno */
+
+/* The address of the calling OS thread's errno, computed afresh at every
+ * call: a virtual thread may resume on another carrier OS thread after any
+ * call that parks, and each OS thread has its own errno. weft saves and
+ * restores errno's value per virtual thread at every switch, but glibc
+ * declares __errno_location const, so at -O2 a function that writes errno,
+ * parks and then reads errno may reuse the first carrier's address. This
+ * function is neither const nor pure, and weft.h defines errno through it
+ * (after including <errno.h>), so code that includes weft.h reads the
+ * right errno after a park.
+ *
+ * To keep glibc's errno instead (a translation unit that never keeps errno
+ * across a call that may park, and wants the cheaper access), define
+ * WEFT_NO_ERRNO_ACCESSOR before including weft.h; then read errno right
+ * after the call that set it, never across a call that may park.
+ * Runs on: any thread. */
+#if defined(__GNUC__)
+WEFT_API int *weft_errno_location(void) __attribute__((nothrow));
+#else
+WEFT_API int *weft_errno_location(void);
+#endif
+
+#if !defined(WEFT_NO_ERRNO_ACCESSOR)
+#undef errno
+#define errno (*weft_errno_location())
+#endif
 
 /* ---------------------------------------------------------------- threads */
 
@@ -119,9 +149,12 @@ WEFT_API weft_thread *weft_go(weft_fn fn, void *arg);
 WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
                                    void *arg);
 
-/* Waits for t to finish and stores its result (fn's return value, or its
- * first child failure) in *result if result is not NULL; then t's handle is
- * invalid. A cancellation point. Runs on: any thread.
+/* Waits for t to finish and stores its result in *result if result is not
+ * NULL; then t's handle is invalid. t's result is fn's return value or,
+ * when fn returned 0, its first child failure as weft_scope_close reports
+ * it: ECANCELED or ETIMEDOUT if t was cancelled (weft_cancel, or its scope
+ * was cancelled or timed out) before that child failed, else the child's
+ * result. A cancellation point. Runs on: any thread.
  *   0          t finished
  *   EINVAL     t is NULL, detached, already joined or being joined
  *   EDEADLK    t is the calling thread
@@ -186,12 +219,22 @@ WEFT_API weft_scope *weft_scope_open(void);
 
 /* Waits until every thread of s (and of scopes nested in it) has finished,
  * reclaims them and closes s, which must be the caller's innermost scope.
- * Not a cancellation point: it always waits. Returns:
+ * Not a cancellation point: it always waits.
+ *
+ * Attribution: a child that fails (finishes with a non-zero result other
+ * than its cancellation's reason) cancels s. If it failed before s was
+ * cancelled, its failure caused the cancellation, and close reports it.
+ * If it failed after, close reports the cancellation's reason instead: a
+ * library that is cancelled usually turns ECANCELED into an error of its
+ * own (libcurl's "bad argument", a child's EIO), which would otherwise
+ * hide that s was cancelled or timed out. Returns:
  *   0          every child succeeded and s was not cancelled
- *   (error)    the first failure of a child (its result)
+ *   (error)    the first failure of a child, which came before s was
+ *              cancelled (its result)
  *   ECANCELED  s was cancelled (weft_scope_cancel, or an enclosing scope or
- *              thread was cancelled) and no child failed first
- *   ETIMEDOUT  s's deadline passed and no child failed first
+ *              thread was cancelled) and no child failed first; children
+ *              that failed after it do not change this
+ *   ETIMEDOUT  s's deadline passed and no child failed first (likewise)
  *   EINVAL     s is NULL or not the caller's innermost open scope
  *   EPERM      not called from the virtual thread that opened s */
 WEFT_API int weft_scope_close(weft_scope *s);

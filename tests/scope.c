@@ -770,6 +770,168 @@ Test(scope, explicit_scope_stops_failure_propagation, .timeout = 20)
     WT_RUN_EXPECT(root_explicit_stops, NULL, 2, 0);
 }
 
+/* ------------------------------------------- cancellation attribution */
+
+/* A child that calls a "library" which, when its wait is cancelled, turns
+ * the cancellation into an error of its own (as libcurl returns "bad
+ * argument"): returns `code` in place of ECANCELED / ETIMEDOUT. */
+struct translator {
+    int64_t ns;
+    int code;
+    int saw;          /* what the wait returned */
+    atomic_int done;
+};
+
+static int translator_body(void *arg)
+{
+    struct translator *t = arg;
+    t->saw = weft_sleep(t->ns);
+    atomic_store(&t->done, 1);
+    return t->saw ? t->code : 0;
+}
+
+/* The deadline passes, then the child fails with EIO: close says
+ * ETIMEDOUT. */
+static int root_deadline_then_failure(void *arg)
+{
+    struct translator t = {.ns = WT_MS(10000), .code = EIO};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_scope_deadline(sc, weft_now() + WT_MS(10));
+    WT_REQUIRE(wt_go(translator_body, &t) != NULL);
+    WT_CHECK_EQ(weft_scope_close(sc), ETIMEDOUT);
+    WT_CHECK_EQ(t.saw, ETIMEDOUT);
+    return 0;
+}
+
+Test(scope, failure_after_deadline_reports_etimedout, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_deadline_then_failure, NULL, 2, 0);
+}
+
+/* A child fails with EIO first: it caused the cancellation, so close says
+ * EIO, although a sibling then fails too (translating its ECANCELED) and
+ * the scope's deadline passes before close. */
+static int root_failure_then_translated(void *arg)
+{
+    struct failer f = {.ns = WT_MS(5), .code = EIO};
+    struct translator t = {.ns = WT_MS(10000), .code = EPIPE};
+    struct sleeper s = {.ns = WT_MS(10000)};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    WT_REQUIRE(wt_go(translator_body, &t) != NULL);
+    WT_REQUIRE(wt_go(sleeper_body, &s) != NULL);
+    WT_REQUIRE(wt_go(failer_body, &f) != NULL);
+    /* The failure cancels the owner too: after this, it has happened. */
+    WT_CHECK_EQ(weft_sleep(WT_MS(10000)), ECANCELED);
+    weft_scope_deadline(sc, weft_now());
+    WT_CHECK_EQ(weft_scope_close(sc), EIO);
+    WT_CHECK_EQ(t.saw, ECANCELED); /* the siblings were cancelled */
+    WT_CHECK_EQ(s.rc, ECANCELED);
+    return 0;
+}
+
+Test(scope, failure_before_cancellation_still_wins, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_failure_then_translated, NULL, 2, 0);
+}
+
+/* weft_scope_cancel, then the child fails with EPIPE: close says
+ * ECANCELED. */
+static int root_cancel_then_failure(void *arg)
+{
+    struct translator t = {.ns = WT_MS(10000), .code = EPIPE};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    WT_REQUIRE(wt_go(translator_body, &t) != NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(5)), 0);
+    weft_scope_cancel(sc);
+    WT_CHECK_EQ(weft_scope_close(sc), ECANCELED);
+    WT_CHECK_EQ(t.saw, ECANCELED);
+    return 0;
+}
+
+Test(scope, failure_after_scope_cancel_reports_ecanceled, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_cancel_then_failure, NULL, 2, 0);
+}
+
+/* The implicit scope: a parent whose function returns 0 while its child
+ * fails (translating) after the parent was cancelled finishes with the
+ * cancellation's reason; that is no failure of the parent's own scope. */
+static int parent_of_translator(void *arg)
+{
+    WT_REQUIRE(wt_go(translator_body, arg) != NULL);
+    return 0;
+}
+
+static int root_implicit_cancel_then_failure(void *arg)
+{
+    struct translator t = {.ns = WT_MS(10000), .code = EIO};
+    struct sleeper bystander = {.ns = WT_MS(30)};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_thread *p = wt_go(parent_of_translator, &t);
+    WT_REQUIRE(p != NULL);
+    WT_REQUIRE(wt_go(sleeper_body, &bystander) != NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(5)), 0);
+    WT_CHECK_EQ(weft_cancel(p), 0);
+    int r = -1;
+    WT_CHECK_EQ(weft_join(p, &r), 0);
+    WT_CHECK_EQ(r, ECANCELED);
+    WT_CHECK_EQ(t.saw, ECANCELED);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    WT_CHECK_EQ(bystander.rc, 0); /* p's result was not a failure */
+    return 0;
+}
+
+Test(scope, implicit_scope_failure_after_cancel_is_ecanceled, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_implicit_cancel_then_failure, NULL, 2, 0);
+}
+
+/* The same through a deadline of the parent's home, joined from an OS
+ * thread (which the deadline does not cancel). */
+static int root_implicit_deadline_then_failure(void *arg)
+{
+    static struct wt_os_join j;
+    struct translator t = {.ns = WT_MS(10000), .code = EIO};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_scope_deadline(sc, weft_now() + WT_MS(10));
+    weft_thread *p = wt_go(parent_of_translator, &t);
+    WT_REQUIRE(p != NULL);
+    WT_REQUIRE_EQ(wt_join_from_os_thread(&j, p), 0);
+    WT_CHECK_EQ(j.rc, 0);
+    WT_CHECK_EQ(j.result, ETIMEDOUT);
+    WT_CHECK_EQ(t.saw, ETIMEDOUT);
+    WT_CHECK_EQ(weft_scope_close(sc), ETIMEDOUT);
+    return 0;
+}
+
+Test(scope, implicit_scope_failure_after_deadline_is_etimedout,
+     .timeout = 20)
+{
+    WT_RUN_EXPECT(root_implicit_deadline_then_failure, NULL, 2, 0);
+}
+
+/* At the top: the root cancels itself, then its child fails: weft_run
+ * returns ECANCELED. */
+static int root_self_cancel_then_failure(void *arg)
+{
+    static struct translator t = {.ns = WT_MS(10000), .code = EIO};
+    WT_REQUIRE(wt_go(translator_body, &t) != NULL);
+    WT_CHECK_EQ(weft_sleep(WT_MS(5)), 0);
+    WT_CHECK_EQ(weft_cancel(weft_self()), 0);
+    return 0;
+}
+
+Test(scope, weft_run_reports_cancellation_before_child_failure,
+     .timeout = 20)
+{
+    WT_RUN_EXPECT(root_self_cancel_then_failure, NULL, 2, ECANCELED);
+}
+
 /* ----------------------------------------------------------------- misuse */
 
 static int root_close_not_innermost(void *arg)

@@ -73,6 +73,20 @@ WEFT_NOIPA int *weft__errno_ptr(void)
     return &errno;
 }
 
+#ifndef WEFT_NO_ERRNO_ACCESSOR
+#error "libweft's sources keep glibc's errno (base/compiler.h)"
+#endif
+
+/* weft.h's errno for programs: weft__errno_ptr under its public name, a
+ * separate function so that libweft's own calls to weft__errno_ptr stay
+ * direct (no PLT). noipa (and the asm) keep the compiler, even with LTO,
+ * from finding it const as __errno_location is. */
+WEFT_NOIPA int *weft_errno_location(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return &errno;
+}
+
 #ifndef SPIN_NS
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
 #endif

@@ -143,7 +143,8 @@ void weft__overflow_handler_remove(void);
 struct weft_scope {
     weft__spinlock lock;
     _Atomic int reason;      /* 0, or ECANCELED / ETIMEDOUT once cancelled */
-    int first_error;         /* first failure of a child; under lock */
+    int first_error;         /* first failure of a child (reason instead,
+                                if s was cancelled before it); under lock */
     /* Children not yet finished. Raised under lock by the owner's spawns;
      * lowered by finishing children, without the lock unless it goes to
      * 0: so once the owner sees 0 under the lock, no child touches the

@@ -20,7 +20,10 @@
  * Failure. A thread fails when its result is non-zero, unless it is the
  * reason its own cancellation gave it (a thread cancelled with ECANCELED
  * that returns ECANCELED did what was asked). The first failure in a scope
- * is recorded there and cancels the scope (scope.c).
+ * is recorded there and cancels the scope (scope.c); if the scope was
+ * already cancelled, what is recorded is the cancellation's reason
+ * (ECANCELED or ETIMEDOUT), not the child's result, which is most likely
+ * that cancellation translated by a library (record_failure_locked).
  *
  * Records are pooled for the life of the runtime (per P, then globally):
  * never returned to malloc while it runs, so a stale handle reads a record
@@ -424,6 +427,20 @@ void weft__finish_flush(weft__carrier *m)
     weft__scope_leave(home, n);
 }
 
+/* Holds: s->lock; s has no failure recorded yet. Records a child's failure
+ * and cancels s. A failure that comes after s was cancelled is recorded as
+ * the cancellation's reason: it is most likely that cancellation, turned
+ * by a library into an error of its own (ECANCELED into EIO), and a scope
+ * that was cancelled or timed out should say so. A failure before the
+ * cancellation caused it, and is recorded as it is. The reason is read
+ * under s->lock, which every cancellation of s holds: "before" is exact. */
+static void record_failure_locked(weft_scope *s, int result)
+{
+    int reason = atomic_load_explicit(&s->reason, memory_order_relaxed);
+    s->first_error = reason ? reason : result;
+    weft__scope_cancel_locked(s, ECANCELED);
+}
+
 /* Runs on: any carrier, g off its stack (or never given one). Publishes
  * g's result to its scope, its joiner and its scope's closer. */
 static void finish(weft__carrier *m, weft_thread *g)
@@ -445,10 +462,8 @@ static void finish(weft__carrier *m, weft_thread *g)
      * below must not take it away (its next blocking call sees it). */
     if (g->joiner && weft__wake(g->joiner, WEFT__CASE + g->joiner->index))
         g->joiner = NULL; /* taken: the joiner finishes the join */
-    if (failed && !home->first_error) {
-        home->first_error = g->result;
-        weft__scope_cancel_locked(home, ECANCELED);
-    }
+    if (failed && !home->first_error)
+        record_failure_locked(home, g->result);
     bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
         weft__list_remove(&g->home_link);

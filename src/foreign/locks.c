@@ -180,7 +180,7 @@ static inline void released(weft_thread *g, int r)
 
 /* ----------------------------------------------------- parking on an address */
 
-#define NBUCKETS 251
+#define NBUCKETS 256 /* a power of 2 */
 #define RETRY_MIN_NS 1000000LL  /* first timed retry of a parked lock */
 #define RETRY_MAX_NS 16000000LL
 #define COND_RETRY_NS 100000000LL /* a spurious wake-up, allowed */
@@ -200,7 +200,8 @@ static bucket buckets[NBUCKETS];
 
 static bucket *bucket_of(const void *addr)
 {
-    return &buckets[((uintptr_t)addr >> 4) % NBUCKETS];
+    uintptr_t a = (uintptr_t)addr;
+    return &buckets[(a ^ (a >> 9)) >> 4 & (NBUCKETS - 1)];
 }
 
 /* Runs on: a virtual thread holding no pthread lock. Links a wait for
@@ -227,11 +228,24 @@ static void unlink_wait(addr_waiter *a)
     weft__spin_unlock(&b->lock);
 }
 
+/* The unlocker's half of the Dekker pair (see top of file). On x86 the
+ * glibc unlock just made was a locked instruction, a full barrier: the
+ * compiler must only keep the load after it. Elsewhere, the asymmetric
+ * fence's light side. */
+static inline void unlocker_fence(void)
+{
+#if defined(__x86_64__)
+    atomic_signal_fence(memory_order_seq_cst);
+#else
+    weft__fence_light();
+#endif
+}
+
 /* Runs on: any thread. Wakes up to max threads parked on addr. */
 static void wake_addr(const void *addr, int max)
 {
     bucket *b = bucket_of(addr);
-    weft__fence_light(); /* the unlocker's half: see top of file */
+    unlocker_fence();
     if (likely(!atomic_load_explicit(&b->n, memory_order_relaxed)))
         return;
     weft__spin_lock(&b->lock);

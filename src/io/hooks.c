@@ -2,11 +2,13 @@
  * hooks.c — libc's blocking entry points, defined by libweft so that code
  * it never compiled parks virtual threads instead of blocking carriers.
  *
- * A program linked with -lweft, or any binary run with
- * LD_PRELOAD=libweft.so, calls these instead of libc's. Each forwards to
- * its weft_ twin, which on an OS thread is the libc call itself (plus the
- * blocking behaviour the program expects on fds weft switched to
- * non-blocking underneath). WEFT_HOOKS=0 in the environment, read when
+ * A program linked with -lweft (libweft.so or libweft.a), and every
+ * shared library it loads, calls these instead of libc's: they are
+ * exported unversioned (src/weft.map). Each forwards to its weft_ twin,
+ * which on an OS thread is the libc call itself (plus the blocking
+ * behaviour the program expects on fds weft switched to non-blocking
+ * underneath). A call made from another shared object binds the thread
+ * to its carrier while it lasts (sched/bind.c). WEFT_HOOKS=0 in the environment, read when
  * the library loads, makes every hook the plain libc call.
  *
  * The fortified variants (__read_chk and friends) that _FORTIFY_SOURCE

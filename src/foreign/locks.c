@@ -100,13 +100,22 @@ static struct {
 } real;
 
 #define BIND(field, name) (*(void **)&real.field = dlsym(RTLD_NEXT, name))
-/* pthread_cond_* has two ABIs; dlsym may give the old one (GLIBC_2.2.5,
- * another struct layout). The current one is GLIBC_2.3.2. */
-#define BIND_COND(field, name)                                             \
-    do {                                                                   \
-        void *f_ = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");                 \
-        *(void **)&real.field = f_ ? f_ : dlsym(RTLD_NEXT, name);          \
-    } while (0)
+/* pthread_cond_* has two ABIs; glibc's unversioned lookup may give the
+ * old one (GLIBC_2.2.5, another struct layout): from glibc, take
+ * GLIBC_2.3.2 by name. An interposer between us and glibc (a sanitizer's
+ * runtime) is taken as it is: it forwards to the right one itself, and
+ * going around it would hide the lock's unlock and relock inside the wait
+ * from it. */
+static void *cond_fn(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    Dl_info di;
+    if (f && dladdr(f, &di) && di.dli_fname && !strstr(di.dli_fname, "libc.so"))
+        return f;
+    void *v = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+    return v ? v : f;
+}
+#define BIND_COND(field, name) (*(void **)&real.field = cond_fn(name))
 
 static void resolve(void)
 {

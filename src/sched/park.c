@@ -86,9 +86,9 @@ static void notify(weft_thread *g)
                     &g->park, &s, WEFT__NOTIFIED, memory_order_acq_rel,
                     memory_order_acquire)) {
                 /* A lock-pinned thread waits on its carrier, with park as
-                 * its futex word (block_carrier); g->plocks is stable
-                 * while it waits, and ordered by the claim's acquire. */
-                if (unlikely(g->plocks))
+                 * its futex word: the Dekker pair with block_carrier. */
+                if (unlikely(atomic_load_explicit(&g->carrier_waits,
+                                                  memory_order_seq_cst)))
                     weft__futex_wake(&g->park, 1);
                 return;
             }
@@ -251,9 +251,13 @@ static void block_carrier(weft_thread *g, weft__spinlock *lk)
     if (lk)
         weft__spin_unlock(lk);
     weft__blocking_enter();
-    while (atomic_load_explicit(&g->park, memory_order_acquire) ==
+    /* seq_cst, both: notify sets NOTIFIED, then reads carrier_waits; we
+     * set carrier_waits, then read park. One sees the other. */
+    atomic_store_explicit(&g->carrier_waits, true, memory_order_seq_cst);
+    while (atomic_load_explicit(&g->park, memory_order_seq_cst) ==
            WEFT__PARKING)
         weft__futex_wait(&g->park, WEFT__PARKING, -1);
+    atomic_store_explicit(&g->carrier_waits, false, memory_order_relaxed);
     atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
     weft__blocking_leave(); /* never switches while g holds a lock */

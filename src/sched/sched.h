@@ -241,6 +241,8 @@ struct weft_thread {
      * switches away: its waits block the carrier (park.c). Written by
      * the thread itself only. */
     uint32_t plocks;
+    _Atomic bool carrier_waits;  /* in park.c's block_carrier: notify()
+                                    wakes it on its park word */
     char name[32];
 };
 

@@ -271,6 +271,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     g->binds = 0;
     g->unbatched = 0;
     g->plocks = 0;
+    atomic_init(&g->carrier_waits, false);
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;
     count_live(p, +1);

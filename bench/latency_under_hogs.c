@@ -11,7 +11,13 @@
  * would never let the ticker (or the root) run again: a watchdog OS thread
  * stops the hogs 1 s after the ticker's 3 s should have ended (it then says
  * so on stderr), so such a runtime finishes, with a first tick about 4 s
- * late. Percentiles are nearest-rank over all ticks (about 3,000). */
+ * late. Percentiles are nearest-rank over all ticks (about 3,000).
+ *
+ * BENCH_TICK_SLEEP picks how the ticker sleeps: weft (weft_sleep, the
+ * default and B6's definition), usleep (libc's, through weft's hook) or
+ * foreign (usleep called from a separately built shared library, so the
+ * ticker is bound to its carrier while it sleeps): what binding costs a
+ * frame loop beside hogs (bench/foreign_cost.sh). */
 #include <weft.h>
 
 #include <errno.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TICK_NS 1000000LL               /* the ticker's sleep: 1 ms */
 #define WINDOW_NS 3000000000LL          /* how long the ticker measures */
@@ -44,14 +51,40 @@ static int hog(void *arg) {
 static int64_t lateness[MAX_TICKS]; /* ns, one per tick */
 static int ticks;
 
+int bench_foreign_sleep_us(unsigned us);
+
+static int usleep_tick(int64_t ns) {
+    return usleep((useconds_t)(ns / 1000)) ? errno : 0;
+}
+
+static int foreign_tick(int64_t ns) {
+    return bench_foreign_sleep_us((unsigned)(ns / 1000));
+}
+
+static int (*tick_sleep)(int64_t ns) = weft_sleep;
+
+/* BENCH_TICK_SLEEP: weft, usleep or foreign. 0, or EINVAL. */
+static int pick_tick_sleep(void) {
+    const char *v = getenv("BENCH_TICK_SLEEP");
+    if (!v || !strcmp(v, "weft"))
+        return 0;
+    if (!strcmp(v, "usleep"))
+        tick_sleep = usleep_tick;
+    else if (!strcmp(v, "foreign"))
+        tick_sleep = foreign_tick;
+    else
+        return EINVAL;
+    return 0;
+}
+
 /* arg: the weft_now() at which the root spawned it. Records the lateness of
  * each 1 ms sleep until 3 s after that. */
 static int ticker(void *arg) {
     int64_t t0 = *(const int64_t *)arg, end = t0 + WINDOW_NS;
     while (t0 < end) {
-        int err = weft_sleep(TICK_NS);
+        int err = tick_sleep(TICK_NS);
         if (err) {
-            fprintf(stderr, "ticker: weft_sleep, tick %d: %s\n", ticks,
+            fprintf(stderr, "ticker: sleep, tick %d: %s\n", ticks,
                     strerror(err));
             return err;
         }
@@ -204,6 +237,10 @@ int main(int argc, char **argv) {
     if (argc != 2 || *end || hogs <= 0 || hogs > 1024) {
         fprintf(stderr, "usage: %s hogs (the number of spinning threads, "
                 "e.g. 2 or 4)\n", argv[0]);
+        return 2;
+    }
+    if (pick_tick_sleep()) {
+        fprintf(stderr, "BENCH_TICK_SLEEP: weft, usleep or foreign\n");
         return 2;
     }
     int n = (int)hogs;

@@ -227,3 +227,67 @@ Test(bind, a_pinned_thread_leaves_a_stuck_carrier, .timeout = 20)
     cr_log_info("the pinned thread woke %lld ms late", (long long)g_late_ms);
     cr_assert_lt(g_late_ms, WT_SANITIZED ? 200 : 100);
 }
+
+/* ---------------------------------------------------------------- stress */
+
+/* Foreign parks, weft_pin, hogs that make the monitor hand carriers off
+ * and release bound threads, all at once on 2 P's with a 1 ms hog limit:
+ * every call must come back (the sanitizer builds look for races). */
+static atomic_int g_calls_done;
+
+static int stress_caller(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 200; i++) {
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 16) % 7 == 0) {
+            WT_CHECK_EQ(weft_pin(), 0);
+            weft_sleep(WT_US((seed >> 8) % 200));
+            WT_CHECK_EQ(weft_unpin(), 0);
+        } else {
+            /* Not foreign_keep_errno: a thread the monitor releases from
+             * a stuck carrier runs on with that carrier's errno address
+             * (the trade the README states), a race by design. */
+            (void)foreign_same_thread_across_sleep((seed >> 8) % 300);
+        }
+        atomic_fetch_add(&g_calls_done, 1);
+    }
+    return 0;
+}
+
+static int stress_hog(void *arg)
+{
+    for (int i = 0; i < 20; i++) {
+        int64_t end = weft_now() + WT_MS(3);
+        while (weft_now() < end) {
+        }
+        weft_sleep(WT_MS(2));
+    }
+    return 0;
+}
+
+static int root_stress(void *arg)
+{
+    weft_thread *t[40], *h[2];
+    for (int i = 0; i < 2; i++)
+        h[i] = wt_go_named("hog", stress_hog, NULL);
+    for (int i = 0; i < 40; i++)
+        t[i] = wt_go_named("caller", stress_caller,
+                           (void *)(uintptr_t)(i * 7919 + 1));
+    for (int i = 0; i < 40; i++)
+        wt_join(t[i]);
+    for (int i = 0; i < 2; i++)
+        wt_join(h[i]);
+    weft_runtime_stats st;
+    WT_CHECK_EQ(weft_stats(&st), 0);
+    WT_CHECK_EQ(st.bound, 0);
+    return 0;
+}
+
+Test(bind, foreign_parks_pins_and_hogs_together, .timeout = 60)
+{
+    weft_config cfg = {.procs = 2, .hog_ms = 1};
+    cr_assert_eq(weft_run(root_stress, NULL, &cfg), 0);
+    wt_assert_clean();
+    cr_assert_eq(atomic_load(&g_calls_done), 40 * 200);
+}

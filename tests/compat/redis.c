@@ -50,6 +50,7 @@ static int client(void *arg)
     struct client *k = arg;
     struct timeval tv = {10, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", k->port, tv);
+    compat_gate();
     WT_REQUIRE(c != NULL);
     WT_CHECK_MSG(!c->err, "client %d: connect: %s", k->i, c->errstr);
     if (c->err) {

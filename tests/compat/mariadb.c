@@ -20,9 +20,12 @@ static void start_mariadb(struct srv *s)
     srv_find("mariadb-install-db", install, sizeof install);
     srv_find("mariadbd", server, sizeof server);
     srv_open(s, "mariadb");
+    /* --tmpdir: not the shared /tmp, where two installs at once clash on
+     * the names of their temporary tables. */
     const char *init[] = {install, "--no-defaults", "--datadir={dir}/data",
                           "--auth-root-authentication-method=normal",
-                          "--skip-test-db", "--skip-name-resolve", NULL};
+                          "--skip-test-db", "--skip-name-resolve",
+                          "--tmpdir={dir}", NULL};
     srv_run(s, init, 60);
     const char *run[] = {server, "--no-defaults", "--datadir={dir}/data",
                          "--port={port}", "--bind-address=127.0.0.1",
@@ -30,7 +33,7 @@ static void start_mariadb(struct srv *s)
                          "--pid-file={dir}/mariadb.pid",
                          "--skip-name-resolve", "--skip-log-bin",
                          "--innodb-buffer-pool-size=16M",
-                         "--max-connections=60", NULL};
+                         "--max-connections=60", "--tmpdir={dir}", NULL};
     srv_start(s, run, 30);
 }
 

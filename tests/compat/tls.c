@@ -18,6 +18,11 @@
  *                                   ERR_get_error(), and a thread whose
  *                                   handshake succeeded finds the queue
  *                                   empty.
+ *   error_queue_survives_a_park     the same, each thread sleeping 2 ms
+ *                                   (a park, from the program) between
+ *                                   its handshake and its look at the
+ *                                   queue: the queue must be the virtual
+ *                                   thread's, not its carrier's.
  *
  * OpenSSL keeps its error queue per OS thread (a pthread key): a virtual
  * thread that parks inside SSL_connect after the error was queued (in
@@ -141,13 +146,16 @@ struct outcome {
 };
 
 /* Runs SSL_connect (client) or SSL_accept on s, the way the docs ask:
- * the thread's queue cleared first, read right after. Runs on: any
- * thread. */
-static struct outcome handshake(SSL *s, bool client)
+ * the thread's queue cleared first, read right after; or, with park_us,
+ * after a sleep of that long (an application that closes, backs off or
+ * logs before it looks at the queue). Runs on: any thread. */
+static struct outcome handshake(SSL *s, bool client, unsigned park_us)
 {
     struct outcome o = {0};
     ERR_clear_error();
     o.ret = client ? SSL_connect(s) : SSL_accept(s);
+    if (park_us)
+        usleep(park_us); /* parks; may resume on another carrier */
     o.ssl_error = SSL_get_error(s, o.ret);
     o.first = ERR_get_error();
     while (ERR_get_error())
@@ -187,7 +195,7 @@ static void *os_client(void *arg)
 {
     struct os_side *c = arg;
     SSL *s = new_ssl(c->k, true, c->fd);
-    c->o = handshake(s, true);
+    c->o = handshake(s, true, 0);
     SSL_free(s);
     shutdown(c->fd, SHUT_RDWR);
     return NULL;
@@ -203,7 +211,7 @@ static void measure_baseline(enum kind k)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, os_client, &c), 0);
     SSL *s = new_ssl(k, false, sv[1]);
-    struct outcome o = handshake(s, false);
+    struct outcome o = handshake(s, false, 0);
     SSL_free(s);
     shutdown(sv[1], SHUT_RDWR);
     pthread_join(t, NULL);
@@ -272,6 +280,7 @@ struct conn {
     int i, fd;
     int64_t delay;      /* server: before echoing */
     bool gate;          /* client: compat_gate between handshake and I/O */
+    unsigned park_us;   /* a sleep between handshake and reading the queue */
     uint16_t port;      /* client: where the server of its kind listens */
 };
 
@@ -283,7 +292,8 @@ static int serve(void *arg)
     struct conn *c = arg;
     SSL *s = new_ssl(c->k, false, c->fd);
     WT_CHECK(s != NULL);
-    struct outcome o = s ? handshake(s, false) : (struct outcome){0};
+    struct outcome o = s ? handshake(s, false, c->park_us)
+                         : (struct outcome){0};
     if (s)
         expect_outcome(c->k, false, c->i, &o);
     if (o.ret == 1) {
@@ -306,6 +316,7 @@ struct listener {
     int fd;
     uint16_t port;
     int64_t delay;
+    unsigned park_us;
     weft_thread *t;
 };
 
@@ -319,16 +330,18 @@ static int accept_loop(void *arg)
             return wt_errno() == ECANCELED ? 0 : wt_errno();
         struct conn *c = malloc(sizeof *c);
         WT_REQUIRE(c != NULL);
-        *c = (struct conn){.k = l->k, .i = i, .fd = fd, .delay = l->delay};
+        *c = (struct conn){.k = l->k, .i = i, .fd = fd, .delay = l->delay,
+                           .park_us = l->park_us};
         atomic_fetch_add(&g_serving, 1);
         weft_attr a = {.detached = true, .name = "tls-server"};
         WT_CHECK(weft_go_with(&a, serve, c) != NULL);
     }
 }
 
-static void listen_start(struct listener *l, enum kind k, int64_t delay)
+static void listen_start(struct listener *l, enum kind k, int64_t delay,
+                         unsigned park_us)
 {
-    *l = (struct listener){.k = k, .delay = delay};
+    *l = (struct listener){.k = k, .delay = delay, .park_us = park_us};
     l->fd = wt_tcp_listen(&l->port);
     WT_CHECK(l->fd >= 0);
     l->t = wt_go_named("tls-accept", accept_loop, l);
@@ -355,7 +368,8 @@ static int client(void *arg)
     struct sockaddr_in a = wt_loopback(c->port);
     bool up = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     SSL *s = up ? new_ssl(c->k, true, fd) : NULL;
-    struct outcome o = s ? handshake(s, true) : (struct outcome){0};
+    struct outcome o = s ? handshake(s, true, c->park_us)
+                         : (struct outcome){0};
     if (c->gate)
         compat_gate();
     WT_CHECK_MSG(s != NULL, "client %d: connect: %s", c->i,
@@ -384,7 +398,7 @@ static int client(void *arg)
 static int root_overlap(void *arg)
 {
     struct listener l;
-    listen_start(&l, GOOD, WT_MS(COMPAT_WAIT_MS));
+    listen_start(&l, GOOD, WT_MS(COMPAT_WAIT_MS), 0);
     struct conn c[COMPAT_N];
     for (int i = 0; i < COMPAT_N; i++)
         c[i] = (struct conn){.k = GOOD, .i = i, .gate = true, .port = l.port};
@@ -406,17 +420,20 @@ Test(tls, reads_overlap_on_one_p, .timeout = 30)
 enum { PER_KIND = 20 };
 
 /* PER_KIND clients of each kind at once, each against the listener of
- * its kind. */
+ * its kind; every side sleeps *park_us between its handshake and its
+ * look at the error queue. */
 static int root_errors(void *arg)
 {
+    unsigned park_us = *(unsigned *)arg;
     struct listener l[NKINDS];
     for (int k = 0; k < NKINDS; k++)
-        listen_start(&l[k], (enum kind)k, 0);
+        listen_start(&l[k], (enum kind)k, 0, park_us);
     struct conn c[NKINDS * PER_KIND];
     weft_thread *t[NKINDS * PER_KIND];
     for (int i = 0; i < NKINDS * PER_KIND; i++) {
         enum kind k = (enum kind)(i % NKINDS);
-        c[i] = (struct conn){.k = k, .i = i, .port = l[k].port};
+        c[i] = (struct conn){.k = k, .i = i, .port = l[k].port,
+                             .park_us = park_us};
         t[i] = wt_go_named("tls-client", client, &c[i]);
     }
     for (int i = 0; i < NKINDS * PER_KIND; i++)
@@ -425,20 +442,34 @@ static int root_errors(void *arg)
     return 0;
 }
 
-Test(tls, error_queue_is_per_connection, .timeout = 30)
+static void run_errors(unsigned park_us)
 {
     tls_setup();
     for (int k = 0; k < NKINDS; k++)
         measure_baseline((enum kind)k);
-    int rc = wt_run_raw(root_errors, NULL, 2);
+    int rc = wt_run_raw(root_errors, &park_us, 2);
     tls_teardown();
     for (int k = 0; k < NKINDS; k++)
         for (int side = 0; side < 2; side++)
             cr_log_info("%s %s: %d of %d handshakes did not find their own "
-                        "outcome in ERR_get_error()", kind_name[k],
+                        "outcome in ERR_get_error()%s", kind_name[k],
                         side ? "servers" : "clients",
                         atomic_load(&g_wrong[k][side]),
-                        atomic_load(&g_seen[k][side]));
+                        atomic_load(&g_seen[k][side]),
+                        park_us ? " after a park" : "");
     wt_assert_clean();
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
+}
+
+Test(tls, error_queue_is_per_connection, .timeout = 30)
+{
+    run_errors(0);
+}
+
+/* The queue is the thread's, whatever it does before reading it: a
+ * sleep that parks (and may resume on another carrier, where other
+ * threads cleared and filled their own queues meanwhile). */
+Test(tls, error_queue_survives_a_park, .timeout = 30)
+{
+    run_errors(2000);
 }

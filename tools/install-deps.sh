@@ -35,7 +35,8 @@ apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
 # Where a policy-rc.d of the machine's own let a service start anyway (or
 # systemd ignored it), stop the servers the tests start by themselves.
 for svc in redis-server postgresql mariadb memcached; do
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q $svc 2>/dev/null; then
+    if command -v systemctl >/dev/null 2>&1 &&
+        systemctl is-active -q $svc 2>/dev/null; then
         systemctl stop $svc
         systemctl disable -q $svc 2>/dev/null
     elif [ -x /etc/init.d/$svc ]; then

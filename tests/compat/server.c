@@ -120,7 +120,8 @@ void srv_find(const char *prog, char *path, size_t n)
     snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin:/usr/local/sbin",
              env ? env : "/usr/bin:/bin");
     char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    for (char *d = strtok_r(dirs, ":", &save); d;
+         d = strtok_r(NULL, ":", &save))
         if (*d && try_dir(d, prog, path, n))
             return;
     if (try_postgres_dirs(prog, path, n))

@@ -5,6 +5,10 @@
 set -u
 what=${1:-test}
 pkgs="cmake gcc g++ make pkg-config liburing-dev libdw-dev clang libcurl4-openssl-dev gdb valgrind python3"
+# The compatibility matrix (tests/compat/): client libraries and the real
+# servers the tests start themselves (never as services, see below).
+pkgs="$pkgs libhiredis-dev redis-server libpq-dev postgresql libssl-dev openssl
+  libmariadb-dev mariadb-server libmemcached-dev memcached libsqlite3-dev"
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
 missing=""
 for p in $pkgs; do
@@ -18,7 +22,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-# Packages must not start services (nginx's would take port 80): a
+# Packages must not start services (nginx's would take port 80; redis,
+# postgresql, mariadb and memcached would run as system services): a
 # policy-rc.d that denies every start, for the time of the install, where
 # the machine has none of its own.
 policy=/usr/sbin/policy-rc.d
@@ -27,3 +32,14 @@ if [ ! -e $policy ]; then
     trap 'rm -f $policy' EXIT
 fi
 apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
+# Where a policy-rc.d of the machine's own let a service start anyway (or
+# systemd ignored it), stop the servers the tests start by themselves.
+for svc in redis-server postgresql mariadb memcached; do
+    if command -v systemctl >/dev/null 2>&1 &&
+        systemctl is-active -q $svc 2>/dev/null; then
+        systemctl stop $svc
+        systemctl disable -q $svc 2>/dev/null
+    elif [ -x /etc/init.d/$svc ]; then
+        /etc/init.d/$svc stop >/dev/null 2>&1
+    fi
+done

@@ -18,8 +18,9 @@
  *
  * LIVE: created through these hooks and not deleted since. VIRTUAL (only
  * with LIVE): values are per virtual thread; clear when WEFT_KEYS=carrier
- * or WEFT_HOOKS=0 was in force at the create, or after
- * weft_key_per_carrier. seq is bumped by every create and delete (a CAS
+ * or WEFT_HOOKS=0 was in force at the create, when a sanitizer runtime
+ * made the key (ASan finds the OS thread calling malloc through one), or
+ * after weft_key_per_carrier. seq is bumped by every create and delete (a CAS
  * on the word, so it only grows).
  *
  * Values. On a virtual thread, a VIRTUAL key's value lives in the
@@ -59,6 +60,7 @@
  * virtual thread's values in glibc's slots and swapping them at each
  * switch (a cost on every switch, for every key ever created).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -92,6 +94,27 @@ struct weft__keys {
     entry *blocks[NBLOCKS];
 };
 
+/* glibc's functions (weft__libc's entries), bound here rather than by
+ * weft__libc_resolve: a sanitizer runtime makes its keys before any
+ * constructor ran, and TSan does so before it can run instrumented code,
+ * which libc.c is (and this file is not: see CMakeLists.txt). */
+static const struct weft__libc *real(void)
+{
+    if (unlikely(!__atomic_load_n(&weft__libc.pthread_setspecific,
+                                  __ATOMIC_ACQUIRE))) {
+        *(void **)&weft__libc.pthread_key_create =
+            dlsym(RTLD_NEXT, "pthread_key_create");
+        *(void **)&weft__libc.pthread_key_delete =
+            dlsym(RTLD_NEXT, "pthread_key_delete");
+        *(void **)&weft__libc.pthread_getspecific =
+            dlsym(RTLD_NEXT, "pthread_getspecific");
+        void *set = dlsym(RTLD_NEXT, "pthread_setspecific");
+        __atomic_store_n((void **)&weft__libc.pthread_setspecific, set,
+                         __ATOMIC_RELEASE);
+    }
+    return &weft__libc;
+}
+
 /* Fault injection for tests: while positive, key-table allocations count
  * it down, and the one that brings it to 0 fails. */
 _Atomic int weft__keys_fail_alloc;
@@ -107,9 +130,43 @@ static void *alloc(size_t size)
 
 /* ------------------------------------------------------------- slots */
 
-/* Runs on: any thread. Whether keys made now are per virtual thread. */
-static bool keys_virtual(void)
+/* Whether name starts with prefix (no libc string call: this runs inside
+ * a sanitizer runtime's start-up, before its interceptors are set up). */
+static bool starts_with(const char *name, const char *prefix)
 {
+    while (*prefix && *name == *prefix)
+        name++, prefix++;
+    return !*prefix;
+}
+
+/* Whether code at caller belongs to a sanitizer runtime loaded as a
+ * shared library. Their keys track OS threads: ASan finds the thread that
+ * calls malloc through one, and would find none on a virtual thread. */
+static bool sanitizer_code(const void *caller)
+{
+    static const char *const names[] = {
+        "libasan.", "libtsan.", "liblsan.", "libubsan.", "libhwasan.",
+        "libmsan.", "libclang_rt.",
+    };
+    Dl_info info;
+    if (!dladdr(caller, &info) || !info.dli_fname)
+        return false;
+    const char *base = info.dli_fname;
+    for (const char *c = base; *c; c++)
+        if (*c == '/')
+            base = c + 1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (starts_with(base, names[i]))
+            return true;
+    return false;
+}
+
+/* Runs on: any thread. Whether a key that code at caller makes now is
+ * per virtual thread. */
+static bool keys_virtual(const void *caller)
+{
+    if (sanitizer_code(caller))
+        return false; /* first: nothing else runs inside its start-up */
     const char *v = getenv("WEFT_KEYS");
     return weft__hooks_on() && !(v && !strcmp(v, "carrier"));
 }
@@ -125,11 +182,11 @@ static void slot_update(unsigned k, uint64_t flags, bool bump)
         &words[k], &w, nw, memory_order_release, memory_order_relaxed));
 }
 
-/* Runs on: any thread. The key glibc just made, k, is ours. */
-static void slot_create(unsigned k, void (*dtor)(void *))
+/* Runs on: any thread. The key glibc just made for caller, k, is ours. */
+static void slot_create(unsigned k, void (*dtor)(void *), const void *caller)
 {
     atomic_store_explicit(&dtors[k], dtor, memory_order_relaxed);
-    slot_update(k, LIVE | (keys_virtual() ? VIRTUAL : 0), true);
+    slot_update(k, LIVE | (keys_virtual(caller) ? VIRTUAL : 0), true);
 }
 
 /* Runs on: any thread: before glibc may give k's number out again. */
@@ -175,10 +232,10 @@ static void *key_get(unsigned k)
 {
     weft_thread *g = self();
     if (unlikely(!g) || unlikely(k >= NKEYS))
-        return weft__libc_get()->pthread_getspecific(k);
+        return real()->pthread_getspecific(k);
     uint64_t w = atomic_load_explicit(&words[k], memory_order_relaxed);
     if (unlikely(!(w & VIRTUAL)))
-        return weft__libc_get()->pthread_getspecific(k);
+        return real()->pthread_getspecific(k);
     const entry *e = entry_of(g, k);
     return e && e->word == w ? e->value : NULL;
 }
@@ -189,7 +246,7 @@ static int key_set(unsigned k, void *value)
     uint64_t w = k < NKEYS ? atomic_load_explicit(&words[k],
                                                   memory_order_relaxed) : 0;
     if (!g || !(w & VIRTUAL))
-        return weft__libc_get()->pthread_setspecific(k, value);
+        return real()->pthread_setspecific(k, value);
     entry *e = entry_of(g, k);
     if (!e && !value)
         return 0; /* unset already: nothing to make */
@@ -200,11 +257,11 @@ static int key_set(unsigned k, void *value)
     return 0;
 }
 
-static int key_create(unsigned *k, void (*dtor)(void *))
+static int key_create(unsigned *k, void (*dtor)(void *), const void *caller)
 {
-    int r = weft__libc_get()->pthread_key_create(k, dtor);
+    int r = real()->pthread_key_create(k, dtor);
     if (r == 0 && *k < NKEYS)
-        slot_create(*k, dtor);
+        slot_create(*k, dtor, caller);
     return r;
 }
 
@@ -212,7 +269,7 @@ static int key_delete(unsigned k)
 {
     if (k < NKEYS)
         slot_delete(k);
-    return weft__libc_get()->pthread_key_delete(k);
+    return real()->pthread_key_delete(k);
 }
 
 /* One round of destructors over g's values; true if it called any. */
@@ -282,7 +339,7 @@ int weft_key_per_carrier(pthread_key_t key)
 
 HOOK int pthread_key_create(pthread_key_t *key, void (*dtor)(void *))
 {
-    return key_create(key, dtor);
+    return key_create(key, dtor, __builtin_return_address(0));
 }
 
 HOOK int pthread_key_delete(pthread_key_t key)
@@ -316,7 +373,7 @@ static int thrd_result(int e)
 
 HOOK int tss_create(tss_t *key, tss_dtor_t dtor)
 {
-    return thrd_result(key_create(key, dtor));
+    return thrd_result(key_create(key, dtor, __builtin_return_address(0)));
 }
 
 HOOK void tss_delete(tss_t key)

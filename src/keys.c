@@ -228,14 +228,22 @@ static entry *entry_make(weft_thread *g, unsigned k)
     return &(*b)[k % BLOCK];
 }
 
-static void *key_get(unsigned k)
+/* glibc's value: kept out of line, so that the hot path below needs no
+ * saved register and no frame beyond its own. */
+__attribute__((noinline)) static void *carrier_get(unsigned k)
+{
+    return real()->pthread_getspecific(k);
+}
+
+/* The hot path: inlined into each hook. */
+__attribute__((always_inline)) static inline void *key_get(unsigned k)
 {
     weft_thread *g = self();
     if (unlikely(!g) || unlikely(k >= NKEYS))
-        return real()->pthread_getspecific(k);
+        return carrier_get(k);
     uint64_t w = atomic_load_explicit(&words[k], memory_order_relaxed);
     if (unlikely(!(w & VIRTUAL)))
-        return real()->pthread_getspecific(k);
+        return carrier_get(k);
     const entry *e = entry_of(g, k);
     return e && e->word == w ? e->value : NULL;
 }

@@ -13,18 +13,28 @@
 #include <threads.h>
 
 /* keys.c's fault injection: while positive, key-table allocations count it
- * down and the one that brings it to 0 fails. */
+ * down and the one that brings it to 0 fails. An internal name: reached
+ * only when libweft is linked in statically. */
+#ifndef WT_LINK_SHARED
 extern _Atomic int weft__keys_fail_alloc;
+#endif
+
+/* support/keylib.c: pthread_getspecific/setspecific called from another
+ * shared library, through glibc's versioned names. */
+void *wt_keylib_get(pthread_key_t k);
+int wt_keylib_set(pthread_key_t k, void *v);
 
 static int v1 = 1, v2 = 2, v3 = 3;
 
-/* glibc's own pthread_getspecific, past libweft's: the carrier's value. */
+/* glibc's own pthread_getspecific, past libweft's: the carrier's value.
+ * Asked for by version, which libweft's unversioned definition does not
+ * answer (whether it comes before or after this program). */
 static void *glibc_get(pthread_key_t k)
 {
     static void *(*real)(pthread_key_t);
     if (!real)
-        real = (void *(*)(pthread_key_t))dlsym(RTLD_NEXT,
-                                               "pthread_getspecific");
+        real = (void *(*)(pthread_key_t))dlvsym(
+            RTLD_NEXT, "pthread_getspecific", "GLIBC_2.34");
     return real(k);
 }
 
@@ -215,6 +225,36 @@ Test(keys, key_created_on_virtual_thread_works_on_os_threads, .timeout = 10)
 {
     WT_RUN_EXPECT(root_create_inside, NULL, 1, 0);
     cr_assert(pthread_getspecific(g_key) == NULL);
+}
+
+/* A shared library's calls (versioned references, as OpenSSL's) reach
+ * the virtual thread's values too. */
+static int lib_own_value(void *arg)
+{
+    WT_REQUIRE_EQ(wt_keylib_set(g_key, arg), 0);
+    weft_yield();
+    WT_CHECK(wt_keylib_get(g_key) == arg);
+    WT_CHECK(pthread_getspecific(g_key) == arg);
+    return 0;
+}
+
+static int root_lib(void *arg)
+{
+    WT_REQUIRE_EQ(pthread_setspecific(g_key, &v3), 0);
+    weft_thread *a = wt_go(lib_own_value, &v1);
+    weft_thread *b = wt_go(lib_own_value, &v2);
+    WT_REQUIRE(a && b);
+    WT_CHECK_EQ(weft_join(a, NULL), 0);
+    WT_CHECK_EQ(weft_join(b, NULL), 0);
+    WT_CHECK(wt_keylib_get(g_key) == &v3);
+    WT_CHECK(glibc_get(g_key) == NULL);
+    return 0;
+}
+
+Test(keys, calls_from_a_shared_library_reach_thread_values, .timeout = 10)
+{
+    make_key(NULL);
+    WT_RUN_EXPECT(root_lib, NULL, 1, 0);
 }
 
 /* ----------------------------------------------------------- destructors */
@@ -532,6 +572,7 @@ Test(keys, tss_values_are_per_virtual_thread, .timeout = 10)
 }
 
 /* --------------------------------------------------------- error paths */
+#ifndef WT_LINK_SHARED
 
 /* The nth allocation of a first set fails (1: the table, 2: the block);
  * the set returns ENOMEM, the value stays unset, and a retry works. */
@@ -586,6 +627,7 @@ Test(keys, setting_null_first_allocates_nothing, .timeout = 10)
     make_key(NULL);
     WT_RUN_EXPECT(set_null_first, NULL, 1, 0);
 }
+#endif /* WT_LINK_SHARED */
 
 static int root_invalid(void *arg)
 {

@@ -20,8 +20,8 @@
  * with LIVE): values are per virtual thread; clear when WEFT_KEYS=carrier
  * or WEFT_HOOKS=0 was in force at the create, when a sanitizer runtime
  * made the key (ASan finds the OS thread calling malloc through one), or
- * after weft_key_per_carrier. seq is bumped by every create and delete (a CAS
- * on the word, so it only grows).
+ * after weft_key_per_carrier. seq is bumped by every create and delete (a
+ * CAS on the word, so it only grows; 62 bits never wrap).
  *
  * Values. On a virtual thread, a VIRTUAL key's value lives in the
  * thread's own table (weft_thread.keys, made at its first set: 32 blocks
@@ -54,6 +54,12 @@
  * whatever synchronisation passed it on, which orders the create's store
  * before this load. The destructor is stored before the word (release) and
  * read after it (acquire) at thread end.
+ *
+ * Sanitizers. TSan calls pthread_key_create while it starts up, and
+ * pthread_setspecific while it starts each OS thread, before it can run
+ * instrumented code: under TSan this file is built uninstrumented
+ * (CMakeLists.txt), binds glibc's functions itself (real()) and calls no
+ * libc string function on that path.
  *
  * Rejected: a key space of our own (keys made before weft_run, or by code
  * that reaches glibc without the hooks, would not exist in it); storing a

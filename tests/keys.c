@@ -19,7 +19,7 @@
 extern _Atomic int weft__keys_fail_alloc;
 #endif
 
-/* support/keylib.c: pthread_getspecific/setspecific called from another
+/* foreign/use_keys.c: pthread_getspecific/setspecific called from another
  * shared library, through glibc's versioned names. */
 void *wt_keylib_get(pthread_key_t k);
 int wt_keylib_set(pthread_key_t k, void *v);

@@ -251,8 +251,7 @@ bool weft__caller_foreign(const void *ra);
 /* ---------------------------------------------------------------- libc */
 
 /* The libc functions the hooks shadow, resolved with RTLD_NEXT. Use
- * weft__libc_get() where a hook may run before the library's constructor
- * (a sanitizer runtime creates its pthread keys before any constructor). */
+ * weft__libc_get() where a hook may run before the library's constructor. */
 struct weft__libc {
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*write)(int, const void *, size_t);
@@ -287,11 +286,6 @@ struct weft__libc {
     int (*dup3)(int, int, int);
     int (*fclose)(void *);
     int (*getaddrinfo)(const char *, const char *, const void *, void *);
-    /* pthread keys (keys.c): pthread_key_t is an unsigned int. */
-    int (*pthread_key_create)(unsigned *, void (*)(void *));
-    int (*pthread_key_delete)(unsigned);
-    void *(*pthread_getspecific)(unsigned);
-    int (*pthread_setspecific)(unsigned, const void *);
     int (*select)(int, void *, void *, void *, struct timeval *);
 };
 extern struct weft__libc weft__libc;

@@ -27,8 +27,6 @@ void weft__libc_resolve(void)
     BIND(close); BIND(fsync); BIND(fcntl); BIND(nanosleep);
     BIND(clock_nanosleep); BIND(setsockopt); BIND(ioctl); BIND(dup);
     BIND(dup2); BIND(dup3); BIND(fclose); BIND(getaddrinfo);
-    BIND(pthread_key_create); BIND(pthread_key_delete); /* keys.c binds */
-    BIND(pthread_getspecific); BIND(pthread_setspecific); /* them too */
     atomic_thread_fence(memory_order_release);
     BIND(select);
 }

@@ -58,8 +58,8 @@
  * Sanitizers. TSan calls pthread_key_create while it starts up, and
  * pthread_setspecific while it starts each OS thread, before it can run
  * instrumented code: under TSan this file is built uninstrumented
- * (CMakeLists.txt), binds glibc's functions itself (real()) and calls no
- * libc string function on that path.
+ * (CMakeLists.txt), binds glibc's functions itself and calls no libc
+ * string function on that path.
  *
  * Rejected: a key space of our own (keys made before weft_run, or by code
  * that reaches glibc without the hooks, would not exist in it); storing a
@@ -74,6 +74,7 @@
 #include <string.h>
 #include <threads.h>
 
+#include "foreign/real.h"
 #include "io/io.h"
 #include "sched/sched.h"
 
@@ -100,25 +101,58 @@ struct weft__keys {
     entry *blocks[NBLOCKS];
 };
 
-/* glibc's functions (weft__libc's entries), bound here rather than by
- * weft__libc_resolve: a sanitizer runtime makes its keys before any
- * constructor ran, and TSan does so before it can run instrumented code,
- * which libc.c is (and this file is not: see CMakeLists.txt). */
-static const struct weft__libc *real(void)
+/* ------------------------------------------------------- glibc's calls */
+
+/* Bound on first use, by whichever thread gets there: a sanitizer runtime
+ * makes its keys before any constructor ran, and TSan does so before it
+ * can run instrumented code, which the rest of libweft is. */
+static struct {
+    int (*key_create)(pthread_key_t *, void (*)(void *));
+    int (*key_delete)(pthread_key_t);
+    void *(*getspecific)(pthread_key_t);
+    int (*setspecific)(pthread_key_t, const void *);
+} glibc;
+
+static void bind_glibc(void)
 {
-    if (unlikely(!__atomic_load_n(&weft__libc.pthread_setspecific,
-                                  __ATOMIC_ACQUIRE))) {
-        *(void **)&weft__libc.pthread_key_create =
-            dlsym(RTLD_NEXT, "pthread_key_create");
-        *(void **)&weft__libc.pthread_key_delete =
-            dlsym(RTLD_NEXT, "pthread_key_delete");
-        *(void **)&weft__libc.pthread_getspecific =
-            dlsym(RTLD_NEXT, "pthread_getspecific");
-        void *set = dlsym(RTLD_NEXT, "pthread_setspecific");
-        __atomic_store_n((void **)&weft__libc.pthread_setspecific, set,
-                         __ATOMIC_RELEASE);
-    }
-    return &weft__libc;
+    *(void **)&glibc.key_create = dlsym(RTLD_NEXT, "pthread_key_create");
+    *(void **)&glibc.key_delete = dlsym(RTLD_NEXT, "pthread_key_delete");
+    *(void **)&glibc.getspecific = dlsym(RTLD_NEXT, "pthread_getspecific");
+    void *set = dlsym(RTLD_NEXT, "pthread_setspecific");
+    /* The last one bound: the others are visible once it is. */
+    __atomic_store_n((void **)&glibc.setspecific, set, __ATOMIC_RELEASE);
+}
+
+static inline void real_ready(void)
+{
+    if (unlikely(!__atomic_load_n((void **)&glibc.setspecific,
+                                  __ATOMIC_ACQUIRE)))
+        bind_glibc();
+}
+
+/* Runs on: any thread. glibc's own, for libweft's keys (foreign/real.h). */
+int weft__real_key_create(pthread_key_t *key, void (*dtor)(void *))
+{
+    real_ready();
+    return glibc.key_create(key, dtor);
+}
+
+int weft__real_setspecific(pthread_key_t key, const void *value)
+{
+    real_ready();
+    return glibc.setspecific(key, value);
+}
+
+static void *real_get(unsigned k)
+{
+    real_ready();
+    return glibc.getspecific(k);
+}
+
+static int real_delete(unsigned k)
+{
+    real_ready();
+    return glibc.key_delete(k);
 }
 
 /* Fault injection for tests: while positive, key-table allocations count
@@ -238,7 +272,7 @@ static entry *entry_make(weft_thread *g, unsigned k)
  * saved register and no frame beyond its own. */
 __attribute__((noinline)) static void *carrier_get(unsigned k)
 {
-    return real()->pthread_getspecific(k);
+    return real_get(k);
 }
 
 /* The hot path: inlined into each hook. */
@@ -260,7 +294,7 @@ static int key_set(unsigned k, void *value)
     uint64_t w = k < NKEYS ? atomic_load_explicit(&words[k],
                                                   memory_order_relaxed) : 0;
     if (!g || !(w & VIRTUAL))
-        return real()->pthread_setspecific(k, value);
+        return weft__real_setspecific(k, value);
     entry *e = entry_of(g, k);
     if (!e && !value)
         return 0; /* unset already: nothing to make */
@@ -273,7 +307,7 @@ static int key_set(unsigned k, void *value)
 
 static int key_create(unsigned *k, void (*dtor)(void *), const void *caller)
 {
-    int r = real()->pthread_key_create(k, dtor);
+    int r = weft__real_key_create(k, dtor);
     if (r == 0 && *k < NKEYS)
         slot_create(*k, dtor, caller);
     return r;
@@ -283,7 +317,7 @@ static int key_delete(unsigned k)
 {
     if (k < NKEYS)
         slot_delete(k);
-    return real()->pthread_key_delete(k);
+    return real_delete(k);
 }
 
 /* One round of destructors over g's values; true if it called any. */

@@ -1,5 +1,5 @@
 /*
- * keylib.c — a shared library for tests/keys.c that uses pthread keys the
+ * use_keys.c — a shared library for tests/keys.c that uses pthread keys the
  * way OpenSSL keeps its error queue: its references are glibc's versioned
  * names (pthread_getspecific@GLIBC_2.34), which libweft's unversioned
  * definitions must satisfy.

@@ -25,12 +25,14 @@ TIMEOUT=${BENCH_TIMEOUT:-300}
 SETTLE=${BENCH_SETTLE:-1}
 
 ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
-     chan_throughput ring hogs2 hogs4 http100 http1000 c10k)
+     chan_throughput ring hogs2 hogs4 http100 http1000 c10k getspecific
+     mutex_pair)
 declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
                   [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
                   [hogs2]="go" [hogs4]="go" [http100]="go nginx"
-                  [http1000]="go nginx" [c10k]="go")
+                  [http1000]="go nginx" [c10k]="go" [getspecific]="glibc"
+                  [mutex_pair]="glibc")
 # The headline metric: its weft/peer ratio is the one that counts.
 declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [pingpong2]=pingpong_ns [switch]=switch_ns
@@ -38,7 +40,8 @@ declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [idle_memory_compact]=idle_memory_bytes
                    [chan_throughput]=chan_throughput_ns [ring]=ring_ns
                    [hogs2]=latency_p99_us [hogs4]=latency_p99_us
-                   [http100]=http_rps [http1000]=http_rps [c10k]=c10k_bytes)
+                   [http100]=http_rps [http1000]=http_rps [c10k]=c10k_bytes
+                   [getspecific]=getspecific_ns [mutex_pair]=mutex_pair_ns)
 # Metrics where higher is better (the ratio's target is then a floor).
 declare -A HIGHER=([http_rps]=1)
 # Secondary metrics, shown beneath the headline one with their medians and,
@@ -59,13 +62,18 @@ declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
 #   c10k is B8: their programs are servers, run by a driver (DRIVER, given
 #   ARGS and then the server program) that loads them and prints the
 #   figures; weft's servers are examples (WEFT_PROG, a path in the build
-#   directory whose name is the CMake target).
+#   directory whose name is the CMake target);
+# - getspecific and mutex_pair are B9 (foreign_calls): the program takes the
+#   case as its argument; its glibc peer is the same program with --glibc
+#   (glibc's own functions on a plain OS thread, found past libweft's).
 declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong
                 [hogs2]=latency_under_hogs [hogs4]=latency_under_hogs
-                [http100]=http_hello [http1000]=http_hello [c10k]=echo)
+                [http100]=http_hello [http1000]=http_hello [c10k]=echo
+                [getspecific]=foreign_calls [mutex_pair]=foreign_calls)
 declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
 declare -A ARGS=([pingpong]=1 [pingpong2]=2 [hogs2]=2 [hogs4]=4
-                 [http100]=100 [http1000]=1000)
+                 [http100]=100 [http1000]=1000 [getspecific]=getspecific
+                 [mutex_pair]=mutex)
 declare -A DRIVER=([http_hello]=bench/http_hello.sh [echo]=bench/c10k.sh)
 declare -A WEFT_PROG=([http_hello]=examples/httpd [echo]=examples/echo)
 src_of() { echo "${SRC[$1]:-$1}"; }
@@ -166,6 +174,11 @@ build_peer() {
     pthread)
         gcc -O2 -pthread -o "$out" "$REPO/bench/peers/pthread/$b.c" \
             >"$log" 2>&1 ;;
+    glibc)
+        [[ -x $B/bench/$b ]] ||
+            { echo "weft's $b program was not built" >"$log"; return 1; }
+        printf '#!/bin/sh\nexec "%s" --glibc "$@"\n' "$B/bench/$b" \
+            >"$out" 2>"$log" && chmod +x "$out" ;;
     nginx)
         { command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null ||
             { echo "nginx not installed" >"$log"; return 1; }
@@ -174,7 +187,8 @@ build_peer() {
 }
 
 echo "building peers..." >&2
-mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread" "$B/peers/nginx"
+mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread" "$B/peers/nginx" \
+    "$B/peers/glibc"
 for b in "${SELECTED[@]}"; do
     for p in ${PEERS[$b]}; do
         s=$(src_of "$b")

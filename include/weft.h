@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -404,6 +405,29 @@ WEFT_API weft_local *weft_local_new(void (*dtor)(void *value));
 WEFT_API void *weft_local_get(weft_local *k);
 /*   0 / EINVAL (k is NULL) / EPERM (not a virtual thread) / ENOMEM */
 WEFT_API int weft_local_set(weft_local *k, void *value);
+
+/* ----------------------------------------------------------- pthread keys */
+
+/* libweft defines pthread_key_create, pthread_key_delete,
+ * pthread_getspecific and pthread_setspecific (and C11's tss_create,
+ * tss_delete, tss_get, tss_set): on a virtual thread a key's value is the
+ * virtual thread's own, whichever carrier it runs on, and its destructor
+ * runs when the virtual thread's function has returned, on its stack (POSIX
+ * rounds, at most PTHREAD_DESTRUCTOR_ITERATIONS). On OS threads keys are
+ * glibc's, unchanged. WEFT_KEYS=carrier in the environment when a key is
+ * created (or WEFT_HOOKS=0) makes that key the carrier's.
+ *
+ * weft_key_per_carrier makes one key the carrier's, as on an OS thread:
+ * for libraries that use a key as a per-OS-thread cache rather than as
+ * per-thread state. Call it right after creating the key: from then on,
+ * a virtual thread reads and writes its carrier's value, and values
+ * virtual threads set before are no longer seen (their destructors still
+ * run at those threads' ends). Any thread; idempotent.
+ *   0
+ *   EINVAL  key is not a live key made with pthread_key_create or
+ *           tss_create (never made, deleted, or made by code that reached
+ *           glibc without libweft's definitions) */
+WEFT_API int weft_key_per_carrier(pthread_key_t key);
 
 /* ---------------------------------------------------------------- offload */
 

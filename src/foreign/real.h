@@ -1,5 +1,5 @@
 /*
- * real.h — glibc's pthread lock calls, for libweft's own use.
+ * real.h — glibc's pthread lock and key calls, for libweft's own use.
  *
  * libweft defines pthread_mutex_lock and friends (foreign/locks.c) so
  * that code it never compiled pins or parks virtual threads. The
@@ -19,5 +19,9 @@ int weft__real_cond_broadcast(pthread_cond_t *c);
 int weft__real_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *mx,
                               const struct timespec *abs);
 int weft__real_once(pthread_once_t *once, void (*fn)(void));
+/* glibc's pthread keys (foreign/keys.c): a key libweft makes for itself is
+ * per OS thread, never per virtual thread. */
+int weft__real_key_create(pthread_key_t *key, void (*dtor)(void *));
+int weft__real_setspecific(pthread_key_t key, const void *value);
 
 #endif

@@ -34,7 +34,7 @@ static void os_thread_exit(void *unused)
 
 static void make_key(void)
 {
-    pthread_key_create(&os_key, os_thread_exit);
+    weft__real_key_create(&os_key, os_thread_exit);
 }
 
 /* Runs on: an OS thread that is not a carrier. */
@@ -45,7 +45,7 @@ void weft__os_thread_register(void)
     os_registered = true;
     weft__real_once(&os_once, make_key);
     atomic_fetch_add_explicit(&os_threads, 1, memory_order_acq_rel);
-    pthread_setspecific(os_key, (void *)1);
+    weft__real_setspecific(os_key, (void *)1);
 }
 
 bool weft__os_threads_alive(void)
@@ -97,6 +97,7 @@ void weft__abandon_blocked_threads(void)
             continue;
         free_open_scopes(g);
         weft__locals_release_nodtor(g);
+        weft__keys_drop(g);
         if (g->stack)
             weft__stack_put(NULL, g->stack);
         g->stack = NULL;

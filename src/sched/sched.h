@@ -34,6 +34,7 @@ typedef struct weft__stack weft__stack;
 typedef struct weft__waiter weft__waiter;
 typedef struct weft__timer weft__timer;
 typedef struct weft__locals weft__locals;
+typedef struct weft__keys weft__keys;
 
 /* -------------------------------------------------------------- waiters */
 
@@ -225,6 +226,8 @@ struct weft_thread {
     weft__waiter *joiner;        /* under home->lock */
     weft__locals *locals;        /* owner only */
     struct weft__local_log *local_log; /* values it set, for dtors */
+    weft__keys *keys;            /* its pthread key values (keys.c): owner
+                                    only; NULL until its first set */
     /* Wait record, for the dump: written by the thread before it parks. */
     _Atomic int wait_kind;
     const void *_Atomic wait_obj;
@@ -255,6 +258,8 @@ void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);
 void weft__locals_inherit(weft_thread *child, weft_thread *parent);
+void weft__keys_exit(weft_thread *g);
+void weft__keys_drop(weft_thread *g);
 
 /* ---------------------------------------------------------- park / wake */
 

@@ -344,6 +344,9 @@ static int thread_body(weft_thread *g)
         if (!r)
             r = e;
     }
+    /* Its pthread keys' destructors, before the wait for its children:
+     * one that spawns has its children waited for like the others. */
+    weft__keys_exit(g);
     if (!g->root.used)
         return r; /* never spawned into its root scope: nothing to wait for */
     weft__scope_wait_children(&g->root, WEFT__WAIT_CHILDREN);

@@ -227,13 +227,15 @@ void weft__ready(weft_thread *g)
 static void enqueue_on(weft__carrier *m, weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    if (unlikely(g->bound))
+    /* Read once: once queued, g may run elsewhere and bind itself. */
+    bool bound = g->bound != NULL;
+    if (unlikely(bound))
         weft__bound_ready(g);
     else if (m && m->p)
         weft__runq_put(m->p, g, false);
     else
         weft__globq_put(g);
-    if (likely(!g->bound))
+    if (likely(!bound))
         weft__wakep();
 }
 

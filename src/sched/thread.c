@@ -270,7 +270,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     g->pins = a && a->pinned; /* bound where it first runs */
     g->binds = 0;
     g->unbatched = 0;
-    g->plocks = 0;
+    __atomic_store_n(&g->plocks, 0, __ATOMIC_RELAXED); /* weft_stats reads it */
     atomic_init(&g->carrier_waits, false);
     weft__scope_init(&g->root, g, NULL);
     g->cur = &g->root;

@@ -250,13 +250,11 @@ static inline void unlocker_fence(void)
 #endif
 }
 
-/* Runs on: any thread. Wakes up to max threads parked on addr. */
-static void wake_addr(const void *addr, int max)
+/* Runs on: any thread. Wakes up to max threads parked on addr, in its
+ * bucket b. Out of line: the unlock path only tests the bucket. */
+static __attribute__((noinline)) void wake_slow(bucket *b, const void *addr,
+                                                int max)
 {
-    bucket *b = bucket_of(addr);
-    unlocker_fence();
-    if (likely(!atomic_load_explicit(&b->n, memory_order_relaxed)))
-        return;
     weft__spin_lock(&b->lock);
     weft__list *l = b->waiters.next;
     while (max && l != &b->waiters) {
@@ -271,6 +269,15 @@ static void wake_addr(const void *addr, int max)
             max--;
     }
     weft__spin_unlock(&b->lock);
+}
+
+/* Runs on: any thread. Wakes up to max threads parked on addr. */
+static inline void wake_addr(const void *addr, int max)
+{
+    bucket *b = bucket_of(addr);
+    unlocker_fence();
+    if (unlikely(atomic_load_explicit(&b->n, memory_order_relaxed)))
+        wake_slow(b, addr, max);
 }
 
 /* The TID of the calling carrier, for "do I own it?" */

@@ -3,7 +3,8 @@
  * to its carrier; waiting for one parks it.
  *
  * A pthread mutex belongs to an OS thread (its owner field is a TID), and
- * so do rwlocks, spinlocks, stdio's flockfile and a running pthread_once.
+ * so do rwlocks, spinlocks, stdio's flockfile, a running pthread_once and
+ * a C++ static's initialiser (__cxa_guard_acquire).
  * A virtual thread that holds one must keep its carrier: if it switched
  * away, another thread of the same carrier that waits for the lock would
  * block the carrier the holder needs to come back to (SQLite's serialized
@@ -97,6 +98,9 @@ static struct {
                           const struct timespec *);
     int (*cond_signal)(pthread_cond_t *);
     int (*cond_broadcast)(pthread_cond_t *);
+    int (*guard_acquire)(int64_t *);  /* C++ static-init guards */
+    void (*guard_release)(int64_t *);
+    void (*guard_abort)(int64_t *);
 } real;
 
 #define BIND(field, name) (*(void **)&real.field = dlsym(RTLD_NEXT, name))
@@ -144,6 +148,9 @@ static void resolve(void)
     BIND(cond_clockwait, "pthread_cond_clockwait");
     BIND_COND(cond_signal, "pthread_cond_signal");
     BIND_COND(cond_broadcast, "pthread_cond_broadcast");
+    BIND(guard_acquire, "__cxa_guard_acquire"); /* NULL without libstdc++ */
+    BIND(guard_release, "__cxa_guard_release");
+    BIND(guard_abort, "__cxa_guard_abort");
     atomic_thread_fence(memory_order_release);
     BIND(mutex_lock, "pthread_mutex_lock"); /* the last one bound */
 }
@@ -621,6 +628,32 @@ HOOK void call_once(once_flag *once, void (*fn)(void))
     held(g, 0);
     real.call_once(once, fn);
     released(g, 0);
+}
+
+/* A C++ function-local static's initialiser runs pinned, as
+ * pthread_once's: other threads wait for it in libstdc++, on their
+ * carriers. Nothing calls these in a process without libstdc++. */
+HOOK int __cxa_guard_acquire(int64_t *guard)
+{
+    ready();
+    int first = real.guard_acquire(guard);
+    if (first)
+        held(self(), 0);
+    return first;
+}
+
+HOOK void __cxa_guard_release(int64_t *guard)
+{
+    ready();
+    real.guard_release(guard);
+    released(self(), 0);
+}
+
+HOOK void __cxa_guard_abort(int64_t *guard)
+{
+    ready();
+    real.guard_abort(guard);
+    released(self(), 0);
 }
 
 /* ------------------------------------------------------------ conditions */

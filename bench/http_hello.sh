@@ -8,6 +8,8 @@
 #   http_rps N req/s
 #   latency_p99_us N us
 #   client_cpu_pct N %
+#   server_cpu_us_per_req N us (the server's and its processes' CPU time
+#                                   over the measured run, per request)
 # Fails if wrk reports any error (connect, read, write, timeout, non-2xx).
 # The server gets BENCH_PROCS carriers (2); wrk's one thread shares the
 # machine with them. client_cpu_pct is wrk's CPU time over the run's wall
@@ -46,14 +48,37 @@ errors() {
          END { print n + 0 }' <<<"$1"
 }
 
+# server_ticks: CPU time (utime + stime, clock ticks) of the server and
+# every process under it (nginx's workers), now.
+server_ticks() {
+    local pids=$SERVER_PID frontier=$SERVER_PID next p t=0
+    while [[ -n $frontier ]]; do
+        next=""
+        for p in $frontier; do
+            next+=" $(pgrep -P "$p" | tr '\n' ' ')"
+        done
+        frontier=$(echo $next)
+        pids+=" $frontier"
+    done
+    for p in $pids; do
+        # Fields after the command's closing parenthesis: utime is the
+        # 12th, stime the 13th.
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null |
+                    awk '{ print $12 + $13 }') + 0))
+    done
+    echo "$t"
+}
+
 log=$SERVER_DIR/wrk
 threads=${BENCH_HTTP_CLIENT_THREADS:-1}
 run_client "$log" wrk -t"$threads" -c"$conns" -d"${warmup}s" "$url" ||
     { echo "wrk (warm-up) failed: $(cat "$log")" >&2; exit 1; }
 children_cpu; cpu0=$CHILDREN_CPU wall0=$EPOCHREALTIME
+srv0=$(server_ticks)
 run_client "$log" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" ||
     { echo "wrk failed: $(cat "$log")" >&2; exit 1; }
 wall1=$EPOCHREALTIME; children_cpu; cpu1=$CHILDREN_CPU
+srv1=$(server_ticks)
 cpu0=$(cpu_seconds "$cpu0") cpu1=$(cpu_seconds "$cpu1")
 out=$(cat "$log")
 echo "$out" >&2
@@ -62,8 +87,12 @@ p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
 [[ -n $rps && -n $p99 ]] || { echo "cannot parse wrk's output" >&2; exit 1; }
 p99=$(to_us "$p99") || { echo "unknown latency unit in wrk's output" >&2; exit 1; }
 n=$(errors "$out")
+reqs=$(awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$out")
 echo "http_rps $rps req/s"
 echo "latency_p99_us $p99 us"
 awk -v c="$cpu1" -v c0="$cpu0" -v w="$wall1" -v w0="$wall0" \
     'BEGIN { printf "client_cpu_pct %.1f %%\n", 100 * (c - c0) / (w - w0) }'
+[[ -n $reqs && $reqs -gt 0 ]] && awk -v t="$((srv1 - srv0))" \
+    -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+    'BEGIN { printf "server_cpu_us_per_req %.2f us\n", t / hz * 1e6 / n }'
 [[ $n == 0 ]] || { echo "wrk counted $n errors" >&2; exit 1; }

@@ -686,6 +686,7 @@ static int cond_park(weft_thread *g, pthread_cond_t *c, pthread_mutex_t *mx,
         return r;
     }
     released(g, 0);
+    weft__wait_may_switch(g); /* begun holding mx: it may park now */
     wake_addr(mx, 1);
     int64_t until = weft_now() + COND_RETRY_NS;
     if (deadline >= 0 && deadline < until)

@@ -77,6 +77,11 @@ static bool claim_gen(weft_thread *g, uint64_t gen)
 /* Runs on: any thread. After a successful claim: makes g run again. */
 static void notify(weft_thread *g)
 {
+    /* Read before the handshake: once g is NOTIFIED it may run on, end,
+     * and its record be reused. Set by g at wait_begin, before the claim
+     * word our claim acquired. */
+    bool carrier_waits = atomic_load_explicit(&g->carrier_waits,
+                                              memory_order_relaxed);
     uint32_t s = atomic_load_explicit(&g->park, memory_order_acquire);
     for (;;) {
         if (s == WEFT__PARKING) {
@@ -86,9 +91,8 @@ static void notify(weft_thread *g)
                     &g->park, &s, WEFT__NOTIFIED, memory_order_acq_rel,
                     memory_order_acquire)) {
                 /* A lock-pinned thread waits on its carrier, with park as
-                 * its futex word: the Dekker pair with block_carrier. */
-                if (unlikely(atomic_load_explicit(&g->carrier_waits,
-                                                  memory_order_seq_cst)))
+                 * its futex word (block_carrier). */
+                if (unlikely(carrier_waits))
                     weft__futex_wake(&g->park, 1);
                 return;
             }
@@ -154,6 +158,10 @@ int weft__wait_begin_g(weft_thread *g, weft__waiter *w, int flags,
     atomic_store_explicit(&g->wait_kind, kind, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_WAITING, memory_order_relaxed);
     atomic_store_explicit(&g->park, WEFT__PARKING, memory_order_relaxed);
+    /* A thread holding a pthread lock waits on its carrier (block_carrier);
+     * published with the claim word, for notify. */
+    atomic_store_explicit(&g->carrier_waits, g->plocks != 0,
+                          memory_order_relaxed);
     uint64_t interruptible = (flags & WEFT__WAIT_INTERRUPTIBLE) ? INTERRUPTIBLE : 0;
     w->gen = (atomic_load_explicit(&g->claim, memory_order_relaxed) >> 2) + 1;
     /* release: publishes park = PARKING to whoever claims. */
@@ -242,6 +250,16 @@ static int os_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
     }
 }
 
+/* Runs on: g, between weft__wait_begin and weft__wait_block, having just
+ * released its last pthread lock (a condition wait, foreign/locks.c): the
+ * wait may switch after all. A notify that read the old value only makes
+ * a futex wake no one waits for. */
+void weft__wait_may_switch(weft_thread *g)
+{
+    atomic_store_explicit(&g->carrier_waits, g->plocks != 0,
+                          memory_order_relaxed);
+}
+
 /* Runs on: g, which holds a pthread lock (foreign/locks.c): a wait that
  * must not switch, since another thread of this carrier could block it
  * waiting for that lock. The carrier waits with g on it, marked blocking
@@ -251,13 +269,11 @@ static void block_carrier(weft_thread *g, weft__spinlock *lk)
     if (lk)
         weft__spin_unlock(lk);
     weft__blocking_enter();
-    /* seq_cst, both: notify sets NOTIFIED, then reads carrier_waits; we
-     * set carrier_waits, then read park. One sees the other. */
-    atomic_store_explicit(&g->carrier_waits, true, memory_order_seq_cst);
-    while (atomic_load_explicit(&g->park, memory_order_seq_cst) ==
+    /* notify() wakes the futex after it moves park off PARKING; the
+     * futex checks the value, so a wake before the wait is not lost. */
+    while (atomic_load_explicit(&g->park, memory_order_acquire) ==
            WEFT__PARKING)
         weft__futex_wait(&g->park, WEFT__PARKING, -1);
-    atomic_store_explicit(&g->carrier_waits, false, memory_order_relaxed);
     atomic_store_explicit(&g->park, WEFT__RUNNING, memory_order_relaxed);
     atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
     weft__blocking_leave(); /* never switches while g holds a lock */
@@ -298,7 +314,8 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         if (lk)
             weft__spin_unlock(lk);
-    } else if (unlikely(g->plocks)) {
+    } else if (unlikely(atomic_load_explicit(&g->carrier_waits,
+                                             memory_order_relaxed))) {
         block_carrier(g, lk);
     } else {
         weft__switch_out(g, WEFT__AFTER_PARK, lk);

@@ -244,8 +244,9 @@ struct weft_thread {
      * switches away: its waits block the carrier (park.c). Written by
      * the thread itself only. */
     uint32_t plocks;
-    _Atomic bool carrier_waits;  /* in park.c's block_carrier: notify()
-                                    wakes it on its park word */
+    _Atomic bool carrier_waits;  /* its current wait blocks the carrier
+                                    (park.c: block_carrier); set at
+                                    wait_begin, read by notify() */
     char name[32];
 };
 
@@ -284,6 +285,7 @@ bool weft__wake(weft__waiter *w, int result);
 bool weft__interrupt(weft_thread *g, int reason);
 void weft__ready(weft_thread *g);   /* make a PARKED-and-claimed g run */
 void weft__park_commit(weft_thread *g);
+void weft__wait_may_switch(weft_thread *g);
 
 /* -------------------------------------------------------------- P and M */
 

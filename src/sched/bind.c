@@ -111,12 +111,10 @@ void weft__bound_ready(weft_thread *g)
         weft__carrier_wake(m);
 }
 
-/* Runs on: carrier m only. The oldest runnable thread bound to m, or
- * NULL. The unlocked look is the fast path of every switch. */
-weft_thread *weft__bound_take(weft__carrier *m)
+/* Runs on: carrier m only, which saw nready_bound > 0 (sched.h:
+ * weft__bound_take). The oldest runnable thread bound to m, or NULL. */
+weft_thread *weft__bound_take_slow(weft__carrier *m)
 {
-    if (likely(!atomic_load_explicit(&m->nready_bound, memory_order_relaxed)))
-        return NULL;
     weft__spin_lock(&m->bound_lock);
     weft_thread *g = m->bound_head;
     if (g) {

@@ -178,10 +178,11 @@ static uport *make_port(void)
 }
 
 /* Checks that this kernel (and its seccomp profile) gives us what we
- * use: rings, time-outs on waits, and multishot polls. */
+ * use: rings with the flags the carriers' rings get (cooperative task
+ * running: Linux 5.19), time-outs on waits, and multishot polls. */
 static int probe(void)
 {
-    struct io_uring_params p = {0};
+    struct io_uring_params p = {.flags = RING_FLAGS};
     struct io_uring ring;
     int err = -io_uring_queue_init_params(4, &ring, &p);
     if (err)

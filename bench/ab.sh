@@ -44,8 +44,8 @@ run() {
     idle_memory_compact) WEFT_STACK=2k "$d/bench/idle_memory" ;;
     hogs2) "$d/bench/latency_under_hogs" 2 ;;
     hogs4) "$d/bench/latency_under_hogs" 4 ;;
-    http100) "$REPO/bench/http_hello.sh" 100 "$d/examples/httpd" 2>/dev/null ;;
-    http1000) "$REPO/bench/http_hello.sh" 1000 "$d/examples/httpd" 2>/dev/null ;;
+    http100 | http1000)
+        "$REPO/bench/http_hello.sh" "${b#http}" "$d/examples/httpd" 2>/dev/null ;;
     c10k) C10K_CLIENT=$NEW/bench/c10k_client "$REPO/bench/c10k.sh" \
               "$d/examples/echo" 2>/dev/null ;;
     *) "$d/bench/$b" ;;
@@ -53,8 +53,7 @@ run() {
 }
 
 declare -A VAL
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {
-    if (NR) print (NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2) }'; }
+. "$REPO/bench/median.sh"
 for ((i = 0; i < RUNS; i++)); do
     for b in "${BENCHES[@]}"; do
         for side in old new; do
@@ -69,7 +68,8 @@ for ((i = 0; i < RUNS; i++)); do
     done
 done
 echo "# $(date -u +%F) $(nproc) CPUs, $(uname -r); $RUNS alternating runs"
-echo "# old: $rev ($(git -C "$AB/src" rev-parse --short HEAD)); new: working tree ($(git -C "$REPO" rev-parse --short HEAD))"
+echo "# old: $rev ($(git -C "$AB/src" rev-parse --short HEAD));" \
+     "new: working tree ($(git -C "$REPO" rev-parse --short HEAD))"
 printf '%-20s %-24s %12s %12s %8s\n' bench metric old new new/old
 for b in "${BENCHES[@]}"; do
     for key in "${!VAL[@]}"; do
@@ -78,7 +78,7 @@ for b in "${BENCHES[@]}"; do
         o=$(median <<<"${VAL["$b $m old"]}")
         n=$(median <<<"${VAL["$b $m new"]:-}")
         [[ -n $n ]] || continue
-        printf '%-20s %-24s %12s %12s %8s\n' "$b" "$m" "$o" "$n" \
-            "$(awk -v a="$n" -v b="$o" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+        r=$(awk -v a="$n" -v b="$o" 'BEGIN { printf "%.3f", b ? a / b : 0 }')
+        printf '%-20s %-24s %12s %12s %8s\n' "$b" "$m" "$o" "$n" "$r"
     done | sort
 done

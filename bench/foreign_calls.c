@@ -17,7 +17,8 @@
  * process has threads, as under weft: glibc takes short cuts in a
  * single-threaded process), no weft_run, calling glibc's functions found
  * with dlsym(RTLD_NEXT) (in this program libweft's definitions come
- * first): the peer, printing the same metric names. --both: each case both ways in this one process,
+ * first): the peer, printing the same metric names. --both: each case
+ * both ways in this one process,
  * weft first, printing <metric> for weft, <metric>_glibc for glibc and
  * <metric>_ratio. Both ways call through a function pointer, as a call
  * through the PLT does.

@@ -30,8 +30,7 @@ record() {
     done <<<"$2"
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {
-    if (NR) print (NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2) }'; }
+. "$REPO/bench/median.sh"
 
 # report TITLE METRIC VARIANT...: medians and ratios to the first variant.
 report() {

@@ -2,8 +2,9 @@
  * hooks.c — libweft's libc interposition: read(), poll(), nanosleep() and
  * the other blocking libc entry points, called by their libc names from
  * virtual threads, park the thread instead of blocking its carrier; code
- * that was never written for weft (a binary run with LD_PRELOAD, libcurl's
- * blocking API) keeps working; WEFT_HOOKS=0 turns the hooks off.
+ * that was never written for weft (a binary run with LD_PRELOAD) keeps
+ * working; WEFT_HOOKS=0 turns the hooks off. Real libraries (libcurl and
+ * the others) are the compatibility matrix's, tests/compat/.
  *
  * Parking is proved with one P and a hog threshold of 10 s: a ticker
  * thread on the same P advances while the call waits only if the carrier
@@ -13,7 +14,6 @@
  */
 #include "wt_io.h"
 
-#include <curl/curl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <spawn.h>
@@ -509,152 +509,4 @@ Test(hooks, preloaded_into_a_plain_program_calls_pass_through,
     cr_assert(strstr(out, "plain_io: preloaded yes, ") != NULL,
               "libweft.so was not preloaded:\n%s", out);
     cr_assert(strstr(out, ", 0 failed") != NULL, "%s", out);
-}
-
-/* =========================================== libcurl's blocking easy API */
-
-enum { NCLIENTS = 20, HANDLER_MS = 300 };
-
-/* A tiny HTTP server in virtual threads: each request waits HANDLER_MS,
- * then gets "body <path>". */
-static int http_conn(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char req[2048];
-    size_t got = 0;
-    while (got < sizeof req - 1 && !memmem(req, got, "\r\n\r\n", 4)) {
-        ssize_t r = recv(fd, req + got, sizeof req - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    req[got] = 0;
-    char path[64] = "?";
-    sscanf(req, "GET %63s ", path);
-    weft_sleep(WT_MS(HANDLER_MS));
-    char body[96], resp[256];
-    int blen = snprintf(body, sizeof body, "body %s", path);
-    int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
-                     "Connection: close\r\n\r\n%s", blen, body);
-    WT_CHECK_EQ(send(fd, resp, (size_t)n, 0), n);
-    close(fd);
-    return 0;
-}
-
-static int http_server(void *arg)
-{
-    int l = *(int *)arg;
-    for (;;) {
-        int fd = accept(l, NULL, NULL);
-        if (fd < 0)
-            return wt_errno() == ECANCELED ? 0 : wt_errno();
-        weft_attr a = {.detached = true, .name = "http-conn"};
-        WT_CHECK(weft_go_with(&a, http_conn, (void *)(intptr_t)fd) != NULL);
-    }
-}
-
-struct fetch {
-    uint16_t port;
-    int i;
-    CURLcode rc;
-    long status;
-    char body[128];
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct fetch *f = arg;
-    size_t len = size * n;
-    size_t room = sizeof f->body - 1 - f->len;
-    memcpy(f->body + f->len, data, len < room ? len : room);
-    f->len += len < room ? len : room;
-    f->body[f->len] = 0;
-    return len;
-}
-
-static int curl_client(void *arg)
-{
-    struct fetch *f = arg;
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/%d", f->port, f->i);
-    CURL *h = curl_easy_init();
-    WT_REQUIRE(h != NULL);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-    f->rc = curl_easy_perform(h); /* blocking: parks in its poll() */
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &f->status);
-    curl_easy_cleanup(h);
-    return 0;
-}
-
-static long g_curl_ms;
-static unsigned long long g_curl_handoffs;
-
-static int root_curl(void *arg)
-{
-    uint16_t port;
-    int l = wt_tcp_listen(&port);
-    WT_REQUIRE(l >= 0);
-    weft_thread *srv = wt_go_named("http-server", http_server, &l);
-    struct fetch f[NCLIENTS];
-    weft_thread *t[NCLIENTS];
-    int64_t t0 = weft_now();
-    for (int i = 0; i < NCLIENTS; i++) {
-        f[i] = (struct fetch){.port = port, .i = i, .rc = CURLE_FAILED_INIT};
-        t[i] = wt_go_named("curl", curl_client, &f[i]);
-    }
-    for (int i = 0; i < NCLIENTS; i++)
-        wt_join(t[i]);
-    g_curl_ms = wt_ms_since(t0);
-    weft_runtime_stats st;
-    WT_CHECK_EQ(weft_stats(&st), 0);
-    g_curl_handoffs = st.handoffs;
-    weft_cancel(srv);
-    WT_CHECK_EQ(wt_join(srv), 0);
-    for (int i = 0; i < NCLIENTS; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "body /%d", i);
-        WT_CHECK_MSG(f[i].rc == CURLE_OK, "client %d: %s", i,
-                     curl_easy_strerror(f[i].rc));
-        WT_CHECK_EQ(f[i].status, 200);
-        WT_CHECK_MSG(!strcmp(f[i].body, want), "client %d got '%s'", i,
-                     f[i].body);
-    }
-    close(l);
-    return 0;
-}
-
-static void run_curl(unsigned procs)
-{
-    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-    /* Hand-offs held off: the overlap must come from libcurl's own calls
-     * parking (the hooks reaching into libcurl.so), not from the monitor
-     * moving threads away from carriers blocked in libc. */
-    weft_config cfg = {.procs = procs, .hog_ms = 10000};
-    int rc = weft_run(root_curl, NULL, &cfg);
-    curl_global_cleanup();
-    wt_assert_clean();
-    cr_assert_eq(rc, 0);
-    cr_log_info("%d requests of %d ms each took %ld ms in all", NCLIENTS,
-                HANDLER_MS, g_curl_ms);
-    cr_assert_lt(g_curl_ms, 3 * HANDLER_MS,
-                 "%d blocking curl requests took %ld ms: not overlapped",
-                 NCLIENTS, g_curl_ms);
-    cr_assert_eq(g_curl_handoffs, 0, "%llu hand-offs", g_curl_handoffs);
-}
-
-Test(hooks, curl_easy_requests_overlap_on_one_p, .timeout = 30)
-{
-    run_curl(1);
-}
-
-Test(hooks, curl_easy_requests_overlap_on_two_ps, .timeout = 30)
-{
-    run_curl(2);
 }

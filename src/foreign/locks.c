@@ -194,7 +194,7 @@ static inline void released(weft_thread *g, int r)
         __atomic_store_n(&g->plocks, g->plocks - 1, __ATOMIC_RELAXED);
 }
 
-/* ----------------------------------------------------- parking on an address */
+/* ------------------------------------------------ parking on an address */
 
 #define NBUCKETS 256 /* a power of 2 */
 #define RETRY_MIN_NS 1000000LL  /* first timed retry of a parked lock */

@@ -8,8 +8,9 @@
  * which on an OS thread is the libc call itself (plus the blocking
  * behaviour the program expects on fds weft switched to non-blocking
  * underneath). A call made from another shared object binds the thread
- * to its carrier while it lasts (sched/bind.c). WEFT_HOOKS=0 in the environment, read when
- * the library loads, makes every hook the plain libc call.
+ * to its carrier while it lasts (sched/bind.c). WEFT_HOOKS=0 in the
+ * environment, read when the library loads, makes every hook the plain
+ * libc call.
  *
  * The fortified variants (__read_chk and friends) that _FORTIFY_SOURCE
  * builds call are hooked too: Debian builds its libraries that way.

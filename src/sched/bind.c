@@ -11,9 +11,9 @@
  * parked on (its errno is restored there as everywhere). weft_pin binds
  * a thread for as long as the program asks. (A thread that holds a
  * pthread lock needs no binding: it never switches away at all,
- * foreign/locks.c.) Code that includes weft.h
- * reads errno through an accessor and never needs this: its parks migrate
- * freely, which keeps load balancing.
+ * foreign/locks.c.) Code that includes weft.h reads errno through an
+ * accessor and never needs this: its parks migrate freely, which keeps
+ * load balancing.
  *
  * Invariants:
  *   - g->bound is written only by g itself (bind/unbind, and the rebind

@@ -358,21 +358,28 @@ typedef struct weft_sem { uint64_t opaque_[4]; } weft_sem;
 #define WEFT_COND_INIT {{0, 0, 0, 0}}
 #define WEFT_SEM_INIT(n) {{(uint64_t)(n), 0, 0, 0}}
 
-/* Locks m (not a cancellation point: a lock is always acquired).
- *   0 / EINVAL (m is NULL) */
+/* A mutex has an owner: the virtual thread that locked it, or the OS
+ * thread, for a lock taken outside any virtual thread. Only the owner may
+ * unlock it or wait on a condition with it (a virtual thread that moved
+ * to another carrier is still the owner).
+ * Locks m (not a cancellation point: a lock is always acquired).
+ *   0 / EINVAL (m is NULL) / EDEADLK (the caller already holds m) */
 WEFT_API int weft_mutex_lock(weft_mutex *m);
-/*   0 / EBUSY (held) / EINVAL */
+/*   0 / EBUSY (held, by the caller too) / EINVAL */
 WEFT_API int weft_mutex_trylock(weft_mutex *m);
-/*   0 / EINVAL (m is NULL) / EPERM (m is not locked) */
+/*   0 / EINVAL (m is NULL) / EPERM (m is not locked, or another thread
+ *   holds it: m is left as it was) */
 WEFT_API int weft_mutex_unlock(weft_mutex *m);
 
 /* Atomically unlocks m and waits for a signal; re-locks m before returning,
- * whatever the result. A cancellation point. deadline_ns: absolute
- * (weft_now clock), or negative for none.
+ * whatever the result (but EPERM). A cancellation point. deadline_ns:
+ * absolute (weft_now clock), or negative for none.
  *   0          signalled (or a spurious wake-up: re-check your predicate)
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
- *   EINVAL     c or m is NULL */
+ *   EINVAL     c or m is NULL
+ *   EPERM      the caller does not hold m: nothing is waited for, and m
+ *              is left as it was (not unlocked, not locked) */
 WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
 WEFT_API int weft_cond_timedwait(weft_cond *c, weft_mutex *m,
                                  int64_t deadline_ns);

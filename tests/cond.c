@@ -1,6 +1,7 @@
 /*
- * cond.c — weft_cond: signal, broadcast, timedwait, cancellation, sharing
- * with plain OS threads, static initialisation.
+ * cond.c — weft_cond: signal, broadcast, timedwait, cancellation, waiting
+ * without the mutex (EPERM), sharing with plain OS threads, static
+ * initialisation.
  */
 #include "wt.h"
 
@@ -126,6 +127,69 @@ static int root_signal_nobody(void *arg)
 Test(cond, signal_without_waiters_and_null_args, .timeout = 10)
 {
     WT_RUN_EXPECT(root_signal_nobody, NULL, 1, 0);
+}
+
+/* ------------------------------------------------ waiting without the mutex */
+
+struct foreign_hold {
+    weft_mutex m;
+    weft_sem held, done;
+};
+
+/* Holds m until told to let go. */
+static int hold_until_done(void *arg)
+{
+    struct foreign_hold *f = arg;
+    WT_REQUIRE_EQ(weft_mutex_lock(&f->m), 0);
+    WT_REQUIRE_EQ(weft_sem_release(&f->held), 0);
+    WT_REQUIRE_EQ(weft_sem_acquire(&f->done), 0);
+    WT_REQUIRE_EQ(weft_mutex_unlock(&f->m), 0);
+    return 0;
+}
+
+/* Each wait must fail at once with EPERM and leave m as it was. The scope
+ * deadline turns a wait that wrongly blocks into a quick failure. */
+static int root_wait_without_mutex(void *arg)
+{
+    static struct foreign_hold f = {WEFT_MUTEX_INIT, WEFT_SEM_INIT(0),
+                                    WEFT_SEM_INIT(0)};
+    weft_cond c = WEFT_COND_INIT;
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    int64_t t0 = weft_now();
+    weft_scope_deadline(sc, t0 + WT_MS(300));
+    WT_CHECK_EQ(weft_cond_timedwait(&c, &f.m, t0 + WT_MS(200)), EPERM);
+    WT_CHECK_EQ(weft_cond_wait(&c, &f.m), EPERM);
+    WT_CHECK_EQ(weft_mutex_trylock(&f.m), 0); /* not left locked */
+    WT_CHECK_EQ(weft_mutex_unlock(&f.m), 0);
+    weft_thread *t = wt_go(hold_until_done, &f);
+    WT_REQUIRE(t != NULL);
+    WT_REQUIRE_EQ(weft_sem_acquire(&f.held), 0);
+    WT_CHECK_EQ(weft_cond_timedwait(&c, &f.m, t0 + WT_MS(200)), EPERM);
+    WT_CHECK_EQ(weft_cond_wait(&c, &f.m), EPERM);
+    WT_CHECK_EQ(weft_mutex_trylock(&f.m), EBUSY); /* still the other's */
+    WT_CHECK(weft_now() - t0 < WT_MS(SLACK_MS));
+    WT_CHECK_EQ(weft_sem_release(&f.done), 0);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    return 0;
+}
+
+Test(cond, wait_without_holding_the_mutex_is_eperm, .timeout = 20)
+{
+    WT_RUN_EXPECT(root_wait_without_mutex, NULL, 2, 0);
+}
+
+Test(cond, wait_without_holding_the_mutex_on_os_thread_is_eperm,
+     .timeout = 20)
+{
+    weft_mutex m = WEFT_MUTEX_INIT;
+    weft_cond c = WEFT_COND_INIT;
+    int64_t t0 = weft_now();
+    cr_assert_eq(weft_cond_timedwait(&c, &m, t0 + WT_MS(200)), EPERM);
+    cr_assert_lt(weft_now() - t0, WT_MS(SLACK_MS));
+    cr_assert_eq(weft_mutex_trylock(&m), 0); /* not left locked */
+    cr_assert_eq(weft_mutex_unlock(&m), 0);
 }
 
 /* ------------------------------------------------------------- timedwait */

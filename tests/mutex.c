@@ -1,7 +1,7 @@
 /*
  * mutex.c — weft_mutex: mutual exclusion under contention, trylock,
- * misuse, sharing with plain OS threads, static initialisation, not a
- * cancellation point.
+ * misuse, ownership (only the holder unlocks), sharing with plain OS
+ * threads, static initialisation, not a cancellation point.
  */
 #include "wt.h"
 
@@ -133,6 +133,133 @@ Test(mutex, misuse_on_os_thread, .timeout = 10)
     cr_assert_eq(weft_mutex_lock(NULL), EINVAL);
     cr_assert_eq(weft_mutex_unlock(NULL), EINVAL);
     cr_assert_eq(weft_mutex_trylock(NULL), EINVAL);
+}
+
+/* ------------------------------------------------------------ ownership */
+
+struct held {
+    weft_mutex m;
+    int rc_unlock;       /* what the non-owner's unlock returned */
+    int rc_trylock;      /* what a trylock returned after it */
+};
+
+/* Tries to unlock a mutex another thread holds, then checks it is still
+ * held. */
+static int unlock_someone_elses(void *arg)
+{
+    struct held *h = arg;
+    h->rc_unlock = weft_mutex_unlock(&h->m);
+    h->rc_trylock = weft_mutex_trylock(&h->m);
+    return 0;
+}
+
+static int root_non_owner_unlock(void *arg)
+{
+    struct held *h = arg;
+    WT_CHECK_EQ(weft_mutex_lock(&h->m), 0);
+    weft_thread *t = wt_go(unlock_someone_elses, h);
+    WT_REQUIRE(t != NULL);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_EQ(h->rc_unlock, EPERM);
+    WT_CHECK_EQ(h->rc_trylock, EBUSY);
+    WT_CHECK_EQ(weft_mutex_unlock(&h->m), 0); /* the owner still can */
+    WT_CHECK_EQ(weft_mutex_unlock(&h->m), EPERM);
+    return 0;
+}
+
+Test(mutex, unlock_by_another_virtual_thread_is_eperm, .timeout = 10)
+{
+    static struct held h = {WEFT_MUTEX_INIT, -1, -1};
+    WT_RUN_EXPECT(root_non_owner_unlock, &h, 2, 0);
+}
+
+static void *os_unlock_someone_elses(void *arg)
+{
+    unlock_someone_elses(arg);
+    return NULL;
+}
+
+/* A virtual thread holds it: an OS thread may not unlock it. */
+static int root_os_thread_unlocks(void *arg)
+{
+    struct held *h = arg;
+    WT_CHECK_EQ(weft_mutex_lock(&h->m), 0);
+    pthread_t pt;
+    WT_REQUIRE_EQ(pthread_create(&pt, NULL, os_unlock_someone_elses, h), 0);
+    pthread_join(pt, NULL);
+    WT_CHECK_EQ(h->rc_unlock, EPERM);
+    WT_CHECK_EQ(h->rc_trylock, EBUSY);
+    WT_CHECK_EQ(weft_mutex_unlock(&h->m), 0);
+    return 0;
+}
+
+Test(mutex, unlock_by_an_os_thread_that_does_not_hold_it_is_eperm,
+     .timeout = 10)
+{
+    static struct held h = {WEFT_MUTEX_INIT, -1, -1};
+    WT_RUN_EXPECT(root_os_thread_unlocks, &h, 1, 0);
+}
+
+/* An OS thread holds it: neither another OS thread nor a virtual thread
+ * may unlock it. */
+Test(mutex, unlock_of_an_os_threads_lock_by_others_is_eperm, .timeout = 10)
+{
+    static struct held h = {WEFT_MUTEX_INIT, -1, -1};
+    cr_assert_eq(weft_mutex_lock(&h.m), 0);
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, os_unlock_someone_elses, &h), 0);
+    pthread_join(pt, NULL);
+    cr_assert_eq(h.rc_unlock, EPERM);
+    cr_assert_eq(h.rc_trylock, EBUSY);
+    WT_RUN_EXPECT(unlock_someone_elses, &h, 1, 0);
+    cr_assert_eq(h.rc_unlock, EPERM);
+    cr_assert_eq(h.rc_trylock, EBUSY);
+    cr_assert_eq(weft_mutex_unlock(&h.m), 0);
+    cr_assert_eq(weft_mutex_unlock(&h.m), EPERM);
+}
+
+/* The owner is the virtual thread, not the carrier it ran on: after
+ * moving between carriers it still unlocks, and a thread that ran on the
+ * same carrier may not. */
+static int root_owner_moves(void *arg)
+{
+    struct held *h = arg;
+    WT_CHECK_EQ(weft_mutex_lock(&h->m), 0);
+    for (int i = 0; i < 50; i++) {
+        weft_thread *t = wt_go(unlock_someone_elses, h);
+        WT_REQUIRE(t != NULL);
+        weft_yield();
+        WT_CHECK_EQ(weft_join(t, NULL), 0);
+        WT_CHECK_EQ(h->rc_unlock, EPERM);
+    }
+    WT_CHECK_EQ(weft_mutex_unlock(&h->m), 0);
+    return 0;
+}
+
+Test(mutex, owner_is_the_virtual_thread_not_its_carrier, .timeout = 20)
+{
+    static struct held h = {WEFT_MUTEX_INIT, -1, -1};
+    WT_RUN_EXPECT(root_owner_moves, &h, 2, 0);
+}
+
+static int root_relock(void *arg)
+{
+    weft_mutex m = WEFT_MUTEX_INIT;
+    WT_CHECK_EQ(weft_mutex_lock(&m), 0);
+    WT_CHECK_EQ(weft_mutex_lock(&m), EDEADLK);
+    WT_CHECK_EQ(weft_mutex_trylock(&m), EBUSY);
+    WT_CHECK_EQ(weft_mutex_unlock(&m), 0);
+    WT_CHECK_EQ(weft_mutex_unlock(&m), EPERM);
+    return 0;
+}
+
+Test(mutex, relocking_by_its_owner_is_edeadlk, .timeout = 10)
+{
+    WT_RUN_EXPECT(root_relock, NULL, 1, 0);
+    weft_mutex m = WEFT_MUTEX_INIT; /* and on an OS thread */
+    cr_assert_eq(weft_mutex_lock(&m), 0);
+    cr_assert_eq(weft_mutex_lock(&m), EDEADLK);
+    cr_assert_eq(weft_mutex_unlock(&m), 0);
 }
 
 /* ------------------------------------------- shared with a plain pthread */

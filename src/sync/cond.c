@@ -5,9 +5,13 @@
  * mutex, so a signal sent after the unlock always finds it. Lock order:
  * the cond's lock before the mutex's queue lock. A wait is a cancellation
  * point; whatever its result, the mutex is held again when it returns.
+ * A caller that does not hold the mutex gets EPERM before anything is
+ * touched: unlocking someone else's mutex would break its critical
+ * section, and waiting without it would lose the signal it guards.
  */
 #include <errno.h>
 
+#include "sync/mutex.h"
 #include "sync/waitq.h"
 
 struct cond {
@@ -23,6 +27,8 @@ int weft_cond_timedwait(weft_cond *pc, weft_mutex *m, int64_t deadline_ns)
     struct cond *c = (struct cond *)pc;
     if (!c || !m)
         return EINVAL;
+    if (!weft__mutex_held(m))
+        return EPERM;
     weft__waiter w;
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_COND, c);
     if (r)

@@ -8,21 +8,55 @@
  * The woken waiter competes again (no hand-off): a lock is not a queue,
  * and hand-off would make every contended unlock a context switch.
  * Not a cancellation point: a lock is always acquired.
+ *
+ * Ownership: `owner` names the holder, so that an unlock (or a condition
+ * wait) by anyone else fails with EPERM instead of breaking the lock, and
+ * a holder locking again gets EDEADLK instead of hanging. The holder is a
+ * virtual thread (its record, stable across carriers) or an OS thread
+ * (the address of a thread-local byte: unique among live threads, and
+ * never equal to a thread record). Invariants:
+ *   - only the holder writes owner: itself just after acquiring, 0 just
+ *     before releasing; so a thread that reads its own token there holds
+ *     the lock (it wrote the token and has not yet written the 0 after
+ *     it; coherence forbids it reading an older value than its own last
+ *     write). Any other reader sees some other value, 0 included, which
+ *     is all the checks need: relaxed order suffices.
+ *   - owner is 0 or stale only while state is 0, or in the instants
+ *     between a CAS and the store that follows it.
  */
 #include <errno.h>
 
+#include "sync/mutex.h"
 #include "sync/waitq.h"
 
 struct mutex {
     _Atomic uint32_t state;
     weft__spinlock lock;
     weft__list waiters;
+    _Atomic uintptr_t owner; /* the holder's token; see above */
 };
 _Static_assert(sizeof(struct mutex) <= sizeof(weft_mutex), "weft_mutex size");
 _Static_assert(_Alignof(struct mutex) <= _Alignof(weft_mutex),
                "weft_mutex alignment");
 
 #define SPINS 100
+
+/* An OS thread's identity: the address of its copy of this byte. */
+static __thread char os_self __attribute__((tls_model("initial-exec")));
+
+/* The caller's token: its virtual thread, or its OS thread (registered for
+ * deadlock reports, as weft__os_use does). Read once per call, before any
+ * park: a virtual thread's token stays valid across carriers.
+ * Runs on: any thread. */
+static uintptr_t caller(void)
+{
+    weft__carrier *m = weft__m();
+    if (likely(m && m->cur))
+        return (uintptr_t)m->cur;
+    if (!m)
+        weft__os_thread_register();
+    return (uintptr_t)&os_self;
+}
 
 static bool try_lock(struct mutex *m)
 {
@@ -31,6 +65,17 @@ static bool try_lock(struct mutex *m)
     return atomic_compare_exchange_strong_explicit(&m->state, &zero, 1,
                                                    memory_order_acquire,
                                                    memory_order_relaxed);
+}
+
+/* Relaxed: see the ownership invariants at the top. */
+static void set_owner(struct mutex *m, uintptr_t who)
+{
+    atomic_store_explicit(&m->owner, who, memory_order_relaxed);
+}
+
+static bool owned_by(struct mutex *m, uintptr_t who)
+{
+    return atomic_load_explicit(&m->owner, memory_order_relaxed) == who;
 }
 
 static void lock_slow(struct mutex *m)
@@ -57,12 +102,16 @@ static void lock_slow(struct mutex *m)
 
 int weft_mutex_lock(weft_mutex *pm)
 {
-    weft__os_use();
     struct mutex *m = (struct mutex *)pm;
+    uintptr_t me = caller();
     if (!m)
         return EINVAL;
-    if (!try_lock(m))
+    if (unlikely(!try_lock(m))) {
+        if (owned_by(m, me))
+            return EDEADLK;
         lock_slow(m);
+    }
+    set_owner(m, me);
     return 0;
 }
 
@@ -71,17 +120,26 @@ int weft_mutex_trylock(weft_mutex *pm)
     struct mutex *m = (struct mutex *)pm;
     if (!m)
         return EINVAL;
-    return try_lock(m) ? 0 : EBUSY;
+    if (!try_lock(m))
+        return EBUSY;
+    set_owner(m, caller());
+    return 0;
+}
+
+bool weft__mutex_held(weft_mutex *pm)
+{
+    return owned_by((struct mutex *)pm, caller());
 }
 
 int weft_mutex_unlock(weft_mutex *pm)
 {
-    weft__os_use();
     struct mutex *m = (struct mutex *)pm;
+    uintptr_t me = caller();
     if (!m)
         return EINVAL;
-    if (atomic_load_explicit(&m->state, memory_order_relaxed) == 0)
-        return EPERM;
+    if (!owned_by(m, me))
+        return EPERM; /* unlocked, or held by another thread */
+    set_owner(m, 0);
     /* release: the critical section happens-before the next locker. */
     if (atomic_exchange_explicit(&m->state, 0, memory_order_release) == 2) {
         weft__spin_lock(&m->lock);

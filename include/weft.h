@@ -522,7 +522,8 @@ WEFT_API int weft_fcntl(int fd, int cmd, ...);
  * both), deadline_ns (weft_now() clock; -1 none) passes, or the caller is
  * cancelled. Error conditions and hang-up count as ready. Returns:
  *   0 / ETIMEDOUT (deadline_ns, or the scope's deadline) / ECANCELED /
- *   EBADF (fd is not open, or was closed with weft_close meanwhile) /
+ *   EBADF (fd is negative or not open, or was closed with weft_close
+ *   meanwhile; checked before any wait, deadline 0 included) /
  *   EINVAL (no event asked for)
  * Runs on: any thread (an OS thread blocks in poll(2)). */
 WEFT_API int weft_wait_fd(int fd, short events, int64_t deadline_ns);

@@ -1123,6 +1123,51 @@ static int root_wait_einval(void *arg)
 RUN_TEST(wait_fd_no_events_einval_closed_fd_ebadf,
          root_wait_einval, NULL, 2, 10)
 
+/* Negative and closed fds, with a deadline of 0 (a poll) or later: EBADF
+ * at once (poll(2) skips a negative fd, which made it wait the time out).
+ * No call goes without a deadline, so that the old wait fails, not hangs. */
+static void *wait_bad_fds(void *arg)
+{
+    int *rc = arg, closed = dup(0), k = 0;
+    close(closed);
+    const int fds[] = {-1, -7, INT_MIN, closed};
+    const int64_t soon = weft_now() + WT_MS(200);
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        rc[k++] = weft_wait_fd(fds[i], POLLIN, 0);
+        rc[k++] = weft_wait_fd(fds[i], POLLOUT, soon);
+        rc[k++] = weft_wait_fd(fds[i], POLLIN | POLLOUT, soon);
+    }
+    rc[k] = 0;
+    return NULL;
+}
+
+static void check_bad_fds(const int *rc, int64_t t0, const char *where)
+{
+    for (int k = 0; rc[k]; k++)
+        WT_CHECK_MSG(rc[k] == EBADF, "%s, call %d: %s", where, k,
+                     strerror(rc[k]));
+    WT_CHECK_MSG(rc[0] != 0, "%s: nothing checked", where);
+    WT_CHECK_MSG(wt_ms_since(t0) < 150, "%s: waited %ld ms", where,
+                 wt_ms_since(t0));
+}
+
+static int root_wait_bad_fds(void *arg)
+{
+    int rc[16];
+    int64_t t0 = weft_now();
+    wait_bad_fds(rc);
+    check_bad_fds(rc, t0, "virtual thread");
+    pthread_t pt;
+    t0 = weft_now();
+    WT_REQUIRE_EQ(pthread_create(&pt, NULL, wait_bad_fds, rc), 0);
+    pthread_join(pt, NULL);
+    check_bad_fds(rc, t0, "OS thread");
+    return 0;
+}
+
+RUN_TEST(wait_fd_negative_fd_is_ebadf_on_any_thread,
+         root_wait_bad_fds, NULL, 2, 10)
+
 struct closed_wait {
     int fd;
     int rc;

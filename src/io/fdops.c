@@ -135,6 +135,8 @@ int weft_wait_fd(int fd, short events, int64_t deadline_ns)
     const struct weft__libc *c = weft__libc_get();
     if (!(events & (POLLIN | POLLOUT)))
         return EINVAL;
+    if (fd < 0) /* poll(2) would skip it and just wait out the time */
+        return EBADF;
     struct pollfd p = {.fd = fd, .events = events & (POLLIN | POLLOUT)};
     int n = c->poll(&p, 1, 0);
     if (n > 0)

@@ -6,7 +6,9 @@
  *   - Nothing is read at or beyond buf + min(len, max_head): every scan is
  *     a memchr or a loop bounded by a line whose end was found inside that
  *     window. A head that does not end inside the window is NEED_MORE
- *     while more bytes could still complete it, else 431.
+ *     while more bytes could still complete it, else 414 (the request
+ *     line did not end inside it: the target is what is too long) or 431
+ *     (the fields did not).
  *   - The result depends only on the bytes: parsing a prefix of a head that
  *     parses OK gives NEED_MORE, and a prefix of one that fails gives
  *     NEED_MORE or the same error (a line is judged only once complete;
@@ -337,11 +339,12 @@ static http_parse_result fail(http_request *req, int status)
 }
 
 /* No line end inside the window: more bytes may still complete the head,
- * unless the window is already the whole max_head. */
+ * unless the window is already the whole max_head; then `status` says
+ * which part did not fit (414 the request line, 431 the fields). */
 static http_parse_result incomplete(size_t len, const http_limits *lim,
-                                    http_request *req)
+                                    http_request *req, int status)
 {
-    return len > lim->max_head ? fail(req, 431) : HTTP_PARSE_NEED_MORE;
+    return len > lim->max_head ? fail(req, status) : HTTP_PARSE_NEED_MORE;
 }
 
 http_parse_result http_parse_request(const char *buf, size_t len,
@@ -355,13 +358,13 @@ http_parse_result http_parse_request(const char *buf, size_t len,
     int e;
     do {
         if (!next_line(buf, end, &pos, &l))
-            return incomplete(len, lim, req);
+            return incomplete(len, lim, req, 414);
     } while (l.n == 0); /* empty lines before the request line */
     if ((e = parse_request_line(l, req)))
         return fail(req, e);
     for (;;) {
         if (!next_line(buf, end, &pos, &l))
-            return incomplete(len, lim, req);
+            return incomplete(len, lim, req, 431);
         if (l.n == 0)
             break;
         if ((e = parse_field(l, &f, req)))
@@ -384,6 +387,7 @@ const char *http_reason(int status)
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

@@ -77,7 +77,10 @@ typedef struct http_request {
  *          missing or repeated Host in 1.1; Transfer-Encoding beside
  *          Content-Length; a target form the method cannot use
  *     413  Content-Length above lim->max_body
- *     431  no complete head within lim->max_head bytes
+ *     414  no complete request line within lim->max_head bytes (the
+ *          request target is too long)
+ *     431  a complete request line, but no complete head within
+ *          lim->max_head bytes
  *     501  Transfer-Encoding (request bodies in chunks are not supported)
  *     505  an HTTP major version other than 1
  * A method we do not know is not an error here (method HTTP_OTHER). */

@@ -1,7 +1,8 @@
 /*
  * http_parse.c — the request-head parser of the HTTP example
  * (examples/http_parse.c): valid heads and what they say, pipelined heads,
- * partial input, each error status, limits.
+ * partial input, each error status, limits (414 for the request line, 431
+ * for the fields).
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -324,9 +325,30 @@ Test(http_parse, an_unfinished_head_at_max_head_is_431)
     cr_assert_eq(req.status, 431);
 }
 
+/* The request line does not end within max_head: its target is what is
+ * too long (414), not the fields (431). */
+Test(http_parse, a_request_line_above_max_head_is_414)
+{
+    const http_limits small = {.max_head = 32, .max_body = 0};
+    char big[200];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "\r\nGET /", 7); /* an empty line first is skipped */
+    http_request req;
+    cr_assert_eq(http_parse_request(big, 32, &small, &req),
+                 HTTP_PARSE_NEED_MORE);
+    cr_assert_eq(http_parse_request(big, 33, &small, &req), HTTP_PARSE_ERROR);
+    cr_assert_eq(req.status, 414);
+    cr_assert(!req.keep_alive);
+    const char *whole = "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                        " HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert_eq(parse_lim(whole, &small, &req), HTTP_PARSE_ERROR);
+    cr_assert_eq(req.status, 414);
+}
+
 Test(http_parse, reasons)
 {
     cr_assert(strcmp(http_reason(200), "OK") == 0);
+    cr_assert(strcmp(http_reason(414), "URI Too Long") == 0);
     cr_assert(strcmp(http_reason(431), "Request Header Fields Too Large") == 0);
     cr_assert(strcmp(http_reason(999), "Unknown") == 0);
 }

@@ -1,9 +1,10 @@
 /*
  * http_parse_fuzz.c — libFuzzer target for examples/http_parse.c.
  *
- * Input: one byte choosing max_head (1 + 32 * byte, so that small limits
- * and 431 are reached too), then the bytes to parse, copied into a buffer
- * of exactly their size so that AddressSanitizer catches any read past it.
+ * Input: one byte choosing max_head (1 + 32 * byte, so that small limits,
+ * 414 and 431 are reached too), then the bytes to parse, copied into a
+ * buffer of exactly their size so that AddressSanitizer catches any read
+ * past it.
  *
  * Checks, besides memory safety:
  *   - each result is well formed (OK: a head that ends in LF inside the
@@ -58,7 +59,8 @@ static void check_ok(const char *buf, size_t n, const http_limits *lim,
 static void check_error(const http_request *req)
 {
     int s = req->status;
-    CHECK(s == 400 || s == 413 || s == 431 || s == 501 || s == 505);
+    CHECK(s == 400 || s == 413 || s == 414 || s == 431 || s == 501 ||
+          s == 505);
     CHECK(!req->keep_alive);
 }
 

@@ -2,9 +2,11 @@
  * http_files.c — request path to file (see http_files.h).
  *
  * Two fences keep requests inside the root:
- *   1. lexical: the decoded path is split into components; ".." is
- *      refused (403), "." and empty components are dropped, so the name
- *      handed to the kernel is relative and has no "..";
+ *   1. lexical: the decoded path is split into components; "." and
+ *      empty components are dropped and each ".." takes the component
+ *      before it away (as nginx does); a ".." with none before it would
+ *      leave the root and is refused (403). So the name handed to the
+ *      kernel is relative and has no "..";
  *   2. in the kernel: openat2(RESOLVE_BENEATH) fails (EXDEV) when a
  *      symbolic link would lead outside the root. Kernels before 5.6 lack
  *      openat2: there the lexical fence and O_NOFOLLOW on the last
@@ -59,18 +61,34 @@ static int decode(const char *rel, size_t n, char *out, size_t cap)
     return 0;
 }
 
+/* The end of path[0..end) without its last component (and the '/' before
+ * it): where the next component is to be written. */
+static char *drop_last(char *path, char *end)
+{
+    while (end > path && end[-1] != '/')
+        end--;
+    return end > path ? end - 1 : path;
+}
+
 /* Rewrites path in place as its components joined by '/', without "."
- * and empty ones. Returns 0, 403 (a ".." component) or 404 (nothing
- * left: the root itself). */
+ * and empty ones, each ".." removed with the component before it (the
+ * names only: "link/.." is the root's, wherever the link points; the
+ * kernel's fence still holds). Writing never overtakes reading: the
+ * output is never longer than the input read so far. Returns 0, 403 (a
+ * ".." with nothing before it to remove: it would leave the root) or 404
+ * (nothing left: the root itself). */
 static int normalize(char *path)
 {
     char *w = path;
     for (char *c = path; *c;) {
         size_t len = strcspn(c, "/");
         bool dot = len == 1 && c[0] == '.';
-        if (len == 2 && c[0] == '.' && c[1] == '.')
+        bool dotdot = len == 2 && c[0] == '.' && c[1] == '.';
+        if (dotdot && w == path)
             return 403;
-        if (len > 0 && !dot) {
+        if (dotdot) {
+            w = drop_last(path, w);
+        } else if (len > 0 && !dot) {
             if (w != path)
                 *w++ = '/';
             memmove(w, c, len);

@@ -14,8 +14,9 @@
  * read-only and blocking, and fills *st. Returns the status to answer:
  *   200  *fd is the open file (the caller closes it), a regular file
  *   400  a bad percent escape, or an encoded NUL
- *   403  a ".." component, or a path that leaves the root through a
- *        symbolic link; a file we may not read
+ *   403  a ".." component that would climb above the root (one that
+ *        follows a name just cancels it: "a/../b" is "b"), or a path that
+ *        leaves the root through a symbolic link; a file we may not read
  *   404  no such file; a directory or any other non-regular file; a path
  *        too long
  *   500  the open failed otherwise (out of file descriptors, ...) */

@@ -396,6 +396,22 @@ Test(httpd, traversal_is_refused, .timeout = 60)
         {"/files/../secret", 403},       {"/files/%2e%2e/secret", 403},
         {"/files/%2E%2E%2Fsecret", 403}, {"/files/sub/../../secret", 403},
         {"/files/link", 403},            {"/files/a%00b", 400},
+        {"/files/sub/../sub/../../secret", 403},
+        {"/files/sub/..%2F..%2Fsecret", 403},
+        {"/files/./sub/./../.././secret", 403},
+    };
+    expect_refusals(list, sizeof list / sizeof list[0]);
+}
+
+/* "." and ".." segments are resolved by name, as nginx does: a ".." that
+ * stays inside the root is served. */
+Test(httpd, dot_segments_inside_the_root_are_resolved, .timeout = 60)
+{
+    static const refusal list[] = {
+        {"/files/./sub/../big.bin", 200},   {"/files/sub/../big.bin", 200},
+        {"/files/sub/%2e%2e/big.bin", 200}, {"/files/sub/./../empty.txt", 200},
+        {"/files//sub/..//big.bin", 200},   {"/files/big.bin/..", 404},
+        {"/files/sub/../nope", 404},
     };
     expect_refusals(list, sizeof list / sizeof list[0]);
 }

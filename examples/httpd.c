@@ -10,8 +10,9 @@
  * it). Keep-alive (HTTP/1.1 by default, 1.0 when asked), pipelining, and
  * request bodies read and dropped (up to 1 MiB, else 413). Requests are
  * parsed by http_parse.c. It prints "listening on PORT" once it accepts
- * connections, serves at most --max-conns (10000) at once, and stops on
- * SIGINT or SIGTERM (server.c).
+ * connections, serves at most --max-conns (10000) at once (a client beyond
+ * them is answered 503 with Connection: close at once, not left waiting),
+ * and stops on SIGINT or SIGTERM (server.c).
  *
  * A connection is a loop: read once → answer every complete request in
  * the input buffer, appending the responses to one output buffer → write
@@ -54,6 +55,11 @@
 #define HEAD_MAX 256             /* response head without extra fields */
 #define LINGER_NS MS(1000)       /* reading after our side is shut down */
 #define LINGER_BYTES (1 << 20)   /* ... and how much */
+/* The answer to a connection beyond --max-conns, sent by server.c. */
+#define BUSY_REPLY                                                         \
+    "HTTP/1.1 503 Service Unavailable\r\nServer: weft-httpd\r\n"          \
+    "Content-Type: text/plain\r\nContent-Length: 24\r\n"                  \
+    "Connection: close\r\n\r\n503 Service Unavailable\n"
 
 typedef struct httpd_conf {
     server_opts server;
@@ -510,7 +516,8 @@ static bool parse_args(int argc, char **argv, httpd_conf *conf)
 int main(int argc, char **argv)
 {
     httpd_conf conf = {
-        .server = {.addr = "127.0.0.1", .max_conns = 10000},
+        .server = {.addr = "127.0.0.1", .max_conns = 10000,
+                   .busy_reply = BUSY_REPLY},
         .root_fd = -1,
         .idle_ns = MS(10000),
         .limits = {.max_head = 8192, .max_body = MAX_BODY},

@@ -9,10 +9,12 @@
  * ECANCELED, the threads return, and weft_scope_close waits for them all.
  *
  * Invariants:
- *   - one unit of `slots` is held per open connection: taken before the
- *     accept, given back when the connection's thread has closed its fd
- *     (or at once when the accept or the spawn failed). So at most
- *     max_conns connections are open, and accept waits at the bound.
+ *   - one unit of `slots` is held per served connection: taken right
+ *     after the accept, given back when the connection's thread has
+ *     closed its fd (or at once when the spawn failed). So at most
+ *     max_conns connections are served; one accepted while none is free
+ *     is turned away at once (o->busy_reply, then closed), never left
+ *     waiting unanswered in the kernel's queue.
  *   - SIGINT and SIGTERM are blocked in every thread (they are blocked
  *     before weft_run starts any carrier, which inherits the mask), so
  *     they reach only the signalfd. SIGPIPE is ignored: a write to a
@@ -48,6 +50,7 @@ static struct server {
     weft_scope *scope;       /* the connections'; valid while root runs */
     server_conn_fn serve;
     void *ctx;
+    const char *busy_reply;  /* o->busy_reply */
 } srv;
 
 /* ---------------------------------------------------------------- options */
@@ -183,6 +186,24 @@ static void spawn_connection(int fd)
     weft_sleep(MS(10)); /* out of memory: let connections end */
 }
 
+/* Turns fd away without waiting on it: takes in what the client has sent
+ * (closing over unread input would reset the connection and could destroy
+ * the reply), answers srv.busy_reply if the socket has room, and closes.
+ * Runs on: the root virtual thread. */
+static void turn_away(int fd)
+{
+    char sink[4096];
+    for (int i = 0; i < 16; i++)
+        if (weft_recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
+    if (srv.busy_reply) {
+        weft_send(fd, srv.busy_reply, strlen(srv.busy_reply),
+                  MSG_DONTWAIT | MSG_NOSIGNAL);
+        shutdown(fd, SHUT_WR);
+    }
+    weft_close(fd);
+}
+
 /* What to do after accept failed with e: 0 go on, else stop with e. */
 static int accept_failed(int e)
 {
@@ -204,16 +225,15 @@ static int accept_failed(int e)
 static int accept_loop(void)
 {
     for (;;) {
-        int e = weft_sem_acquire(&srv.slots);
-        if (e)
-            return e == ECANCELED ? 0 : e;
         int fd = weft_accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
-            spawn_connection(fd);
+            if (weft_sem_timedacquire(&srv.slots, 0) == 0) /* a poll */
+                spawn_connection(fd);
+            else
+                turn_away(fd);
             continue;
         }
-        e = errno;
-        weft_sem_release(&srv.slots);
+        int e = errno;
         if (e == ECANCELED)
             return 0;
         if ((e = accept_failed(e))) {
@@ -264,7 +284,8 @@ int server_run(const server_opts *o, server_conn_fn serve, void *ctx)
 {
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-    srv = (struct server){.serve = serve, .ctx = ctx};
+    srv = (struct server){.serve = serve, .ctx = ctx,
+                          .busy_reply = o->busy_reply};
     weft_sem_init(&srv.slots, o->max_conns);
     srv.signal_fd = stop_signals_fd();
     if (srv.signal_fd < 0) {

@@ -15,6 +15,8 @@ typedef struct server_opts {
     int port;            /* 0: an ephemeral port */
     unsigned procs;      /* weft's P slots; 0: weft's default */
     unsigned max_conns;  /* connections served at once */
+    const char *busy_reply; /* sent to a connection beyond max_conns before
+                               it is closed; NULL: just closed */
 } server_opts;
 
 /* Serves one accepted connection, from its own virtual thread, with plain
@@ -45,7 +47,8 @@ bool server_number(const char *name, const char *arg, long min, long max,
 /* Listens on o->addr:o->port, runs weft with o->procs P slots, prints
  * "listening on PORT\n" to stdout once connections are accepted, and calls
  * serve(fd, ctx) for each connection on a thread of its own, at most
- * o->max_conns at once (accept waits while that many are served). On
+ * o->max_conns at once: a connection beyond them gets o->busy_reply (if
+ * any) and is closed at once, unserved. On
  * SIGINT or SIGTERM every connection is cancelled and the call returns
  * once they have all ended. Runs on: the main thread, once per process.
  * Returns the exit status: 0 after a signal, 1 when the server could not

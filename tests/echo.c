@@ -3,8 +3,9 @@
  * driven over loopback: bytes come back unchanged, many clients at once,
  * a large payload written and read back concurrently through one
  * connection (so the server's writes meet a full socket buffer and park),
- * and a clean exit on SIGTERM with clients connected. Registered once per
- * I/O backend (WEFT_IO=uring, WEFT_IO=epoll).
+ * the idle time-out, the connection bound, and a clean exit on SIGTERM
+ * with clients connected. Registered once per I/O backend (WEFT_IO=uring,
+ * WEFT_IO=epoll).
  */
 #include "wt_server.h"
 
@@ -109,4 +110,82 @@ Test(echo, large_payload_through_one_connection, .timeout = 120)
     wt_server_stop(&s);
     free(src);
     free(dst);
+}
+
+/* ---------------------------------------------------------- idle time-out */
+
+static void start_echo_with(wt_server *s, char *opt, char *value)
+{
+    char *args[] = {"echo", opt, value, NULL};
+    wt_server_start(s, WT_ECHO_PROG, args);
+}
+
+/* A silent client is cut off; one that keeps talking is not, however
+ * long it stays. */
+Test(echo, idle_connection_is_closed_after_idle_ms, .timeout = 60)
+{
+    wt_server s;
+    start_echo_with(&s, "--idle-ms", "400");
+    int quiet = wt_connect(s.port), busy = wt_connect(s.port);
+    expect_echo(quiet, "hello");
+    for (int i = 0; i < 12; i++) { /* 1.2 s of a message each 100 ms */
+        expect_echo(busy, "still here");
+        usleep(100000);
+    }
+    cr_assert(wt_wait_eof(quiet, WT_IO_TIMEOUT_MS), "the idle one is open");
+    expect_echo(busy, "and still served");
+    close(quiet);
+    close(busy);
+    wt_server_stop(&s);
+}
+
+/* ... after --idle-ms: not before (15/16 of it, as the deadline moves
+ * lazily), and not long after. */
+Test(echo, idle_connection_is_cut_off_on_time, .timeout = 60)
+{
+    wt_server s;
+    start_echo_with(&s, "--idle-ms", "300");
+    int fd = wt_connect(s.port);
+    expect_echo(fd, "hello");
+    int64_t t0 = wt_server_now_ms();
+    cr_assert(!wt_readable(fd, 270), "closed before the idle time");
+    cr_assert(wt_wait_eof(fd, WT_IO_TIMEOUT_MS), "still open");
+    int64_t dt = wt_server_now_ms() - t0;
+    cr_assert_lt(dt, 300 + WT_IO_TIMEOUT_MS / 10, "closed after %lld ms",
+                 (long long)dt);
+    close(fd);
+    wt_server_stop(&s);
+}
+
+Test(echo, bad_idle_ms_is_refused, .timeout = 30)
+{
+    char *args[] = {"echo", "--idle-ms", "0", NULL};
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        execv(WT_ECHO_PROG, args);
+        _exit(127);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %#x", st);
+}
+
+/* ------------------------------------------------------ connection bound */
+
+/* Beyond --max-conns a client is closed at once, not left waiting. */
+Test(echo, a_client_beyond_max_conns_is_closed_at_once, .timeout = 60)
+{
+    wt_server s;
+    start_echo_with(&s, "--max-conns", "1");
+    int first = wt_connect(s.port);
+    expect_echo(first, "one");
+    int second = wt_connect(s.port);
+    cr_assert(wt_wait_eof(second, WT_IO_TIMEOUT_MS), "left waiting");
+    close(second);
+    expect_echo(first, "the first is still served");
+    close(first);
+    wt_server_stop(&s);
 }

@@ -218,20 +218,25 @@ Test(mutex, unlock_of_an_os_threads_lock_by_others_is_eperm, .timeout = 10)
     cr_assert_eq(weft_mutex_unlock(&h.m), EPERM);
 }
 
-/* The owner is the virtual thread, not the carrier it ran on: after
- * moving between carriers it still unlocks, and a thread that ran on the
- * same carrier may not. */
+/* The owner is the virtual thread, not the carrier it runs on: it still
+ * unlocks once it has moved to another carrier (its gettid changes), and
+ * the threads it spawns meanwhile, which run on either carrier, never
+ * may. */
 static int root_owner_moves(void *arg)
 {
     struct held *h = arg;
+    pid_t first = (pid_t)syscall(SYS_gettid);
     WT_CHECK_EQ(weft_mutex_lock(&h->m), 0);
-    for (int i = 0; i < 50; i++) {
+    int moves = 0;
+    for (int i = 0; i < 2000 && moves < 3; i++) {
         weft_thread *t = wt_go(unlock_someone_elses, h);
         WT_REQUIRE(t != NULL);
-        weft_yield();
+        WT_CHECK_EQ(weft_sleep(WT_US(200)), 0);
         WT_CHECK_EQ(weft_join(t, NULL), 0);
         WT_CHECK_EQ(h->rc_unlock, EPERM);
+        moves += (pid_t)syscall(SYS_gettid) != first;
     }
+    WT_CHECK_MSG(moves > 0, "never ran on another carrier");
     WT_CHECK_EQ(weft_mutex_unlock(&h->m), 0);
     return 0;
 }

@@ -157,6 +157,32 @@ Test(echo, idle_connection_is_cut_off_on_time, .timeout = 60)
     wt_server_stop(&s);
 }
 
+/* A client that sends and never reads leaves the server blocked in a
+ * write: the idle time-out ends that write too, not just a wait for
+ * input. */
+Test(echo, a_client_that_never_reads_is_cut_off, .timeout = 60)
+{
+    wt_server s;
+    start_echo_with(&s, "--idle-ms", "300");
+    int fd = wt_connect(s.port);
+    cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    static char chunk[65536];
+    int64_t end = wt_server_now_ms() + WT_IO_TIMEOUT_MS;
+    for (;;) { /* until both directions' buffers are full */
+        ssize_t r = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        cr_assert(r > 0 || errno == EAGAIN || errno == EINTR, "send: %s",
+                  strerror(errno));
+        if (r < 0 && errno == EAGAIN && !wt_poll(fd, POLLOUT, 200))
+            break;
+        cr_assert_lt(wt_server_now_ms(), end, "the buffers never filled");
+    }
+    short ev = wt_poll(fd, POLLRDHUP, WT_IO_TIMEOUT_MS);
+    cr_assert(ev & (POLLRDHUP | POLLHUP | POLLERR),
+              "the server is still writing (revents %#x)", ev);
+    close(fd);
+    wt_server_stop(&s);
+}
+
 Test(echo, bad_idle_ms_is_refused, .timeout = 30)
 {
     char *args[] = {"echo", "--idle-ms", "0", NULL};

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define POLL_ON_STACK 16
@@ -177,8 +178,8 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
     weft__fd *on_stack[POLL_ON_STACK], **fs = on_stack;
     short ev_stack[POLL_ON_STACK], *ev = ev_stack;
     if (n > POLL_ON_STACK) {
-        fs = malloc(n * sizeof *fs);
-        ev = malloc(n * sizeof *ev);
+        fs = weft__malloc(n * sizeof *fs);
+        ev = weft__malloc(n * sizeof *ev);
         if (!fs || !ev) {
             free(fs);
             free(ev);

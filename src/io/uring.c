@@ -193,6 +193,11 @@ static int probe(void)
         return ENOSYS;
     }
     int efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) {
+        err = WEFT_ERRNO;
+        io_uring_queue_exit(&ring);
+        return err;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_poll_multishot(sqe, efd, POLLIN);
     io_uring_submit(&ring);

@@ -5,9 +5,11 @@
  *
  * Invariant: calls[k] counts every weft__fault(k) since k was last armed;
  * a call fails when its number equals at[k] (or, with from[k], is at
- * least at[k]); at[k] == 0 means disarmed. Arming happens while no other
- * thread makes calls (before weft_run or from the only running thread),
- * so relaxed atomics suffice: they only keep concurrent counts exact.
+ * least at[k]); at[k] == 0 means disarmed. Each word is atomic, so calls
+ * from any number of threads are counted exactly; nothing orders them
+ * with the arming (relaxed), so a call made on another thread while a
+ * test arms may be counted under the old setting. Tests arm before
+ * weft_run, or from a virtual thread while the workload is quiet.
  */
 #ifdef WEFT_FAULTS
 

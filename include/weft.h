@@ -93,7 +93,10 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  *   EINVAL  fn is NULL or a cfg field is out of range
  *   EBUSY   a runtime is already running in this process
  *   ENOMEM  the runtime could not be set up
- *   EAGAIN  a carrier OS thread could not be created */
+ *   EAGAIN  a carrier OS thread could not be created
+ *   EMFILE / ENFILE  no file descriptor for the I/O poller
+ *   (the kernel's error, e.g. ENOSYS, EPERM)  WEFT_IO=uring was asked for
+ *           and io_uring cannot be set up */
 WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
 
 /* ------------------------------------------------------------------ errno */
@@ -259,7 +262,10 @@ WEFT_API int64_t weft_now(void);
  * A cancellation point. Runs on: any thread.
  *   0          slept
  *   ECANCELED  cancelled
- *   ETIMEDOUT  the scope's deadline passed first */
+ *   ETIMEDOUT  the scope's deadline passed first
+ *   ENOMEM     no memory for its timer (it did not sleep)
+ * Every wait with a deadline (weft_select, the timed waits, I/O with a
+ * deadline) fails the same way, with ENOMEM, when its timer cannot be had. */
 WEFT_API int weft_sleep(int64_t ns);
 
 /* --------------------------------------------------------------- channels */
@@ -341,6 +347,7 @@ typedef struct weft_case {
  * Returns the index of the completed case, or -1 with errno:
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
+ *   ENOMEM     no memory for the deadline's timer
  *   EINVAL     cases is NULL, n is 0 or above 1024, a case is malformed, or
  *              a join case's thread is being joined elsewhere */
 WEFT_API int weft_select(weft_case *cases, size_t n, int64_t deadline_ns);
@@ -475,6 +482,8 @@ WEFT_API int weft_offload(weft_fn fn, void *arg);
  *     count of what was (no data already moved is lost). The fd stays
  *     usable.
  *   - SO_RCVTIMEO / SO_SNDTIMEO are honoured (EAGAIN when they pass).
+ *   - -1 with errno ENOMEM when weft cannot get what it needs to wait for
+ *     the fd (memory, or the carrier's io_uring ring and its eventfd).
  *   - weft_write, weft_send and friends on a stream write everything, as a
  *     blocking libc call does, unless cancelled or an error occurs midway.
  * On an OS thread (or with WEFT_HOOKS=0 for the interposed libc names) each

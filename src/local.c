@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "sched/sched.h"
 
 struct weft_local {
@@ -41,7 +42,7 @@ static weft_local *_Atomic registry;
 
 weft_local *weft_local_new(void (*dtor)(void *))
 {
-    weft_local *k = calloc(1, sizeof *k);
+    weft_local *k = weft__calloc(1, sizeof *k);
     if (!k) {
         errno = ENOMEM;
         return NULL;
@@ -76,7 +77,7 @@ static int own_locals(weft_thread *g, uint32_t n)
         atomic_load_explicit(&old->refs, memory_order_acquire) == 1)
         return 0;
     uint32_t len = old && old->n > n ? old->n : n;
-    weft__locals *l = calloc(1, sizeof *l + len * sizeof l->v[0]);
+    weft__locals *l = weft__calloc(1, sizeof *l + len * sizeof l->v[0]);
     if (!l)
         return ENOMEM;
     atomic_init(&l->refs, 1);
@@ -96,7 +97,7 @@ static int log_value(weft_thread *g, weft_local *k, void *v)
             return 0;
     if (!log || log->n == log->cap) {
         uint32_t cap = log ? 2 * log->cap : 4;
-        log = realloc(log, sizeof *log + cap * sizeof log->e[0]);
+        log = weft__realloc(log, sizeof *log + cap * sizeof log->e[0]);
         if (!log)
             return ENOMEM;
         if (!g->local_log)

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/fault.h"
 #include "sched/sched.h"
 #include "foreign/real.h"
 
@@ -159,7 +160,8 @@ static bool staff(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_t t;
-    int err = pthread_create(&t, &a, pool_main, (void *)(uintptr_t)pool.gen);
+    int err = weft__pthread_create(&t, &a, pool_main,
+                                   (void *)(uintptr_t)pool.gen);
     pthread_attr_destroy(&a);
     if (err)
         return pool.threads > 0;
@@ -243,7 +245,7 @@ int weft__offload_owned(weft_fn fn, void *arg, void (*drop)(void *arg),
         *done = true;
         return weft__g() ? run_marked(fn, arg) : fn(arg);
     }
-    job *j = calloc(1, sizeof *j);
+    job *j = weft__calloc(1, sizeof *j);
     if (!j) {
         if (drop)
             drop(arg);

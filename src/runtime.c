@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/fence.h"
 #include "base/futex.h"
 #include "io/io.h"
@@ -104,7 +105,7 @@ static int configure(const weft_config *cfg)
 
 static void carrier_signals_init(weft__carrier *m)
 {
-    m->altstack = malloc(ALTSTACK_SIZE);
+    m->altstack = weft__malloc(ALTSTACK_SIZE);
     if (m->altstack) {
         stack_t ss = {.ss_sp = m->altstack, .ss_size = ALTSTACK_SIZE};
         sigaltstack(&ss, NULL);
@@ -187,7 +188,7 @@ static weft__carrier *carrier_record(void)
         m->after = WEFT__AFTER_NONE;
         return m;
     }
-    if (n >= weft__S.max_carriers || !(m = calloc(1, sizeof *m)))
+    if (n >= weft__S.max_carriers || !(m = weft__calloc(1, sizeof *m)))
         return NULL;
     m->id = n;
     weft__trace_carrier(m);
@@ -210,7 +211,7 @@ int weft__carrier_spawn(weft__proc *p)
     p->m = m;
     m->spinning = true;
     atomic_fetch_add(&weft__S.nmspinning, 1);
-    if (pthread_create(&m->os_thread, NULL, carrier_main, m) == 0) {
+    if (weft__pthread_create(&m->os_thread, NULL, carrier_main, m) == 0) {
         m->joinable = true;
         return 0;
     }
@@ -259,16 +260,17 @@ static int alloc_structures(void)
 {
     uint32_t n = weft__S.nprocs, cap = weft__S.max_carriers;
     weft__S.pcap = cap;
-    weft__S.procs = aligned_alloc(WEFT_CACHELINE,
-                                  ((cap * sizeof(weft__proc) + WEFT_CACHELINE -
-                                    1) / WEFT_CACHELINE) * WEFT_CACHELINE);
-    weft__S.carriers = calloc(cap, sizeof *weft__S.carriers);
+    size_t lines = (cap * sizeof(weft__proc) + WEFT_CACHELINE - 1) /
+                   WEFT_CACHELINE;
+    weft__S.procs = weft__aligned_alloc(WEFT_CACHELINE,
+                                        lines * WEFT_CACHELINE);
+    weft__S.carriers = weft__calloc(cap, sizeof *weft__S.carriers);
     if (!weft__S.procs || !weft__S.carriers)
         return ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         weft__proc_init(&weft__S.procs[i], i);
         atomic_store(&weft__S.nallp, i + 1);
-        weft__S.carriers[i] = calloc(1, sizeof(weft__carrier));
+        weft__S.carriers[i] = weft__calloc(1, sizeof(weft__carrier));
         if (!weft__S.carriers[i])
             return ENOMEM;
         weft__S.carriers[i]->id = i;
@@ -307,7 +309,7 @@ static int start_carriers(void)
 {
     for (uint32_t i = weft__S.ncarriers; i-- > 0;) {
         weft__carrier *m = weft__S.carriers[i];
-        if (pthread_create(&m->os_thread, NULL, carrier_main, m))
+        if (weft__pthread_create(&m->os_thread, NULL, carrier_main, m))
             return EAGAIN;
         m->joinable = true;
     }

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "base/fault.h"
 #include "sched/sched.h"
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
@@ -167,7 +168,7 @@ weft_scope *weft_scope_open(void)
         errno = EPERM;
         return NULL;
     }
-    weft_scope *s = malloc(sizeof *s);
+    weft_scope *s = weft__malloc(sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -241,7 +242,7 @@ static bool set_deadline_locked(weft_scope *s, int64_t deadline_ns)
     if (!t) {
         if (deadline_ns < 0)
             return true;
-        t = calloc(1, sizeof *t);
+        t = weft__calloc(1, sizeof *t);
         if (!t)
             return false;
         t->fn = deadline_fire;

@@ -74,6 +74,7 @@
 #include <string.h>
 #include <threads.h>
 
+#include "base/fault.h"
 #include "foreign/real.h"
 #include "io/io.h"
 #include "sched/sched.h"
@@ -165,7 +166,7 @@ static void *alloc(size_t size)
                                       memory_order_relaxed) > 0) &&
         atomic_fetch_sub(&weft__keys_fail_alloc, 1) == 1)
         return NULL;
-    return calloc(1, size);
+    return weft__calloc(1, size);
 }
 
 /* ------------------------------------------------------------- slots */

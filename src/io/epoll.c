@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define KICK_TAG UINT64_MAX
@@ -26,10 +27,10 @@ static int nevents;
 
 static int ep_init(uint32_t max_carriers)
 {
-    epfd = epoll_create1(EPOLL_CLOEXEC);
+    epfd = weft__epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         return WEFT_ERRNO;
-    kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    kickfd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = KICK_TAG};
     if (kickfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, kickfd, &ev)) {
         int err = WEFT_ERRNO;

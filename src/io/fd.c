@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define CHUNK_SHIFT 10
@@ -41,7 +42,7 @@ static weft__fd *chunk_for(unsigned fd, bool create)
     weft__fd *ch = atomic_load_explicit(&chunks[c], memory_order_acquire);
     if (ch || !create)
         return ch;
-    weft__fd *fresh = calloc(CHUNK, sizeof *fresh);
+    weft__fd *fresh = weft__calloc(CHUNK, sizeof *fresh);
     if (!fresh)
         return NULL;
     for (unsigned i = 0; i < CHUNK; i++) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define POLL_ON_STACK 16
@@ -59,6 +60,8 @@ int weft_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
     if (!weft__io_g())
         return os_accept(fd, addr, addrlen, flags);
     weft__fd *l = weft__fd_get(fd);
+    if (!l && WEFT_ERRNO == ENOMEM)
+        return -1; /* accepting without a record could block the carrier */
     if (!waits_here(l)) {
         int s = c->accept4(fd, addr, addrlen, flags);
         if (s >= 0)
@@ -179,8 +182,8 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
     weft__fd *on_stack[POLL_ON_STACK], **fs = on_stack;
     short ev_stack[POLL_ON_STACK], *ev = ev_stack;
     if (n > POLL_ON_STACK) {
-        fs = malloc(n * sizeof *fs);
-        ev = malloc(n * sizeof *ev);
+        fs = weft__malloc(n * sizeof *fs);
+        ev = weft__malloc(n * sizeof *ev);
         if (!fs || !ev) {
             free(fs);
             free(ev);
@@ -188,15 +191,19 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
         }
     }
     unsigned k = 0;
-    for (nfds_t i = 0; i < n; i++) {
+    int e = 0;
+    for (nfds_t i = 0; i < n && !e; i++) {
         weft__fd *f = fds[i].fd >= 0 ? weft__fd_get(fds[i].fd) : NULL;
         short want = fds[i].events & (POLLIN | POLLOUT | POLLPRI);
+        if (!f && fds[i].fd >= 0 && WEFT_ERRNO == ENOMEM)
+            e = ENOMEM; /* skipped, its readiness would go unseen */
         if (!f || !want)
             continue;
         fs[k] = f;
         ev[k++] = (short)((want & POLLPRI) ? (want | POLLIN) & ~POLLPRI : want);
     }
-    int e = k ? weft__fd_wait_many(fs, ev, k, deadline) : sleep_until(deadline);
+    if (!e)
+        e = k ? weft__fd_wait_many(fs, ev, k, deadline) : sleep_until(deadline);
     if (fs != on_stack) {
         free(fs);
         free(ev);

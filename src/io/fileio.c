@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define MAX_CHUNK (4u << 20) /* longer calls go a chunk at a time */
@@ -52,7 +53,7 @@ static void drop_file_job(void *arg)
 static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
 {
     size_t room = op == WEFT__ROP_FSYNC ? 0 : n;
-    file_job *j = malloc(sizeof *j + room);
+    file_job *j = weft__malloc(sizeof *j + room);
     if (!j) {
         WEFT_ERRNO = ENOMEM;
         return -1;

@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 
 #define HOOK __attribute__((visibility("default")))
@@ -448,11 +449,11 @@ HOOK int getaddrinfo(const char *node, const char *service,
 {
     if (!parks())
         return weft__libc.getaddrinfo(node, service, hints, res);
-    gai_job *j = calloc(1, sizeof *j);
+    gai_job *j = weft__calloc(1, sizeof *j);
     if (!j)
         return EAI_MEMORY;
-    j->node = node ? strdup(node) : NULL;
-    j->service = service ? strdup(service) : NULL;
+    j->node = node ? weft__strdup(node) : NULL;
+    j->service = service ? weft__strdup(service) : NULL;
     if ((node && !j->node) || (service && !j->service)) {
         drop_gai(j);
         return EAI_MEMORY;

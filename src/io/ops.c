@@ -132,8 +132,9 @@ static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
     if (!weft__io_g())
         return os_io(fd, ev, attempt, ctx);
     weft__fd *f = weft__fd_get(fd);
-    if (!f)
-        return attempt(ctx); /* the kernel reports what is wrong */
+    if (!f) /* no memory for its record (the call would block the
+             * carrier), or the kernel reports what is wrong with fd */
+        return WEFT_ERRNO == ENOMEM ? -1 : attempt(ctx);
     uint32_t fl = fd_flags(f);
     if (fl & WEFT__FD_NB_USER)
         return attempt(ctx);

@@ -226,8 +226,15 @@ weft__port *weft__io_wait(weft__carrier *m, int64_t until,
                           _Atomic uint32_t *wake_word)
 {
     weft__port *pt = own_port(m);
-    while (!try_own(pt))
+    /* A shared port (epoll) may be held by a carrier blocked in it, and
+     * the kick meant for this one may have woken that one instead, which
+     * then blocks again: a carrier woken while it waits for the port
+     * leaves rather than wait for a fetch that may never end. */
+    while (!try_own(pt)) {
+        if (atomic_load_explicit(wake_word, memory_order_seq_cst))
+            return NULL;
         weft__cpu_relax(); /* a non-blocking poll is brief */
+    }
     int n = atomic_load_explicit(wake_word, memory_order_seq_cst)
                 ? 0 : ops->fetch(pt, until);
     if (n > 0)

@@ -52,6 +52,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 #include "sched/fiber.h"
 
@@ -151,7 +152,7 @@ static void free_port(uport *u)
 
 static uport *make_port(void)
 {
-    uport *u = calloc(1, sizeof *u);
+    uport *u = weft__calloc(1, sizeof *u);
     if (!u)
         return NULL;
     u->m = weft__m();
@@ -159,11 +160,11 @@ static uport *make_port(void)
      * once, and a burst of accepted connections must not overflow it. */
     struct io_uring_params p = {.flags = RING_FLAGS | IORING_SETUP_CQSIZE,
                                 .cq_entries = CQ_ENTRIES};
-    if (io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p)) {
+    if (weft__ring_init_params(RING_ENTRIES, &u->ring, &p)) {
         free(u);
         return NULL;
     }
-    u->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    u->kickfd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct io_uring_sqe *sqe = u->kickfd >= 0 ? get_sqe(u) : NULL;
     if (!sqe) {
         io_uring_queue_exit(&u->ring);
@@ -184,14 +185,19 @@ static int probe(void)
 {
     struct io_uring_params p = {.flags = RING_FLAGS};
     struct io_uring ring;
-    int err = -io_uring_queue_init_params(4, &ring, &p);
+    int err = -weft__ring_init_params(4, &ring, &p);
     if (err)
         return err;
     if (!(p.features & IORING_FEAT_EXT_ARG)) {
         io_uring_queue_exit(&ring);
         return ENOSYS;
     }
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) {
+        err = WEFT_ERRNO;
+        io_uring_queue_exit(&ring);
+        return err;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_poll_multishot(sqe, efd, POLLIN);
     io_uring_submit(&ring);
@@ -222,7 +228,7 @@ static bool probe_nowait(void)
         return false;
     struct io_uring ring;
     bool ok = false;
-    if (!io_uring_queue_init(4, &ring, 0)) {
+    if (!weft__ring_init(4, &ring, 0)) {
         char b;
         weft__ring_op read = {.kind = WEFT__ROP_READ, .fd = sv[0], .buf = &b,
                               .n = 1, .off = -1};
@@ -247,7 +253,7 @@ static int ur_init(uint32_t max_carriers)
     if (err)
         return err;
     batching = probe_nowait();
-    ports = calloc(max_carriers, sizeof *ports);
+    ports = weft__calloc(max_carriers, sizeof *ports);
     if (!ports)
         return ENOMEM;
     maxports = max_carriers;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "io/io.h"
 #include "sched/sched.h"
 
@@ -61,9 +62,9 @@ void weft__dump_signal_start(void)
     ds.sig = chosen_signal();
     if (!ds.sig)
         return;
-    if (pipe2(ds.pipe, O_CLOEXEC))
+    if (weft__pipe2(ds.pipe, O_CLOEXEC))
         goto err_off;
-    if (pthread_create(&ds.thread, NULL, dumper_main, NULL))
+    if (weft__pthread_create(&ds.thread, NULL, dumper_main, NULL))
         goto err_close;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

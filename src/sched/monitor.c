@@ -66,6 +66,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/futex.h"
 #include "io/io.h"
 #include "sched/runq.h"
@@ -391,8 +392,8 @@ int weft__monitor_init(void)
 {
     memset(&M, 0, sizeof M);
     atomic_store(&weft__S.tick_ns, weft_now());
-    M.seen_stamp = calloc(weft__S.pcap, sizeof *M.seen_stamp);
-    M.seen_at = calloc(weft__S.pcap, sizeof *M.seen_at);
+    M.seen_stamp = weft__calloc(weft__S.pcap, sizeof *M.seen_stamp);
+    M.seen_at = weft__calloc(weft__S.pcap, sizeof *M.seen_at);
     return M.seen_stamp && M.seen_at ? 0 : ENOMEM;
 }
 

@@ -299,11 +299,16 @@ int weft__wait_block(weft__waiter *w, weft__spinlock *lk, int64_t deadline)
         t.gen = w->gen;
         t.sync = false;
         atomic_init(&t.state, WEFT__TIMER_IDLE);
-        if (deadline <= weft_now() || weft__timer_arm(&t, deadline)) {
+        /* A timer that cannot be armed (ENOMEM) ends the wait with that
+         * error: reported as the deadline passing, a sleep or a time-out
+         * would return early and look successful. */
+        int ended = deadline <= weft_now() ? WEFT__EXPIRED
+                                           : weft__timer_arm(&t, deadline);
+        if (ended) {
             timed = false;
             atomic_store_explicit(&g->wait_until, 0, memory_order_relaxed);
             if (claim_gen(g, w->gen)) {
-                g->wake_result = WEFT__EXPIRED;
+                g->wake_result = ended;
                 atomic_store_explicit(&g->park, WEFT__NOTIFIED,
                                       memory_order_relaxed);
             }

@@ -49,6 +49,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "sched/fiber.h"
 #include "io/io.h"
 #include "sched/backtrace.h"
@@ -114,7 +115,7 @@ static void warn_no_guards(void)
 static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
                              size_t map_size)
 {
-    weft__stack *s = calloc(1, sizeof *s);
+    weft__stack *s = weft__calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->asked = asked;
@@ -136,7 +137,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
 static char *map_and_touch(size_t map_size)
 {
     weft__spin_lock(&pool.map_lock);
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+    char *map = weft__mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
     if (map != MAP_FAILED && mprotect(map, pool.page, PROT_NONE)) {
@@ -190,13 +191,13 @@ static bool grow_slabs(size_t size)
 {
     if (pool.nslabs == pool.slab_cap) {
         uint32_t cap = pool.slab_cap ? 2 * pool.slab_cap : 64;
-        char **slabs = realloc(pool.slabs, cap * sizeof *slabs);
+        char **slabs = weft__realloc(pool.slabs, cap * sizeof *slabs);
         if (!slabs)
             return false;
         pool.slabs = slabs;
         pool.slab_cap = cap;
     }
-    char *slab = mmap(NULL, slab_bytes(size), PROT_READ | PROT_WRITE,
+    char *slab = weft__mmap(NULL, slab_bytes(size), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (slab == MAP_FAILED)
@@ -280,7 +281,7 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
      * no guard, canary-checked like a slab stack (its canary at the end of
      * a page of its own below it). */
     size_t map_size = size + pool.page;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+    char *map = weft__mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
     if (map == MAP_FAILED)

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/futex.h"
 #include "sched/fiber.h"
 #include "sched/sched.h"
@@ -123,7 +124,7 @@ static weft_thread *alloc_g(weft__proc *p)
         g->all_next = all_next;
         return g;
     }
-    g = calloc(1, sizeof *g);
+    g = weft__calloc(1, sizeof *g);
     if (!g)
         return NULL;
     weft__spin_lock(&weft__S.g_lock);

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/fault.h"
 #include "sched/sched.h"
 
 int64_t weft_now(void)
@@ -101,7 +102,7 @@ static bool heap_reserve(weft__proc *p)
     if (p->ntimers < p->timer_cap)
         return true;
     uint32_t cap = p->timer_cap ? 2 * p->timer_cap : 64;
-    weft__timer **timers = realloc(p->timers, cap * sizeof *timers);
+    weft__timer **timers = weft__realloc(p->timers, cap * sizeof *timers);
     if (!timers)
         return false;
     p->timers = timers;

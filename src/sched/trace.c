@@ -38,6 +38,7 @@
 #include <x86intrin.h>
 #endif
 
+#include "base/fault.h"
 #include "base/futex.h"
 #include "io/io.h"
 #include "sched/backtrace.h"
@@ -527,7 +528,7 @@ static void format_spool(void)
 
 static struct weft__trace_ring *ring_new(uint32_t track)
 {
-    struct weft__trace_ring *r = calloc(1, sizeof *r);
+    struct weft__trace_ring *r = weft__calloc(1, sizeof *r);
     if (r)
         r->track = track;
     return r;
@@ -593,7 +594,7 @@ int weft__trace_start(void)
         return err;
     }
     T.ntracks = weft__S.max_carriers + 1;
-    T.named = calloc(T.ntracks, 1);
+    T.named = weft__calloc(T.ntracks, 1);
     T.shared = ring_new(SHARED_TRACK);
     int err = T.named && T.shared ? 0 : ENOMEM;
     T.pid = (int)getpid();
@@ -609,7 +610,7 @@ int weft__trace_start(void)
     for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
         weft__trace_carrier(weft__S.carriers[i]);
     if (!err)
-        err = pthread_create(&T.writer, NULL, writer_main, NULL);
+        err = weft__pthread_create(&T.writer, NULL, writer_main, NULL);
     if (err) {
         free(T.named);
         free(T.shared);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "sync/chan.h"
 
 #define MAX_ELEM 65536u
@@ -40,7 +41,7 @@ weft_chan *weft_chan_make(size_t elem_size, size_t capacity)
         errno = EINVAL;
         return NULL;
     }
-    weft_chan *c = calloc(1, sizeof *c + elem_size * capacity);
+    weft_chan *c = weft__calloc(1, sizeof *c + elem_size * capacity);
     if (!c) {
         errno = ENOMEM;
         return NULL;

@@ -52,8 +52,14 @@
  * The monitor is weft_run's own thread: it runs from the start of the run
  * to its end (weft__monitor_run).
  *
- * Sleep. While every P is idle for IDLE_TICKS ticks in a row, the monitor
- * sleeps on M.word until a carrier leaves idle (weft__monitor_kick). The
+ * Sleep. A tick that finds every P idle (after doing its work: a spare
+ * to start, late timers) ends with the monitor asleep on M.word, with no
+ * time-out, until a carrier takes a P (weft__monitor_kick). Nothing is
+ * lost meanwhile: with every P idle no thread runs, so none can hog, and
+ * the timer waiter watches the timers. An idle runtime thus makes no
+ * wake-up at all (bench/idle_wakeups.c). The kick costs a carrier one
+ * load while the monitor is awake, and a futex wake only when it sleeps;
+ * it comes after the carrier's own wake-up, a system call already. The
  * Dekker pair: the monitor publishes M.sleeping, then re-reads npidle; a
  * carrier that takes a P lowers npidle, then reads M.sleeping (seq_cst).
  */
@@ -73,7 +79,6 @@
 
 #define TICK_NS 1000000         /* while any P is busy */
 #define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
-#define IDLE_TICKS 10           /* all P's idle this long: sleep */
 
 static struct {
     _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
@@ -364,7 +369,6 @@ static void sleep_until_kicked(void)
 void weft__monitor_run(void)
 {
     set_short_slice();
-    unsigned idle_ticks = 0;
     while (!stopping()) {
         int64_t now = weft_now();
         atomic_store_explicit(&weft__S.tick_ns, now, memory_order_relaxed);
@@ -374,10 +378,8 @@ void weft__monitor_run(void)
         weft__io_sweep(); /* events of carriers too busy to look */
         weft__bound_sweep(now); /* latency over binding (bind.c) */
         ensure_carrier();
-        idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
-        if (idle_ticks >= IDLE_TICKS) {
+        if (!busy && all_idle()) {
             sleep_until_kicked();
-            idle_ticks = 0;
             continue;
         }
         uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
@@ -411,11 +413,15 @@ void weft__monitor_poke(void)
     weft__futex_wake(&M.word, 1);
 }
 
-/* Runs on: a carrier that has just left idle. */
+/* Runs on: a carrier that has just taken a P. The clock the monitor keeps
+ * (weft__tick_now) stood still while it slept: it is set here, before the
+ * carrier's threads read it. */
 void weft__monitor_kick(void)
 {
-    if (atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
-        weft__monitor_poke();
+    if (!atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
+        return;
+    atomic_store_explicit(&weft__S.tick_ns, weft_now(), memory_order_relaxed);
+    weft__monitor_poke();
 }
 
 /* --------------------------------------------------------------- return */

@@ -313,7 +313,7 @@ report() {
                 continue
             fi
             [[ $w != missing* ]] && r=$(awk -v a="$w" -v b="$v" \
-                'BEGIN { printf (b > 0 ? "%.3g" : "-"), a / b }')
+                'BEGIN { if (b > 0) printf "%.3g", a / b; else printf "-" }')
             printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "${METRIC[$b]}" \
                 "${w%% *}" "$p" "$v" "$r"
         done
@@ -360,7 +360,7 @@ extra_rows() {
             v=$(median "${XVALUES[$b/$p $m]:-}")
             r=-
             [[ $wx != - ]] && r=$(awk -v a="$wx" -v b="$v" \
-                'BEGIN { printf (b > 0 ? "(%.3g)" : "-"), a / b }')
+                'BEGIN { if (b > 0) printf "(%.3g)", a / b; else printf "-" }')
             printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "  $m" \
                 "$wx" "$p" "$v" "$r"
         done

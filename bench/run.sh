@@ -26,13 +26,13 @@ SETTLE=${BENCH_SETTLE:-1}
 
 ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
      chan_throughput ring hogs2 hogs4 http100 http1000 c10k getspecific
-     mutex_pair)
+     mutex_pair idle_wakeups)
 declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
                   [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
                   [hogs2]="go" [hogs4]="go" [http100]="go nginx"
                   [http1000]="go nginx" [c10k]="go" [getspecific]="glibc"
-                  [mutex_pair]="glibc")
+                  [mutex_pair]="glibc" [idle_wakeups]="nginx")
 # The headline metric: its weft/peer ratio is the one that counts.
 declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [pingpong2]=pingpong_ns [switch]=switch_ns
@@ -41,7 +41,8 @@ declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [chan_throughput]=chan_throughput_ns [ring]=ring_ns
                    [hogs2]=latency_p99_us [hogs4]=latency_p99_us
                    [http100]=http_rps [http1000]=http_rps [c10k]=c10k_bytes
-                   [getspecific]=getspecific_ns [mutex_pair]=mutex_pair_ns)
+                   [getspecific]=getspecific_ns [mutex_pair]=mutex_pair_ns
+                   [idle_wakeups]=idle_wakeups)
 # Metrics where higher is better (the ratio's target is then a floor).
 declare -A HIGHER=([http_rps]=1)
 # Secondary metrics, shown beneath the headline one with their medians and,
@@ -63,6 +64,9 @@ declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
 #   ARGS and then the server program) that loads them and prints the
 #   figures; weft's servers are examples (WEFT_PROG, a path in the build
 #   directory whose name is the CMake target);
+# - idle_wakeups is B10: context switches per second of a runtime whose
+#   threads all wait on pipes and channels (target: at most 1; its nginx
+#   peer is B7's server with no connection);
 # - getspecific and mutex_pair are B9 (foreign_calls): the program takes the
 #   case as its argument; its glibc peer is the same program with --glibc
 #   (glibc's own functions on a plain OS thread, found past libweft's).
@@ -182,7 +186,10 @@ build_peer() {
     nginx)
         { command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null ||
             { echo "nginx not installed" >"$log"; return 1; }
-        install -m 755 "$REPO/bench/peers/nginx/$b.sh" "$out" >"$log" 2>&1 ;;
+        # A wrapper: the scripts use their neighbours (server.sh, B7's).
+        printf '#!/bin/sh\nexec "%s" "$@"\n' \
+            "$REPO/bench/peers/nginx/$b.sh" >"$out" 2>"$log" &&
+            chmod +x "$out" ;;
     esac
 }
 
@@ -306,7 +313,7 @@ report() {
                 continue
             fi
             [[ $w != missing* ]] && r=$(awk -v a="$w" -v b="$v" \
-                'BEGIN { printf (b > 0 ? "%.3g" : "-"), a / b }')
+                'BEGIN { if (b > 0) printf "%.3g", a / b; else printf "-" }')
             printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "${METRIC[$b]}" \
                 "${w%% *}" "$p" "$v" "$r"
         done
@@ -353,7 +360,7 @@ extra_rows() {
             v=$(median "${XVALUES[$b/$p $m]:-}")
             r=-
             [[ $wx != - ]] && r=$(awk -v a="$wx" -v b="$v" \
-                'BEGIN { printf (b > 0 ? "(%.3g)" : "-"), a / b }')
+                'BEGIN { if (b > 0) printf "(%.3g)", a / b; else printf "-" }')
             printf '%-12s %-18s %-12s %-12s %-12s %s\n' "$b" "  $m" \
                 "$wx" "$p" "$v" "$r"
         done

@@ -123,6 +123,20 @@ pause() {
     wait $!
 }
 
+# server_pids: the server's process and every process under it (nginx's
+# master and workers), one line each.
+server_pids() {
+    local frontier=$SERVER_PID next p
+    while [[ -n $frontier ]]; do
+        echo "$frontier" | tr ' ' '\n'
+        next=""
+        for p in $frontier; do
+            next+=" $(pgrep -P "$p" | tr '\n' ' ')"
+        done
+        frontier=$(echo $next)
+    done
+}
+
 # server_rss: the server's resident set size in bytes (VmRSS).
 server_rss() {
     awk '$1 == "VmRSS:" { print $2 * 1024 }' "/proc/$SERVER_PID/status"

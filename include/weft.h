@@ -70,8 +70,12 @@ typedef struct weft_config {
                              loop with no calls, a blocking
                              call weft cannot park) gets the
                              rest of its P's threads moved to
-                             a spare carrier. 1 .. 60000.
-                             Default 10.                       WEFT_HOG_MS */
+                             a spare carrier. Time the kernel
+                             kept the carrier off the CPU (other
+                             processes busy) does not count: a
+                             running thread is stuck once it has
+                             also had hog_ms/4 of CPU time.
+                             1 .. 60000. Default 10.           WEFT_HOG_MS */
     unsigned max_carriers;/* carrier OS threads at most, spares
                              included; >= procs, <= 4096.
                              Default 256 (or procs if larger). */

@@ -148,11 +148,17 @@ static void carrier_run(weft__carrier *m)
     carrier_signals_fini(m);
     weft__set_m(NULL);
     weft__spin_lock(&weft__S.lock);
+    weft__carrier *idler = NULL;
     if (m->demoted) { /* it ends before the runtime: its record is reused */
         m->exited = true;
         weft__S.nexited++;
+        idler = weft__S.idle_m;
     }
     weft__spin_unlock(&weft__S.lock);
+    /* Its I/O port has no carrier waiting in it now: an idle one idles
+     * again, looking at every port now and then (carrier.c). */
+    if (idler)
+        weft__carrier_wake(idler);
 }
 
 static void *carrier_main(void *arg)

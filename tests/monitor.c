@@ -9,7 +9,10 @@
  */
 #include "wt.h"
 
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define P99_LIMIT_US 5000
@@ -196,12 +199,10 @@ Test(monitor, threads_blocked_in_raw_syscalls_do_not_delay_a_ticker,
 
 /* ---------------------------------------------------- counters, limits */
 
-/* Spins (reading the clock, never switching) for arg ms. */
+/* Spins (never switching) for arg ms of CPU time. */
 static int timed_spinner(void *arg)
 {
-    int64_t end = weft_now() + WT_MS((intptr_t)arg);
-    while (weft_now() < end) {
-    }
+    wt_spin_cpu_ms((long)(intptr_t)arg);
     return 0;
 }
 
@@ -483,4 +484,134 @@ Test(monitor, a_sleeper_wakes_after_every_carrier_ended, .timeout = 20)
     wt_drop_privileges();
     for (int i = 0; i < 5; i++)
         RUN_CFG(root_all_carriers_end, NULL, config(2, HOG_MS));
+}
+
+/* ------------------------------------------- preempted by other processes */
+
+/* The runtime shares one CPU with BUSY_PROCS processes that spin: its
+ * carriers are preempted for longer than hog_ms again and again. That is
+ * not a hog: the monitor leaves such carriers alone, while it still hands
+ * off a thread that really spins and one blocked in a system call it
+ * cannot see. */
+#define BUSY_PROCS 3
+
+static pid_t g_busy[BUSY_PROCS];
+
+/* Pins this process (and the threads it starts later) and BUSY_PROCS
+ * spinning children to one CPU. The children die with the test. */
+static void share_a_cpu_with_busy_processes(void)
+{
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &set))
+        cpu++;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    cr_assert_eq(sched_setaffinity(0, sizeof set, &set), 0);
+    for (int i = 0; i < BUSY_PROCS; i++) {
+        g_busy[i] = fork();
+        cr_assert(g_busy[i] >= 0);
+        if (g_busy[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            for (volatile unsigned long n = 0;; n++) {
+            }
+        }
+    }
+}
+
+static void stop_busy_processes(void)
+{
+    for (int i = 0; i < BUSY_PROCS; i++) {
+        kill(g_busy[i], SIGKILL);
+        waitpid(g_busy[i], NULL, 0);
+    }
+}
+
+/* Short bursts of work (tens of microseconds) between yields, for 2 s. */
+static int short_bursts(void *arg)
+{
+    int64_t end = weft_now() + WT_MS(2000);
+    while (weft_now() < end) {
+        for (volatile int i = 0; i < 20000; i++) {
+        }
+        WT_CHECK_EQ(weft_yield(), 0);
+    }
+    return 0;
+}
+
+static int root_short_bursts(void *arg)
+{
+    weft_thread *t[4];
+    for (int i = 0; i < 4; i++)
+        WT_REQUIRE((t[i] = wt_go(short_bursts, NULL)) != NULL);
+    for (int i = 0; i < 4; i++)
+        WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+    weft_runtime_stats st = stats();
+    cr_log_info("%llu hand-offs, %u carriers, beside %d busy processes",
+                st.handoffs, st.carriers, BUSY_PROCS);
+    WT_CHECK_MSG(st.handoffs <= 2, "%llu hand-offs of carriers the kernel "
+                 "preempted (short bursts, %d busy processes on their CPU)",
+                 st.handoffs, BUSY_PROCS);
+    return 0;
+}
+
+Test(monitor, carriers_preempted_by_other_processes_are_not_hogs,
+     .timeout = 30)
+{
+    share_a_cpu_with_busy_processes();
+    RUN_CFG(root_short_bursts, NULL, config(2, HOG_MS));
+    stop_busy_processes();
+}
+
+/* A real hog, or a raw blocking system call, beside the same processes:
+ * handed off, and the thread queued behind it runs before it is over
+ * (STUCK_MS of CPU time, or of sleep; sanitizers start a spare carrier
+ * slowly on a CPU shared this way). */
+#define STUCK_MS (WT_SANITIZED ? 2000 : 200)
+static _Atomic int64_t g_ran_at;
+
+static int note_time(void *arg)
+{
+    atomic_store(&g_ran_at, weft_now());
+    return 0;
+}
+
+static int raw_sleep(void *arg)
+{
+    wt_block_ms((long)(intptr_t)arg);
+    return 0;
+}
+
+static int root_stuck_beside_busy(void *arg)
+{
+    int64_t t0 = weft_now();
+    weft_thread *stuck = wt_go((weft_fn)arg, (void *)STUCK_MS);
+    weft_thread *queued = wt_go(note_time, NULL);
+    WT_REQUIRE(stuck && queued);
+    WT_CHECK_EQ(weft_join(queued, NULL), 0);
+    WT_CHECK_EQ(weft_join(stuck, NULL), 0);
+    long ms = (long)((atomic_load(&g_ran_at) - t0) / 1000000);
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= 1, "no hand-off");
+    WT_CHECK_MSG(ms < STUCK_MS * 3 / 4, "the queued thread ran after %ld "
+                 "ms (the stuck one holds its carrier for %d ms)", ms,
+                 STUCK_MS);
+    return 0;
+}
+
+Test(monitor, a_hog_beside_busy_processes_is_handed_off, .timeout = 30)
+{
+    share_a_cpu_with_busy_processes();
+    RUN_CFG(root_stuck_beside_busy, (void *)timed_spinner, config(1, HOG_MS));
+    stop_busy_processes();
+}
+
+Test(monitor, a_raw_syscall_beside_busy_processes_is_handed_off,
+     .timeout = 30)
+{
+    share_a_cpu_with_busy_processes();
+    RUN_CFG(root_stuck_beside_busy, (void *)raw_sleep,
+            config(1, HOG_MS));
+    stop_busy_processes();
 }

@@ -724,7 +724,8 @@ static void idle_in_futex(weft__carrier *m, int64_t until)
 }
 
 /* Returns the port holding events, if the wait ended with some. */
-static weft__port *idle_in_poller(weft__carrier *m, int64_t until)
+static weft__port *idle_in_poller(weft__carrier *m, int64_t until,
+                                  bool orphans)
 {
     weft__port *events = NULL;
     atomic_store_explicit(&m->in_poll, true, memory_order_seq_cst);
@@ -733,11 +734,12 @@ static weft__port *idle_in_poller(weft__carrier *m, int64_t until)
            !atomic_load(&weft__S.done)) {
         if (until >= 0 && weft_now() >= until)
             break;
-        /* While threads wait on fds (no deadlock can be declared then),
-         * a carrier also looks again every IO_IDLE_RECHECK_NS: a safety
-         * net should a kick ever be lost. */
+        /* A carrier that ended (monitor.c: a demoted one) left its port
+         * with nobody waiting in it: while threads wait on fds, idle
+         * carriers look at every port every IO_IDLE_RECHECK_NS. Else
+         * they sleep until woken: an idle runtime makes no wake-up. */
         int64_t bound = until;
-        if (weft__fd_waiting() &&
+        if (orphans && weft__fd_waiting() &&
             (bound < 0 || bound > weft_now() + IO_IDLE_RECHECK_NS))
             bound = weft_now() + IO_IDLE_RECHECK_NS;
         events = weft__io_wait(m, bound, &m->wake_word);
@@ -777,6 +779,7 @@ static void idle(weft__carrier *m)
     /* seq_cst: pairs with weft__bound_ready, which queues, then reads
      * idling; we set idling, then look at our bound queue below. */
     atomic_store_explicit(&m->idling, true, memory_order_seq_cst);
+    bool orphans = weft__S.nexited != 0; /* see idle_in_poller */
     bool timer_waiter = !weft__S.timer_waiter;
     if (timer_waiter) {
         weft__S.timer_waiter = m;
@@ -813,7 +816,7 @@ static void idle(weft__carrier *m)
     weft__port *events = NULL;
     WEFT__TRACE(weft__trace_idle(m, true));
     if (weft__io_idles_in_poller(m, timer_waiter))
-        events = idle_in_poller(m, until);
+        events = idle_in_poller(m, until, orphans);
     else
         idle_in_futex(m, until);
     WEFT__TRACE(weft__trace_idle(m, false));
@@ -848,8 +851,10 @@ static weft_thread *bound_without_p(weft__carrier *m)
     if (!g)
         return NULL;
     weft__spin_lock(&weft__S.lock);
-    take_idle_p_locked(m);
+    bool took = take_idle_p_locked(m);
     weft__spin_unlock(&weft__S.lock);
+    if (took) /* a P is busy: the monitor watches it */
+        weft__monitor_kick();
     stop_spinning(m);
     return g;
 }

@@ -9,7 +9,39 @@
  * carrier is inside a marked blocking call — means one thread has held
  * its carrier that long: a loop that never yields, a system call the
  * runtime does not intercept, a page-fault storm. The monitor cannot tell
- * which and need not.
+ * which and need not, with one exception, below.
+ *
+ * Preempted is not stuck. A stamp also stands still while the kernel has
+ * taken the CPU from the carrier: other processes keep the CPUs busy,
+ * and the carrier, in the middle of a short thread, waits its turn. Its
+ * thread holds nothing then, and a hand-off would only add one more
+ * carrier to compete for the same CPUs (three busy processes beside a
+ * server on two CPUs: 114 hand-offs in 30 s, carriers 2 -> 6). So before
+ * it hands off a P whose stamp stood still for the hog limit, the monitor
+ * asks the kernel about the carrier's OS thread (cpuwatch.c):
+ *   - sleeping in the kernel ('S', 'D': a system call the runtime does
+ *     not see, a page fault), or unknown: stuck, handed off;
+ *   - running or runnable ('R'): stuck only if it used at least a
+ *     quarter of the hog limit of CPU time since the monitor first saw
+ *     it there (one tick into the thread's run: base_cpu). Less means
+ *     the kernel kept it off the CPU for most of the time: left alone,
+ *     looked at again at the next tick. A quarter: a short thread that
+ *     the kernel preempted has used next to nothing (three busy
+ *     processes on two CPUs: under a millisecond), while a hog sharing
+ *     its CPU with them has had its share, 40% of the clock, and is
+ *     handed off at the hog limit as before; beside more processes it
+ *     is handed off once it has had that quarter, however long that
+ *     takes by the clock (and until then the spare would have had no
+ *     more of the CPUs than it does).
+ * Why CPU time and state, not the run delay of /proc/<tid>/schedstat:
+ * the kernel adds a wait to the run delay only once the wait ends, so a
+ * carrier still waiting for a CPU shows neither CPU time nor run delay
+ * growing, just as one blocked in a system call does; the state tells
+ * them apart. The cost: a clock_gettime on the carrier's CPU clock one
+ * tick into a run, and a pread of its stat file at the hog limit, only
+ * for P's whose stamp stood still that long. Marked blocking calls
+ * (WEFT__STAMP_BLOCKING) are handed off by the clock alone: the carrier
+ * said it blocks.
  *
  * Hand-off. The stuck carrier is never interrupted and its P is never
  * taken from it: the stuck code may be inside the runtime, using the P
@@ -52,8 +84,14 @@
  * The monitor is weft_run's own thread: it runs from the start of the run
  * to its end (weft__monitor_run).
  *
- * Sleep. While every P is idle for IDLE_TICKS ticks in a row, the monitor
- * sleeps on M.word until a carrier leaves idle (weft__monitor_kick). The
+ * Sleep. A tick that finds every P idle (after doing its work: a spare
+ * to start, late timers) ends with the monitor asleep on M.word, with no
+ * time-out, until a carrier takes a P (weft__monitor_kick). Nothing is
+ * lost meanwhile: with every P idle no thread runs, so none can hog, and
+ * the timer waiter watches the timers. An idle runtime thus makes no
+ * wake-up at all (bench/idle_wakeups.c). The kick costs a carrier one
+ * load while the monitor is awake, and a futex wake only when it sleeps;
+ * it comes after the carrier's own wake-up, a system call already. The
  * Dekker pair: the monitor publishes M.sleeping, then re-reads npidle; a
  * carrier that takes a P lowers npidle, then reads M.sleeping (seq_cst).
  */
@@ -74,7 +112,6 @@
 
 #define TICK_NS 1000000         /* while any P is busy */
 #define BLOCKING_NS 1000000     /* a marked blocking call is stuck after */
-#define IDLE_TICKS 10           /* all P's idle this long: sleep */
 
 static struct {
     _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
@@ -85,8 +122,14 @@ static struct {
     uint64_t hog_id;
     char hog_name[32];
     uint64_t *seen_stamp;       /* monitor only: per P, the stamp last ... */
-    int64_t *seen_at;           /* ... read, and when it was first read */
+    int64_t *seen_at;           /* ... read, and when it was first read, */
+    int64_t *base_cpu;          /* ... its carrier's CPU time a tick later
+                                   (NO_BASE: not yet read; -1: unknown), */
+    bool *spared;               /* ... and whether it was judged preempted */
+    _Atomic uint64_t preempted; /* stamps judged preempted, not stuck */
 } M;
+
+#define NO_BASE INT64_MIN
 
 /* ------------------------------------------------------------- demotion */
 
@@ -246,6 +289,33 @@ static int64_t hog_limit(void)
     return limit < BLOCKING_NS ? BLOCKING_NS : limit;
 }
 
+/* The carrier that holds p, or NULL. */
+static weft__carrier *holder(weft__proc *p)
+{
+    weft__spin_lock(&weft__S.lock);
+    weft__carrier *m = p->m;
+    weft__spin_unlock(&weft__S.lock);
+    return m;
+}
+
+/* P number i's stamp has stood still for the hog limit: true if its
+ * carrier is stuck, false if the kernel kept it off the CPU (see top of
+ * file). */
+static bool held_long(weft__proc *p, uint32_t i, int64_t limit)
+{
+    weft__carrier *m = holder(p);
+    if (!m || M.base_cpu[i] < 0 || weft__carrier_run_state(m) != 'R')
+        return true;
+    int64_t cpu = weft__carrier_cpu_ns(m);
+    if (cpu < 0 || cpu - M.base_cpu[i] >= limit / 4)
+        return true;
+    if (!M.spared[i]) {
+        M.spared[i] = true;
+        atomic_fetch_add_explicit(&M.preempted, 1, memory_order_relaxed);
+    }
+    return false;
+}
+
 /* Reads every P's stamp; hands off the P's that are stuck. Returns true
  * if any P is busy. */
 static bool scan(int64_t now)
@@ -260,13 +330,25 @@ static bool scan(int64_t now)
         if (st != M.seen_stamp[i]) {
             M.seen_stamp[i] = st;
             M.seen_at[i] = now;
+            M.base_cpu[i] = NO_BASE;
+            M.spared[i] = false;
             continue;
         }
         if (!(st & WEFT__STAMP_IN_G) ||
             atomic_load_explicit(&p->stuck, memory_order_relaxed))
             continue;
-        int64_t limit = st & WEFT__STAMP_BLOCKING ? BLOCKING_NS : hog_limit();
-        if (now - M.seen_at[i] >= limit)
+        int64_t held = now - M.seen_at[i];
+        if (st & WEFT__STAMP_BLOCKING) {
+            if (held >= BLOCKING_NS)
+                hand_off(p, st, M.seen_at[i]);
+            continue;
+        }
+        if (M.base_cpu[i] == NO_BASE) {
+            weft__carrier *m = holder(p);
+            M.base_cpu[i] = m ? weft__carrier_cpu_ns(m) : -1;
+        }
+        int64_t limit = hog_limit();
+        if (held >= limit && held_long(p, i, limit))
             hand_off(p, st, M.seen_at[i]);
     }
     return busy;
@@ -365,7 +447,6 @@ static void sleep_until_kicked(void)
 void weft__monitor_run(void)
 {
     set_short_slice();
-    unsigned idle_ticks = 0;
     while (!stopping()) {
         int64_t now = weft_now();
         atomic_store_explicit(&weft__S.tick_ns, now, memory_order_relaxed);
@@ -375,10 +456,8 @@ void weft__monitor_run(void)
         weft__io_sweep(); /* events of carriers too busy to look */
         weft__bound_sweep(now); /* latency over binding (bind.c) */
         ensure_carrier();
-        idle_ticks = busy || !all_idle() ? 0 : idle_ticks + 1;
-        if (idle_ticks >= IDLE_TICKS) {
+        if (!busy && all_idle()) {
             sleep_until_kicked();
-            idle_ticks = 0;
             continue;
         }
         uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
@@ -394,15 +473,24 @@ int weft__monitor_init(void)
     atomic_store(&weft__S.tick_ns, weft_now());
     M.seen_stamp = weft__calloc(weft__S.pcap, sizeof *M.seen_stamp);
     M.seen_at = weft__calloc(weft__S.pcap, sizeof *M.seen_at);
-    return M.seen_stamp && M.seen_at ? 0 : ENOMEM;
+    M.base_cpu = weft__calloc(weft__S.pcap, sizeof *M.base_cpu);
+    M.spared = weft__calloc(weft__S.pcap, sizeof *M.spared);
+    return M.seen_stamp && M.seen_at && M.base_cpu && M.spared ? 0 : ENOMEM;
 }
 
+/* Runs on: weft_run's thread, the carriers ended. */
 void weft__monitor_fini(void)
 {
+    for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
+        weft__carrier_stat_close(weft__S.carriers[i]);
     free(M.seen_stamp);
     free(M.seen_at);
+    free(M.base_cpu);
+    free(M.spared);
     M.seen_stamp = NULL;
     M.seen_at = NULL;
+    M.base_cpu = NULL;
+    M.spared = NULL;
 }
 
 /* Runs on: any thread. Runs a tick now. */
@@ -412,11 +500,15 @@ void weft__monitor_poke(void)
     weft__futex_wake(&M.word, 1);
 }
 
-/* Runs on: a carrier that has just left idle. */
+/* Runs on: a carrier that has just taken a P. The clock the monitor keeps
+ * (weft__tick_now) stood still while it slept: it is set here, before the
+ * carrier's threads read it. */
 void weft__monitor_kick(void)
 {
-    if (atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
-        weft__monitor_poke();
+    if (!atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
+        return;
+    atomic_store_explicit(&weft__S.tick_ns, weft_now(), memory_order_relaxed);
+    weft__monitor_poke();
 }
 
 /* --------------------------------------------------------------- return */
@@ -525,12 +617,15 @@ void weft__dump_monitor(int fd)
     weft_runtime_stats st;
     if (weft_stats(&st))
         return;
-    dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs, %u carriers "
-                "stuck, %u carriers (%u idle), offload pool %u threads "
+    dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs (%llu stalls "
+                "left alone: the kernel had preempted the carrier), %u "
+                "carriers stuck, %u carriers (%u idle), offload pool %u "
+                "threads "
                 "(%u busy), I/O backend %s (%u threads waiting, %llu "
                 "transfers batched in %llu submissions), %u threads "
                 "bound, %llu resumed unbound, %u holding pthread locks\n",
-            (long long)(weft__S.hog_ns / 1000000), st.handoffs, st.stuck,
+            (long long)(weft__S.hog_ns / 1000000), st.handoffs,
+            (unsigned long long)atomic_load(&M.preempted), st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
             st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,
             st.io_batch_submits, st.bound, st.unbound_resumes,

@@ -378,6 +378,9 @@ struct weft__carrier {
     int demoted;                 /* stuck: its nice value raised by this
                                     (0: not), from ... */
     int nice_before;             /* ... this one; monitor.c */
+    int stat_fd;                 /* its /proc stat file, open while ... */
+    int stat_tid;                /* ... this is its tid (0: not open):
+                                    the monitor's only (cpuwatch.c) */
     bool hog;                    /* the thread found stuck on it is back: */
     int64_t hog_ns;              /* ... how long it held the carrier, */
     uint64_t hog_id;             /* ... its id and name (copied: it may */
@@ -533,6 +536,11 @@ bool weft__proc_retire(weft__carrier *m);
 void weft__monitor_poke(void);
 void weft__hog_seen(weft__carrier *m, weft_thread *g);
 void weft__hog_returned(weft__carrier *m);
+
+/* cpuwatch.c: the monitor's look at a carrier's OS thread. */
+int64_t weft__carrier_cpu_ns(weft__carrier *m);  /* -1: unknown */
+char weft__carrier_run_state(weft__carrier *m);  /* 'R', 'S'...; 0 */
+void weft__carrier_stat_close(weft__carrier *m);
 void weft__blocking_enter(void);
 void weft__blocking_leave(void);
 void weft__dump_monitor(int fd);

@@ -69,6 +69,21 @@ struct wt_failure {
     char msg[256];
 };
 
+/* Spins, never switching, until the calling OS thread (carrier included)
+ * has used ms of CPU time: a hog however busy the machine is. A spin by
+ * the clock is not: on a loaded machine it may get little CPU, and the
+ * monitor does not count the time the kernel keeps a carrier waiting. */
+static inline void wt_spin_cpu_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    int64_t now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    for (int64_t end = now + ms * 1000000LL; now < end;) {
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+}
+
 /* Blocks the calling OS thread (carrier included) for ms: a system call
  * made directly, which weft's libc hooks cannot turn into a park. */
 static inline void wt_block_ms(long ms)

@@ -175,6 +175,43 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     (void)sig;
 }
 
+/* ------------------------------------------------- canary, at a switch */
+
+static struct {
+    weft__ctx ctx;              /* the panic's, on the carrier's altstack */
+    weft__ctx from;             /* never resumed */
+    const weft_thread *g;
+} canary_panic;
+
+static _Noreturn void panic_canary(void *arg)
+{
+    const weft_thread *g = canary_panic.g;
+    char buf[32];
+    weft__panic("stack overflow in virtual thread #%llu '%s' "
+                "(stack %zu KiB, no guard page: canary overwritten)",
+                (unsigned long long)g->id,
+                weft__thread_name(g, buf, sizeof buf),
+                g->stack->asked / 1024);
+    (void)arg;
+}
+
+/* Runs on: g, switching out of carrier m, its canary found overwritten.
+ * The panic (stdio, the dump) needs more stack than a compact thread has
+ * left, so it runs on the carrier's alternate signal stack, which no
+ * handler uses outside a signal: the first panic ends the process. */
+_Noreturn void weft__canary_overwritten(weft__carrier *m, weft_thread *g)
+{
+    canary_panic.g = g;
+    if (!m->altstack)
+        panic_canary(NULL);
+    weft__ctx_make(&canary_panic.ctx, m->altstack, m->altstack_size,
+                   (void (*)(void *))panic_canary, NULL);
+    weft__ctx_switch(&canary_panic.from, &canary_panic.ctx);
+    abort(); /* never resumed */
+}
+
+/* ------------------------------------------------------ fault handler */
+
 void weft__overflow_handler_install(void)
 {
     struct sigaction sa;

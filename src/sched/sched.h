@@ -142,6 +142,7 @@ void weft__stacks_init(void);
 void weft__stacks_trim(void);
 void weft__overflow_handler_install(void);
 void weft__overflow_handler_remove(void);
+_Noreturn void weft__canary_overwritten(weft__carrier *m, weft_thread *g);
 /* sigstack.c: each carrier's alternate signal stack. */
 bool weft__altstack_init(weft__carrier *m);
 void weft__altstack_fini(weft__carrier *m);

@@ -57,10 +57,12 @@ static size_t below(const weft__stack *s, uintptr_t x)
     return x < lo && lo - x <= weft__stack_reach(s) ? lo - x : 0;
 }
 
+/* A fault in a handler on the alternate stack (or its guard page) is
+ * not the interrupted thread's overflow, wherever that stack lies. */
 static bool on_altstack(const weft__carrier *m, uintptr_t sp)
 {
     uintptr_t a = (uintptr_t)m->altstack;
-    return a && sp >= a && sp - a < m->altstack_size + 4096;
+    return a && sp + 4096 >= a && sp < a + m->altstack_size;
 }
 
 /* Whether the fault is g's overflow. */

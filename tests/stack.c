@@ -359,12 +359,23 @@ Test(stack, frame_jumping_the_guard_aborts_naming_the_thread,
 }
 
 /* A 300 KiB alloca on a 256 KiB stack, in code built with
- * -fstack-clash-protection (as the project is): its probes fault in the
- * guard page instead of writing past it. */
+ * -fstack-clash-protection (as the project is): its probes, one per page
+ * from the top down, fault in the guard page, less than a page below the
+ * stack's base. Without the flag, the stores start below the guard page:
+ * they fault past it, or (having written over what is mapped there) at
+ * the guard page's lowest byte, a whole page below the base. */
 Test(stack, big_alloca_faults_in_the_guard_page, .timeout = 60)
 {
     static char *env[] = {"OVERFLOW_MODE=alloca", NULL};
-    expect_report("0", env, "in its guard page");
+    const char *err = expect_report("0", env, "in its guard page");
+    if (!err)
+        return;
+    size_t below = 0;
+    const char *at = strstr(err, "; fault ");
+    cr_assert(at && sscanf(at, "; fault %zu bytes", &below) == 1,
+              "no fault distance in:\n%s", err);
+    cr_assert_lt(below, 4096, "the alloca was not probed from the top:\n%s",
+                 err);
 }
 
 /* A stack without a guard page (none left in the budget) that a thread

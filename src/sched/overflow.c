@@ -132,7 +132,9 @@ static void report_stack(const weft_thread *g, const ucontext_t *uc)
 }
 
 /* A thread (running or not) whose guard page holds the fault: records
- * are never freed while the runtime runs, so the list is safe to walk. */
+ * are never freed while the runtime runs, so the list is safe to walk.
+ * A stack record may be, under the walk (it stays readable heap memory,
+ * and a wrong answer costs only a wrong name in a dying process). */
 static const weft_thread *guard_owner(const void *fault)
 {
     for (const weft_thread *g = weft__S.all_g; g; g = g->all_next) {

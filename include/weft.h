@@ -58,8 +58,10 @@ typedef struct weft_config {
                              Below 16 KiB: compact mode, for
                              millions of tiny threads: stacks
                              share pages, have no guard page
-                             (a canary is checked at each
-                             switch) and every switch goes
+                             of their own (an overflow is
+                             reported when it faults below
+                             the stack, or by a canary at the
+                             next switch) and every switch goes
                              through the scheduler. The root
                              thread keeps a 256 KiB stack.
                              Code in compact threads should be

@@ -40,7 +40,6 @@
 #define MAX_HOG_MS 60000u
 #define DEFAULT_MAX_CARRIERS 256u
 #define MAX_CARRIERS 4096u
-#define ALTSTACK_SIZE (64u * 1024)
 
 void weft__free_all_g(void);
 weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
@@ -103,25 +102,6 @@ static int configure(const weft_config *cfg)
     return 0;
 }
 
-static void carrier_signals_init(weft__carrier *m)
-{
-    m->altstack = weft__malloc(ALTSTACK_SIZE);
-    if (m->altstack) {
-        stack_t ss = {.ss_sp = m->altstack, .ss_size = ALTSTACK_SIZE};
-        sigaltstack(&ss, NULL);
-    }
-}
-
-static void carrier_signals_fini(weft__carrier *m)
-{
-    if (m->altstack) {
-        stack_t ss = {.ss_flags = SS_DISABLE};
-        sigaltstack(&ss, NULL);
-        free(m->altstack);
-        m->altstack = NULL;
-    }
-}
-
 /* Records the bounds of the carrier's own stack (for ASan's fiber API). */
 static void carrier_stack_bounds(weft__carrier *m)
 {
@@ -143,9 +123,9 @@ static void carrier_run(weft__carrier *m)
     atomic_store_explicit(&m->tid, (int)syscall(SYS_gettid),
                           memory_order_release);
     carrier_stack_bounds(m);
-    carrier_signals_init(m);
+    weft__altstack_init(m);
     weft__carrier_loop(m);
-    carrier_signals_fini(m);
+    weft__altstack_fini(m);
     weft__set_m(NULL);
     weft__spin_lock(&weft__S.lock);
     weft__carrier *idler = NULL;

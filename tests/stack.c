@@ -258,11 +258,39 @@ static void run_overflow(const char *kib, struct child_result *res)
     cr_assert_eq(waitpid(pid, &res->status, 0), pid);
 }
 
-static void check_overflow(const char *kib)
+/* Past a slab stack lie the stack below's live, poisoned frames: ASan
+ * may catch the overflow there first, and that is a catch too. It names
+ * it by the redzone it lands in (stack-buffer-overflow or -underflow), or
+ * dies before naming it: its report runs on the overflowed stack, which
+ * has no guard, and 1 run in 70 crashes there after the report's opening
+ * rule. Any of these ends the helper, which exits 0 only if nothing
+ * caught the overflow. */
+static bool caught_by_asan(const struct child_result *res)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    if (strstr(res->err, "AddressSanitizer") ||
+        strstr(res->err, "=================================")) {
+        cr_assert(res->status != 0, "ASan reported but the helper exited 0");
+        return true;
+    }
+#endif
+    return false;
+}
+
+/* Runs the helper with `kib` and the environment `env` ("NAME=value",
+ * NULL-ended) added; asserts that it died of SIGABRT with an overflow
+ * report naming the thread, which says `where` the fault was. Returns
+ * the helper's stderr, or NULL if ASan caught the overflow first. */
+static const char *expect_report(const char *kib, char *const *env,
+                                 const char *where)
 {
     static struct child_result res;
+    for (char *const *e = env; e && *e; e++)
+        putenv(*e);
     run_overflow(kib, &res);
     cr_log_info("overflow helper stderr:\n%s", res.err);
+    if (caught_by_asan(&res))
+        return NULL;
     cr_assert(WIFSIGNALED(res.status),
               "helper was not killed by a signal (status 0x%x); stderr:\n%s",
               res.status, res.err);
@@ -270,54 +298,103 @@ static void check_overflow(const char *kib)
                  "helper died of signal %d (%s), not SIGABRT; stderr:\n%s",
                  WTERMSIG(res.status), strsignal(WTERMSIG(res.status)),
                  res.err);
-    cr_assert_not_null(strstr(res.err, "overflow-victim"),
-                       "stderr does not name the thread:\n%s", res.err);
-    /* The backtrace: the faulting frame, then the recursion's frames
-     * folded into one line. */
-    cr_assert_not_null(strstr(res.err, "  #0 "),
+    const char *line = strstr(res.err, "weft: stack overflow in virtual "
+                                       "thread #");
+    cr_assert_not_null(line, "no overflow report:\n%s", res.err);
+    cr_assert_not_null(strstr(line, "'overflow-victim'"),
+                       "the report does not name the thread:\n%s", res.err);
+    cr_assert_not_null(strstr(line, where),
+                       "the report does not say '%s':\n%s", where, res.err);
+    cr_assert_not_null(strstr(line, "  #0 "),
                        "stderr has no backtrace:\n%s", res.err);
-    cr_assert_not_null(strstr(res.err, "the same frame"),
-                       "the recursion is not in the backtrace:\n%s", res.err);
+    return res.err;
+}
+
+/* Recursion without end: also its frames, folded into one line. */
+static void check_overflow(const char *kib, char *const *env,
+                           const char *where)
+{
+    const char *err = expect_report(kib, env, where);
+    if (!err)
+        return;
+    cr_assert_not_null(strstr(err, "the same frame"),
+                       "the recursion is not in the backtrace:\n%s", err);
 }
 
 Test(stack, overflow_aborts_naming_the_thread, .timeout = 60)
 {
-    check_overflow("64");
+    check_overflow("64", NULL, "in its guard page");
 }
 
 Test(stack, overflow_of_default_stack_aborts_naming_the_thread,
      .timeout = 60)
 {
-    check_overflow("0");
+    check_overflow("0", NULL, "in its guard page");
+}
+
+/* Compact mode: 2 KiB stacks share a slab without guard pages between
+ * them; the recursion runs down through the slab to its guard. */
+Test(stack, overflow_in_compact_mode_aborts_naming_the_thread,
+     .timeout = 60)
+{
+    static char *env[] = {"WEFT_STACK=2k", NULL};
+    check_overflow("0", env, "no guard page of its own");
+}
+
+/* Past the guard budget: a default stack from a slab. */
+Test(stack, overflow_of_a_slab_stack_aborts_naming_the_thread,
+     .timeout = 60)
+{
+    static char *env[] = {"WEFT_GUARD_BUDGET=0", NULL};
+    check_overflow("0", env, "no guard page of its own");
+}
+
+/* One frame, built without stack-clash protection, that jumps the guard
+ * page (and whatever is mapped below the stack) and faults below it. */
+Test(stack, frame_jumping_the_guard_aborts_naming_the_thread,
+     .timeout = 60)
+{
+    static char *env[] = {"OVERFLOW_MODE=deep", NULL};
+    expect_report("16", env, "past its guard page");
+}
+
+/* A 300 KiB alloca on a 256 KiB stack, in code built with
+ * -fstack-clash-protection (as the project is): its probes, one per page
+ * from the top down, fault in the guard page, less than a page below the
+ * stack's base. Without the flag, the stores start below the guard page:
+ * they fault past it, or (having written over what is mapped there) at
+ * the guard page's lowest byte, a whole page below the base. */
+Test(stack, big_alloca_faults_in_the_guard_page, .timeout = 60)
+{
+    static char *env[] = {"OVERFLOW_MODE=alloca", NULL};
+    const char *err = expect_report("0", env, "in its guard page");
+    if (!err)
+        return;
+    size_t below = 0;
+    const char *at = strstr(err, "; fault ");
+    cr_assert(at && sscanf(at, "; fault %zu bytes", &below) == 1,
+              "no fault distance in:\n%s", err);
+    cr_assert_lt(below, 4096, "the alloca was not probed from the top:\n%s",
+                 err);
 }
 
 /* A stack without a guard page (none left in the budget) that a thread
  * runs a little past, then leaves by yielding: the canary below it must
  * catch that at the switch. Stack of the default size (from a slab) or of
- * its own size (a mapping of its own). */
-static void check_canary(const char *kib)
+ * its own size (a mapping of its own), or compact (`stack`: WEFT_STACK). */
+static void check_canary(const char *kib, const char *stack)
 {
     static struct child_result res;
     setenv("WEFT_GUARD_BUDGET", "0", 1);
     setenv("OVERFLOW_SLIGHT", "1", 1);
+    if (stack)
+        setenv("WEFT_STACK", stack, 1);
     run_overflow(kib, &res);
     unsetenv("OVERFLOW_SLIGHT");
     unsetenv("WEFT_GUARD_BUDGET");
     cr_log_info("overflow helper stderr:\n%s", res.err);
-#if defined(__SANITIZE_ADDRESS__)
-    /* Past a slab stack lie the stack below's live, poisoned frames:
-     * ASan may catch the overflow there first, and that is a catch too.
-     * It names it by the redzone it lands in (stack-buffer-overflow or
-     * -underflow), or dies before naming it: its report runs on the
-     * overflowed stack, which has no guard, and 1 run in 70 crashes
-     * there after the report's opening rule. Any of these ends the
-     * helper, which exits 0 only if nothing caught the overflow. */
-    if (strstr(res.err, "AddressSanitizer") ||
-        strstr(res.err, "=================================")) {
-        cr_assert(res.status != 0, "ASan reported but the helper exited 0");
+    if (caught_by_asan(&res))
         return;
-    }
-#endif
     cr_assert(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGABRT,
               "helper status 0x%x, not SIGABRT; stderr:\n%s", res.status,
               res.err);
@@ -329,13 +406,18 @@ static void check_canary(const char *kib)
 
 Test(stack, canary_catches_overflow_of_a_slab_stack, .timeout = 60)
 {
-    check_canary("0");
+    check_canary("0", NULL);
 }
 
 Test(stack, canary_catches_overflow_of_an_unguarded_own_size_stack,
      .timeout = 60)
 {
-    check_canary("64");
+    check_canary("64", NULL);
+}
+
+Test(stack, canary_catches_overflow_of_a_compact_stack, .timeout = 60)
+{
+    check_canary("0", "2k");
 }
 
 /* ------------------------------------------------------- compact mode */

@@ -19,6 +19,7 @@
 #define WEFT_IO_H
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -286,6 +287,7 @@ struct weft__libc {
     int (*dup3)(int, int, int);
     int (*fclose)(void *);
     int (*getaddrinfo)(const char *, const char *, const void *, void *);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     int (*select)(int, void *, void *, void *, struct timeval *);
 };
 extern struct weft__libc weft__libc;

@@ -27,6 +27,7 @@ void weft__libc_resolve(void)
     BIND(close); BIND(fsync); BIND(fcntl); BIND(nanosleep);
     BIND(clock_nanosleep); BIND(setsockopt); BIND(ioctl); BIND(dup);
     BIND(dup2); BIND(dup3); BIND(fclose); BIND(getaddrinfo);
+    BIND(sigaction);
     atomic_thread_fence(memory_order_release);
     BIND(select);
 }

@@ -384,15 +384,10 @@ static weft_thread *launch_pending(weft__carrier *m)
     return launch(m, g) ? g : NULL;
 }
 
-static inline void check_stack(weft_thread *g)
+static inline void check_stack(weft__carrier *m, weft_thread *g)
 {
-    char buf[32];
     if (unlikely(!g->stack->map) && !weft__stack_canary_ok(g->stack))
-        weft__panic("stack overflow in virtual thread #%llu '%s' "
-                    "(stack %zu KiB, no guard page: canary overwritten)",
-                    (unsigned long long)g->id,
-                    weft__thread_name(g, buf, sizeof buf),
-                    g->stack->asked / 1024);
+        weft__canary_overwritten(m, g);
 }
 
 /* Runs on: g, on its own stack, on carrier m. Switches to the next thread
@@ -416,7 +411,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
             next = next_in_switch(m);
         stamp(p, next ? WEFT__STAMP_IN_G : 0);
     }
-    check_stack(g);
+    check_stack(m, g);
     m->after = after;
     m->after_g = g;
     m->after_lock = lk;

@@ -132,12 +132,20 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size); /* NULL: ENOMEM */
 void weft__stack_put(weft__proc *p, weft__stack *s);
 bool weft__stack_canary_ok(const weft__stack *s);
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
+/* A fault this far below a stack is taken for its overflow (overflow.c):
+ * frames that jump a guard page by less are reported. */
+#define WEFT__OVERFLOW_REACH ((size_t)1 << 20)
+size_t weft__stack_reach(const weft__stack *s);
 void weft__stacks_free(weft__proc *p);
 void weft__stacks_teardown(void);
 void weft__stacks_init(void);
 void weft__stacks_trim(void);
 void weft__overflow_handler_install(void);
 void weft__overflow_handler_remove(void);
+_Noreturn void weft__canary_overwritten(weft__carrier *m, weft_thread *g);
+/* sigstack.c: each carrier's alternate signal stack. */
+bool weft__altstack_init(weft__carrier *m);
+void weft__altstack_fini(weft__carrier *m);
 
 /* ---------------------------------------------------------------- scopes */
 
@@ -401,7 +409,8 @@ struct weft__carrier {
     void *tsan_fiber;
     const void *stack_lo;
     size_t stack_size;
-    void *altstack;
+    void *altstack;              /* its alternate signal stack mapping */
+    size_t altstack_size;        /* ... usable bytes, above a guard page */
     struct weft__trace_ring *trace; /* WEFT_TRACE: its events (trace.c) */
     /* Threads bound to this carrier (bind.c). The queue of runnable ones
      * is taken only by this carrier (or released by the monitor). */

@@ -1,17 +1,18 @@
 /*
- * stack.c — virtual-thread stacks: mapping, guard pages, pooling, and the
- * report of an overflow.
+ * stack.c — virtual-thread stacks: mapping, guard pages, pooling, and how
+ * far below each an overflow may reach.
  *
  * A stack is address space reserved with MAP_NORESERVE and committed by the
  * kernel page by page as the thread touches it, so a default 256 KiB stack
  * costs one page until it grows. Below it sits a PROT_NONE guard page: an
- * overflow faults there, and the SIGSEGV handler (on the carrier's
- * alternate signal stack) names the thread before aborting.
+ * overflow faults there, and the SIGSEGV handler (overflow.c) names the
+ * thread before aborting.
  *
  * Each guarded stack costs two kernel map entries (the mapping is split by
  * the guard), and vm.max_map_count bounds them (65,530 by default). Past a
  * budget taken from that sysctl, default-size stacks are carved from
- * guard-less slabs (one map entry per slab of 64 or more stacks) and checked
+ * slabs without a guard per stack (two map entries per slab of 64 or more
+ * stacks: the slab has one guard page, at its bottom) and checked
  * by a canary instead: the WEFT__CANARY bytes just below the stack must
  * still be zero when the thread switches out. The canary is never written.
  * It is not the stack's own lowest bytes because reading an untouched page
@@ -40,9 +41,7 @@
  * tried, and their memory stays with the pool (madvise works on whole
  * pages only).
  */
-#include <dlfcn.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +50,6 @@
 
 #include "base/fault.h"
 #include "sched/fiber.h"
-#include "io/io.h"
-#include "sched/backtrace.h"
 #include "sched/sched.h"
 
 #ifdef WEFT_HAVE_VALGRIND
@@ -179,11 +176,12 @@ static void unmap_guarded(weft__stack *s)
     free(s);
 }
 
-/* A slab: a page whose last bytes are the first slot's canary, then the
- * slots. */
+/* A slab: a guard page, a page whose last bytes are the first slot's
+ * canary, then the slots. The guard bounds how far an overflow that runs
+ * down through the slots below it can go before it faults. */
 static size_t slab_bytes(size_t size)
 {
-    return pool.page + size * pool.slab_stacks;
+    return 2 * pool.page + size * pool.slab_stacks;
 }
 
 /* Under pool.lock. Carves a new slab into the free list. */
@@ -202,10 +200,13 @@ static bool grow_slabs(size_t size)
                       -1, 0);
     if (slab == MAP_FAILED)
         return false;
+    /* Without map entries to split it, the slab goes without its guard:
+     * the canary still checks each switch. */
+    (void)mprotect(slab, pool.page, PROT_NONE);
     /* Handed out lowest first: a stack's canary then lies on a page its
      * neighbour below has already touched. */
     for (uint32_t i = pool.slab_stacks; i-- > 0;) {
-        char *slot = slab + pool.page + (size_t)i * size;
+        char *slot = slab + 2 * pool.page + (size_t)i * size;
         weft__stack *s = describe(size, slot, size - WEFT__CANARY, NULL, 0);
         if (!s)
             continue; /* that slot stays unused */
@@ -369,6 +370,19 @@ bool weft__stack_guard_hit(const weft__stack *s, const void *addr)
     return s->map && a >= s->map && a < s->lo;
 }
 
+/* How far below s->lo an overflow of s may run before it faults, or
+ * before its fault is no longer taken for one: a guarded stack's guard
+ * and frames that jump it by up to WEFT__OVERFLOW_REACH; for a stack
+ * without a guard, also every stack of its slab below it (or, for a
+ * stack of its own size, as much). */
+size_t weft__stack_reach(const weft__stack *s)
+{
+    if (s->map)
+        return WEFT__OVERFLOW_REACH;
+    return WEFT__OVERFLOW_REACH + 2 * pool.page +
+           s->asked * pool.slab_stacks;
+}
+
 static void free_list(weft__stack *s)
 {
     while (s) {
@@ -419,74 +433,4 @@ void weft__stacks_init(void)
     pool.warned = false;
     size_t per = SLAB_MIN_BYTES / weft__S.stack_size;
     pool.slab_stacks = per > SLAB_MIN_STACKS ? (uint32_t)per : SLAB_MIN_STACKS;
-}
-
-/* ------------------------------------------------------ overflow report */
-
-static struct sigaction old_segv;
-
-static void report_overflow(weft_thread *g)
-{
-    Dl_info info;
-    char buf[32];
-    const char *fn = "?";
-    if (dladdr((void *)(uintptr_t)g->fn, &info) && info.dli_sname)
-        fn = info.dli_sname;
-    char line[256];
-    int n = snprintf(line, sizeof line,
-                     "weft: stack overflow in virtual thread #%llu '%s' "
-                     "(stack %zu KiB, running %s)\n",
-                     (unsigned long long)g->id,
-                     weft__thread_name(g, buf, sizeof buf),
-                     g->stack->asked / 1024, fn);
-    if (n > (int)sizeof line - 1)
-        n = (int)sizeof line - 1;
-    ssize_t w = weft__libc_get()->write(STDERR_FILENO, line, (size_t)n);
-    (void)w; /* a signal handler: no stdio, which may allocate */
-}
-
-/* The faulting thread's frames, from the signal's saved registers; with
- * dladdr only (libdw allocates, and this is a signal handler). */
-static void report_stack(weft_thread *g, const ucontext_t *uc)
-{
-    uintptr_t pcs[WEFT__BT_MAX];
-    uintptr_t lo = (uintptr_t)g->stack->lo;
-    int n = weft__backtrace_from((uintptr_t)uc->uc_mcontext.gregs[REG_RBP],
-                                 (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
-                                 lo, lo + g->stack->size, pcs, WEFT__BT_MAX);
-    weft__backtrace_print(STDERR_FILENO, pcs, n, 1, NULL);
-    static const char hint[] =
-        "  (static functions: addr2line -f -e MODULE OFFSET)\n";
-    ssize_t w = weft__libc_get()->write(STDERR_FILENO, hint, sizeof hint - 1);
-    (void)w;
-}
-
-static void on_segv(int sig, siginfo_t *si, void *uc)
-{
-    weft__carrier *m = weft__m();
-    weft_thread *g = m ? m->cur : NULL;
-    if (g && g->stack && weft__stack_guard_hit(g->stack, si->si_addr)) {
-        report_overflow(g);
-        report_stack(g, uc);
-        abort();
-    }
-    /* Not ours: give the fault back to whoever handled it before, by
-     * returning into the faulting instruction with their handler. */
-    sigaction(SIGSEGV, &old_segv, NULL);
-    (void)sig, (void)uc;
-}
-
-void weft__overflow_handler_install(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-}
-
-void weft__overflow_handler_remove(void)
-{
-    sigaction(SIGSEGV, &old_segv, NULL);
 }

@@ -84,39 +84,75 @@ static void check_poller_works(int p[2])
 
 /* ============================================== the child uses libc, weft */
 
+/* The pipes of child_io: data (its read end armed in the parent's
+ * poller, "ready" in it), and sync, on which the child says it is about
+ * to read what the parent writes next. */
+struct io_pipes {
+    int data[2], sync[2];
+};
+
+static int io_pipes_make(struct io_pipes *io)
+{
+    WT_REQUIRE_EQ(armed_pipe(io->data), 0);
+    WT_REQUIRE_EQ(pipe2(io->sync, O_CLOEXEC), 0);
+    WT_REQUIRE_EQ(write(io->data[1], "ready", 5), 5);
+    return 0;
+}
+
+static void io_pipes_close(struct io_pipes *io)
+{
+    for (int i = 0; i < 2; i++) {
+        close(io->data[i]);
+        close(io->sync[i]);
+    }
+}
+
 /* In the child: sleeps, a read of ready data, a read that blocks until
  * the parent writes, a close, all on an fd the parent's poller watches. */
-static void child_io(int rfd)
+static void child_io(struct io_pipes *io)
 {
     int64_t t0 = weft_now();
     CHILD_REQUIRE(weft_sleep(WT_MS(20)) == 0);
     CHILD_REQUIRE(weft_now() - t0 >= WT_MS(20));
     CHILD_REQUIRE(usleep(1000) == 0);
     char b[16] = {0};
-    CHILD_REQUIRE(read(rfd, b, 5) == 5 && !memcmp(b, "ready", 5));
+    CHILD_REQUIRE(read(io->data[0], b, 5) == 5 && !memcmp(b, "ready", 5));
     t0 = weft_now();
-    CHILD_REQUIRE(read(rfd, b, sizeof b) == 5 && !memcmp(b, "later", 5));
-    CHILD_REQUIRE(weft_now() - t0 >= WT_MS(30)); /* it blocked */
-    CHILD_REQUIRE(close(rfd) == 0);
+    CHILD_REQUIRE(write(io->sync[1], "g", 1) == 1);
+    CHILD_REQUIRE(read(io->data[0], b, sizeof b) == 5 &&
+                  !memcmp(b, "later", 5));
+    CHILD_REQUIRE(weft_now() - t0 >= WT_MS(40)); /* it blocked */
+    CHILD_REQUIRE(close(io->data[0]) == 0);
     CHILD_REQUIRE(weft_self() == NULL); /* a plain OS thread now */
     _exit(0);
 }
 
+/* The parent's side of child_io: once the child is about to read, writes
+ * "later" 50 ms on. Returns the child's status (see reap). Runs on: any
+ * thread. */
+static int feed_child_io(pid_t pid, struct io_pipes *io)
+{
+    char b;
+    if (weft_wait_fd(io->sync[0], POLLIN, weft_now() + WT_MS(CHILD_MS)) ||
+        read(io->sync[0], &b, 1) != 1)
+        return reap(pid, 0);
+    weft_sleep(WT_MS(50));
+    if (write(io->data[1], "later", 5) != 5)
+        return -3;
+    return reap(pid, CHILD_MS);
+}
+
 static int child_uses_io(void *arg)
 {
-    int p[2];
-    WT_REQUIRE_EQ(armed_pipe(p), 0);
-    WT_REQUIRE_EQ(write(p[1], "ready", 5), 5);
+    struct io_pipes io;
+    WT_REQUIRE_EQ(io_pipes_make(&io), 0);
     pid_t pid = fork_flushed();
     WT_REQUIRE(pid >= 0);
     if (pid == 0)
-        child_io(p[0]);
-    weft_sleep(WT_MS(100));
-    WT_CHECK_EQ(write(p[1], "later", 5), 5);
-    WT_CHECK_EQ(reap(pid, CHILD_MS), 0);
-    check_poller_works(p);
-    close(p[0]);
-    close(p[1]);
+        child_io(&io);
+    WT_CHECK_EQ(feed_child_io(pid, &io), 0);
+    check_poller_works(io.data);
+    io_pipes_close(&io);
     return 0;
 }
 RUN_TEST(child_sleeps_and_reads, child_uses_io, NULL, 2, 60)
@@ -201,7 +237,7 @@ RUN_TEST(child_return_exits_with_result, child_exits_with_result, NULL, 2, 60)
 /* ======================================= fork from a plain OS thread */
 
 struct os_fork {
-    int rfd, wfd;
+    struct io_pipes io;
     int status;
 };
 
@@ -210,31 +246,21 @@ static void *os_forker(void *arg)
     struct os_fork *f = arg;
     pid_t pid = fork_flushed();
     if (pid == 0)
-        child_io(f->rfd);
-    if (pid < 0) {
-        f->status = -3;
-        return NULL;
-    }
-    wt_block_ms(100);
-    ssize_t r = write(f->wfd, "later", 5);
-    (void)r;
-    f->status = reap(pid, CHILD_MS);
+        child_io(&f->io);
+    f->status = pid < 0 ? -4 : feed_child_io(pid, &f->io);
     return NULL;
 }
 
 static int fork_from_os_thread(void *arg)
 {
-    int p[2];
-    WT_REQUIRE_EQ(armed_pipe(p), 0);
-    WT_REQUIRE_EQ(write(p[1], "ready", 5), 5);
-    struct os_fork f = {p[0], p[1], -4};
+    struct os_fork f = {.status = -5};
+    WT_REQUIRE_EQ(io_pipes_make(&f.io), 0);
     pthread_t th;
     WT_REQUIRE_EQ(pthread_create(&th, NULL, os_forker, &f), 0);
     WT_CHECK_EQ(pthread_join(th, NULL), 0);
     WT_CHECK_EQ(f.status, 0);
-    check_poller_works(p);
-    close(p[0]);
-    close(p[1]);
+    check_poller_works(f.io.data);
+    io_pipes_close(&f.io);
     return 0;
 }
 RUN_TEST(fork_from_os_thread, fork_from_os_thread, NULL, 2, 60)

@@ -30,10 +30,12 @@
  * its parent and its children, stay behind, so its own end (a nursery
  * waits for its children) could never come.
  *
- * Locks. glibc runs the handlers below around the fork, serialised with
- * other forks. prepare takes the scheduler lock and the record pool's
+ * Locks. glibc runs the handlers below around the fork, in the thread
+ * that forks (and those of other threads' forks meanwhile). prepare takes the scheduler lock and the record pool's
  * lock, so that the child finds them free with consistent structures;
- * parent and child release them. The records the child may still touch
+ * parent and child release them. One that stays held past a bound (its
+ * holder is this thread, in a signal handler that forks) is reset in
+ * the child instead. The records the child may still touch
  * whose locks any carrier takes (fd records, pthread lock buckets) are
  * reset in the child: their waiters were the parent's threads. Objects
  * of the program (channels, mutexes, scopes) are as fork found them, as
@@ -43,6 +45,7 @@
  * Runs on: glibc's fork, in the thread that forks.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "foreign/real.h"
@@ -51,36 +54,65 @@
 
 bool weft__forked_child;
 
-/* prepare took the locks; read by parent or child, which glibc runs in
- * the same thread, with other forks held off meanwhile. */
-static bool locks_held;
+/* How long prepare waits for a lock: critical sections under them are
+ * sub-microsecond, so one held longer has a holder that cannot go on,
+ * most likely this very thread, interrupted by a signal handler that
+ * forks. The child then resets the lock instead. */
+#define LOCK_WAIT_NS 100000000
+
+/* The locks prepare takes, in lock order (sched.h), and which it got:
+ * per OS thread, since glibc runs the handlers of one fork in the thread
+ * that forks, and those of forks in other threads meanwhile (it holds no
+ * lock of its own across them). */
+static weft__spinlock *const locks[] = {&weft__S.lock, &weft__S.g_lock};
+#define NLOCKS (sizeof locks / sizeof locks[0])
+static __thread bool taken[NLOCKS];
+static __thread bool tried;
+
+static bool take(weft__spinlock *l)
+{
+    int64_t until = weft_now() + LOCK_WAIT_NS;
+    while (!weft__spin_trylock(l)) {
+        if (weft_now() > until)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
 
 static void prepare(void)
 {
     if (!atomic_load_explicit(&weft__S.running, memory_order_acquire))
         return;
-    weft__spin_lock(&weft__S.lock);
-    weft__spin_lock(&weft__S.g_lock); /* lock order: sched.h */
-    locks_held = true;
+    tried = true;
+    for (size_t i = 0; i < NLOCKS; i++)
+        taken[i] = take(locks[i]);
 }
 
-static void release(void)
+/* in_child: the locks prepare could not take are free too, since their
+ * holders stayed behind. */
+static void release(bool in_child)
 {
-    if (!locks_held)
+    if (!tried)
         return;
-    locks_held = false;
-    weft__spin_unlock(&weft__S.g_lock);
-    weft__spin_unlock(&weft__S.lock);
+    tried = false;
+    for (size_t i = NLOCKS; i-- > 0;) {
+        if (taken[i])
+            weft__spin_unlock(locks[i]);
+        else if (in_child)
+            weft__spin_reset(locks[i]);
+        taken[i] = false;
+    }
 }
 
 static void in_parent(void)
 {
-    release();
+    release(false);
 }
 
 static void in_child(void)
 {
-    release();
+    release(true);
     if (!weft__runtime_busy())
         return;
     weft__forked_child = true;

@@ -31,16 +31,17 @@
  * waits for its children) could never come.
  *
  * Locks. glibc runs the handlers below around the fork, in the thread
- * that forks (and those of other threads' forks meanwhile). prepare takes the scheduler lock and the record pool's
- * lock, so that the child finds them free with consistent structures;
- * parent and child release them. One that stays held past a bound (its
- * holder is this thread, in a signal handler that forks) is reset in
- * the child instead. The records the child may still touch
- * whose locks any carrier takes (fd records, pthread lock buckets) are
- * reset in the child: their waiters were the parent's threads. Objects
- * of the program (channels, mutexes, scopes) are as fork found them, as
- * pthread's own objects are: one that another thread was in the middle
- * of using may be left locked.
+ * that forks (and those of other threads' forks meanwhile). prepare
+ * takes the scheduler lock and the record pool's lock, so that the
+ * child finds them free with consistent structures; parent and child
+ * release them. One still held after a bound (its holder is this very
+ * thread, in a signal handler that forks, or another thread's fork under
+ * way) is reset in the child instead. The records whose locks any
+ * carrier takes and the child may still touch (fd records, pthread lock
+ * buckets) are reset in the child: their waiters were the parent's
+ * threads. Objects of the program (channels, mutexes, scopes) are as
+ * fork found them, as pthread's own objects are: one that another thread
+ * was in the middle of using may be left locked.
  *
  * Runs on: glibc's fork, in the thread that forks.
  */
@@ -55,9 +56,10 @@
 bool weft__forked_child;
 
 /* How long prepare waits for a lock: critical sections under them are
- * sub-microsecond, so one held longer has a holder that cannot go on,
- * most likely this very thread, interrupted by a signal handler that
- * forks. The child then resets the lock instead. */
+ * sub-microsecond, so one held longer has a holder that cannot go on:
+ * this very thread, interrupted by a signal handler that forks, or
+ * another thread, holding it across its own fork. The child then resets
+ * the lock instead. */
 #define LOCK_WAIT_NS 100000000
 
 /* The locks prepare takes, in lock order (sched.h), and which it got:

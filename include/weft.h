@@ -13,6 +13,23 @@
  *                     elsewhere it fails with EPERM.
  *   "any thread"      from virtual threads and plain OS threads alike; on an
  *                     OS thread a blocking call blocks the OS thread.
+ *
+ * fork(2). The child of a fork made while weft_run is under way (from a
+ * virtual thread or from any OS thread) has no runtime: its one thread,
+ * the one that forked, is a plain OS thread of a single-threaded process.
+ * weft_self() is NULL there; the libc hooks and the "any thread" calls
+ * behave as on an OS thread (read blocks the thread, weft_sleep sleeps,
+ * channels and semaphores wait on the thread); the calls that need a
+ * virtual thread or the runtime fail with ECHILD instead of EPERM, and
+ * so do weft_run and a weft_join of a thread not finished at the fork.
+ * Waking a virtual thread of the parent, through an object the child
+ * shares with it, does nothing: it never runs in the child. When the
+ * virtual thread that forked returns, the child exits (exit(3)) with its
+ * result as the status, as from main (a non-zero result whose low byte is
+ * 0 exits with 1). The child never uses the parent's io_uring rings or
+ * epoll instance. Objects other threads were using at the moment of the
+ * fork may be left locked in the child, as pthread mutexes are. exec,
+ * system and popen are unaffected.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -98,6 +115,7 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  * failed: see weft_scope_close), or:
  *   EINVAL  fn is NULL or a cfg field is out of range
  *   EBUSY   a runtime is already running in this process
+ *   ECHILD  called in the child of a fork made while a runtime ran
  *   ENOMEM  the runtime could not be set up
  *   EAGAIN  a carrier OS thread could not be created
  *   EMFILE / ENFILE  no file descriptor for the I/O poller
@@ -151,6 +169,7 @@ typedef struct weft_attr {
  * scope closes, whichever comes first; after that the handle is invalid.
  * Runs on: virtual thread. Returns the handle, or NULL with errno:
  *   EPERM   not called from a virtual thread
+ *   ECHILD  called in a forked child (see fork(2) above)
  *   EINVAL  fn is NULL, or the stack size is below 16 KiB or above 1 GiB
  *   ENOMEM  no memory for the thread record
  * If the stack cannot be allocated when the child first runs, the child
@@ -168,6 +187,7 @@ WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
  *   0          t finished
  *   EINVAL     t is NULL, detached, already joined or being joined
  *   EDEADLK    t is the calling thread
+ *   ECHILD     in a forked child, t had not finished at the fork
  *   ECANCELED  the caller was cancelled (t stays joinable). A failing
  *              child cancels its scope, hence its parent: a parent that
  *              was already waiting in weft_join gets the child's result;
@@ -206,7 +226,7 @@ WEFT_API bool weft_cancelled(void);
  * resumes elsewhere instead and weft_stats counts it (unbound_resumes).
  * weft_attr.pinned starts a thread pinned. Runs on: virtual thread.
  *   0          pinned (or unpinned)
- *   EPERM      not called from a virtual thread
+ *   EPERM      not called from a virtual thread (ECHILD in a forked child)
  *   EINVAL     weft_unpin without a matching weft_pin
  *   EOVERFLOW  weft_pin nested 2^32 - 1 deep */
 WEFT_API int weft_pin(void);
@@ -223,7 +243,7 @@ WEFT_API const char *weft_name(const weft_thread *t);
 /* Opens a scope nested in the caller's innermost scope. Threads spawned while
  * it is open belong to it. Runs on: virtual thread. Returns the scope, or
  * NULL with errno:
- *   EPERM   not called from a virtual thread
+ *   EPERM   not called from a virtual thread (ECHILD in a forked child)
  *   ENOMEM  no memory */
 WEFT_API weft_scope *weft_scope_open(void);
 
@@ -246,7 +266,8 @@ WEFT_API weft_scope *weft_scope_open(void);
  *              that failed after it do not change this
  *   ETIMEDOUT  s's deadline passed and no child failed first (likewise)
  *   EINVAL     s is NULL or not the caller's innermost open scope
- *   EPERM      not called from the virtual thread that opened s */
+ *   EPERM      not called from the virtual thread that opened s
+ *              (ECHILD from a forked child) */
 WEFT_API int weft_scope_close(weft_scope *s);
 
 /* Cancels s: its threads, the scopes nested in it and the owner's blocking
@@ -423,7 +444,8 @@ WEFT_API int weft_sem_release(weft_sem *s);
 WEFT_API weft_local *weft_local_new(void (*dtor)(void *value));
 /* The caller's value for k; NULL if unset, k is NULL or on an OS thread. */
 WEFT_API void *weft_local_get(weft_local *k);
-/*   0 / EINVAL (k is NULL) / EPERM (not a virtual thread) / ENOMEM */
+/*   0 / EINVAL (k is NULL) / EPERM (not a virtual thread; ECHILD in a
+ *   forked child) / ENOMEM */
 WEFT_API int weft_local_set(weft_local *k, void *value);
 
 /* ----------------------------------------------------------- pthread keys */

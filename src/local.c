@@ -117,7 +117,7 @@ int weft_local_set(weft_local *k, void *value)
         return EINVAL;
     weft_thread *g = weft__g();
     if (!g)
-        return EPERM;
+        return weft__no_vthread();
     if (value && k->dtor && log_value(g, k, value))
         return ENOMEM;
     if (own_locals(g, k->index + 1))

@@ -340,14 +340,24 @@ static void trace_start(void)
                 getenv("WEFT_TRACE"), strerror(err));
 }
 
+/* weft_run is under way: one runtime per process. */
+static _Atomic bool busy;
+
+bool weft__runtime_busy(void)
+{
+    return atomic_load(&busy);
+}
+
 int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
 {
     if (!fn)
         return EINVAL;
+    if (weft__forked_child)
+        return ECHILD; /* fork.c */
     bool no = false;
-    static _Atomic bool busy;
     if (weft__m() || !atomic_compare_exchange_strong(&busy, &no, true))
         return EBUSY;
+    weft__fork_handlers_install();
     reset_state();
     weft__fence_init();
     int err = configure(cfg);

@@ -165,7 +165,7 @@ weft_scope *weft_scope_open(void)
 {
     weft_thread *g = weft__g();
     if (!g) {
-        errno = EPERM;
+        errno = weft__no_vthread();
         return NULL;
     }
     weft_scope *s = weft__malloc(sizeof *s);
@@ -190,7 +190,7 @@ int weft_scope_close(weft_scope *s)
 {
     weft_thread *g = weft__g();
     if (!g)
-        return EPERM;
+        return weft__no_vthread();
     if (!s)
         return EINVAL;
     if (s->owner != g)

@@ -61,4 +61,13 @@ static inline void weft__spin_unlock(weft__spinlock *l)
     atomic_store_explicit(&l->held, 0, memory_order_release);
 }
 
+/* Runs on: the child of a fork only (fork.c), whose one thread is not a
+ * holder: a holder at the fork stayed behind, and the lock is free. */
+static inline void weft__spin_reset(weft__spinlock *l)
+{
+    /* Written only if held: a store would copy the page for nothing. */
+    if (atomic_load_explicit(&l->held, memory_order_relaxed))
+        atomic_store_explicit(&l->held, 0, memory_order_relaxed);
+}
+
 #endif

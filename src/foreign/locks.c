@@ -808,3 +808,17 @@ __attribute__((constructor)) static void init_buckets(void)
     for (unsigned i = 0; i < NBUCKETS; i++)
         weft__list_init(&buckets[i].waiters);
 }
+
+/* Runs on: a forked child's only thread (fork.c). The threads parked on
+ * pthread locks were the parent's; only buckets with some are written. */
+void weft__locks_forked(void)
+{
+    for (unsigned i = 0; i < NBUCKETS; i++) {
+        bucket *b = &buckets[i];
+        weft__spin_reset(&b->lock);
+        if (atomic_load_explicit(&b->n, memory_order_relaxed)) {
+            weft__list_init(&b->waiters);
+            atomic_store_explicit(&b->n, 0, memory_order_relaxed);
+        }
+    }
+}

@@ -43,6 +43,8 @@ static int ep_init(uint32_t max_carriers)
     return 0;
 }
 
+/* Also the forked child's: closing its copies of the fds leaves the
+ * parent's epoll instance, and what it watches, as they are. */
 static void ep_fini(void)
 {
     weft__libc.close(kickfd);
@@ -129,6 +131,7 @@ const weft__poller_ops weft__epoll_ops = {
     .name = "epoll",
     .init = ep_init,
     .fini = ep_fini,
+    .forked = ep_fini,
     .port_new = ep_port_new,
     .port_at = ep_port_at,
     .per_carrier = false,

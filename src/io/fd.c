@@ -444,3 +444,22 @@ uint32_t weft__fd_waiting(void)
 {
     return atomic_load_explicit(&weft__io_waiters, memory_order_relaxed);
 }
+
+/* Runs on: a forked child's only thread (fork.c). What a record knows of
+ * its file (its kind, the O_NONBLOCK weft set) holds in the child, which
+ * shares the file; its waiters were the parent's threads, and its poller
+ * registration the parent's poller's (which the child dropped, so an
+ * armed record is never disarmed here). Only records with waiters or a
+ * held lock are written. */
+void weft__fd_forked(void)
+{
+    for (unsigned c = 0; c < NCHUNKS; c++) {
+        weft__fd *ch = atomic_load_explicit(&chunks[c], memory_order_relaxed);
+        for (unsigned i = 0; ch && i < CHUNK; i++) {
+            weft__spin_reset(&ch[i].lock);
+            if (!weft__list_empty(&ch[i].waiters))
+                weft__list_init(&ch[i].waiters);
+        }
+    }
+    atomic_store_explicit(&weft__io_waiters, 0, memory_order_relaxed);
+}

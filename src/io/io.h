@@ -95,6 +95,9 @@ int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
                        int64_t deadline);
 /* Virtual threads waiting on fds now, for stats and deadlock reports. */
 uint32_t weft__fd_waiting(void);
+/* In a forked child (fork.c): every record unlocked, with no waiter and
+ * no poller registration (both were the parent's). */
+void weft__fd_forked(void);
 /* Sets or clears the program's O_NONBLOCK wish for fd. */
 void weft__fd_set_user_nonblock(int fd, bool on);
 void weft__fd_set_timeout(int fd, int optname, int64_t ns);
@@ -145,6 +148,11 @@ typedef struct weft__poller_ops {
      * that submitted them. */
     void (*batch_counts)(unsigned long long *ops,
                          unsigned long long *submits);
+    /* In the child of a fork (fork.c): closes the child's copies of the
+     * backend's fds and unmaps its rings, without a system call on the
+     * kernel objects, which are the parent's. No lock: the child has one
+     * thread, and a lock another thread held at the fork stays held. */
+    void (*forked)(void);
 } weft__poller_ops;
 
 extern const weft__poller_ops weft__epoll_ops;
@@ -182,6 +190,7 @@ struct weft__ring_op {
 /* poller.c: the runtime's side. */
 int  weft__io_init(unsigned backend);   /* weft_config.io; 0 / errno */
 void weft__io_fini(void);
+void weft__io_forked(void);             /* a forked child drops it */
 bool weft__io_on(void);                 /* a backend runs */
 const char *weft__io_backend(void);
 int  weft__io_arm(int fd, uint32_t seq, weft__port **port);
@@ -245,6 +254,8 @@ static inline weft_thread *weft__io_g(void)
 /* foreign/locks.c: called at start so that libweft.a's lock hooks are
  * always linked in. */
 void weft__locks_linked(void);
+/* In a forked child (fork.c): no thread parked on a pthread lock. */
+void weft__locks_forked(void);
 
 /* caller.c: whether code at ra is neither the program's nor libweft's. */
 bool weft__caller_foreign(const void *ra);

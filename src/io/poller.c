@@ -116,6 +116,17 @@ void weft__io_fini(void)
     atomic_store(&used, false);
 }
 
+/* Runs on: a forked child's only thread (fork.c). */
+void weft__io_forked(void)
+{
+    const weft__poller_ops *o = ops;
+    ops = NULL;
+    atomic_store_explicit(&backend_name, NULL, memory_order_relaxed);
+    atomic_store_explicit(&used, false, memory_order_relaxed);
+    if (o)
+        o->forked();
+}
+
 bool weft__io_on(void)
 {
     return ops != NULL;

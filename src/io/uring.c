@@ -261,18 +261,42 @@ static int ur_init(uint32_t max_carriers)
     return 0;
 }
 
+/* Holds: ports_lock, or runs in a forked child. Takes every port out of
+ * the table; *n gets their number. */
+static uport **take_ports(uint32_t *n)
+{
+    *n = atomic_load(&nports);
+    atomic_store(&nports, 0);
+    uport **gone = ports;
+    ports = NULL;
+    return gone;
+}
+
+static void free_ports(uport **gone, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        free_port(gone[i]);
+    free(gone);
+}
+
 static void ur_fini(void)
 {
     /* Under ports_lock: weft_stats may be reading the ports' counts. */
     weft__spin_lock(&ports_lock);
-    uint32_t n = atomic_load(&nports);
-    atomic_store(&nports, 0);
-    uport **gone = ports;
-    ports = NULL;
+    uint32_t n;
+    uport **gone = take_ports(&n);
     weft__spin_unlock(&ports_lock);
-    for (uint32_t i = 0; i < n; i++)
-        free_port(gone[i]);
-    free(gone);
+    free_ports(gone, n);
+}
+
+/* In a forked child: io_uring_queue_exit unmaps the ring and closes the
+ * child's fd, and nothing more (no ring fd is registered), so the
+ * parent's ring, its polls and operations go on untouched. */
+static void ur_forked(void)
+{
+    uint32_t n;
+    uport **gone = take_ports(&n);
+    free_ports(gone, n);
 }
 
 static weft__port *ur_port_new(void)
@@ -560,6 +584,7 @@ const weft__poller_ops weft__uring_ops = {
     .name = "uring",
     .init = ur_init,
     .fini = ur_fini,
+    .forked = ur_forked,
     .port_new = ur_port_new,
     .port_at = ur_port_at,
     .per_carrier = true,

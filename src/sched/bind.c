@@ -192,7 +192,7 @@ int weft_pin(void)
 {
     weft_thread *g = weft__g();
     if (!g)
-        return EPERM;
+        return weft__no_vthread();
     if (g->pins == UINT32_MAX)
         return EOVERFLOW;
     if (g->pins++ == 0)
@@ -204,7 +204,7 @@ int weft_unpin(void)
 {
     weft_thread *g = weft__g();
     if (!g)
-        return EPERM;
+        return weft__no_vthread();
     if (!g->pins)
         return EINVAL;
     g->pins--;

@@ -210,13 +210,17 @@ void weft__blocking_leave(void)
  * reverse it. */
 void weft__ready(weft_thread *g)
 {
+    weft__carrier *m = weft__m_here(); /* never parks */
+    /* A forked child wakes a thread of its parent (an object they share):
+     * no carrier will ever run it here (fork.c). */
+    if (unlikely(!m) && weft__forked_child)
+        return;
     WEFT__TRACE(weft__trace_wake(g));
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
     if (unlikely(g->bound)) {
         weft__bound_ready(g);
         return;
     }
-    weft__carrier *m = weft__m_here(); /* never parks */
     if (m && m->p)
         weft__runq_put(m->p, g, !m->firing_timers);
     else

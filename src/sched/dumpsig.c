@@ -80,6 +80,13 @@ err_off:
     ds.sig = 0;
 }
 
+static void close_pipe(void)
+{
+    weft__libc.close(ds.pipe[0]);
+    weft__libc.close(ds.pipe[1]);
+    ds.sig = 0;
+}
+
 /* Runs on: weft_run's thread, after every carrier has stopped. */
 void weft__dump_signal_stop(void)
 {
@@ -90,7 +97,16 @@ void weft__dump_signal_stop(void)
     ssize_t n = weft__libc.write(ds.pipe[1], &b, 1);
     (void)n;
     pthread_join(ds.thread, NULL);
-    weft__libc.close(ds.pipe[0]);
-    weft__libc.close(ds.pipe[1]);
-    ds.sig = 0;
+    close_pipe();
+}
+
+/* Runs on: a forked child's only thread (fork.c). The dumper thread
+ * stayed behind, and the pipe is the parent's: the signal gets its
+ * earlier action back, and the child's copies of the pipe are closed. */
+void weft__dump_signal_forked(void)
+{
+    if (!ds.sig)
+        return;
+    sigaction(ds.sig, &ds.old, NULL);
+    close_pipe();
 }

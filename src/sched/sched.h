@@ -21,6 +21,7 @@
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
 
+#include <errno.h>
 #include <pthread.h>
 
 #include "arch/context.h"
@@ -612,6 +613,23 @@ static inline void weft__os_use(void)
 /* dumpsig.c */
 void weft__dump_signal_start(void);
 void weft__dump_signal_stop(void);
+void weft__dump_signal_forked(void);
+
+/* fork.c: true in the child of a fork made while a runtime ran, where
+ * the runtime is shut off. Written once, by that child's only thread. */
+extern bool weft__forked_child;
+void weft__fork_handlers_install(void);
+__attribute__((noreturn)) void weft__fork_child_exit(int r);
+/* runtime.c: weft_run is under way in this process (set up, running or
+ * torn down). */
+bool weft__runtime_busy(void);
+
+/* The error of a call that needs a virtual thread, made on any other
+ * thread: EPERM, or ECHILD in a forked child, where none can run. */
+static inline int weft__no_vthread(void)
+{
+    return unlikely(weft__forked_child) ? ECHILD : EPERM;
+}
 
 /* dump.c */
 void weft__dump_locked_free(int fd);

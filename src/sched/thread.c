@@ -309,7 +309,7 @@ weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
 {
     weft_thread *self = weft__g();
     if (!self) {
-        errno = EPERM;
+        errno = weft__no_vthread();
         return NULL;
     }
     if (!fn || (a && a->stack_size &&
@@ -340,6 +340,8 @@ weft_thread *weft_go(weft_fn fn, void *arg)
 static int thread_body(weft_thread *g)
 {
     int r = g->fn(g->arg);
+    if (unlikely(weft__forked_child)) /* it forked, and this is the child */
+        weft__fork_child_exit(r);
     while (g->cur != &g->root) {
         int e = weft_scope_close(g->cur); /* scopes left open */
         if (!r)
@@ -515,6 +517,9 @@ int weft_join(weft_thread *t, int *result)
         return EDEADLK;
     if (!valid(t) || !t->home)
         return EINVAL;
+    if (unlikely(weft__forked_child) && atomic_load_explicit(
+            &t->state, memory_order_relaxed) != WEFT__G_DONE)
+        return ECHILD; /* it can never finish in this process */
     weft_scope *home = t->home;
     weft__waiter w;
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_JOIN, t);

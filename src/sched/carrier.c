@@ -24,7 +24,7 @@
  * every queue (both seq_cst).
  *
  * Timers. Running carriers fire due timers of their own P right after each
- * switch (never inside one: see next_local) and of every P in the scheduler
+ * switch (never inside one: see take_local) and of every P in the scheduler
  * loop. One sleeping carrier, the timer waiter,
  * sleeps only until the earliest timer; arming an earlier timer kicks it.
  *
@@ -298,33 +298,11 @@ void weft__timer_waiter_kick(int64_t when)
 
 /* ------------------------------------------------------------ switching */
 
-/* Gives g a stack and an initial context if it never ran. Returns false if
- * no stack could be had: g then finished with ENOMEM. The stack is
- * published last (a dump walks a queued thread's stack from its context:
- * backtrace.c). */
-static bool launch(weft__carrier *m, weft_thread *g)
-{
-    if (likely(g->stack))
-        return true;
-    weft__stack *st = weft__stack_get(m->p, g->stack_size);
-    if (!st) {
-        weft__thread_start_failed(m, g, ENOMEM);
-        return false;
-    }
-    if (!st->tsan_fiber)
-        st->tsan_fiber = weft__fiber_create();
-    weft__fiber_stack_fresh(st->lo, st->size);
-    weft__ctx_make(&g->ctx, st->lo, st->size, weft__thread_entry, NULL);
-    __atomic_store_n(&g->stack, st, __ATOMIC_RELEASE);
-    return true;
-}
-
 /* Runs on: owner of m->p. The next thread to run from the P's own queues
- * (and, now and then or when they are empty, the global queue), maybe
- * never launched. Fires no timers: it runs inside a switch, where the
- * thread switching out may still hold the lock it parks under, and a
- * timer's callback (a scope deadline) may need that very lock. Timers fire
- * after the switch. */
+ * (and, now and then or when they are empty, the global queue). Fires no
+ * timers: it runs inside a switch, where the thread switching out may
+ * still hold the lock it parks under, and a timer's callback (a scope
+ * deadline) may need that very lock. Timers fire after the switch. */
 static weft_thread *take_local(weft__carrier *m)
 {
     weft__proc *p = m->p;
@@ -340,48 +318,6 @@ static weft_thread *take_local(weft__carrier *m)
     if (!g)
         g = weft__globq_get(p);
     return g;
-}
-
-/* Runs on: m's scheduler context. The next local thread, launched. */
-static weft_thread *next_local(weft__carrier *m)
-{
-    for (;;) {
-        weft_thread *g = take_local(m);
-        if (!g || launch(m, g))
-            return g;
-    }
-}
-
-/* Runs on: g, switching out. The thread to switch to directly, or NULL to
- * go through the scheduler loop. A thread never run is left to the loop
- * to launch (m->launch_next): getting it a stack may map and fault in
- * memory, slow on VMs, and the thread switching out may hold the lock it
- * parks under until the switch is over. */
-static weft_thread *next_in_switch(weft__carrier *m)
-{
-    weft_thread *g = take_local(m);
-    if (g && unlikely(!g->stack)) {
-        m->launch_next = g;
-        return NULL;
-    }
-    return g;
-}
-
-/* Runs on: m's scheduler context. The thread a switch left to launch, if
- * m may still run it; else it goes back to the queues. */
-static weft_thread *launch_pending(weft__carrier *m)
-{
-    weft_thread *g = m->launch_next;
-    if (likely(!g))
-        return NULL;
-    m->launch_next = NULL;
-    if (!m->p || handed_off(m->p) ||
-        atomic_load_explicit(&weft__S.done, memory_order_acquire)) {
-        weft__globq_put(g);
-        weft__wakep();
-        return NULL;
-    }
-    return launch(m, g) ? g : NULL;
 }
 
 static inline void check_stack(weft_thread *g)
@@ -403,7 +339,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
                          weft__after_kind after, weft__spinlock *lk)
 {
     /* In compact mode a thread's stack is too small for the runtime's own
-     * slow paths (allocating a stack, running timers): always go through
+     * slow paths (running timers): always go through
      * the scheduler loop, which runs on the carrier's OS stack. A carrier
      * whose P was handed off goes there too, to give it up. */
     weft__proc *p = m->p;
@@ -413,7 +349,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
         if (handed_off(p))
             weft__hog_seen(m, g);
         else if (!weft__S.compact)
-            next = next_in_switch(m);
+            next = take_local(m);
         stamp(p, next ? WEFT__STAMP_IN_G : 0);
     }
     check_stack(g);
@@ -858,9 +794,6 @@ static weft_thread *bound_without_p(weft__carrier *m)
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
 {
-    weft_thread *pending = launch_pending(m);
-    if (pending)
-        return pending;
     for (;;) {
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;
@@ -881,9 +814,9 @@ static weft_thread *find_runnable(weft__carrier *m)
             continue;
         }
         run_all_timers(m);
-        weft_thread *g = next_local(m);
+        weft_thread *g = take_local(m);
         if (!g && (weft__io_poll(m) || weft__io_poll_others(m)))
-            g = next_local(m);
+            g = take_local(m);
         if (g) {
             stop_spinning(m);
             return g;
@@ -894,14 +827,14 @@ static weft_thread *find_runnable(weft__carrier *m)
             do {
                 g = steal(m, now);
                 if (!g)
-                    g = next_local(m);
+                    g = take_local(m);
                 /* I/O events count as work found: a spinning carrier
                  * makes no system call, so under io_uring its own ring's
                  * completions wait for it to look. */
                 if (!g && (++round % IO_SPIN_POLL_EVERY) == 0 &&
                     (weft__io_poll(m) || weft__io_poll_others(m)))
-                    g = next_local(m);
-                if (g && launch(m, g)) {
+                    g = take_local(m);
+                if (g) {
                     stop_spinning(m);
                     return g;
                 }

@@ -34,6 +34,12 @@
  * pool; past COLD_MAX cold stacks, guarded stacks are unmapped instead.
  * Stacks of other sizes are mapped for their thread and unmapped after.
  *
+ * Failure. A stack is had at the spawn (thread.c), so a stack that cannot
+ * be had fails the spawn with ENOMEM. Only a shortage of map entries has a
+ * way around it (the guard-less stacks above); when the kernel refuses the
+ * memory itself (RLIMIT_AS, the overcommit policy), weft__stack_get
+ * returns NULL. stackwhy.c tells the two apart and says which it was.
+ *
  * Compact mode: when the runtime's default stack size is below
  * WEFT__COMPACT_LIMIT (say 2 KiB, for millions of tiny threads), every
  * default stack comes from a slab, several share a page, no guard page is
@@ -80,35 +86,15 @@ static struct {
     uint32_t nslabs, slab_cap;
     _Atomic uint32_t guarded;   /* live guarded mappings */
     uint32_t guard_budget;
-    bool warned;
     size_t page;
     uint32_t slab_stacks;       /* stacks per slab */
 } pool = {.lock = WEFT__SPINLOCK_INIT, .map_lock = WEFT__SPINLOCK_INIT};
 
 static uint32_t read_guard_budget(void)
 {
-    long max = 65530;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    if (f) {
-        if (fscanf(f, "%ld", &max) != 1)
-            max = 65530;
-        fclose(f);
-    }
     /* Leave 8,192 entries to the program itself and to slabs. */
-    long budget = (max - 8192) / 2;
+    long budget = (weft__max_map_count() - 8192) / 2;
     return budget > 0 ? (uint32_t)budget : 0;
-}
-
-static void warn_no_guards(void)
-{
-    if (pool.warned)
-        return;
-    pool.warned = true;
-    fprintf(stderr,
-            "weft: %u guarded stacks exhaust vm.max_map_count; further "
-            "stacks have no guard page (overflow is caught by a canary). "
-            "Raise it with: sysctl vm.max_map_count=<n>\n",
-            pool.guard_budget);
 }
 
 static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
@@ -123,7 +109,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
     s->map = map;
     s->map_size = map_size;
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
-    /* s->tsan_fiber: made when a thread first gets s (carrier.c, launch),
+    /* s->tsan_fiber: made when a thread first gets s (thread.c, spawn),
      * not here, where a slab's thousands of stacks are described under
      * the pool's lock. */
     return s;
@@ -149,18 +135,36 @@ static char *map_and_touch(size_t map_size)
     return map;
 }
 
-static weft__stack *map_guarded(size_t size)
+/* What a failed mapping was short of: map entries (there are guard-less
+ * ways on) or memory (there are none). */
+typedef enum { SHORT_OF_MAPS, SHORT_OF_MEMORY } shortage;
+
+static shortage shortage_of(int err)
 {
+    return err == ENOMEM && weft__maps_exhausted() ? SHORT_OF_MAPS
+                                                    : SHORT_OF_MEMORY;
+}
+
+/* A guarded stack, or NULL with *why (and *err: the kernel's word). */
+static weft__stack *map_guarded(size_t size, shortage *why, int *err)
+{
+    *why = SHORT_OF_MAPS;
     uint32_t n = atomic_fetch_add(&pool.guarded, 1);
     if (n >= pool.guard_budget)
         goto err_budget;
     size_t map_size = size + pool.page;
     char *map = map_and_touch(map_size);
-    if (map == MAP_FAILED)
+    if (map == MAP_FAILED) {
+        *err = errno;
+        *why = shortage_of(*err);
         goto err_budget;
+    }
     weft__stack *s = describe(size, map + pool.page, size, map, map_size);
-    if (!s)
+    if (!s) {
+        *err = ENOMEM;
+        *why = SHORT_OF_MEMORY;
         goto err_unmap;
+    }
     return s;
 err_unmap:
     munmap(map, map_size);
@@ -217,9 +221,9 @@ static bool grow_slabs(size_t size)
 
 static weft__stack *from_slab(size_t size)
 {
-    weft__spin_lock(&pool.lock);
     if (size >= WEFT__COMPACT_LIMIT)
-        warn_no_guards();
+        weft__warn_no_guards(pool.guard_budget);
+    weft__spin_lock(&pool.lock);
     weft__stack *s = pool.slab_free;
     if (!s && grow_slabs(size))
         s = pool.slab_free;
@@ -256,8 +260,44 @@ static weft__stack *from_pools(void)
     return s;
 }
 
-/* Runs on: any carrier (p: its P, or NULL). Returns a stack of size bytes,
- * or NULL when memory is exhausted. */
+/* A stack of its own size with no map entries to spare for a guard: one
+ * mapping, no guard, canary-checked like a slab stack (its canary at the
+ * end of a page of its own below it). */
+static weft__stack *map_unguarded(size_t size)
+{
+    size_t map_size = size + pool.page;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    weft__warn_no_guards(pool.guard_budget);
+    weft__stack *s = describe(size, map + pool.page, size, NULL, map_size);
+    if (!s)
+        munmap(map, map_size);
+    return s;
+}
+
+/* A stack mapped anew: guarded if the map-entry budget allows, else
+ * guard-less; NULL (after a warning that says why) when memory is out. */
+static weft__stack *map_new(size_t size, bool pooled)
+{
+    shortage why = SHORT_OF_MAPS;
+    int err = ENOMEM;
+    weft__stack *s = NULL;
+    if (pooled && size < WEFT__COMPACT_LIMIT)
+        s = from_slab(size);
+    else if ((s = map_guarded(size, &why, &err)))
+        return s;
+    else if (why == SHORT_OF_MAPS)
+        s = pooled ? from_slab(size) : map_unguarded(size);
+    if (!s)
+        weft__warn_no_stack(size, err);
+    return s;
+}
+
+/* Runs on: any carrier or weft_run's thread (p: its P, or NULL). Returns a
+ * stack of size bytes, or NULL when memory is exhausted. */
 weft__stack *weft__stack_get(weft__proc *p, size_t size)
 {
     bool pooled = size == weft__S.stack_size;
@@ -270,26 +310,7 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
     }
     if (pooled && (s = from_pools()))
         return s;
-    if (pooled && size < WEFT__COMPACT_LIMIT)
-        return from_slab(size);
-    if ((s = map_guarded(size)))
-        return s;
-    if (pooled)
-        return from_slab(size);
-    /* A stack of its own size with no map entries to spare: one mapping,
-     * no guard, canary-checked like a slab stack (its canary at the end of
-     * a page of its own below it). */
-    size_t map_size = size + pool.page;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
-    if (map == MAP_FAILED)
-        return NULL;
-    warn_no_guards();
-    s = describe(size, map + pool.page, size, NULL, map_size);
-    if (!s)
-        munmap(map, map_size);
-    return s;
+    return map_new(size, pooled);
 }
 
 /* Runs on: any carrier (p: its P, or NULL); s's thread is off it. */
@@ -415,7 +436,7 @@ void weft__stacks_init(void)
     const char *env = getenv("WEFT_GUARD_BUDGET");
     if (env)
         pool.guard_budget = (uint32_t)strtoul(env, NULL, 10);
-    pool.warned = false;
+    weft__stackwhy_reset();
     size_t per = SLAB_MIN_BYTES / weft__S.stack_size;
     pool.slab_stacks = per > SLAB_MIN_STACKS ? (uint32_t)per : SLAB_MIN_STACKS;
 }

@@ -51,16 +51,8 @@ errors() {
 # server_ticks: CPU time (utime + stime, clock ticks) of the server and
 # every process under it (nginx's workers), now.
 server_ticks() {
-    local pids=$SERVER_PID frontier=$SERVER_PID next p t=0
-    while [[ -n $frontier ]]; do
-        next=""
-        for p in $frontier; do
-            next+=" $(pgrep -P "$p" | tr '\n' ' ')"
-        done
-        frontier=$(echo $next)
-        pids+=" $frontier"
-    done
-    for p in $pids; do
+    local p t=0
+    for p in $(server_pids); do
         # Fields after the command's closing parenthesis: utime is the
         # 12th, stime the 13th.
         t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null |

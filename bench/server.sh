@@ -123,6 +123,21 @@ pause() {
     wait $!
 }
 
+# server_pids: the server's process and every process under it (nginx's
+# master and workers under its wrapper script), now.
+server_pids() {
+    local pids=$SERVER_PID frontier=$SERVER_PID next p
+    while [[ -n $frontier ]]; do
+        next=""
+        for p in $frontier; do
+            next+=" $(pgrep -P "$p" | tr '\n' ' ')"
+        done
+        frontier=$(echo $next)
+        pids+=" $frontier"
+    done
+    echo $pids
+}
+
 # server_rss: the server's resident set size in bytes (VmRSS).
 server_rss() {
     awk '$1 == "VmRSS:" { print $2 * 1024 }' "/proc/$SERVER_PID/status"

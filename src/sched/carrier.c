@@ -331,6 +331,38 @@ static inline void check_stack(weft_thread *g)
                     g->stack->asked / 1024);
 }
 
+/* Runs on: g, switching out. The thread to switch to directly, or NULL
+ * to go through the scheduler loop. Under TSan, a thread whose stack has
+ * no fiber yet is left to the loop (m->fiber_next): making one takes
+ * milliseconds, which must not be counted as a thread's running time by
+ * the monitor (it would hand the P off). */
+static weft_thread *next_in_switch(weft__carrier *m)
+{
+    weft_thread *g = take_local(m);
+    if (g && unlikely(weft__fiber_missing(g->stack->tsan_fiber))) {
+        m->fiber_next = g;
+        return NULL;
+    }
+    return g;
+}
+
+/* Runs on: m's scheduler context. The thread a switch left for the loop,
+ * if m may still run it; else it goes back to the queues. */
+static weft_thread *take_fiber_next(weft__carrier *m)
+{
+    weft_thread *g = m->fiber_next;
+    if (likely(!g))
+        return NULL;
+    m->fiber_next = NULL;
+    if (!m->p || handed_off(m->p) ||
+        atomic_load_explicit(&weft__S.done, memory_order_acquire)) {
+        weft__globq_put(g);
+        weft__wakep();
+        return NULL;
+    }
+    return g;
+}
+
 /* Runs on: g, on its own stack, on carrier m. Switches to the next thread
  * of the P, or to the scheduler loop; `after` is done once g is off its
  * stack (see top of file). Returns when g runs again, possibly on another
@@ -349,7 +381,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
         if (handed_off(p))
             weft__hog_seen(m, g);
         else if (!weft__S.compact)
-            next = take_local(m);
+            next = next_in_switch(m);
         stamp(p, next ? WEFT__STAMP_IN_G : 0);
     }
     check_stack(g);
@@ -794,6 +826,9 @@ static weft_thread *bound_without_p(weft__carrier *m)
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
 {
+    weft_thread *pending = take_fiber_next(m);
+    if (pending)
+        return pending;
     for (;;) {
         if (atomic_load_explicit(&weft__S.done, memory_order_acquire))
             return NULL;
@@ -865,6 +900,8 @@ void weft__carrier_loop(weft__carrier *m)
         weft_thread *g = find_runnable(m);
         if (!g)
             return;
+        if (unlikely(weft__fiber_missing(g->stack->tsan_fiber)))
+            g->stack->tsan_fiber = weft__fiber_create();
         __atomic_store_n(&m->cur, g, __ATOMIC_RELAXED);
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         if (likely(m->p))

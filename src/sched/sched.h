@@ -362,6 +362,8 @@ typedef enum {
 struct weft__carrier {
     weft__ctx sched_ctx;         /* the carrier's scheduler loop */
     weft_thread *cur;            /* running thread, NULL in the loop */
+    weft_thread *fiber_next;     /* taken in a switch, its stack without a
+                                    TSan fiber: the loop makes one */
     weft__proc *p;               /* held P, or NULL */
     weft__proc *nextp;           /* P handed over by a waker; sched lock */
     weft__carrier *idle_next;    /* under the scheduler lock */

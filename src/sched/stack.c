@@ -109,7 +109,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
     s->map = map;
     s->map_size = map_size;
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
-    /* s->tsan_fiber: made when a thread first gets s (thread.c, spawn),
+    /* s->tsan_fiber: made when a thread first runs on s (carrier.c),
      * not here, where a slab's thousands of stacks are described under
      * the pool's lock. */
     return s;

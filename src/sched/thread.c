@@ -251,16 +251,15 @@ static void set_name(weft_thread *g, const char *name)
 }
 
 /* Runs on: the spawner; p is its carrier's P, or NULL. Gives g a stack
- * and the context that starts it there. False: no stack could be had.
- * The stack is published last (a dump walks a queued thread's stack from
- * its context: backtrace.c). */
+ * and the context that starts it there (a new stack's TSan fiber is made
+ * at its first run: carrier.c). False: no stack could be had. The stack
+ * is published last (a dump walks a queued thread's stack from its
+ * context: backtrace.c). */
 static bool give_stack(weft__proc *p, weft_thread *g)
 {
     weft__stack *st = weft__stack_get(p, g->stack_size);
     if (!st)
         return false;
-    if (!st->tsan_fiber)
-        st->tsan_fiber = weft__fiber_create();
     weft__fiber_stack_fresh(st->lo, st->size);
     weft__ctx_make(&g->ctx, st->lo, st->size, weft__thread_entry, NULL);
     __atomic_store_n(&g->stack, st, __ATOMIC_RELEASE);

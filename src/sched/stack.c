@@ -24,8 +24,9 @@
  * WEFT__CANARY bytes less than asked.
  *
  * Pools. Each P caches up to WEFT__STACK_CACHE stacks of the default size
- * with their memory (the hot cache, owner only). Past that, a stack joins
- * the global warm pool, still with its memory. Giving memory back costs a
+ * with their memory (the hot cache, owner only). Past that, half of them
+ * join the global warm pool, still with their memory, in one batch; an
+ * empty cache takes a batch back from the pools. Giving memory back costs a
  * madvise, and in a process with several carriers every madvise or munmap
  * interrupts the other CPUs to flush their TLBs (tens of microseconds on a
  * VM), so it is kept off the path of running threads: a carrier about to
@@ -73,6 +74,7 @@
 #define COLD_MAX 4096
 #define WARM_KEEP 256
 #define TRIM_BATCH 1024
+#define STACK_BATCH (WEFT__STACK_CACHE / 2) /* moved at once, cache <-> pool */
 
 static struct {
     weft__spinlock lock;
@@ -296,19 +298,43 @@ static weft__stack *map_new(size_t size, bool pooled)
     return s;
 }
 
+/* Owner of p. Moves up to STACK_BATCH pooled stacks to p's empty cache,
+ * under one lock. Stacks are taken by the spawner's P and given back by
+ * the P's that ran their threads: moved one at a time, each would cost
+ * the pool's lock twice (thread.c moves records in batches likewise).
+ * False if the pools are empty. */
+static bool refill(weft__proc *p)
+{
+    weft__spin_lock(&pool.lock);
+    for (uint32_t i = 0; i < STACK_BATCH; i++) {
+        weft__stack *s = pop(&pool.warm, &pool.nwarm);
+        if (!s && !(s = pop(&pool.cold, &pool.ncold)))
+            break;
+        push(&p->stacks, &p->nstacks, s);
+    }
+    weft__spin_unlock(&pool.lock);
+    return p->stacks != NULL;
+}
+
+/* Owner of p. Moves STACK_BATCH stacks of p's full cache to the warm
+ * pool, under one lock. */
+static void spill(weft__proc *p)
+{
+    weft__spin_lock(&pool.lock);
+    for (uint32_t i = 0; i < STACK_BATCH && p->stacks; i++)
+        push(&pool.warm, &pool.nwarm, pop(&p->stacks, &p->nstacks));
+    weft__spin_unlock(&pool.lock);
+}
+
 /* Runs on: any carrier or weft_run's thread (p: its P, or NULL). Returns a
  * stack of size bytes, or NULL when memory is exhausted. */
 weft__stack *weft__stack_get(weft__proc *p, size_t size)
 {
     bool pooled = size == weft__S.stack_size;
     weft__stack *s = NULL;
-    if (pooled && p && p->stacks) {
-        s = p->stacks;
-        p->stacks = s->next;
-        p->nstacks--;
-        return s;
-    }
-    if (pooled && (s = from_pools()))
+    if (pooled && p && (p->stacks || refill(p)))
+        return pop(&p->stacks, &p->nstacks);
+    if (pooled && !p && (s = from_pools()))
         return s;
     return map_new(size, pooled);
 }
@@ -317,10 +343,10 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
 void weft__stack_put(weft__proc *p, weft__stack *s)
 {
     bool pooled = s->asked == weft__S.stack_size;
-    if (pooled && p && p->nstacks < WEFT__STACK_CACHE) {
-        s->next = p->stacks;
-        p->stacks = s;
-        p->nstacks++;
+    if (pooled && p) {
+        push(&p->stacks, &p->nstacks, s);
+        if (p->nstacks > WEFT__STACK_CACHE)
+            spill(p);
         return;
     }
     if (!pooled) {

@@ -10,6 +10,11 @@
 # secondary ones), and the environment and arguments their programs run
 # with: the maps below (ALL ... WEFT_PROG).
 #
+# One more line comes after the table, with no ratio target: rss_burst
+# (bench/rss_burst.sh), the resident memory of weft's httpd and of nginx
+# before, at the peak of and after a burst of 10,000 connections, run once
+# each (in the default set; name it to run it alone).
+#
 # Environment: BENCH_RUNS (3), BENCH_TIMEOUT (seconds per run, 300),
 # BENCH_SETTLE (seconds of pause after each program, 1),
 # BENCH_BUILD (build directory, <repo>/build-bench); for the server
@@ -96,11 +101,16 @@ declare -A UNIT    # bench -> unit printed after the value
 declare -A XVALUES # "bench/impl metric" -> values of a secondary metric
 declare -A XUNIT   # "bench metric" -> unit of a secondary metric
 
+RSS_BURST=1
 if [[ $# -gt 0 ]]; then
-    SELECTED=("$@")
-    for b in "${SELECTED[@]}"; do
-        if [[ -z ${METRIC[$b]+x} ]]; then
-            echo "usage: $0 [${ALL[*]}]..." >&2
+    SELECTED=() RSS_BURST=0
+    for b in "$@"; do
+        if [[ $b == rss_burst ]]; then
+            RSS_BURST=1
+        elif [[ -n ${METRIC[$b]+x} ]]; then
+            SELECTED+=("$b")
+        else
+            echo "usage: $0 [${ALL[*]} rss_burst]..." >&2
             exit 2
         fi
     done
@@ -130,6 +140,7 @@ fi
 # one that does not build makes only its own benchmarks missing.
 echo "building weft benchmarks in $B..." >&2
 targets=() examples=OFF
+((RSS_BURST)) && targets+=(httpd) examples=ON
 for b in "${SELECTED[@]}"; do
     targets+=("$(weft_target "$b")")
     [[ $(weft_prog "$b") == examples/* ]] && examples=ON
@@ -367,7 +378,31 @@ extra_rows() {
     done
 }
 
-report | tee "$B/results.txt"
+# rss_burst_lines: bench/rss_burst.sh for weft's httpd and for nginx, one
+# line each (KiB before, at the peak, after), or why it could not run.
+rss_burst_lines() {
+    local impl cmd out
+    echo
+    echo "rss_burst (KiB of resident memory, 10,000 connections; no target):"
+    for impl in weft nginx; do
+        cmd=("$B/examples/httpd")
+        [[ $impl == nginx ]] && cmd=("$REPO/bench/peers/nginx/http_hello.sh")
+        out=$(timeout "$TIMEOUT" "$REPO/bench/rss_burst.sh" "${cmd[@]}" 2>&1)
+        if [[ $? == 0 ]]; then
+            awk -v i="$impl" '/^rss_(before|peak|after)_kib / {
+                    sub(/^rss_/, "", $1); sub(/_kib$/, "", $1)
+                    v = v " " $1 " " $2 }
+                END { printf "  %-6s%s\n", i, v }' <<<"$out"
+        else
+            echo "  $impl  missing ($(tail -n 1 <<<"$out" | cut -c1-100))"
+        fi
+    done
+}
+
+{
+    ((${#SELECTED[@]})) && report
+    ((RSS_BURST)) && rss_burst_lines
+} | tee "$B/results.txt"
 # Peers may be missing; weft itself may not.
 for b in "${SELECTED[@]}"; do
     [[ -z ${MISSING[$b/weft]:-} ]] || exit 1

@@ -16,8 +16,22 @@
  *
  * A connection is a loop: read once → answer every complete request in
  * the input buffer, appending the responses to one output buffer → write
- * it once → read again. Buffers are allocated once per connection; a
- * request allocates nothing.
+ * it once → read again.
+ *
+ * Memory follows use. Both buffers start small, inside the connection's
+ * record on its thread's stack, whose pages cost memory only once
+ * touched and go back to the system with the stack when the connection
+ * ends (weft trims idle stacks): a request allocates nothing. A head
+ * longer than IN_SMALL moves the input to the heap, doubling up to
+ * --max-header + IN_SLACK; a file, or responses piling up past
+ * OUT_SMALL, move the output to a heap buffer of OUT_CAP. Each goes back
+ * to its small buffer (the heap one freed) when the connection waits for
+ * its next request with what is left fitting there. So an idle
+ * keep-alive connection holds a page or three of stack and no heap.
+ *
+ * Out of memory: a connection that gets no thread is answered 503 from
+ * the accept loop (BUSY_REPLY), as far as that can be done without
+ * waiting, and closed; one whose buffer cannot grow is dropped.
  *
  * Deadlines: each connection owns one scope. Its deadline is set to
  * now + --idle-ms (10 s) when the connection starts waiting for a request,
@@ -50,16 +64,20 @@
 
 #define MS(n) ((int64_t)(n) * 1000000)
 #define OUT_CAP 16384            /* output buffer; also a file chunk */
+#define OUT_SMALL 2048           /* output buffer in the record */
+#define IN_SMALL 2048            /* input buffer in the record */
 #define IN_SLACK 8192            /* input buffer beyond --max-header */
 #define MAX_BODY (1 << 20)       /* request bodies above: 413 */
 #define HEAD_MAX 256             /* response head without extra fields */
 #define LINGER_NS MS(1000)       /* reading after our side is shut down */
 #define LINGER_BYTES (1 << 20)   /* ... and how much */
-/* The answer to a connection beyond --max-conns, sent by server.c. */
+/* The answer to a connection turned away (beyond --max-conns, or no
+ * memory for its thread), sent by server.c. */
 #define BUSY_REPLY                                                         \
     "HTTP/1.1 503 Service Unavailable\r\nServer: weft-httpd\r\n"          \
     "Content-Type: text/plain\r\nContent-Length: 24\r\n"                  \
-    "Connection: close\r\n\r\n503 Service Unavailable\n"
+    "Retry-After: 1\r\nConnection: close\r\n\r\n"                         \
+    "503 Service Unavailable\n"
 
 typedef struct httpd_conf {
     server_opts server;
@@ -81,12 +99,16 @@ typedef struct conn {
     weft_scope *scope;           /* its deadline bounds a request's I/O */
     int64_t rearmed_at;          /* when the deadline was last set */
     conn_state state;
-    char *in;                    /* received; [in_off, in_len) unparsed */
+    char *in;                    /* received; [in_off, in_len) unparsed;
+                                    in_small or malloc'd */
     size_t in_off, in_len, in_cap;
-    char *out;                   /* responses not written yet */
-    size_t out_len;
+    char *out;                   /* responses not written yet; out_small
+                                    or malloc'd (OUT_CAP) */
+    size_t out_len, out_cap;
     time_t date_sec;             /* the second date[] shows */
     char date[32];               /* IMF-fixdate for the Date field */
+    char in_small[IN_SMALL];
+    char out_small[OUT_SMALL];
 } conn;
 
 /* What to answer to a GET or HEAD, decided before its body is read. */
@@ -99,19 +121,80 @@ typedef struct reply {
 
 /* ---------------------------------------------------------------- buffers */
 
-static bool conn_init(conn *c, int fd, const httpd_conf *conf)
+/* Only the header fields are written: the small buffers' pages are left
+ * untouched until data lands there. */
+static void conn_init(conn *c, int fd, const httpd_conf *conf)
 {
-    *c = (conn){.fd = fd, .conf = conf, .state = CONN_OPEN};
-    c->in_cap = conf->limits.max_head + IN_SLACK;
-    c->in = malloc(c->in_cap);
-    c->out = malloc(OUT_CAP);
-    return c->in && c->out;
+    c->fd = fd;
+    c->conf = conf;
+    c->scope = NULL;
+    c->rearmed_at = 0;
+    c->state = CONN_OPEN;
+    c->in = c->in_small;
+    c->in_off = c->in_len = 0;
+    c->in_cap = IN_SMALL;
+    c->out = c->out_small;
+    c->out_len = 0;
+    c->out_cap = OUT_SMALL;
+    c->date_sec = 0;
 }
 
 static void conn_free(conn *c)
 {
-    free(c->in);
-    free(c->out);
+    if (c->in != c->in_small)
+        free(c->in);
+    if (c->out != c->out_small)
+        free(c->out);
+}
+
+/* Moves the input to a heap buffer twice as large (up to --max-header +
+ * IN_SLACK). False when it is that large already or memory is out. */
+static bool grow_in(conn *c)
+{
+    size_t max = c->conf->limits.max_head + IN_SLACK;
+    if (c->in_cap >= max)
+        return false;
+    size_t cap = 2 * c->in_cap < max ? 2 * c->in_cap : max;
+    char *in = c->in == c->in_small ? malloc(cap) : realloc(c->in, cap);
+    if (!in)
+        return false;
+    if (c->in == c->in_small)
+        memcpy(in, c->in_small, c->in_len);
+    c->in = in;
+    c->in_cap = cap;
+    return true;
+}
+
+/* Moves the output to a heap buffer of OUT_CAP. False if memory is out
+ * (the small buffer is still there). */
+static bool grow_out(conn *c)
+{
+    if (c->out != c->out_small)
+        return true;
+    char *out = malloc(OUT_CAP);
+    if (!out)
+        return false;
+    memcpy(out, c->out_small, c->out_len);
+    c->out = out;
+    c->out_cap = OUT_CAP;
+    return true;
+}
+
+/* Before waiting for a request: back to the small buffers when what they
+ * hold fits there, the heap ones freed. Input compacted. */
+static void shrink(conn *c)
+{
+    if (c->in != c->in_small && c->in_len <= IN_SMALL) {
+        memcpy(c->in_small, c->in, c->in_len);
+        free(c->in);
+        c->in = c->in_small;
+        c->in_cap = IN_SMALL;
+    }
+    if (c->out != c->out_small && c->out_len == 0) {
+        free(c->out);
+        c->out = c->out_small;
+        c->out_cap = OUT_SMALL;
+    }
 }
 
 /* Moves the unparsed input to the front of the buffer. */
@@ -171,11 +254,12 @@ static bool flush(conn *c)
     return true;
 }
 
-/* Makes room for n more bytes of output, writing what is there if need
- * be (n <= OUT_CAP). */
+/* Makes room for n more bytes of output, growing the buffer or writing
+ * what is there if need be (n <= OUT_SMALL). */
 static bool out_room(conn *c, size_t n)
 {
-    return OUT_CAP - c->out_len >= n || flush(c);
+    return c->out_cap - c->out_len >= n || (grow_out(c) &&
+           c->out_cap - c->out_len >= n) || flush(c);
 }
 
 /* Reads once more into in. False when the connection is to end: the
@@ -184,6 +268,11 @@ static bool out_room(conn *c, size_t n)
 static bool receive(conn *c, bool in_request)
 {
     compact(c);
+    shrink(c);
+    if (c->in_len == c->in_cap && !grow_in(c)) {
+        c->state = CONN_DEAD; /* the parser refuses heads before this */
+        return false;
+    }
     ssize_t n;
     do
         n = weft_read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
@@ -298,13 +387,14 @@ static void respond_error(conn *c, int status)
 /* Appends the file's bytes to out, a buffer at a time. */
 static bool send_file(conn *c, int fd, uint64_t size)
 {
+    grow_out(c); /* else chunks of the small buffer */
     for (uint64_t off = 0; off < size;) {
-        if (c->out_len == OUT_CAP) {
+        if (c->out_len == c->out_cap) {
             if (!flush(c))
                 return false;
             rearm(c);
         }
-        size_t room = OUT_CAP - c->out_len;
+        size_t room = c->out_cap - c->out_len;
         size_t want = size - off < room ? (size_t)(size - off) : room;
         ssize_t n = weft_pread(fd, c->out + c->out_len, want, (off_t)off);
         if (n < 0 && errno == EINTR)
@@ -458,7 +548,8 @@ static void finish(conn *c)
 static void serve_http(int fd, void *ctx)
 {
     conn c;
-    if (conn_init(&c, fd, ctx) && (c.scope = weft_scope_open())) {
+    conn_init(&c, fd, ctx);
+    if ((c.scope = weft_scope_open())) {
         serve_requests(&c);
         weft_scope_close(c.scope);
         finish(&c);

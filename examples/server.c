@@ -20,14 +20,26 @@
  *     they reach only the signalfd. SIGPIPE is ignored: a write to a
  *     closed connection fails with EPIPE instead of ending the process.
  *   - connection threads always return 0: one client's failure must not
- *     cancel its siblings (a failing child cancels its scope).
+ *     cancel its siblings (a failing child cancels its scope). So a scope
+ *     that fails all the same (weft_scope_close returns other than the
+ *     ECANCELED of a stop signal) is a bug the exit status reports.
+ *   - a connection that gets no thread (weft_go fails with ENOMEM: no
+ *     memory for its stack) is turned away like one beyond max_conns;
+ *     the server goes on and serves again as soon as memory is back.
+ *   - `open` counts connection threads running, `peak` the most since the
+ *     last trim; the trim thread gives freed memory back to the system
+ *     (malloc_trim) once `open` has fallen to half the peak or below, by
+ *     TRIM_MIN connections or more: glibc keeps what a burst of
+ *     connections freed, and an idle server should not hold it.
  *
  * One server per process: the state is a file-level singleton.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -42,6 +54,8 @@
 #include <weft.h>
 
 #define MS(n) ((int64_t)(n) * 1000000)
+#define TRIM_EVERY MS(1000)      /* how often the trim thread looks */
+#define TRIM_MIN 256             /* connections ended, at least, to trim */
 
 static struct server {
     int listen_fd;
@@ -51,6 +65,8 @@ static struct server {
     server_conn_fn serve;
     void *ctx;
     const char *busy_reply;  /* o->busy_reply */
+    _Atomic bool stopping;   /* a stop signal came */
+    _Atomic long open, peak; /* connection threads (see the top) */
 } srv;
 
 /* ---------------------------------------------------------------- options */
@@ -163,27 +179,29 @@ static int stop_signals_fd(void)
 
 /* ------------------------------------------------------------ connections */
 
+/* Counts a connection in, raising the peak if it is one. */
+static void count_open(void)
+{
+    long n = atomic_fetch_add_explicit(&srv.open, 1, memory_order_relaxed) + 1;
+    long peak = atomic_load_explicit(&srv.peak, memory_order_relaxed);
+    while (n > peak && !atomic_compare_exchange_weak_explicit(
+                           &srv.peak, &peak, n, memory_order_relaxed,
+                           memory_order_relaxed)) {
+    }
+}
+
 /* A connection's thread. Runs on: virtual thread (detached, in srv.scope). */
 static int connection(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+    count_open();
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     srv.serve(fd, srv.ctx);
     weft_close(fd);
+    atomic_fetch_sub_explicit(&srv.open, 1, memory_order_relaxed);
     weft_sem_release(&srv.slots);
     return 0;
-}
-
-/* Runs fd's connection on a thread of its own; on failure closes fd. */
-static void spawn_connection(int fd)
-{
-    weft_attr attr = {.name = "connection", .detached = true};
-    if (weft_go_with(&attr, connection, (void *)(intptr_t)fd))
-        return;
-    weft_close(fd);
-    weft_sem_release(&srv.slots);
-    weft_sleep(MS(10)); /* out of memory: let connections end */
 }
 
 /* Turns fd away without waiting on it: takes in what the client has sent
@@ -202,6 +220,40 @@ static void turn_away(int fd)
         shutdown(fd, SHUT_WR);
     }
     weft_close(fd);
+}
+
+/* Runs fd's connection on a thread of its own. Without memory for one,
+ * turns fd away: the server goes on with the others. */
+static void spawn_connection(int fd)
+{
+    weft_attr attr = {.name = "connection", .detached = true};
+    if (weft_go_with(&attr, connection, (void *)(intptr_t)fd))
+        return;
+    turn_away(fd);
+    weft_sem_release(&srv.slots);
+}
+
+static int trim_memory(void *arg)
+{
+    (void)arg;
+    malloc_trim(0);
+    return 0;
+}
+
+/* Gives memory back after a burst (see the top). Runs on: virtual thread,
+ * in srv.scope, until the server stops. */
+static int trim_after_bursts(void *arg)
+{
+    (void)arg;
+    while (weft_sleep(TRIM_EVERY) == 0) {
+        long open = atomic_load_explicit(&srv.open, memory_order_relaxed);
+        long peak = atomic_load_explicit(&srv.peak, memory_order_relaxed);
+        if (peak - open < TRIM_MIN || open > peak / 2)
+            continue;
+        atomic_store_explicit(&srv.peak, open, memory_order_relaxed);
+        weft_offload(trim_memory, NULL); /* it walks the whole heap */
+    }
+    return 0;
 }
 
 /* What to do after accept failed with e: 0 go on, else stop with e. */
@@ -253,30 +305,47 @@ static int watch_signals(void *arg)
     do
         n = weft_read(srv.signal_fd, &si, sizeof si);
     while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof si)
+    if (n == (ssize_t)sizeof si) {
+        atomic_store(&srv.stopping, true);
         weft_scope_cancel(srv.scope);
+    }
     else if (n >= 0 || errno != ECANCELED)
         fprintf(stderr, "signalfd: %s: signals no longer stop the server\n",
                 strerror(errno));
     return 0;
 }
 
+/* Spawns the server's own helper threads into srv.scope. */
+static void spawn_helpers(void)
+{
+    weft_attr attr = {.name = "signals", .detached = true};
+    if (!weft_go_with(&attr, watch_signals, NULL))
+        fprintf(stderr, "no signal thread: signals will not stop it\n");
+    attr.name = "trim";
+    if (!weft_go_with(&attr, trim_after_bursts, NULL))
+        fprintf(stderr, "no trim thread: memory stays after bursts\n");
+}
+
 /* The root thread: listens until a signal, then waits for every
- * connection to end. Returns 0, or accept's lasting error. */
+ * connection to end. Returns 0, accept's lasting error, or the error that
+ * failed the connections' scope. */
 static int root(void *arg)
 {
     (void)arg;
     srv.scope = weft_scope_open();
     if (!srv.scope)
         return errno;
-    weft_attr attr = {.name = "signals", .detached = true};
-    if (!weft_go_with(&attr, watch_signals, NULL))
-        fprintf(stderr, "no signal thread: signals will not stop it\n");
+    spawn_helpers();
     printf("listening on %d\n", bound_port(srv.listen_fd));
     fflush(stdout);
     int e = accept_loop();
     weft_scope_cancel(srv.scope); /* after a failure: end the others */
-    weft_scope_close(srv.scope);
+    int failed = weft_scope_close(srv.scope);
+    if (!e && failed && !(failed == ECANCELED && atomic_load(&srv.stopping))) {
+        fprintf(stderr, "server: the connections' scope failed: %s\n",
+                strerror(failed));
+        e = failed;
+    }
     return e;
 }
 

@@ -2,7 +2,8 @@
  * server.h — what the server examples (echo.c, httpd.c) share: the
  * options every server takes, a listening socket, and an accept loop that
  * runs one virtual thread per connection, holds the number of connections
- * to a bound and stops on SIGINT or SIGTERM.
+ * to a bound, survives running out of memory and stops on SIGINT or
+ * SIGTERM.
  */
 #ifndef EXAMPLE_SERVER_H
 #define EXAMPLE_SERVER_H
@@ -10,19 +11,20 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+/* Serves one accepted connection, from its own virtual thread, with plain
+ * blocking weft_ calls. fd belongs to the caller, which closes it after. A
+ * cancellation (the server stopping) shows as ECANCELED from any call. */
+typedef void (*server_conn_fn)(int fd, void *ctx);
+
 typedef struct server_opts {
     const char *addr;    /* numeric IPv4 or IPv6 address to bind */
     int port;            /* 0: an ephemeral port */
     unsigned procs;      /* weft's P slots; 0: weft's default */
     unsigned max_conns;  /* connections served at once */
-    const char *busy_reply; /* sent to a connection beyond max_conns before
-                               it is closed; NULL: just closed */
+    const char *busy_reply; /* sent to a connection turned away (beyond
+                               max_conns, or no memory for its thread)
+                               before it is closed; NULL: just closed */
 } server_opts;
-
-/* Serves one accepted connection, from its own virtual thread, with plain
- * blocking weft_ calls. fd belongs to the caller, which closes it after. A
- * cancellation (the server stopping) shows as ECANCELED from any call. */
-typedef void (*server_conn_fn)(int fd, void *ctx);
 
 /* getopt_long entries for the options every server takes; their codes are
  * handled by server_option. */
@@ -48,11 +50,16 @@ bool server_number(const char *name, const char *arg, long min, long max,
  * "listening on PORT\n" to stdout once connections are accepted, and calls
  * serve(fd, ctx) for each connection on a thread of its own, at most
  * o->max_conns at once: a connection beyond them gets o->busy_reply (if
- * any) and is closed at once, unserved. On
- * SIGINT or SIGTERM every connection is cancelled and the call returns
- * once they have all ended. Runs on: the main thread, once per process.
+ * any) and is closed at once, unserved. When memory is short and no
+ * thread can be spawned, the connection is turned away the same way and
+ * the server goes on. After a burst, once the open connections have
+ * fallen well below their peak, it gives the memory they held back to
+ * the system (malloc_trim). On SIGINT or SIGTERM every connection is
+ * cancelled and the call returns once they have all ended. Runs on: the
+ * main thread, once per process.
  * Returns the exit status: 0 after a signal, 1 when the server could not
- * start or accept failed for good (a message is printed). */
+ * start, accept failed for good or a connection's thread failed (a
+ * message is printed). */
 int server_run(const server_opts *o, server_conn_fn serve, void *ctx);
 
 #endif /* EXAMPLE_SERVER_H */

@@ -163,17 +163,22 @@ typedef struct weft_attr {
 } weft_attr;
 
 /* Spawns fn(arg) as a child of the calling virtual thread, in its innermost
- * open scope. The child runs concurrently; its stack is allocated when it
- * first runs. If the caller's run queue is full (256 threads), the caller
- * first yields to them: back pressure on spawn storms. A joinable child's record lives until weft_join or until its
- * scope closes, whichever comes first; after that the handle is invalid.
+ * open scope. The child runs concurrently. Its stack is reserved by the
+ * spawn (address space; its pages are touched as the child grows into
+ * them), so a spawn that cannot have one fails here, as pthread_create
+ * fails with EAGAIN, and the scope and the siblings are untouched: the
+ * caller decides (a server closes that connection and goes on). If the
+ * caller's run queue is full (256 threads), the caller first yields to
+ * them: back pressure on spawn storms. A joinable child's record lives
+ * until weft_join or until its scope closes, whichever comes first; after
+ * that the handle is invalid.
  * Runs on: virtual thread. Returns the handle, or NULL with errno:
  *   EPERM   not called from a virtual thread
  *   ECHILD  called in a forked child (see fork(2) above)
  *   EINVAL  fn is NULL, or the stack size is below 16 KiB or above 1 GiB
- *   ENOMEM  no memory for the thread record
- * If the stack cannot be allocated when the child first runs, the child
- * finishes without running with result ENOMEM. */
+ *   ENOMEM  no memory for the thread record or its stack (the address-space
+ *           limit RLIMIT_AS, or the kernel's overcommit policy; the first
+ *           such failure of a burst prints why on stderr) */
 WEFT_API weft_thread *weft_go(weft_fn fn, void *arg);
 WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
                                    void *arg);

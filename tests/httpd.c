@@ -3,11 +3,13 @@
  * driven over loopback: keep-alive, pipelining, HEAD, request bodies, file
  * serving and traversal, each error status, idle deadlines against silent
  * and dribbling clients, the connection bound (503 beyond it), many
- * connections at once, and a clean exit on SIGTERM (every test ends with
- * one). Registered once per I/O backend (WEFT_IO=uring, WEFT_IO=epoll).
+ * connections at once, a burst beyond the memory there is, and a clean
+ * exit on SIGTERM (every test ends with one). Registered once per I/O
+ * backend (WEFT_IO=uring, WEFT_IO=epoll).
  */
 #include "wt_server.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #ifndef WT_HTTPD_PROG
@@ -610,3 +612,99 @@ Test(httpd, many_concurrent_connections, .timeout = 120)
     for (int i = 0; i < N; i++)
         client_close(c[i]);
 }
+
+/* ---------------------------------------------------------- out of memory */
+
+#if !defined(WEFT_SANITIZE) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+#define OOM_CONNS 400
+#define OOM_HEADROOM (32l << 20)  /* address space left: ~120 stacks */
+
+/* The address space pid maps now (VmSize), in bytes; -1 if unknown. */
+static long vm_size(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib < 0 ? -1 : kib * 1024;
+}
+
+typedef enum { GOT_200, GOT_503, GOT_NOTHING } outcome;
+
+/* What a connection that sent GET_HELLO got: a 200, a 503, or nothing
+ * (closed or reset unanswered: refused too). */
+static outcome first_answer(int fd)
+{
+    char buf[512];
+    size_t n = 0;
+    while (n < 12) {
+        ssize_t r = recv(fd, buf + n, sizeof buf - n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return GOT_NOTHING;
+        n += (size_t)r;
+    }
+    if (memcmp(buf, "HTTP/1.1 200", 12) == 0)
+        return GOT_200;
+    cr_assert(memcmp(buf, "HTTP/1.1 503", 12) == 0, "%.*s", (int)n, buf);
+    return GOT_503;
+}
+
+/* A fresh request is answered 200 within ms (retried while refused). */
+static bool served_again(int port, int ms)
+{
+    int64_t end = wt_server_now_ms() + ms;
+    do {
+        int fd = wt_connect(port);
+        wt_send_str(fd, GET_HELLO);
+        outcome o = first_answer(fd);
+        close(fd);
+        if (o == GOT_200)
+            return true;
+        usleep(50000);
+    } while (wt_server_now_ms() < end);
+    return false;
+}
+
+/* Under an address-space limit a few dozen stacks above what it maps at
+ * start, httpd answers what it can of a burst of keep-alive connections,
+ * turns the rest away (503 or closed), stays up, and serves a fresh
+ * request once the burst has left. (Skipped in sanitizer builds, which
+ * cannot run with RLIMIT_AS lowered.) */
+Test(httpd, survives_running_out_of_memory, .timeout = 120)
+{
+    wt_server s;
+    start_default(&s);
+    long vm = vm_size(s.pid);
+    cr_assert_gt(vm, 0);
+    struct rlimit rl = {.rlim_cur = (rlim_t)(vm + OOM_HEADROOM),
+                        .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(prlimit(s.pid, RLIMIT_AS, &rl, NULL), 0, "prlimit: %s",
+                 strerror(errno));
+    static int fds[OOM_CONNS];
+    for (int i = 0; i < OOM_CONNS; i++)
+        fds[i] = wt_connect(s.port);
+    for (int i = 0; i < OOM_CONNS; i++)
+        send(fds[i], GET_HELLO, strlen(GET_HELLO), MSG_NOSIGNAL);
+    int got[3] = {0};
+    for (int i = 0; i < OOM_CONNS; i++)
+        got[first_answer(fds[i])]++;
+    cr_log_info("200: %d, 503: %d, refused: %d", got[GOT_200], got[GOT_503],
+                got[GOT_NOTHING]);
+    cr_assert_gt(got[GOT_200], 0, "nothing was served");
+    cr_assert_gt(got[GOT_503] + got[GOT_NOTHING], 0, "nothing was refused");
+    for (int i = 0; i < OOM_CONNS; i++)
+        close(fds[i]);
+    cr_assert(served_again(s.port, WT_IO_TIMEOUT_MS),
+              "no fresh request served after the burst");
+    cr_assert_eq(waitpid(s.pid, NULL, WNOHANG), 0, "httpd has exited");
+    wt_server_stop(&s);
+}
+#endif

@@ -1,12 +1,15 @@
 /*
  * stack.c — stacks: custom sizes are usable, sizes out of range are
  * refused, an overflow is reported with the thread's name and aborts (seen
- * from outside, through the helper program progs/overflow.c).
+ * from outside, through the helper program progs/overflow.c), a stack that
+ * cannot be had fails the spawn with ENOMEM and says why on stderr.
  */
 #include "wt.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -516,4 +519,156 @@ Test(stack, guard_budget_exhausted_falls_back_to_slabs, .timeout = 30)
     setenv("WEFT_GUARD_BUDGET", "16", 1);
     WT_RUN_EXPECT(root_budget, NULL, 2, 0);
     unsetenv("WEFT_GUARD_BUDGET");
+}
+
+/* ------------------------------------------------------- out of memory */
+
+/* A stack that cannot be had fails the spawn itself with ENOMEM; nothing
+ * else happens: the scope and a sibling are not cancelled, and spawning
+ * works again once memory is back. Memory runs out through RLIMIT_AS,
+ * lowered to a few MiB above what the process maps. Sanitizer builds are
+ * skipped: their shadow memory and allocators need address space of their
+ * own at any moment, and die without it. */
+#if !WT_SANITIZED
+#define OOM_MARGIN (8u << 20)   /* about 30 default stacks */
+#define OOM_MAX_SPAWNS 20000
+
+static weft_sem g_oom_gate = WEFT_SEM_INIT(0);
+static weft_sem g_oom_sibling_gate = WEFT_SEM_INIT(0);
+static _Atomic int g_oom_ran;
+
+static int oom_holder(void *arg)
+{
+    (void)arg;
+    return weft_sem_acquire(&g_oom_gate);
+}
+
+static int oom_sibling(void *arg)
+{
+    (void)arg;
+    return weft_sem_acquire(&g_oom_sibling_gate); /* ECANCELED if cancelled */
+}
+
+static int oom_after(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_oom_ran, 1);
+    return 0;
+}
+
+/* The process's mapped address space now, from /proc/self/statm. */
+static size_t mapped_bytes(void)
+{
+    char buf[128] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    return n > 0 ? strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE)
+                 : 0;
+}
+
+/* Spawns holders until a spawn fails; returns how many were spawned, with
+ * the failure's errno in *err (0: none failed). */
+static int spawn_until_refused(int *err)
+{
+    *err = 0;
+    for (int i = 0; i < OOM_MAX_SPAWNS; i++) {
+        if (!weft_go_with(&(weft_attr){.detached = true}, oom_holder, NULL)) {
+            *err = wt_errno();
+            return i;
+        }
+    }
+    return OOM_MAX_SPAWNS;
+}
+
+static int root_oom(void *arg)
+{
+    (void)arg;
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_thread *sib = weft_go(oom_sibling, NULL);
+    WT_REQUIRE(sib != NULL);
+    struct rlimit old, low;
+    WT_REQUIRE_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    low = old;
+    low.rlim_cur = mapped_bytes() + OOM_MARGIN;
+    WT_REQUIRE_EQ(setrlimit(RLIMIT_AS, &low), 0);
+    int err, n = spawn_until_refused(&err);
+    WT_CHECK_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    WT_CHECK_MSG(n < OOM_MAX_SPAWNS, "%d spawns, none refused", n);
+    WT_CHECK_EQ(err, ENOMEM);
+    /* Nobody was cancelled: neither the spawner's own calls... */
+    WT_CHECK(!weft_cancelled());
+    WT_CHECK_EQ(weft_sleep(WT_MS(1)), 0);
+    /* ... nor a sibling, which finishes as it was told. */
+    WT_CHECK_EQ(weft_sem_release(&g_oom_sibling_gate), 0);
+    int res = -1;
+    WT_CHECK_EQ(weft_join(sib, &res), 0);
+    WT_CHECK_EQ(res, 0);
+    /* Memory is back: spawns work again. */
+    weft_thread *t = weft_go(oom_after, NULL);
+    WT_CHECK(t != NULL);
+    if (t)
+        WT_CHECK_EQ(weft_join(t, &res), 0);
+    WT_CHECK_EQ(atomic_load(&g_oom_ran), 1);
+    for (int i = 0; i < n; i++)
+        WT_CHECK_EQ(weft_sem_release(&g_oom_gate), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    return 0;
+}
+
+#endif
+
+/* Runs root with stderr sent to a file, then asserts weft_run returned 0
+ * and nothing was recorded. Returns what was written to stderr. */
+static char *run_capturing_stderr(weft_fn root)
+{
+    char path[] = "/tmp/weft-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    int rc = wt_run_raw(root, NULL, 2);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)len + 1);
+    cr_assert_not_null(text);
+    cr_assert_eq(pread(fd, text, (size_t)len, 0), len);
+    close(fd);
+    cr_log_info("stderr:\n%s", text);
+    wt_assert_clean();
+    cr_assert_eq(rc, 0);
+    return text;
+}
+
+Test(stack, spawn_without_memory_fails_with_enomem_and_cancels_nobody,
+     .timeout = 60)
+{
+#if WT_SANITIZED
+    cr_log_warn("SKIP: sanitizers cannot run with RLIMIT_AS lowered");
+#else
+    char *err = run_capturing_stderr(root_oom);
+    cr_assert_not_null(strstr(err, "RLIMIT_AS"),
+                       "the warning does not name RLIMIT_AS:\n%s", err);
+    cr_assert_null(strstr(err, "max_map_count"),
+                   "the warning blames map entries:\n%s", err);
+    free(err);
+#endif
+}
+
+/* The warning about guard-less stacks names the sysctl and gives the
+ * process's map-entry count beside it. */
+Test(stack, guard_budget_warning_gives_the_map_count, .timeout = 30)
+{
+    setenv("WEFT_GUARD_BUDGET", "16", 1);
+    char *err = run_capturing_stderr(root_budget);
+    unsetenv("WEFT_GUARD_BUDGET");
+    cr_assert_not_null(strstr(err, "vm.max_map_count"), "%s", err);
+    cr_assert_not_null(strstr(err, "map entries in use"), "%s", err);
+    free(err);
 }

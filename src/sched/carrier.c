@@ -24,7 +24,7 @@
  * every queue (both seq_cst).
  *
  * Timers. Running carriers fire due timers of their own P right after each
- * switch (never inside one: see next_local) and of every P in the scheduler
+ * switch (never inside one: see take_local) and of every P in the scheduler
  * loop. One sleeping carrier, the timer waiter,
  * sleeps only until the earliest timer; arming an earlier timer kicks it.
  *
@@ -302,33 +302,11 @@ void weft__timer_waiter_kick(int64_t when)
 
 /* ------------------------------------------------------------ switching */
 
-/* Gives g a stack and an initial context if it never ran. Returns false if
- * no stack could be had: g then finished with ENOMEM. The stack is
- * published last (a dump walks a queued thread's stack from its context:
- * backtrace.c). */
-static bool launch(weft__carrier *m, weft_thread *g)
-{
-    if (likely(g->stack))
-        return true;
-    weft__stack *st = weft__stack_get(m->p, g->stack_size);
-    if (!st) {
-        weft__thread_start_failed(m, g, ENOMEM);
-        return false;
-    }
-    if (!st->tsan_fiber)
-        st->tsan_fiber = weft__fiber_create();
-    weft__fiber_stack_fresh(st->lo, st->size);
-    weft__ctx_make(&g->ctx, st->lo, st->size, weft__thread_entry, NULL);
-    __atomic_store_n(&g->stack, st, __ATOMIC_RELEASE);
-    return true;
-}
-
 /* Runs on: owner of m->p. The next thread to run from the P's own queues
- * (and, now and then or when they are empty, the global queue), maybe
- * never launched. Fires no timers: it runs inside a switch, where the
- * thread switching out may still hold the lock it parks under, and a
- * timer's callback (a scope deadline) may need that very lock. Timers fire
- * after the switch. */
+ * (and, now and then or when they are empty, the global queue). Fires no
+ * timers: it runs inside a switch, where the thread switching out may
+ * still hold the lock it parks under, and a timer's callback (a scope
+ * deadline) may need that very lock. Timers fire after the switch. */
 static weft_thread *take_local(weft__carrier *m)
 {
     weft__proc *p = m->p;
@@ -346,52 +324,42 @@ static weft_thread *take_local(weft__carrier *m)
     return g;
 }
 
-/* Runs on: m's scheduler context. The next local thread, launched. */
-static weft_thread *next_local(weft__carrier *m)
+static inline void check_stack(weft__carrier *m, weft_thread *g)
 {
-    for (;;) {
-        weft_thread *g = take_local(m);
-        if (!g || launch(m, g))
-            return g;
-    }
+    if (unlikely(!g->stack->map) && !weft__stack_canary_ok(g->stack))
+        weft__canary_overwritten(m, g);
 }
 
-/* Runs on: g, switching out. The thread to switch to directly, or NULL to
- * go through the scheduler loop. A thread never run is left to the loop
- * to launch (m->launch_next): getting it a stack may map and fault in
- * memory, slow on VMs, and the thread switching out may hold the lock it
- * parks under until the switch is over. */
+/* Runs on: g, switching out. The thread to switch to directly, or NULL
+ * to go through the scheduler loop. Under TSan, a thread whose stack has
+ * no fiber yet is left to the loop (m->fiber_next): making one takes
+ * milliseconds, which must not be counted as a thread's running time by
+ * the monitor (it would hand the P off). */
 static weft_thread *next_in_switch(weft__carrier *m)
 {
     weft_thread *g = take_local(m);
-    if (g && unlikely(!g->stack)) {
-        m->launch_next = g;
+    if (g && unlikely(weft__fiber_missing(g->stack->tsan_fiber))) {
+        m->fiber_next = g;
         return NULL;
     }
     return g;
 }
 
-/* Runs on: m's scheduler context. The thread a switch left to launch, if
- * m may still run it; else it goes back to the queues. */
-static weft_thread *launch_pending(weft__carrier *m)
+/* Runs on: m's scheduler context. The thread a switch left for the loop,
+ * if m may still run it; else it goes back to the queues. */
+static weft_thread *take_fiber_next(weft__carrier *m)
 {
-    weft_thread *g = m->launch_next;
+    weft_thread *g = m->fiber_next;
     if (likely(!g))
         return NULL;
-    m->launch_next = NULL;
+    m->fiber_next = NULL;
     if (!m->p || handed_off(m->p) ||
         atomic_load_explicit(&weft__S.done, memory_order_acquire)) {
         weft__globq_put(g);
         weft__wakep();
         return NULL;
     }
-    return launch(m, g) ? g : NULL;
-}
-
-static inline void check_stack(weft__carrier *m, weft_thread *g)
-{
-    if (unlikely(!g->stack->map) && !weft__stack_canary_ok(g->stack))
-        weft__canary_overwritten(m, g);
+    return g;
 }
 
 /* Runs on: g, on its own stack, on carrier m. Switches to the next thread
@@ -402,7 +370,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
                          weft__after_kind after, weft__spinlock *lk)
 {
     /* In compact mode a thread's stack is too small for the runtime's own
-     * slow paths (allocating a stack, running timers): always go through
+     * slow paths (running timers): always go through
      * the scheduler loop, which runs on the carrier's OS stack. A carrier
      * whose P was handed off goes there too, to give it up. */
     weft__proc *p = m->p;
@@ -862,7 +830,7 @@ static weft_thread *bound_without_p(weft__carrier *m)
  * NULL when the runtime stops (or m must end: see weft__proc_retire). */
 static weft_thread *find_runnable(weft__carrier *m)
 {
-    weft_thread *pending = launch_pending(m);
+    weft_thread *pending = take_fiber_next(m);
     if (pending)
         return pending;
     for (;;) {
@@ -885,9 +853,9 @@ static weft_thread *find_runnable(weft__carrier *m)
             continue;
         }
         run_all_timers(m);
-        weft_thread *g = next_local(m);
+        weft_thread *g = take_local(m);
         if (!g && (weft__io_poll(m) || weft__io_poll_others(m)))
-            g = next_local(m);
+            g = take_local(m);
         if (g) {
             stop_spinning(m);
             return g;
@@ -898,14 +866,14 @@ static weft_thread *find_runnable(weft__carrier *m)
             do {
                 g = steal(m, now);
                 if (!g)
-                    g = next_local(m);
+                    g = take_local(m);
                 /* I/O events count as work found: a spinning carrier
                  * makes no system call, so under io_uring its own ring's
                  * completions wait for it to look. */
                 if (!g && (++round % IO_SPIN_POLL_EVERY) == 0 &&
                     (weft__io_poll(m) || weft__io_poll_others(m)))
-                    g = next_local(m);
-                if (g && launch(m, g)) {
+                    g = take_local(m);
+                if (g) {
                     stop_spinning(m);
                     return g;
                 }
@@ -936,6 +904,8 @@ void weft__carrier_loop(weft__carrier *m)
         weft_thread *g = find_runnable(m);
         if (!g)
             return;
+        if (unlikely(weft__fiber_missing(g->stack->tsan_fiber)))
+            g->stack->tsan_fiber = weft__fiber_create();
         __atomic_store_n(&m->cur, g, __ATOMIC_RELAXED);
         atomic_store_explicit(&g->state, WEFT__G_RUNNING, memory_order_relaxed);
         if (likely(m->p))

@@ -131,6 +131,14 @@ struct weft__stack {
 
 weft__stack *weft__stack_get(weft__proc *p, size_t size); /* NULL: ENOMEM */
 void weft__stack_put(weft__proc *p, weft__stack *s);
+
+/* stackwhy.c: why a stack could not be had, in words on stderr. */
+long weft__max_map_count(void);
+bool weft__maps_exhausted(void);
+void weft__warn_no_guards(uint32_t budget);
+void weft__warn_no_stack(size_t size, int err);
+void weft__stackwhy_reset(void);
+
 bool weft__stack_canary_ok(const weft__stack *s);
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 /* A fault this far below a stack is taken for its overflow (overflow.c):
@@ -209,7 +217,7 @@ typedef enum {
 
 struct weft_thread {
     weft__ctx ctx;               /* valid while not running */
-    weft__stack *stack;          /* NULL until it first runs, and when done */
+    weft__stack *stack;          /* from its spawn on; NULL when done */
     _Atomic uint32_t park;       /* WEFT__RUNNING ... WEFT__NOTIFIED */
     /* Claim word of the current wait: gen << 2 | interruptible << 1 |
      * claimed. Exactly one party claims each wait (park.c). */
@@ -263,7 +271,6 @@ weft_thread *weft__g(void);           /* current thread, or NULL */
 const char *weft__thread_name(const weft_thread *g, char *buf, size_t size);
 void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__thread_free(weft_thread *g);
-void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);
@@ -364,8 +371,8 @@ typedef enum {
 struct weft__carrier {
     weft__ctx sched_ctx;         /* the carrier's scheduler loop */
     weft_thread *cur;            /* running thread, NULL in the loop */
-    weft_thread *launch_next;    /* taken in a switch but without a stack:
-                                    the loop gives it one (see carrier.c) */
+    weft_thread *fiber_next;     /* taken in a switch, its stack without a
+                                    TSan fiber: the loop makes one */
     weft__proc *p;               /* held P, or NULL */
     weft__proc *nextp;           /* P handed over by a waker; sched lock */
     weft__carrier *idle_next;    /* under the scheduler lock */

@@ -25,8 +25,9 @@
  * WEFT__CANARY bytes less than asked.
  *
  * Pools. Each P caches up to WEFT__STACK_CACHE stacks of the default size
- * with their memory (the hot cache, owner only). Past that, a stack joins
- * the global warm pool, still with its memory. Giving memory back costs a
+ * with their memory (the hot cache, owner only). Past that, half of them
+ * join the global warm pool, still with their memory, in one batch; an
+ * empty cache takes a batch back from the pools. Giving memory back costs a
  * madvise, and in a process with several carriers every madvise or munmap
  * interrupts the other CPUs to flush their TLBs (tens of microseconds on a
  * VM), so it is kept off the path of running threads: a carrier about to
@@ -34,6 +35,12 @@
  * giving their memory back (MADV_DONTNEED) and moving them to the cold
  * pool; past COLD_MAX cold stacks, guarded stacks are unmapped instead.
  * Stacks of other sizes are mapped for their thread and unmapped after.
+ *
+ * Failure. A stack is had at the spawn (thread.c), so a stack that cannot
+ * be had fails the spawn with ENOMEM. Only a shortage of map entries has a
+ * way around it (the guard-less stacks above); when the kernel refuses the
+ * memory itself (RLIMIT_AS, the overcommit policy), weft__stack_get
+ * returns NULL. stackwhy.c tells the two apart and says which it was.
  *
  * Compact mode: when the runtime's default stack size is below
  * WEFT__COMPACT_LIMIT (say 2 KiB, for millions of tiny threads), every
@@ -65,6 +72,7 @@
 #define COLD_MAX 4096
 #define WARM_KEEP 256
 #define TRIM_BATCH 1024
+#define STACK_BATCH (WEFT__STACK_CACHE / 2) /* moved at once, cache <-> pool */
 
 static struct {
     weft__spinlock lock;
@@ -78,35 +86,15 @@ static struct {
     uint32_t nslabs, slab_cap;
     _Atomic uint32_t guarded;   /* live guarded mappings */
     uint32_t guard_budget;
-    bool warned;
     size_t page;
     uint32_t slab_stacks;       /* stacks per slab */
 } pool = {.lock = WEFT__SPINLOCK_INIT, .map_lock = WEFT__SPINLOCK_INIT};
 
 static uint32_t read_guard_budget(void)
 {
-    long max = 65530;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    if (f) {
-        if (fscanf(f, "%ld", &max) != 1)
-            max = 65530;
-        fclose(f);
-    }
     /* Leave 8,192 entries to the program itself and to slabs. */
-    long budget = (max - 8192) / 2;
+    long budget = (weft__max_map_count() - 8192) / 2;
     return budget > 0 ? (uint32_t)budget : 0;
-}
-
-static void warn_no_guards(void)
-{
-    if (pool.warned)
-        return;
-    pool.warned = true;
-    fprintf(stderr,
-            "weft: %u guarded stacks exhaust vm.max_map_count; further "
-            "stacks have no guard page (overflow is caught by a canary). "
-            "Raise it with: sysctl vm.max_map_count=<n>\n",
-            pool.guard_budget);
 }
 
 static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
@@ -121,7 +109,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
     s->map = map;
     s->map_size = map_size;
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
-    /* s->tsan_fiber: made when a thread first gets s (carrier.c, launch),
+    /* s->tsan_fiber: made when a thread first runs on s (carrier.c),
      * not here, where a slab's thousands of stacks are described under
      * the pool's lock. */
     return s;
@@ -147,18 +135,36 @@ static char *map_and_touch(size_t map_size)
     return map;
 }
 
-static weft__stack *map_guarded(size_t size)
+/* What a failed mapping was short of: map entries (there are guard-less
+ * ways on) or memory (there are none). */
+typedef enum { SHORT_OF_MAPS, SHORT_OF_MEMORY } shortage;
+
+static shortage shortage_of(int err)
 {
+    return err == ENOMEM && weft__maps_exhausted() ? SHORT_OF_MAPS
+                                                    : SHORT_OF_MEMORY;
+}
+
+/* A guarded stack, or NULL with *why (and *err: the kernel's word). */
+static weft__stack *map_guarded(size_t size, shortage *why, int *err)
+{
+    *why = SHORT_OF_MAPS;
     uint32_t n = atomic_fetch_add(&pool.guarded, 1);
     if (n >= pool.guard_budget)
         goto err_budget;
     size_t map_size = size + pool.page;
     char *map = map_and_touch(map_size);
-    if (map == MAP_FAILED)
+    if (map == MAP_FAILED) {
+        *err = errno;
+        *why = shortage_of(*err);
         goto err_budget;
+    }
     weft__stack *s = describe(size, map + pool.page, size, map, map_size);
-    if (!s)
+    if (!s) {
+        *err = ENOMEM;
+        *why = SHORT_OF_MEMORY;
         goto err_unmap;
+    }
     return s;
 err_unmap:
     munmap(map, map_size);
@@ -219,9 +225,9 @@ static bool grow_slabs(size_t size)
 
 static weft__stack *from_slab(size_t size)
 {
-    weft__spin_lock(&pool.lock);
     if (size >= WEFT__COMPACT_LIMIT)
-        warn_no_guards();
+        weft__warn_no_guards(pool.guard_budget);
+    weft__spin_lock(&pool.lock);
     weft__stack *s = pool.slab_free;
     if (!s && grow_slabs(size))
         s = pool.slab_free;
@@ -258,50 +264,91 @@ static weft__stack *from_pools(void)
     return s;
 }
 
-/* Runs on: any carrier (p: its P, or NULL). Returns a stack of size bytes,
- * or NULL when memory is exhausted. */
-weft__stack *weft__stack_get(weft__proc *p, size_t size)
+/* A stack of its own size with no map entries to spare for a guard: one
+ * mapping, no guard, canary-checked like a slab stack (its canary at the
+ * end of a page of its own below it). */
+static weft__stack *map_unguarded(size_t size)
 {
-    bool pooled = size == weft__S.stack_size;
-    weft__stack *s = NULL;
-    if (pooled && p && p->stacks) {
-        s = p->stacks;
-        p->stacks = s->next;
-        p->nstacks--;
-        return s;
-    }
-    if (pooled && (s = from_pools()))
-        return s;
-    if (pooled && size < WEFT__COMPACT_LIMIT)
-        return from_slab(size);
-    if ((s = map_guarded(size)))
-        return s;
-    if (pooled)
-        return from_slab(size);
-    /* A stack of its own size with no map entries to spare: one mapping,
-     * no guard, canary-checked like a slab stack (its canary at the end of
-     * a page of its own below it). */
     size_t map_size = size + pool.page;
     char *map = weft__mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
     if (map == MAP_FAILED)
         return NULL;
-    warn_no_guards();
-    s = describe(size, map + pool.page, size, NULL, map_size);
+    weft__warn_no_guards(pool.guard_budget);
+    weft__stack *s = describe(size, map + pool.page, size, NULL, map_size);
     if (!s)
         munmap(map, map_size);
     return s;
+}
+
+/* A stack mapped anew: guarded if the map-entry budget allows, else
+ * guard-less; NULL (after a warning that says why) when memory is out. */
+static weft__stack *map_new(size_t size, bool pooled)
+{
+    shortage why = SHORT_OF_MAPS;
+    int err = ENOMEM;
+    weft__stack *s = NULL;
+    if (pooled && size < WEFT__COMPACT_LIMIT)
+        s = from_slab(size);
+    else if ((s = map_guarded(size, &why, &err)))
+        return s;
+    else if (why == SHORT_OF_MAPS)
+        s = pooled ? from_slab(size) : map_unguarded(size);
+    if (!s)
+        weft__warn_no_stack(size, err);
+    return s;
+}
+
+/* Owner of p. Moves up to STACK_BATCH pooled stacks to p's empty cache,
+ * under one lock. Stacks are taken by the spawner's P and given back by
+ * the P's that ran their threads: moved one at a time, each would cost
+ * the pool's lock twice (thread.c moves records in batches likewise).
+ * False if the pools are empty. */
+static bool refill(weft__proc *p)
+{
+    weft__spin_lock(&pool.lock);
+    for (uint32_t i = 0; i < STACK_BATCH; i++) {
+        weft__stack *s = pop(&pool.warm, &pool.nwarm);
+        if (!s && !(s = pop(&pool.cold, &pool.ncold)))
+            break;
+        push(&p->stacks, &p->nstacks, s);
+    }
+    weft__spin_unlock(&pool.lock);
+    return p->stacks != NULL;
+}
+
+/* Owner of p. Moves STACK_BATCH stacks of p's full cache to the warm
+ * pool, under one lock. */
+static void spill(weft__proc *p)
+{
+    weft__spin_lock(&pool.lock);
+    for (uint32_t i = 0; i < STACK_BATCH && p->stacks; i++)
+        push(&pool.warm, &pool.nwarm, pop(&p->stacks, &p->nstacks));
+    weft__spin_unlock(&pool.lock);
+}
+
+/* Runs on: any carrier or weft_run's thread (p: its P, or NULL). Returns a
+ * stack of size bytes, or NULL when memory is exhausted. */
+weft__stack *weft__stack_get(weft__proc *p, size_t size)
+{
+    bool pooled = size == weft__S.stack_size;
+    weft__stack *s = NULL;
+    if (pooled && p && (p->stacks || refill(p)))
+        return pop(&p->stacks, &p->nstacks);
+    if (pooled && !p && (s = from_pools()))
+        return s;
+    return map_new(size, pooled);
 }
 
 /* Runs on: any carrier (p: its P, or NULL); s's thread is off it. */
 void weft__stack_put(weft__proc *p, weft__stack *s)
 {
     bool pooled = s->asked == weft__S.stack_size;
-    if (pooled && p && p->nstacks < WEFT__STACK_CACHE) {
-        s->next = p->stacks;
-        p->stacks = s;
-        p->nstacks++;
+    if (pooled && p) {
+        push(&p->stacks, &p->nstacks, s);
+        if (p->nstacks > WEFT__STACK_CACHE)
+            spill(p);
         return;
     }
     if (!pooled) {
@@ -430,7 +477,7 @@ void weft__stacks_init(void)
     const char *env = getenv("WEFT_GUARD_BUDGET");
     if (env)
         pool.guard_budget = (uint32_t)strtoul(env, NULL, 10);
-    pool.warned = false;
+    weft__stackwhy_reset();
     size_t per = SLAB_MIN_BYTES / weft__S.stack_size;
     pool.slab_stacks = per > SLAB_MIN_STACKS ? (uint32_t)per : SLAB_MIN_STACKS;
 }

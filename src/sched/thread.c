@@ -4,7 +4,11 @@
  * Life of a thread (weft_thread.state):
  *   NEW       spawned into its parent's innermost scope (its home): linked
  *             in home->children, counted in home->live, queued to run.
- *             It has no stack until a carrier first picks it.
+ *             It has its stack from the spawn on (untouched but for the
+ *             top page): a spawn that cannot have one fails with ENOMEM,
+ *             as pthread_create fails with EAGAIN, and nothing else
+ *             happens; a thread never starts only to fail for want of a
+ *             stack, which would cancel its siblings.
  *   RUNNING / RUNNABLE / WAITING
  *             while its function runs.
  *   (its function returned) it still owns its stack while it waits for
@@ -247,8 +251,25 @@ static void set_name(weft_thread *g, const char *name)
     g->name[i] = 0;
 }
 
+/* Runs on: the spawner; p is its carrier's P, or NULL. Gives g a stack
+ * and the context that starts it there (a new stack's TSan fiber is made
+ * at its first run: carrier.c). False: no stack could be had. The stack
+ * is published last (a dump walks a queued thread's stack from its
+ * context: backtrace.c). */
+static bool give_stack(weft__proc *p, weft_thread *g)
+{
+    weft__stack *st = weft__stack_get(p, g->stack_size);
+    if (!st)
+        return false;
+    weft__fiber_stack_fresh(st->lo, st->size);
+    weft__ctx_make(&g->ctx, st->lo, st->size, weft__thread_entry, NULL);
+    __atomic_store_n(&g->stack, st, __ATOMIC_RELEASE);
+    return true;
+}
+
 /* Runs on: a virtual thread (the parent) or weft_run (the root: parent
- * NULL, home NULL). */
+ * NULL, home NULL). NULL when there is no memory for the record or the
+ * stack: then nothing of the spawn is left. */
 weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
                          void *arg)
 {
@@ -257,11 +278,15 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     weft_thread *g = alloc_g(p);
     if (!g)
         return NULL;
-    g->magic = WEFT__G_MAGIC;
     g->fn = fn;
+    g->stack_size = a && a->stack_size ? a->stack_size : weft__S.stack_size;
+    if (!give_stack(p, g)) {
+        weft__free_g(g);
+        return NULL;
+    }
+    g->magic = WEFT__G_MAGIC;
     g->arg = arg;
     atomic_init(&g->detached, a && a->detached);
-    g->stack_size = a && a->stack_size ? a->stack_size : weft__S.stack_size;
     g->id = next_id(p);
     set_name(g, a ? a->name : NULL);
     atomic_init(&g->claim, 1); /* generation 0, claimed: no wait */
@@ -448,7 +473,7 @@ static void record_failure_locked(weft_scope *s, int result)
     weft__scope_cancel_locked(s, ECANCELED);
 }
 
-/* Runs on: any carrier, g off its stack (or never given one). Publishes
+/* Runs on: any carrier, g off its stack. Publishes
  * g's result to its scope, its joiner and its scope's closer. */
 static void finish(weft__carrier *m, weft_thread *g)
 {
@@ -485,14 +510,6 @@ void weft__thread_finish(weft__carrier *m, weft_thread *g)
 {
     weft__stack_put(m->p, g->stack);
     __atomic_store_n(&g->stack, NULL, __ATOMIC_RELAXED); /* backtrace.c */
-    finish(m, g);
-}
-
-/* Runs on: a carrier that could not give g a stack. */
-void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err)
-{
-    g->result = err;
-    weft__locals_release(g);
     finish(m, g);
 }
 

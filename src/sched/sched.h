@@ -5,6 +5,7 @@
  *
  * Lock order (outer first). A lock may only be taken while holding locks
  * that come before it:
+ *   0. thread handle locks (weft_thread.handle.lock), by address
  *   1. scope locks, ancestor before descendant (a thread's home scope before
  *      the scopes of that thread's root)
  *   2. object wait-queue locks (mutex, cond, sem)
@@ -205,6 +206,13 @@ struct weft_thread {
     /* Claim word of the current wait: gen << 2 | interruptible << 1 |
      * claimed. Exactly one party claims each wait (park.c). */
     _Atomic uint64_t claim;
+    /* Handle state (handle.c): kept, like claim, when the record is
+     * reused. gen: the incarnation, under lock; slot: for life. */
+    struct {
+        weft__spinlock lock;
+        uint32_t gen;
+        uint32_t slot;
+    } handle;
     int wake_result;             /* written by the claimer, read by g */
     int saved_errno;
     void *asan_fake;             /* ASan fake-stack slot while switched out */
@@ -255,6 +263,20 @@ const char *weft__thread_name(const weft_thread *g, char *buf, size_t size);
 void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__thread_free(weft_thread *g);
 void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err);
+bool weft__thread_gone_locked(const weft_thread *t);
+void weft__join_forget(weft_thread *t, const weft_thread *h,
+                       const weft__waiter *w);
+
+/* handle.c: what the public API calls a weft_thread * is a handle, a
+ * number that names a record and its incarnation, never a record. */
+int  weft__handle_register(weft_thread *g);          /* 0 / ENOMEM */
+weft_thread *weft__handle_of(const weft_thread *g);
+weft_thread *weft__handle_record(const weft_thread *h); /* unchecked */
+bool weft__handle_current(const weft_thread *g, const weft_thread *h);
+weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
+void weft__handle_unlock(weft_thread *g);
+void weft__handle_retire(weft_thread *g);
+void weft__handles_reset(void);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);

@@ -26,8 +26,13 @@
  * that cancellation translated by a library (record_failure_locked).
  *
  * Records are pooled for the life of the runtime (per P, then globally):
- * never returned to malloc while it runs, so a stale handle reads a record
- * marked DEAD rather than freed memory.
+ * never returned to malloc while it runs. What callers hold is a handle
+ * (handle.c), which names a record and its incarnation: a handle whose
+ * thread was joined, ended detached or was reaped by its scope's close is
+ * refused with ESRCH, never taken for the thread that reuses the record.
+ * A thread is gone for its handle once it leaves its scope's children
+ * (joined, reaped) or, detached, once it is DONE; its record is freed
+ * (weft__free_g: the handle goes stale) after that.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -97,6 +102,11 @@ static weft_thread *pop_free(weft__proc *p)
  * single cost of a spawn. */
 static void *(*volatile memset_fn)(void *, int, size_t) = memset;
 
+/* The handle state is kept too (handle.c), and sits right after claim. */
+_Static_assert(offsetof(weft_thread, handle) ==
+                   offsetof(weft_thread, claim) + sizeof(uint64_t),
+               "the words kept across reuse are contiguous");
+
 static void zero_record(weft_thread *g)
 {
     /* All but the claim word, which goes on counting generations across
@@ -105,7 +115,8 @@ static void zero_record(weft_thread *g)
      * word with an old generation that must not match a wait of this one.
      * It starts claimed (park.c's CLAIMED bit), so nothing claims until
      * the first wait_begin. */
-    size_t at = offsetof(weft_thread, claim), end = at + sizeof g->claim;
+    size_t at = offsetof(weft_thread, claim);
+    size_t end = offsetof(weft_thread, handle) + sizeof g->handle;
     memset_fn(g, 0, at);
     memset_fn((char *)g + end, 0, sizeof *g - end);
     uint64_t c = atomic_load_explicit(&g->claim, memory_order_relaxed);
@@ -126,6 +137,10 @@ static weft_thread *alloc_g(weft__proc *p)
     g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    if (weft__handle_register(g)) {
+        free(g);
+        return NULL;
+    }
     weft__spin_lock(&weft__S.g_lock);
     g->all_next = weft__S.all_g;
     weft__S.all_g = g;
@@ -136,6 +151,7 @@ static weft_thread *alloc_g(weft__proc *p)
 /* Runs on: any thread. g is DONE and unreachable from any scope. */
 void weft__free_g(weft_thread *g)
 {
+    weft__handle_retire(g);
     g->magic = WEFT__G_DEAD;
     weft__carrier *m = weft__m();
     weft__proc *p = m ? m->p : NULL;
@@ -155,6 +171,7 @@ void weft__free_g(weft_thread *g)
 /* Runs on: weft_run's thread at teardown. */
 void weft__free_all_g(void)
 {
+    weft__handles_reset();
     weft_thread *g = weft__S.all_g;
     while (g) {
         weft_thread *next = g->all_next;
@@ -324,8 +341,9 @@ weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
         return NULL;
     }
     WEFT__TRACE(weft__trace_spawn(self, g));
+    weft_thread *h = weft__handle_of(g); /* before g can run, end, be freed */
     weft__enqueue_spawned(g);
-    return g;
+    return h;
 }
 
 weft_thread *weft_go(weft_fn fn, void *arg)
@@ -445,6 +463,23 @@ static void record_failure_locked(weft_scope *s, int result)
     weft__scope_cancel_locked(s, ECANCELED);
 }
 
+/* Holds: g->home->lock; g is DONE. Claims the wait of g's joiner, if it
+ * has one that nobody claimed first: the join is then made here. g leaves
+ * its scope's children now, so that the scope's close (which may come
+ * before the joiner runs again) leaves the record to the joiner, which
+ * frees it. The caller completes the returned wait once it is done with
+ * g. */
+static weft__waiter *take_joiner_locked(weft_thread *g)
+{
+    weft__waiter *w = g->joiner;
+    if (!w || !weft__claim(w))
+        return NULL;
+    g->joiner = NULL;
+    g->joining = false;
+    weft__list_remove(&g->home_link);
+    return w;
+}
+
 /* Runs on: any carrier, g off its stack (or never given one). Publishes
  * g's result to its scope, its joiner and its scope's closer. */
 static void finish(weft__carrier *m, weft_thread *g)
@@ -464,14 +499,15 @@ static void finish(weft__carrier *m, weft_thread *g)
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
      * below must not take it away (its next blocking call sees it). */
-    if (g->joiner && weft__wake(g->joiner, WEFT__CASE + g->joiner->index))
-        g->joiner = NULL; /* taken: the joiner finishes the join */
+    weft__waiter *joiner = take_joiner_locked(g);
     if (failed && !home->first_error)
         record_failure_locked(home, g->result);
     bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
         weft__list_remove(&g->home_link);
     weft__spin_unlock(&home->lock);
+    if (joiner) /* the last use of g: the joiner may free it at once */
+        weft__complete(joiner, WEFT__CASE + (int)joiner->index);
     if (detached)
         weft__free_g(g);
     weft__scope_leave(home, 1);
@@ -495,67 +531,146 @@ void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err)
 
 /* ------------------------------------------------------ join and friends */
 
-static bool valid(const weft_thread *t)
+static bool ended_detached(const weft_thread *t)
 {
-    return t && t->magic == WEFT__G_MAGIC;
+    return atomic_load_explicit(&t->detached, memory_order_relaxed) &&
+           atomic_load_explicit(&t->state, memory_order_relaxed) ==
+               WEFT__G_DONE;
 }
 
-/* Under t->home->lock, t DONE and joined: unlinks it and takes its result.*/
-static int take_result_locked(weft_thread *t)
+/* Holds: t's handle lock (t current) and t->home->lock. Whether t is gone
+ * for its handle although its record is not freed yet: joined or reaped
+ * (out of its scope's children), or detached and ended. */
+bool weft__thread_gone_locked(const weft_thread *t)
 {
-    weft__list_remove(&t->home_link);
-    return t->result;
+    return !weft__list_linked(&t->home_link) || ended_detached(t);
 }
 
-int weft_join(weft_thread *t, int *result)
+/* Holds: t's handle lock, t current. Whether t is gone for its handle
+ * (weft__thread_gone_locked). Only its scope knows: the root thread, which
+ * has none, is never gone while its handle is current. */
+static bool gone(weft_thread *t)
+{
+    weft_scope *home = t->home; /* alive: t, current, is not freed */
+    if (!home)
+        return false;
+    weft__spin_lock(&home->lock);
+    bool r = weft__thread_gone_locked(t);
+    weft__spin_unlock(&home->lock);
+    return r;
+}
+
+/* Runs on: any thread, holding nothing. Locks the scope of the thread
+ * that handle h names and returns its record: linked in its scope's
+ * children, so neither it nor the scope is freed while the lock is held.
+ * Else NULL, holding nothing, with *err: ESRCH (h is stale) or EINVAL (h
+ * is the root thread, which has no scope). */
+static weft_thread *lock_home(const weft_thread *h, int *err)
+{
+    *err = ESRCH;
+    weft_thread *t = weft__handle_lock(h);
+    if (!t)
+        return NULL;
+    weft_scope *home = t->home; /* alive: t, current, is not freed */
+    if (!home) {
+        *err = EINVAL;
+    } else {
+        weft__spin_lock(&home->lock);
+        if (!weft__thread_gone_locked(t)) {
+            weft__handle_unlock(t);
+            return t;
+        }
+        weft__spin_unlock(&home->lock); /* before t, then home, is freed */
+    }
+    weft__handle_unlock(t);
+    return NULL;
+}
+
+/* Runs on: a joiner of t (handle h) whose wait w ended without t's result
+ * (cancelled, timed out, or another select case won), holding nothing.
+ * Takes w back from t, unless t's record was freed meanwhile (its scope
+ * closed): then nothing refers to w any more. */
+void weft__join_forget(weft_thread *t, const weft_thread *h,
+                       const weft__waiter *w)
+{
+    weft__spin_lock(&t->handle.lock);
+    if (weft__handle_current(t, h)) {
+        weft__spin_lock(&t->home->lock);
+        if (t->joiner == w) {
+            t->joiner = NULL;
+            t->joining = false;
+        }
+        weft__spin_unlock(&t->home->lock);
+    }
+    weft__spin_unlock(&t->handle.lock);
+}
+
+/* Holds: home->lock, t linked in it and not being joined; w begun. Waits
+ * for t to finish and takes its record (to free): 0, or the error that
+ * ended the wait. Returns holding nothing. */
+static int join_locked(weft_thread *t, const weft_thread *h, weft__waiter *w)
+{
+    weft_scope *home = t->home;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
+        WEFT__G_DONE) {
+        weft__list_remove(&t->home_link);
+        weft__spin_unlock(&home->lock);
+        weft__wait_abort(w); /* a cancel that lands now stays in force */
+        return 0;
+    }
+    t->joining = true;
+    t->joiner = w;
+    int r = weft__wait_block(w, &home->lock, -1);
+    if (r == WEFT__CASE)
+        return 0; /* finish() made the join: t is ours */
+    weft__join_forget(t, h, w);
+    return r;
+}
+
+int weft_join(weft_thread *h, int *result)
 {
     weft__os_use();
-    if (t && t == weft__g())
-        return EDEADLK;
-    if (!valid(t) || !t->home)
+    weft_thread *self = weft__g();
+    if (!h)
         return EINVAL;
-    weft_scope *home = t->home;
+    if (self && h == weft__handle_of(self))
+        return EDEADLK;
+    weft_thread *t = weft__handle_record(h);
+    if (!t)
+        return ESRCH;
     weft__waiter w;
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_JOIN, t);
     if (r)
         return r;
-    weft__spin_lock(&home->lock);
-    if (t->magic != WEFT__G_MAGIC || atomic_load(&t->detached) || t->joining) {
-        weft__spin_unlock(&home->lock);
+    if (!lock_home(h, &r)) {
+        weft__wait_abort(&w);
+        return r;
+    }
+    if (atomic_load(&t->detached) || t->joining) {
+        weft__spin_unlock(&t->home->lock);
         weft__wait_abort(&w);
         return EINVAL;
     }
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) != WEFT__G_DONE) {
-        t->joining = true;
-        t->joiner = &w;
-        r = weft__wait_block(&w, &home->lock, -1);
-        weft__spin_lock(&home->lock);
-        t->joiner = NULL;
-        t->joining = false;
-        if (r != WEFT__CASE) {
-            weft__spin_unlock(&home->lock);
-            return r;
-        }
-    } else {
-        weft__spin_unlock(&home->lock);
-        weft__wait_abort(&w); /* a cancel that lands now stays in force */
-        weft__spin_lock(&home->lock);
-    }
-    int res = take_result_locked(t);
-    weft__spin_unlock(&home->lock);
+    r = join_locked(t, h, &w);
+    if (r)
+        return r;
+    int res = t->result;
     weft__free_g(t);
     if (result)
         *result = res;
     return 0;
 }
 
-int weft_detach(weft_thread *t)
+int weft_detach(weft_thread *h)
 {
     weft__os_use();
-    if (!valid(t) || !t->home)
+    if (!h)
         return EINVAL;
+    int err;
+    weft_thread *t = lock_home(h, &err);
+    if (!t)
+        return err;
     weft_scope *home = t->home;
-    weft__spin_lock(&home->lock);
     if (atomic_load(&t->detached) || t->joining) {
         weft__spin_unlock(&home->lock);
         return EINVAL;
@@ -572,15 +687,22 @@ int weft_detach(weft_thread *t)
     return 0;
 }
 
-int weft_cancel(weft_thread *t)
+int weft_cancel(weft_thread *h)
 {
     weft__os_use();
-    if (!valid(t))
+    if (!h)
         return EINVAL;
-    weft__spin_lock(&t->root.lock);
-    weft__scope_cancel_locked(&t->root, ECANCELED);
-    weft__spin_unlock(&t->root.lock);
-    return 0;
+    weft_thread *t = weft__handle_lock(h);
+    if (!t)
+        return ESRCH;
+    bool dead = gone(t);
+    if (!dead) {
+        weft__spin_lock(&t->root.lock);
+        weft__scope_cancel_locked(&t->root, ECANCELED);
+        weft__spin_unlock(&t->root.lock);
+    }
+    weft__handle_unlock(t);
+    return dead ? ESRCH : 0;
 }
 
 int weft_yield(void)
@@ -598,7 +720,8 @@ int weft_yield(void)
 
 weft_thread *weft_self(void)
 {
-    return weft__g();
+    weft_thread *g = weft__g();
+    return g ? weft__handle_of(g) : NULL;
 }
 
 bool weft_cancelled(void)
@@ -607,12 +730,17 @@ bool weft_cancelled(void)
     return g && atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
 }
 
-const char *weft_name(const weft_thread *t)
+const char *weft_name(const weft_thread *h)
 {
-    if (!valid(t))
+    weft_thread *g = h ? weft__handle_lock(h) : NULL;
+    if (!g || gone(g)) {
+        if (g)
+            weft__handle_unlock(g);
+        errno = h ? ESRCH : EINVAL;
         return NULL;
-    weft_thread *g = (weft_thread *)t;
+    }
     if (!g->name[0]) /* the default name, formatted on first request */
         default_name(g->name, sizeof g->name, (uintptr_t)g->fn);
+    weft__handle_unlock(g);
     return g->name;
 }

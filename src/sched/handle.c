@@ -11,9 +11,11 @@
  *     bits 31..0   the record's slot + 1 (never 0: no handle is NULL)
  *
  * A record gets a slot in the table below when it is first allocated and
- * keeps it for the life of the runtime; its generation goes up by one each
- * time the record is freed for reuse (weft__handle_retire). A handle is
- * current iff its slot's record carries its generation. A stale handle is
+ * keeps it for the life of the runtime; its generation goes up by one in
+ * each incarnation, when the thread's handles die: when it leaves its
+ * scope for a joiner or, detached, ends in failure (weft__handle_end_locked)
+ * or else when the record is freed for reuse (weft__handle_retire). A
+ * handle is current iff its slot's record carries its generation. A stale handle is
  * caught unless its record was reused 2^32 times since (the generation
  * wraps). A value that was never a handle names no slot, or a record whose
  * generation it matches only by chance: it is refused, not dereferenced.
@@ -24,11 +26,14 @@
  *     them without a lock. Records are never returned to malloc before
  *     teardown (thread.c), so a slot's record is always readable.
  *   - A record's generation changes only under its handle lock
- *     (weft_thread.handle.lock), in weft__handle_retire, which thread.c
- *     calls before the record goes back to a pool. Whoever holds that lock
- *     and saw its handle's generation there knows that the record is not
- *     freed until it lets go, nor its scope (home): a scope is freed only
- *     once its children's records are.
+ *     (weft_thread.handle.lock), once per incarnation, at the latest
+ *     before the record goes back to a pool. Whoever holds that lock and
+ *     saw its handle's generation there knows that the record is not freed
+ *     until it lets go, nor its scope (home): a record leaves its scope's
+ *     children holding its handle lock and ending its handles, unless it
+ *     is the scope's owner that unlinks it (closing the scope, collecting
+ *     detached children), and a scope is freed only after that owner has
+ *     freed the records it unlinked.
  *   - Slot numbers go on from one weft_run to the next (slot_base): a
  *     handle kept from an earlier run names no slot of this one.
  *
@@ -147,12 +152,23 @@ void weft__handle_unlock(weft_thread *g)
     weft__spin_unlock(&g->handle.lock);
 }
 
+/* Holds: g's handle lock, g current. Makes every handle of g stale: its
+ * thread leaves its scope now, and its record is freed later. */
+void weft__handle_end_locked(weft_thread *g)
+{
+    g->handle.gen++;
+    g->handle.ended = true;
+}
+
 /* Runs on: any thread, holding no runtime lock; g's thread is DONE and g
- * is about to go back to a pool. Makes every handle of g stale. */
+ * is about to go back to a pool. Makes every handle of g stale, if that
+ * was not done yet, and readies g's handle state for its next life. */
 void weft__handle_retire(weft_thread *g)
 {
     weft__spin_lock(&g->handle.lock);
-    g->handle.gen++;
+    if (!g->handle.ended)
+        g->handle.gen++;
+    g->handle.ended = false;
     weft__spin_unlock(&g->handle.lock);
 }
 

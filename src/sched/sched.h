@@ -207,11 +207,12 @@ struct weft_thread {
      * claimed. Exactly one party claims each wait (park.c). */
     _Atomic uint64_t claim;
     /* Handle state (handle.c): kept, like claim, when the record is
-     * reused. gen: the incarnation, under lock; slot: for life. */
+     * reused. gen, ended: under lock; slot: for life. */
     struct {
         weft__spinlock lock;
-        uint32_t gen;
+        uint32_t gen;            /* the current handles' generation */
         uint32_t slot;
+        bool ended;              /* gen moved on in this incarnation */
     } handle;
     int wake_result;             /* written by the claimer, read by g */
     int saved_errno;
@@ -264,6 +265,7 @@ void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__thread_free(weft_thread *g);
 void weft__thread_start_failed(weft__carrier *m, weft_thread *g, int err);
 bool weft__thread_gone_locked(const weft_thread *t);
+void weft__thread_leave_home_locked(weft_thread *g);
 void weft__join_forget(weft_thread *t, const weft_thread *h,
                        const weft__waiter *w);
 
@@ -275,6 +277,7 @@ weft_thread *weft__handle_record(const weft_thread *h); /* unchecked */
 bool weft__handle_current(const weft_thread *g, const weft_thread *h);
 weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
 void weft__handle_unlock(weft_thread *g);
+void weft__handle_end_locked(weft_thread *g);
 void weft__handle_retire(weft_thread *g);
 void weft__handles_reset(void);
 void weft__thread_entry(void *unused);

@@ -32,7 +32,9 @@
  * refused with ESRCH, never taken for the thread that reuses the record.
  * A thread is gone for its handle once it leaves its scope's children
  * (joined, reaped) or, detached, once it is DONE; its record is freed
- * (weft__free_g: the handle goes stale) after that.
+ * after that. Whoever unlinks a thread, but the scope's owner, holds its
+ * handle lock and ends its handles there (weft__thread_leave_home_locked);
+ * weft__free_g ends them if that was not done.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -463,12 +465,22 @@ static void record_failure_locked(weft_scope *s, int result)
     weft__scope_cancel_locked(s, ECANCELED);
 }
 
-/* Holds: g->home->lock; g is DONE. Claims the wait of g's joiner, if it
- * has one that nobody claimed first: the join is then made here. g leaves
- * its scope's children now, so that the scope's close (which may come
- * before the joiner runs again) leaves the record to the joiner, which
- * frees it. The caller completes the returned wait once it is done with
- * g. */
+/* Holds: g's handle lock, then g->home->lock. g leaves its scope's
+ * children for good (its record is freed by the caller or a joiner): its
+ * handles die now, not when the record is freed, since the scope may be
+ * closed and freed in between. */
+void weft__thread_leave_home_locked(weft_thread *g)
+{
+    weft__list_remove(&g->home_link);
+    weft__handle_end_locked(g);
+}
+
+/* Holds: g's handle lock, then g->home->lock; g is DONE. Claims the wait
+ * of g's joiner, if it has one that nobody claimed first: the join is then
+ * made here. g leaves its scope now, so that the scope's close (which may
+ * come before the joiner runs again) leaves the record to the joiner,
+ * which frees it. The caller completes the returned wait once it is done
+ * with g. */
 static weft__waiter *take_joiner_locked(weft_thread *g)
 {
     weft__waiter *w = g->joiner;
@@ -476,7 +488,7 @@ static weft__waiter *take_joiner_locked(weft_thread *g)
         return NULL;
     g->joiner = NULL;
     g->joining = false;
-    weft__list_remove(&g->home_link);
+    weft__thread_leave_home_locked(g);
     return w;
 }
 
@@ -495,6 +507,7 @@ static void finish(weft__carrier *m, weft_thread *g)
         finish_detached(m, g, home);
         return;
     }
+    weft__spin_lock(&g->handle.lock); /* g may leave its scope */
     weft__spin_lock(&home->lock);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
@@ -504,8 +517,9 @@ static void finish(weft__carrier *m, weft_thread *g)
         record_failure_locked(home, g->result);
     bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
-        weft__list_remove(&g->home_link);
+        weft__thread_leave_home_locked(g);
     weft__spin_unlock(&home->lock);
+    weft__spin_unlock(&g->handle.lock);
     if (joiner) /* the last use of g: the joiner may free it at once */
         weft__complete(joiner, WEFT__CASE + (int)joiner->index);
     if (detached)
@@ -560,11 +574,10 @@ static bool gone(weft_thread *t)
     return r;
 }
 
-/* Runs on: any thread, holding nothing. Locks the scope of the thread
- * that handle h names and returns its record: linked in its scope's
- * children, so neither it nor the scope is freed while the lock is held.
- * Else NULL, holding nothing, with *err: ESRCH (h is stale) or EINVAL (h
- * is the root thread, which has no scope). */
+/* Runs on: any thread, holding nothing. Locks the thread that handle h
+ * names, then its scope, and returns its record, linked in the scope's
+ * children. Else NULL, holding nothing, with *err: ESRCH (h is stale) or
+ * EINVAL (h is the root thread, which has no scope). */
 static weft_thread *lock_home(const weft_thread *h, int *err)
 {
     *err = ESRCH;
@@ -576,14 +589,19 @@ static weft_thread *lock_home(const weft_thread *h, int *err)
         *err = EINVAL;
     } else {
         weft__spin_lock(&home->lock);
-        if (!weft__thread_gone_locked(t)) {
-            weft__handle_unlock(t);
+        if (!weft__thread_gone_locked(t))
             return t;
-        }
         weft__spin_unlock(&home->lock); /* before t, then home, is freed */
     }
     weft__handle_unlock(t);
     return NULL;
+}
+
+/* Holds: what lock_home took. Drops it. */
+static void unlock_home(weft_thread *t)
+{
+    weft__spin_unlock(&t->home->lock);
+    weft__handle_unlock(t);
 }
 
 /* Runs on: a joiner of t (handle h) whose wait w ended without t's result
@@ -605,22 +623,22 @@ void weft__join_forget(weft_thread *t, const weft_thread *h,
     weft__spin_unlock(&t->handle.lock);
 }
 
-/* Holds: home->lock, t linked in it and not being joined; w begun. Waits
- * for t to finish and takes its record (to free): 0, or the error that
- * ended the wait. Returns holding nothing. */
+/* Holds: what lock_home took, t not being joined; w begun. Waits for t to
+ * finish and takes its record (to free): 0, or the error that ended the
+ * wait. Returns holding nothing. */
 static int join_locked(weft_thread *t, const weft_thread *h, weft__waiter *w)
 {
-    weft_scope *home = t->home;
     if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
         WEFT__G_DONE) {
-        weft__list_remove(&t->home_link);
-        weft__spin_unlock(&home->lock);
+        weft__thread_leave_home_locked(t);
+        unlock_home(t);
         weft__wait_abort(w); /* a cancel that lands now stays in force */
         return 0;
     }
     t->joining = true;
     t->joiner = w;
-    int r = weft__wait_block(w, &home->lock, -1);
+    weft__handle_unlock(t); /* t is linked: it stays until home->lock */
+    int r = weft__wait_block(w, &t->home->lock, -1);
     if (r == WEFT__CASE)
         return 0; /* finish() made the join: t is ours */
     weft__join_forget(t, h, w);
@@ -647,7 +665,7 @@ int weft_join(weft_thread *h, int *result)
         return r;
     }
     if (atomic_load(&t->detached) || t->joining) {
-        weft__spin_unlock(&t->home->lock);
+        unlock_home(t);
         weft__wait_abort(&w);
         return EINVAL;
     }
@@ -670,18 +688,17 @@ int weft_detach(weft_thread *h)
     weft_thread *t = lock_home(h, &err);
     if (!t)
         return err;
-    weft_scope *home = t->home;
     if (atomic_load(&t->detached) || t->joining) {
-        weft__spin_unlock(&home->lock);
+        unlock_home(t);
         return EINVAL;
     }
     bool done = atomic_load_explicit(&t->state, memory_order_relaxed) ==
                 WEFT__G_DONE;
     if (done)
-        weft__list_remove(&t->home_link);
+        weft__thread_leave_home_locked(t);
     else
         atomic_store(&t->detached, true);
-    weft__spin_unlock(&home->lock);
+    unlock_home(t);
     if (done)
         weft__free_g(t);
     return 0;

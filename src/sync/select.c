@@ -4,11 +4,10 @@
  * Protocol (Go's, on weft's park/claim machinery):
  *   1. Begin one wait for the caller (one claim generation for all cases).
  *   2. Lock every object involved: join cases' handle locks first (which
- *      prove each handle current, so that its record and scope stay put),
- *      then their scopes, then channels (the declared lock order), each
- *      set by address, each lock once. Once every joined thread is seen
- *      linked in its scope, the handle locks are dropped: a record leaves
- *      its scope, under the scope's lock, before it can be freed.
+ *      prove each handle current, so that its record and scope stay put,
+ *      and under which a joined thread leaves its scope), then their
+ *      scopes, then channels (the declared lock order), each set by
+ *      address, each lock once.
  *   3. Poll the cases in a random order; complete the first ready one.
  *   4. Else queue one waiter per case (stored in the case's opaque space:
  *      no allocation), drop the locks, and park. A waker that claims any of
@@ -160,8 +159,8 @@ static int joins_free(weft_case *k, size_t n)
     return 0;
 }
 
-/* Joins case k's thread, DONE and out of its scope: takes its result; the
- * caller frees the record once it holds no lock. */
+/* Joins case k's thread, DONE and out of its scope (its handles ended):
+ * takes its result; the caller frees the record once it holds no lock. */
 static void take_join(weft_case *k, weft_thread **freed)
 {
     weft_thread *t = joined(k);
@@ -187,7 +186,7 @@ static bool try_case(weft_case *k, weft__waiter **partner, weft_thread **freed)
         if (atomic_load_explicit(&joined(k)->state, memory_order_relaxed) !=
             WEFT__G_DONE)
             return false;
-        weft__list_remove(&joined(k)->home_link);
+        weft__thread_leave_home_locked(joined(k));
         take_join(k, freed);
         return true;
     }
@@ -287,28 +286,24 @@ static int wait_cases(weft_case *k, size_t n, weft__spinlock **locks,
 }
 
 /* Locks what the cases need (locks: room for n + joins), having begun the
- * select's wait: 0, holding all but the handle locks, which prove the
- * join cases' handles current and are dropped once they are no longer
- * needed; or an error, holding nothing (the wait still to abort). Sets
- * *held to the number of locks held, which start at *locks. */
-static int lock_cases(weft_case *k, size_t n, weft__spinlock ***locks,
+ * select's wait. Returns 0 holding the *held locks at locks, or an error,
+ * holding nothing (the wait still to abort). */
+static int lock_cases(weft_case *k, size_t n, weft__spinlock **locks,
                       size_t *held)
 {
-    size_t mh = add_group(k, n, 0, *locks, 0);
-    lock_all(*locks, mh);
+    size_t mh = add_group(k, n, 0, locks, 0);
+    lock_all(locks, mh);
     int err = handles_current(k, n);
     if (err) {
-        unlock_all(*locks, mh);
+        unlock_all(locks, mh);
         return err;
     }
-    size_t m = add_group(k, n, 2, *locks, add_group(k, n, 1, *locks, mh));
-    lock_all(*locks + mh, m - mh);
+    size_t m = add_group(k, n, 2, locks, add_group(k, n, 1, locks, mh));
+    lock_all(locks + mh, m - mh);
     err = joins_free(k, n);
-    if (err) /* a thread out of its scope: its scope's lock goes first */
-        unlock_all(*locks + mh, m - mh);
-    unlock_all(*locks, mh);
-    *locks += mh;
-    *held = m - mh;
+    if (err) /* scopes first: a thread out of its scope may go next */
+        unlock_all(locks, m);
+    *held = m;
     return err;
 }
 
@@ -327,7 +322,7 @@ int weft_select(weft_case *k, size_t n, int64_t deadline_ns)
         joins++;
     }
     weft__os_use();
-    weft__spinlock *lock_room[n + joins], **locks = lock_room;
+    weft__spinlock *locks[n + joins];
     uint16_t order[n];
     size_t m;
     weft__waiter proto;
@@ -335,7 +330,7 @@ int weft_select(weft_case *k, size_t n, int64_t deadline_ns)
                              WEFT__WAIT_SELECT, k);
     if (r)
         return fail(r);
-    r = lock_cases(k, n, &locks, &m);
+    r = lock_cases(k, n, locks, &m);
     if (r) {
         weft__wait_abort(&proto);
         return fail(r);

@@ -143,7 +143,7 @@ typedef struct weft_attr {
  * handle refuses a stale one with ESRCH (weft_name: NULL, errno ESRCH),
  * even if its record now runs another thread, which it never touches; so
  * does a handle kept from an earlier weft_run. A stale handle is caught
- * unless its record was reused 2^32 times since. A value that was never a
+ * unless its record was reused 2^31 times since. A value that was never a
  * handle is not dereferenced: it is refused unless it happens to equal a
  * current handle. Handles may be compared: one thread's are all equal. */
 

@@ -11,35 +11,42 @@
  *     bits 31..0   the record's slot + 1 (never 0: no handle is NULL)
  *
  * A record gets a slot in the table below when it is first allocated and
- * keeps it for the life of the runtime; its generation goes up by one in
- * each incarnation, when the thread's handles die: when it leaves its
- * scope for a joiner or, detached, ends in failure (weft__handle_end_locked)
- * or else when the record is freed for reuse (weft__handle_retire). A
- * handle is current iff its slot's record carries its generation. A stale handle is
- * caught unless its record was reused 2^32 times since (the generation
- * wraps). A value that was never a handle names no slot, or a record whose
- * generation it matches only by chance: it is refused, not dereferenced.
+ * keeps it for the life of the runtime. Its generation is even while its
+ * thread's handles are current and becomes odd when they die, before the
+ * record is freed: when the thread leaves its scope's children for good
+ * (joined, detached or failed while detached, reaped by the scope's
+ * close) or, detached, ends (weft__handle_end*). A spawn that reuses the
+ * record makes it even again (weft__handle_reborn). So each incarnation
+ * moves it on by two, and a handle is current iff its slot's record
+ * carries its generation. A stale handle is caught unless its record was
+ * reused 2^31 times since (the generation wraps). A value that was never
+ * a handle names no slot, or a record whose generation it matches only by
+ * chance: it is refused, not dereferenced.
  *
  * Invariants:
  *   - While the runtime runs, the table only grows: the entries below
  *     nslots never change, so a reader that loaded nslots (acquire) reads
  *     them without a lock. Records are never returned to malloc before
  *     teardown (thread.c), so a slot's record is always readable.
- *   - A record's generation changes only under its handle lock
- *     (weft_thread.handle.lock), once per incarnation, at the latest
- *     before the record goes back to a pool. Whoever holds that lock and
- *     saw its handle's generation there knows that the record is not freed
- *     until it lets go, nor its scope (home): a record leaves its scope's
- *     children holding its handle lock and ending its handles, unless it
- *     is the scope's owner that unlinks it (closing the scope, collecting
- *     detached children), and a scope is freed only after that owner has
- *     freed the records it unlinked.
+ *   - A record's handles die under its handle lock
+ *     (weft_thread.handle.lock), and before the record is freed. So
+ *     whoever holds that lock and saw its handle's generation there knows
+ *     that the record is not freed until it lets go, nor its scope (home):
+ *     a scope is freed only once its children's handles died. A spawn
+ *     makes the generation even without the lock: no handle names an odd
+ *     one, so no holder of the lock relies on it.
  *   - Slot numbers go on from one weft_run to the next (slot_base): a
  *     handle kept from an earlier run names no slot of this one.
  *
+ * Where: a dead thread's generation goes odd on the carrier it ends on, or
+ * in the call that joins or reaps it, never where its record is freed: a
+ * spawner that frees its detached children by the thousand (B1) would
+ * then take each record's first cache line back from the carrier that ran
+ * it, for a locked instruction (~5% of B1's profile).
+ *
  * Lock order: a handle lock comes before every scope lock (sched.h), and
- * is never taken while any other runtime lock is held. A select takes the
- * handle locks of its join cases by address.
+ * is never taken while a lock of a later level is held. A select takes
+ * the handle locks of its join cases by address.
  *
  * Rejected: the generation in the unused high bits of the record's
  * address: 16 bits on x86-64 (fewer where the top byte carries a memory
@@ -96,7 +103,7 @@ int weft__handle_register(weft_thread *g)
     }
     if (chunk) {
         chunk[i % CHUNK_SIZE] = g;
-        g->handle.slot = slot_base + i;
+        g->slot = slot_base + i;
         /* release: the entry (and the chunk) are written before a reader
          * that sees the new count (weft__handle_record) reads them. */
         atomic_store_explicit(&nslots, i + 1, memory_order_release);
@@ -105,11 +112,12 @@ int weft__handle_register(weft_thread *g)
     return chunk ? 0 : ENOMEM;
 }
 
-/* Runs on: g's spawner before g is queued to run, or g itself: no one
- * retires g meanwhile. The handle of g as it is now. */
+/* Runs on: g's spawner before g is queued to run, or g itself: g's
+ * handles do not die meanwhile. The handle of g as it is now. */
 weft_thread *weft__handle_of(const weft_thread *g)
 {
-    uintptr_t h = (uintptr_t)g->handle.gen << 32 | (g->handle.slot + 1u);
+    uint32_t gen = atomic_load_explicit(&g->handle.gen, memory_order_relaxed);
+    uintptr_t h = (uintptr_t)gen << 32 | (g->slot + 1u);
     return (weft_thread *)h;
 }
 
@@ -129,7 +137,8 @@ weft_thread *weft__handle_record(const weft_thread *h)
 /* Holds: g's handle lock. Whether h is g's current handle. */
 bool weft__handle_current(const weft_thread *g, const weft_thread *h)
 {
-    return g->handle.gen == gen_of(h);
+    return atomic_load_explicit(&g->handle.gen, memory_order_relaxed) ==
+           gen_of(h);
 }
 
 /* Runs on: any thread, holding no runtime lock. Locks the record h names
@@ -152,24 +161,31 @@ void weft__handle_unlock(weft_thread *g)
     weft__spin_unlock(&g->handle.lock);
 }
 
-/* Holds: g's handle lock, g current. Makes every handle of g stale: its
- * thread leaves its scope now, and its record is freed later. */
+/* Holds: g's handle lock; g's thread is DONE. Makes every handle of g
+ * stale (idempotent). */
 void weft__handle_end_locked(weft_thread *g)
 {
-    g->handle.gen++;
-    g->handle.ended = true;
+    uint32_t gen = atomic_load_explicit(&g->handle.gen, memory_order_relaxed);
+    atomic_store_explicit(&g->handle.gen, gen | 1u, memory_order_relaxed);
 }
 
-/* Runs on: any thread, holding no runtime lock; g's thread is DONE and g
- * is about to go back to a pool. Makes every handle of g stale, if that
- * was not done yet, and readies g's handle state for its next life. */
-void weft__handle_retire(weft_thread *g)
+/* Runs on: any thread, holding no runtime lock; g's thread is DONE. */
+void weft__handle_end(weft_thread *g)
 {
     weft__spin_lock(&g->handle.lock);
-    if (!g->handle.ended)
-        g->handle.gen++;
-    g->handle.ended = false;
+    weft__handle_end_locked(g);
     weft__spin_unlock(&g->handle.lock);
+}
+
+/* Runs on: the spawner of g, a record taken from a pool (its handles
+ * dead). Gives g its next generation, before any handle of it is made;
+ * whoever gets that handle learns the generation through the same chain
+ * of events (a spawn happens before its handle is used). */
+void weft__handle_reborn(weft_thread *g)
+{
+    uint32_t gen = atomic_load_explicit(&g->handle.gen, memory_order_relaxed);
+    atomic_store_explicit(&g->handle.gen, (gen | 1u) + 1u,
+                          memory_order_relaxed);
 }
 
 /* Runs on: weft_run's thread at teardown, once no thread runs and before

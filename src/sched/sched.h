@@ -203,19 +203,19 @@ struct weft_thread {
     weft__ctx ctx;               /* valid while not running */
     weft__stack *stack;          /* NULL until it first runs, and when done */
     _Atomic uint32_t park;       /* WEFT__RUNNING ... WEFT__NOTIFIED */
+    int wake_result;             /* written by the claimer, read by g */
     /* Claim word of the current wait: gen << 2 | interruptible << 1 |
      * claimed. Exactly one party claims each wait (park.c). */
     _Atomic uint64_t claim;
-    /* Handle state (handle.c): kept, like claim, when the record is
-     * reused. gen, ended: under lock; slot: for life. */
+    /* Handle state (handle.c), kept like claim when the record is reused:
+     * the generation (even while its handles are current; made odd under
+     * lock). Here, and slot and saved_errno in what was padding: a
+     * record's size and the place of its hot fields are tuned for
+     * spawning (thread.c). */
     struct {
         weft__spinlock lock;
-        uint32_t gen;            /* the current handles' generation */
-        uint32_t slot;
-        bool ended;              /* gen moved on in this incarnation */
+        _Atomic uint32_t gen;
     } handle;
-    int wake_result;             /* written by the claimer, read by g */
-    int saved_errno;
     void *asan_fake;             /* ASan fake-stack slot while switched out */
     weft_thread *next;           /* run queue / free list link */
     weft_thread *all_next;       /* every record ever allocated; g_lock */
@@ -223,6 +223,7 @@ struct weft_thread {
     uint32_t magic;
     _Atomic bool detached;       /* set under home->lock; never cleared */
     bool joining;                /* under home->lock */
+    int saved_errno;
     weft_fn fn;
     void *arg;
     int result;                  /* valid once DONE */
@@ -257,6 +258,7 @@ struct weft_thread {
                                     (park.c: block_carrier); set at
                                     wait_begin, read by notify() */
     char name[32];
+    uint32_t slot;               /* in the handle table, for life */
 };
 
 weft_thread *weft__g(void);           /* current thread, or NULL */
@@ -278,7 +280,8 @@ bool weft__handle_current(const weft_thread *g, const weft_thread *h);
 weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
 void weft__handle_unlock(weft_thread *g);
 void weft__handle_end_locked(weft_thread *g);
-void weft__handle_retire(weft_thread *g);
+void weft__handle_end(weft_thread *g);
+void weft__handle_reborn(weft_thread *g);
 void weft__handles_reset(void);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);

@@ -162,6 +162,18 @@ typedef struct weft_attr {
                              after weft_pin (weft_unpin releases it) */
 } weft_attr;
 
+/* Thread handles. A weft_thread * is a handle, not an address: it names a
+ * thread record and that record's incarnation (records are reused by later
+ * spawns). A handle goes stale when its thread is joined (weft_join, or a
+ * join case of weft_select), when its scope closes (reaping it unjoined),
+ * or, for a detached thread, when the thread ends. Every call that takes a
+ * handle refuses a stale one with ESRCH (weft_name: NULL, errno ESRCH),
+ * even if its record now runs another thread, which it never touches; so
+ * does a handle kept from an earlier weft_run. A stale handle is caught
+ * unless its record was reused 2^31 times since. A value that was never a
+ * handle is not dereferenced: it is refused unless it happens to equal a
+ * current handle. Handles may be compared: one thread's are all equal. */
+
 /* Spawns fn(arg) as a child of the calling virtual thread, in its innermost
  * open scope. The child runs concurrently. Its stack is reserved by the
  * spawn (address space; its pages are touched as the child grows into
@@ -169,9 +181,9 @@ typedef struct weft_attr {
  * fails with EAGAIN, and the scope and the siblings are untouched: the
  * caller decides (a server closes that connection and goes on). If the
  * caller's run queue is full (256 threads), the caller first yields to
- * them: back pressure on spawn storms. A joinable child's record lives
- * until weft_join or until its scope closes, whichever comes first; after
- * that the handle is invalid.
+ * them: back pressure on spawn storms. A joinable child's handle is
+ * current until weft_join or until its scope closes, whichever comes
+ * first; a detached child's until it ends.
  * Runs on: virtual thread. Returns the handle, or NULL with errno:
  *   EPERM   not called from a virtual thread
  *   ECHILD  called in a forked child (see fork(2) above)
@@ -184,13 +196,16 @@ WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
                                    void *arg);
 
 /* Waits for t to finish and stores its result in *result if result is not
- * NULL; then t's handle is invalid. t's result is fn's return value or,
+ * NULL; then t's handle is stale. t's result is fn's return value or,
  * when fn returned 0, its first child failure as weft_scope_close reports
  * it: ECANCELED or ETIMEDOUT if t was cancelled (weft_cancel, or its scope
  * was cancelled or timed out) before that child failed, else the child's
  * result. A cancellation point. Runs on: any thread.
  *   0          t finished
- *   EINVAL     t is NULL, detached, already joined or being joined
+ *   EINVAL     t is NULL, the root thread, detached (still running), or
+ *              being joined by another thread
+ *   ESRCH      t is stale: already joined, its scope closed, or detached
+ *              and ended
  *   EDEADLK    t is the calling thread
  *   ECHILD     in a forked child, t had not finished at the fork
  *   ECANCELED  the caller was cancelled (t stays joinable). A failing
@@ -201,17 +216,21 @@ WEFT_API weft_thread *weft_go_with(const weft_attr *attr, weft_fn fn,
  *   ETIMEDOUT  the caller's scope deadline passed (t stays joinable) */
 WEFT_API int weft_join(weft_thread *t, int *result);
 
-/* Marks t detached: it is reclaimed as soon as it finishes. Its scope still
- * waits for it. Runs on: any thread.
+/* Marks t detached: it is reclaimed as soon as it finishes (its handle
+ * then goes stale). Its scope still waits for it. Runs on: any thread.
  *   0       done
- *   EINVAL  t is NULL, already detached, joined or being joined */
+ *   EINVAL  t is NULL, the root thread, already detached or being joined
+ *   ESRCH   t is stale: joined, its scope closed, or detached and ended */
 WEFT_API int weft_detach(weft_thread *t);
 
 /* Cancels t and all its descendants: each of their blocking calls, now and
  * later, fails with ECANCELED. A thread that returns ECANCELED because it was
  * cancelled does not count as a failure of its scope. Runs on: any thread.
- *   0       cancellation requested (idempotent)
- *   EINVAL  t is NULL or already joined */
+ *   0       cancellation requested (idempotent; also when t has finished
+ *           but is still joinable)
+ *   EINVAL  t is NULL
+ *   ESRCH   t is stale: joined, its scope closed, or detached and ended;
+ *           no thread is cancelled */
 WEFT_API int weft_cancel(weft_thread *t);
 
 /* Lets other runnable virtual threads run. Runs on: any thread (an OS thread
@@ -237,10 +256,11 @@ WEFT_API bool weft_cancelled(void);
 WEFT_API int weft_pin(void);
 WEFT_API int weft_unpin(void);
 
-/* The calling virtual thread, or NULL on an OS thread. */
+/* The calling virtual thread's handle, or NULL on an OS thread. */
 WEFT_API weft_thread *weft_self(void);
 
-/* The thread's name (valid as long as the handle). */
+/* The thread's name, valid while the handle is current. Runs on: any
+ * thread. NULL with errno EINVAL if t is NULL, ESRCH if t is stale. */
 WEFT_API const char *weft_name(const weft_thread *t);
 
 /* ----------------------------------------------------------------- scopes */
@@ -374,14 +394,17 @@ typedef struct weft_case {
 /* Completes exactly one of the n cases, chosen at random among those ready
  * (so no case starves), waiting until one is if none is; the others are
  * left untouched (a join not chosen can still be joined). A join case that
- * completes joins the thread: its handle is then invalid. deadline_ns:
+ * completes joins the thread: its handle is then stale. deadline_ns:
  * negative none, 0 poll, else absolute (weft_now clock). A cancellation point.
  * Returns the index of the completed case, or -1 with errno:
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
  *   ENOMEM     no memory for the deadline's timer
  *   EINVAL     cases is NULL, n is 0 or above 1024, a case is malformed, or
- *              a join case's thread is being joined elsewhere */
+ *              a join case's thread is the root, detached (still running)
+ *              or being joined elsewhere
+ *   ESRCH      a join case's handle is stale (weft_join); nothing is taken
+ *              through the other cases, even ready ones */
 WEFT_API int weft_select(weft_case *cases, size_t n, int64_t deadline_ns);
 
 /* ------------------------------------------------------ synchronisation */

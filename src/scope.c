@@ -145,20 +145,24 @@ void weft__free_chain(weft_thread *chain)
 }
 
 /* Runs on: s's owner, once s has no live children. Frees the records of
- * children that finished without being joined. */
+ * children that finished without being joined, whose handles die here
+ * (detached ones' died as they ended), before s can be freed. */
 void weft__scope_reap(weft_scope *s)
 {
-    weft_thread *freed = NULL;
+    weft_thread *freed = NULL, *unjoined = NULL;
     weft__spin_lock(&s->lock);
     weft__scope_collect_done_locked(s, &freed);
     weft__list *n;
     while ((n = weft__list_pop_front(&s->children))) {
         weft_thread *g = weft__container_of(n, weft_thread, home_link);
-        g->next = freed;
-        freed = g;
+        g->next = unjoined;
+        unjoined = g;
     }
     weft__spin_unlock(&s->lock);
+    for (weft_thread *g = unjoined; g; g = g->next)
+        weft__handle_end(g); /* handle locks come before s's */
     weft__free_chain(freed);
+    weft__free_chain(unjoined);
 }
 
 weft_scope *weft_scope_open(void)

@@ -5,6 +5,7 @@
  *
  * Lock order (outer first). A lock may only be taken while holding locks
  * that come before it:
+ *   0. thread handle locks (weft_thread.handle.lock), by address
  *   1. scope locks, ancestor before descendant (a thread's home scope before
  *      the scopes of that thread's root)
  *   2. object wait-queue locks (mutex, cond, sem)
@@ -219,11 +220,19 @@ struct weft_thread {
     weft__ctx ctx;               /* valid while not running */
     weft__stack *stack;          /* from its spawn on; NULL when done */
     _Atomic uint32_t park;       /* WEFT__RUNNING ... WEFT__NOTIFIED */
+    int wake_result;             /* written by the claimer, read by g */
     /* Claim word of the current wait: gen << 2 | interruptible << 1 |
      * claimed. Exactly one party claims each wait (park.c). */
     _Atomic uint64_t claim;
-    int wake_result;             /* written by the claimer, read by g */
-    int saved_errno;
+    /* Handle state (handle.c), kept like claim when the record is reused:
+     * the generation (even while its handles are current; made odd under
+     * lock). Here, and slot and saved_errno in what was padding: a
+     * record's size and the place of its hot fields are tuned for
+     * spawning (thread.c). */
+    struct {
+        weft__spinlock lock;
+        _Atomic uint32_t gen;
+    } handle;
     void *asan_fake;             /* ASan fake-stack slot while switched out */
     weft_thread *next;           /* run queue / free list link */
     weft_thread *all_next;       /* every record ever allocated; g_lock */
@@ -231,6 +240,7 @@ struct weft_thread {
     uint32_t magic;
     _Atomic bool detached;       /* set under home->lock; never cleared */
     bool joining;                /* under home->lock */
+    int saved_errno;
     weft_fn fn;
     void *arg;
     int result;                  /* valid once DONE */
@@ -265,12 +275,30 @@ struct weft_thread {
                                     (park.c: block_carrier); set at
                                     wait_begin, read by notify() */
     char name[32];
+    uint32_t slot;               /* in the handle table, for life */
 };
 
 weft_thread *weft__g(void);           /* current thread, or NULL */
 const char *weft__thread_name(const weft_thread *g, char *buf, size_t size);
 void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__thread_free(weft_thread *g);
+bool weft__thread_gone_locked(const weft_thread *t);
+void weft__thread_leave_home_locked(weft_thread *g);
+void weft__join_forget(weft_thread *t, const weft_thread *h,
+                       const weft__waiter *w);
+
+/* handle.c: what the public API calls a weft_thread * is a handle, a
+ * number that names a record and its incarnation, never a record. */
+int  weft__handle_register(weft_thread *g);          /* 0 / ENOMEM */
+weft_thread *weft__handle_of(const weft_thread *g);
+weft_thread *weft__handle_record(const weft_thread *h); /* unchecked */
+bool weft__handle_current(const weft_thread *g, const weft_thread *h);
+weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
+void weft__handle_unlock(weft_thread *g);
+void weft__handle_end_locked(weft_thread *g);
+void weft__handle_end(weft_thread *g);
+void weft__handle_reborn(weft_thread *g);
+void weft__handles_reset(void);
 void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);

@@ -30,8 +30,16 @@
  * that cancellation translated by a library (record_failure_locked).
  *
  * Records are pooled for the life of the runtime (per P, then globally):
- * never returned to malloc while it runs, so a stale handle reads a record
- * marked DEAD rather than freed memory.
+ * never returned to malloc while it runs. What callers hold is a handle
+ * (handle.c), which names a record and its incarnation: a handle whose
+ * thread was joined, ended detached or was reaped by its scope's close is
+ * refused with ESRCH, never taken for the thread that reuses the record.
+ * A thread is gone for its handle once it leaves its scope's children
+ * (joined, reaped) or, detached, once it is DONE; its record is freed
+ * after that, and its handles die before (handle.c): where a joiner,
+ * detacher or the thread itself takes it out of its scope, holding its
+ * handle lock (weft__thread_leave_home_locked), where a detached thread
+ * ends (finish_detached), or where its scope's close reaps it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -102,6 +110,17 @@ static weft_thread *pop_free(weft__proc *p)
  * single cost of a spawn. */
 static void *(*volatile memset_fn)(void *, int, size_t) = memset;
 
+/* The handle state is kept too (handle.c), and sits right after claim. */
+_Static_assert(offsetof(weft_thread, handle) ==
+                   offsetof(weft_thread, claim) + sizeof(uint64_t),
+               "the words kept across reuse are contiguous");
+#ifdef __x86_64__
+/* 376 bytes, 384 with malloc's header: six cache lines, at the same phase
+ * for every record, which the spawner and the carriers that run its
+ * children pass between them. The handle state went into padding. */
+_Static_assert(sizeof(weft_thread) <= 376, "a record fits six lines");
+#endif
+
 static void zero_record(weft_thread *g)
 {
     /* All but the claim word, which goes on counting generations across
@@ -110,7 +129,8 @@ static void zero_record(weft_thread *g)
      * word with an old generation that must not match a wait of this one.
      * It starts claimed (park.c's CLAIMED bit), so nothing claims until
      * the first wait_begin. */
-    size_t at = offsetof(weft_thread, claim), end = at + sizeof g->claim;
+    size_t at = offsetof(weft_thread, claim);
+    size_t end = offsetof(weft_thread, handle) + sizeof g->handle;
     memset_fn(g, 0, at);
     memset_fn((char *)g + end, 0, sizeof *g - end);
     uint64_t c = atomic_load_explicit(&g->claim, memory_order_relaxed);
@@ -124,13 +144,20 @@ static weft_thread *alloc_g(weft__proc *p)
     weft_thread *g = pop_free(p);
     if (g) {
         weft_thread *all_next = g->all_next;
+        uint32_t slot = g->slot;
         zero_record(g);
         g->all_next = all_next;
+        g->slot = slot;
+        weft__handle_reborn(g);
         return g;
     }
     g = weft__calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    if (weft__handle_register(g)) {
+        free(g);
+        return NULL;
+    }
     weft__spin_lock(&weft__S.g_lock);
     g->all_next = weft__S.all_g;
     weft__S.all_g = g;
@@ -138,10 +165,11 @@ static weft_thread *alloc_g(weft__proc *p)
     return g;
 }
 
-/* Runs on: any thread. g is DONE and unreachable from any scope. */
+/* Runs on: any thread. g is DONE, unreachable from any scope, and its
+ * handles are dead. */
 void weft__free_g(weft_thread *g)
 {
-    g->magic = WEFT__G_DEAD;
+    g->magic = WEFT__G_DEAD; /* its handles are dead already (handle.c) */
     weft__carrier *m = weft__m();
     weft__proc *p = m ? m->p : NULL;
     if (p) {
@@ -160,6 +188,7 @@ void weft__free_g(weft_thread *g)
 /* Runs on: weft_run's thread at teardown. */
 void weft__free_all_g(void)
 {
+    weft__handles_reset();
     weft_thread *g = weft__S.all_g;
     while (g) {
         weft_thread *next = g->all_next;
@@ -281,6 +310,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     g->fn = fn;
     g->stack_size = a && a->stack_size ? a->stack_size : weft__S.stack_size;
     if (!give_stack(p, g)) {
+        weft__handle_end(g); /* never handed out; the pool wants it dead */
         weft__free_g(g);
         return NULL;
     }
@@ -350,8 +380,9 @@ weft_thread *weft_go_with(const weft_attr *a, weft_fn fn, void *arg)
         return NULL;
     }
     WEFT__TRACE(weft__trace_spawn(self, g));
+    weft_thread *h = weft__handle_of(g); /* before g can run, end, be freed */
     weft__enqueue_spawned(g);
-    return g;
+    return h;
 }
 
 weft_thread *weft_go(weft_fn fn, void *arg)
@@ -429,6 +460,7 @@ static void finish_root(weft_thread *g)
 static void finish_detached(weft__carrier *m, weft_thread *g, weft_scope *home)
 {
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
+    weft__handle_end(g); /* here, where g's first line is hot (handle.c) */
     if (m->fin_scope != home)
         weft__finish_flush(m);
     m->fin_scope = home;
@@ -473,6 +505,33 @@ static void record_failure_locked(weft_scope *s, int result)
     weft__scope_cancel_locked(s, ECANCELED);
 }
 
+/* Holds: g's handle lock, then g->home->lock. g leaves its scope's
+ * children for good (its record is freed by the caller or a joiner): its
+ * handles die now, not when the record is freed, since the scope may be
+ * closed and freed in between. */
+void weft__thread_leave_home_locked(weft_thread *g)
+{
+    weft__list_remove(&g->home_link);
+    weft__handle_end_locked(g);
+}
+
+/* Holds: g's handle lock, then g->home->lock; g is DONE. Claims the wait
+ * of g's joiner, if it has one that nobody claimed first: the join is then
+ * made here. g leaves its scope now, so that the scope's close (which may
+ * come before the joiner runs again) leaves the record to the joiner,
+ * which frees it. The caller completes the returned wait once it is done
+ * with g. */
+static weft__waiter *take_joiner_locked(weft_thread *g)
+{
+    weft__waiter *w = g->joiner;
+    if (!w || !weft__claim(w))
+        return NULL;
+    g->joiner = NULL;
+    g->joining = false;
+    weft__thread_leave_home_locked(g);
+    return w;
+}
+
 /* Runs on: any carrier, g off its stack. Publishes
  * g's result to its scope, its joiner and its scope's closer. */
 static void finish(weft__carrier *m, weft_thread *g)
@@ -488,18 +547,21 @@ static void finish(weft__carrier *m, weft_thread *g)
         finish_detached(m, g, home);
         return;
     }
+    weft__spin_lock(&g->handle.lock); /* g may leave its scope */
     weft__spin_lock(&home->lock);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
      * below must not take it away (its next blocking call sees it). */
-    if (g->joiner && weft__wake(g->joiner, WEFT__CASE + g->joiner->index))
-        g->joiner = NULL; /* taken: the joiner finishes the join */
+    weft__waiter *joiner = take_joiner_locked(g);
     if (failed && !home->first_error)
         record_failure_locked(home, g->result);
     bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
-        weft__list_remove(&g->home_link);
+        weft__thread_leave_home_locked(g);
     weft__spin_unlock(&home->lock);
+    weft__spin_unlock(&g->handle.lock);
+    if (joiner) /* the last use of g: the joiner may free it at once */
+        weft__complete(joiner, WEFT__CASE + (int)joiner->index);
     if (detached)
         weft__free_g(g);
     weft__scope_leave(home, 1);
@@ -515,95 +577,184 @@ void weft__thread_finish(weft__carrier *m, weft_thread *g)
 
 /* ------------------------------------------------------ join and friends */
 
-static bool valid(const weft_thread *t)
+static bool ended_detached(const weft_thread *t)
 {
-    return t && t->magic == WEFT__G_MAGIC;
+    return atomic_load_explicit(&t->detached, memory_order_relaxed) &&
+           atomic_load_explicit(&t->state, memory_order_relaxed) ==
+               WEFT__G_DONE;
 }
 
-/* Under t->home->lock, t DONE and joined: unlinks it and takes its result.*/
-static int take_result_locked(weft_thread *t)
+/* Holds: t's handle lock (t current) and t->home->lock. Whether t is gone
+ * for its handle although its record is not freed yet: joined or reaped
+ * (out of its scope's children), or detached and ended. */
+bool weft__thread_gone_locked(const weft_thread *t)
 {
-    weft__list_remove(&t->home_link);
-    return t->result;
+    return !weft__list_linked(&t->home_link) || ended_detached(t);
 }
 
-int weft_join(weft_thread *t, int *result)
+/* Holds: t's handle lock, t current. Whether t is gone for its handle
+ * (weft__thread_gone_locked). Only its scope knows: the root thread, which
+ * has none, is never gone while its handle is current. */
+static bool gone(weft_thread *t)
+{
+    weft_scope *home = t->home; /* alive: t, current, is not freed */
+    if (!home)
+        return false;
+    weft__spin_lock(&home->lock);
+    bool r = weft__thread_gone_locked(t);
+    weft__spin_unlock(&home->lock);
+    return r;
+}
+
+/* Runs on: any thread, holding nothing. Locks the thread that handle h
+ * names, then its scope, and returns its record, linked in the scope's
+ * children. Else NULL, holding nothing, with *err: ESRCH (h is stale) or
+ * EINVAL (h is the root thread, which has no scope). */
+static weft_thread *lock_home(const weft_thread *h, int *err)
+{
+    *err = ESRCH;
+    weft_thread *t = weft__handle_lock(h);
+    if (!t)
+        return NULL;
+    weft_scope *home = t->home; /* alive: t, current, is not freed */
+    if (!home) {
+        *err = EINVAL;
+    } else {
+        weft__spin_lock(&home->lock);
+        if (!weft__thread_gone_locked(t))
+            return t;
+        weft__spin_unlock(&home->lock); /* before t, then home, is freed */
+    }
+    weft__handle_unlock(t);
+    return NULL;
+}
+
+/* Holds: what lock_home took. Drops it. */
+static void unlock_home(weft_thread *t)
+{
+    weft__spin_unlock(&t->home->lock);
+    weft__handle_unlock(t);
+}
+
+/* Runs on: a joiner of t (handle h) whose wait w ended without t's result
+ * (cancelled, timed out, or another select case won), holding nothing.
+ * Takes w back from t, unless t's record was freed meanwhile (its scope
+ * closed): then nothing refers to w any more. */
+void weft__join_forget(weft_thread *t, const weft_thread *h,
+                       const weft__waiter *w)
+{
+    weft__spin_lock(&t->handle.lock);
+    if (weft__handle_current(t, h)) {
+        weft__spin_lock(&t->home->lock);
+        if (t->joiner == w) {
+            t->joiner = NULL;
+            t->joining = false;
+        }
+        weft__spin_unlock(&t->home->lock);
+    }
+    weft__spin_unlock(&t->handle.lock);
+}
+
+/* Holds: what lock_home took, t not being joined; w begun. Waits for t to
+ * finish and takes its record (to free): 0, or the error that ended the
+ * wait. Returns holding nothing. */
+static int join_locked(weft_thread *t, const weft_thread *h, weft__waiter *w)
+{
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
+        WEFT__G_DONE) {
+        weft__thread_leave_home_locked(t);
+        unlock_home(t);
+        weft__wait_abort(w); /* a cancel that lands now stays in force */
+        return 0;
+    }
+    t->joining = true;
+    t->joiner = w;
+    weft__handle_unlock(t); /* t is linked: it stays until home->lock */
+    int r = weft__wait_block(w, &t->home->lock, -1);
+    if (r == WEFT__CASE)
+        return 0; /* finish() made the join: t is ours */
+    weft__join_forget(t, h, w);
+    return r;
+}
+
+int weft_join(weft_thread *h, int *result)
 {
     weft__os_use();
-    if (t && t == weft__g())
-        return EDEADLK;
-    if (!valid(t) || !t->home)
+    weft_thread *self = weft__g();
+    if (!h)
         return EINVAL;
+    if (self && h == weft__handle_of(self))
+        return EDEADLK;
+    weft_thread *t = weft__handle_record(h);
+    if (!t)
+        return ESRCH;
     if (unlikely(weft__forked_child) && atomic_load_explicit(
             &t->state, memory_order_relaxed) != WEFT__G_DONE)
         return ECHILD; /* it can never finish in this process */
-    weft_scope *home = t->home;
     weft__waiter w;
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_JOIN, t);
     if (r)
         return r;
-    weft__spin_lock(&home->lock);
-    if (t->magic != WEFT__G_MAGIC || atomic_load(&t->detached) || t->joining) {
-        weft__spin_unlock(&home->lock);
+    if (!lock_home(h, &r)) {
+        weft__wait_abort(&w);
+        return r;
+    }
+    if (atomic_load(&t->detached) || t->joining) {
+        unlock_home(t);
         weft__wait_abort(&w);
         return EINVAL;
     }
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) != WEFT__G_DONE) {
-        t->joining = true;
-        t->joiner = &w;
-        r = weft__wait_block(&w, &home->lock, -1);
-        weft__spin_lock(&home->lock);
-        t->joiner = NULL;
-        t->joining = false;
-        if (r != WEFT__CASE) {
-            weft__spin_unlock(&home->lock);
-            return r;
-        }
-    } else {
-        weft__spin_unlock(&home->lock);
-        weft__wait_abort(&w); /* a cancel that lands now stays in force */
-        weft__spin_lock(&home->lock);
-    }
-    int res = take_result_locked(t);
-    weft__spin_unlock(&home->lock);
+    r = join_locked(t, h, &w);
+    if (r)
+        return r;
+    int res = t->result;
     weft__free_g(t);
     if (result)
         *result = res;
     return 0;
 }
 
-int weft_detach(weft_thread *t)
+int weft_detach(weft_thread *h)
 {
     weft__os_use();
-    if (!valid(t) || !t->home)
+    if (!h)
         return EINVAL;
-    weft_scope *home = t->home;
-    weft__spin_lock(&home->lock);
+    int err;
+    weft_thread *t = lock_home(h, &err);
+    if (!t)
+        return err;
     if (atomic_load(&t->detached) || t->joining) {
-        weft__spin_unlock(&home->lock);
+        unlock_home(t);
         return EINVAL;
     }
     bool done = atomic_load_explicit(&t->state, memory_order_relaxed) ==
                 WEFT__G_DONE;
     if (done)
-        weft__list_remove(&t->home_link);
+        weft__thread_leave_home_locked(t);
     else
         atomic_store(&t->detached, true);
-    weft__spin_unlock(&home->lock);
+    unlock_home(t);
     if (done)
         weft__free_g(t);
     return 0;
 }
 
-int weft_cancel(weft_thread *t)
+int weft_cancel(weft_thread *h)
 {
     weft__os_use();
-    if (!valid(t))
+    if (!h)
         return EINVAL;
-    weft__spin_lock(&t->root.lock);
-    weft__scope_cancel_locked(&t->root, ECANCELED);
-    weft__spin_unlock(&t->root.lock);
-    return 0;
+    weft_thread *t = weft__handle_lock(h);
+    if (!t)
+        return ESRCH;
+    bool dead = gone(t);
+    if (!dead) {
+        weft__spin_lock(&t->root.lock);
+        weft__scope_cancel_locked(&t->root, ECANCELED);
+        weft__spin_unlock(&t->root.lock);
+    }
+    weft__handle_unlock(t);
+    return dead ? ESRCH : 0;
 }
 
 int weft_yield(void)
@@ -621,7 +772,8 @@ int weft_yield(void)
 
 weft_thread *weft_self(void)
 {
-    return weft__g();
+    weft_thread *g = weft__g();
+    return g ? weft__handle_of(g) : NULL;
 }
 
 bool weft_cancelled(void)
@@ -630,12 +782,17 @@ bool weft_cancelled(void)
     return g && atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
 }
 
-const char *weft_name(const weft_thread *t)
+const char *weft_name(const weft_thread *h)
 {
-    if (!valid(t))
+    weft_thread *g = h ? weft__handle_lock(h) : NULL;
+    if (!g || gone(g)) {
+        if (g)
+            weft__handle_unlock(g);
+        errno = h ? ESRCH : EINVAL;
         return NULL;
-    weft_thread *g = (weft_thread *)t;
+    }
     if (!g->name[0]) /* the default name, formatted on first request */
         default_name(g->name, sizeof g->name, (uintptr_t)g->fn);
+    weft__handle_unlock(g);
     return g->name;
 }

@@ -3,8 +3,10 @@
  *
  * Protocol (Go's, on weft's park/claim machinery):
  *   1. Begin one wait for the caller (one claim generation for all cases).
- *   2. Lock every object involved: join cases' scopes first, then channels
- *      (the declared lock order: scopes before objects), each set by
+ *   2. Lock every object involved: join cases' handle locks first (which
+ *      prove each handle current, so that its record and scope stay put,
+ *      and under which a joined thread leaves its scope), then their
+ *      scopes, then channels (the declared lock order), each set by
  *      address, each lock once.
  *   3. Poll the cases in a random order; complete the first ready one.
  *   4. Else queue one waiter per case (stored in the case's opaque space:
@@ -13,7 +15,12 @@
  *      its case's work under its own lock and wakes us with CASE + index.
  *      Dropping the locks before parking is safe: a claim that lands before
  *      we are off our stack is handled by the park handshake (park.c).
- *   5. Relock, unlink the waiters no one took, unlock.
+ *   5. Unlink the waiters no one took, one case at a time, each under its
+ *      own lock: once our wait is claimed, no waker can take another case.
+ *      A join case's scope may be gone by then (the thread ended and its
+ *      scope closed): its handle lock says whether the record still is
+ *      (weft__join_forget). A join case that won was made by the thread's
+ *      finish, which left the record to us.
  * Cases not chosen are untouched: nothing was moved through them, and a
  * join case not chosen leaves its thread joinable.
  */
@@ -56,27 +63,41 @@ static int by_address(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Fills locks with every lock the cases need, scopes before channels, each
- * group by address, each lock once. Returns how many. */
-static size_t lock_set(weft_case *k, size_t n, weft__spinlock **locks)
+/* The record a join case names (unchecked: see handles_current). */
+static weft_thread *joined(const weft_case *k)
 {
-    size_t m = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t first = m;
-        for (size_t i = 0; i < n; i++) {
-            bool join = k[i].kind == WEFT_CASE_JOIN;
-            if (join != (pass == 0))
-                continue;
-            locks[m++] = join ? &k[i].thread->home->lock : &k[i].chan->lock;
-        }
-        qsort(locks + first, m - first, sizeof *locks, by_address);
-        size_t u = first;
-        for (size_t i = first; i < m; i++)
-            if (u == first || locks[u - 1] != locks[i])
-                locks[u++] = locks[i];
-        m = u;
+    return weft__handle_record(k->thread);
+}
+
+/* Case k's lock in group 0 (a join's handle lock), 1 (a join's scope) or
+ * 2 (a channel), or NULL. Group 1 is read holding group 0. */
+static weft__spinlock *lock_of(const weft_case *k, int group)
+{
+    bool join = k->kind == WEFT_CASE_JOIN;
+    if (group == 2)
+        return join ? NULL : &k->chan->lock;
+    if (!join)
+        return NULL;
+    return group == 0 ? &joined(k)->handle.lock : &joined(k)->home->lock;
+}
+
+/* Appends the locks of group to locks[m...], by address, each once.
+ * Returns the new count. */
+static size_t add_group(weft_case *k, size_t n, int group,
+                        weft__spinlock **locks, size_t m)
+{
+    size_t first = m;
+    for (size_t i = 0; i < n; i++) {
+        weft__spinlock *l = lock_of(&k[i], group);
+        if (l)
+            locks[m++] = l;
     }
-    return m;
+    qsort(locks + first, m - first, sizeof *locks, by_address);
+    size_t u = first;
+    for (size_t i = first; i < m; i++)
+        if (u == first || locks[u - 1] != locks[i])
+            locks[u++] = locks[i];
+    return u;
 }
 
 static void lock_all(weft__spinlock **locks, size_t m)
@@ -100,21 +121,51 @@ static bool valid_case(const weft_case *k)
     case WEFT_CASE_RECV:
         return k->chan && k->chan->magic == WEFT__CHAN_MAGIC && k->elem;
     case WEFT_CASE_JOIN:
-        return k->thread && k->thread->magic == WEFT__G_MAGIC &&
-               k->thread->home;
+        return k->thread != NULL;
     }
     return false;
 }
 
-/* Holds: the locks. Joins a DONE thread: takes its result and unlinks it;
- * the caller frees the record once the locks are dropped. */
+/* Holds: the handle locks. 0 if every join case's handle is current and
+ * names a thread with a scope (not the root); else ESRCH or EINVAL. */
+static int handles_current(weft_case *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (k[i].kind != WEFT_CASE_JOIN)
+            continue;
+        if (!weft__handle_current(joined(&k[i]), k[i].thread))
+            return ESRCH;
+        if (!joined(&k[i])->home)
+            return EINVAL;
+    }
+    return 0;
+}
+
+/* Holds: all the locks. 0 if every join case's thread is still in its
+ * scope (ESRCH if not) and free to join (EINVAL if detached or being
+ * joined elsewhere). */
+static int joins_free(weft_case *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        weft_thread *t = k[i].kind == WEFT_CASE_JOIN ? joined(&k[i]) : NULL;
+        if (!t)
+            continue;
+        if (weft__thread_gone_locked(t))
+            return ESRCH;
+        if (t->joining ||
+            atomic_load_explicit(&t->detached, memory_order_relaxed))
+            return EINVAL;
+    }
+    return 0;
+}
+
+/* Joins case k's thread, DONE and out of its scope (its handles ended):
+ * takes its result; the caller frees the record once it holds no lock. */
 static void take_join(weft_case *k, weft_thread **freed)
 {
-    weft_thread *t = k->thread;
+    weft_thread *t = joined(k);
     if (k->result)
         *k->result = t->result;
-    weft__list_remove(&t->home_link);
-    t->joining = false;
     t->next = *freed;
     *freed = t;
     k->err = 0;
@@ -132,9 +183,10 @@ static bool try_case(weft_case *k, weft__waiter **partner, weft_thread **freed)
         t = weft__chan_try_recv_locked(k->chan, k->elem, partner);
         break;
     default:
-        if (atomic_load_explicit(&k->thread->state, memory_order_relaxed) !=
+        if (atomic_load_explicit(&joined(k)->state, memory_order_relaxed) !=
             WEFT__G_DONE)
             return false;
+        weft__thread_leave_home_locked(joined(k));
         take_join(k, freed);
         return true;
     }
@@ -153,8 +205,8 @@ static void enqueue_case(weft_case *k, uint32_t i, const weft__waiter *proto)
     w->index = i;
     w->data = k->elem;
     if (k->kind == WEFT_CASE_JOIN) {
-        k->thread->joining = true;
-        k->thread->joiner = w;
+        joined(k)->joining = true;
+        joined(k)->joiner = w;
     } else {
         weft__list_push_back(k->kind == WEFT_CASE_SEND ? &k->chan->sendq
                                                        : &k->chan->recvq,
@@ -162,34 +214,24 @@ static void enqueue_case(weft_case *k, uint32_t i, const weft__waiter *proto)
     }
 }
 
-/* Holds: the locks. Takes back case k's waiter if no one took it. */
+/* Holds nothing; the select's wait is over. Takes back case k's waiter if
+ * no one took it. */
 static void dequeue_case(weft_case *k)
 {
     weft__waiter *w = waiter_of(k);
-    if (k->kind != WEFT_CASE_JOIN) {
-        weft__q_forget(w);
-    } else if (k->thread->joiner == w) {
-        k->thread->joiner = NULL;
-        k->thread->joining = false;
+    if (k->kind == WEFT_CASE_JOIN) {
+        weft__join_forget(joined(k), k->thread, w);
+        return;
     }
+    weft__spin_lock(&k->chan->lock);
+    weft__q_forget(w);
+    weft__spin_unlock(&k->chan->lock);
 }
 
 static int fail(int err)
 {
     errno = err;
     return -1;
-}
-
-/* Holds: the locks. A join case someone is already joining is invalid. */
-static bool joins_free(weft_case *k, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (k[i].kind == WEFT_CASE_JOIN &&
-            (k[i].thread->joining ||
-             atomic_load_explicit(&k[i].thread->detached,
-                                  memory_order_relaxed)))
-            return false;
-    return true;
 }
 
 static void shuffle(uint16_t *order, size_t n)
@@ -223,45 +265,75 @@ static int wait_cases(weft_case *k, size_t n, weft__spinlock **locks,
     unlock_all(locks, m);
     int r = weft__wait_block(waiter_of(&k[0]), NULL,
                              deadline < 0 ? -1 : deadline);
-    weft_thread *freed = NULL;
-    lock_all(locks, m);
-    for (size_t i = 0; i < n; i++)
-        if (r != WEFT__CASE + (int)i)
-            dequeue_case(&k[i]);
     int index = r >= WEFT__CASE ? r - WEFT__CASE : -1;
-    if (index >= 0) {
-        k[index].err = waiter_of(&k[index])->err;
-        if (k[index].kind == WEFT_CASE_JOIN)
-            take_join(&k[index], &freed);
+    /* A thread joined by the winning case may have left its scope, which
+     * may be gone: another case on the same thread has nothing to undo. */
+    weft_thread *won = index >= 0 && k[index].kind == WEFT_CASE_JOIN
+                           ? joined(&k[index]) : NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((int)i != index &&
+            !(won && k[i].kind == WEFT_CASE_JOIN && joined(&k[i]) == won))
+            dequeue_case(&k[i]);
+    if (index < 0)
+        return fail(r == WEFT__EXPIRED ? ETIMEDOUT : r);
+    k[index].err = waiter_of(&k[index])->err;
+    if (k[index].kind == WEFT_CASE_JOIN) {
+        weft_thread *freed = NULL;
+        take_join(&k[index], &freed); /* finish() unlinked it for us */
+        weft__free_chain(freed);
     }
-    unlock_all(locks, m);
-    weft__free_chain(freed);
-    if (index >= 0)
-        return index;
-    return fail(r == WEFT__EXPIRED ? ETIMEDOUT : r);
+    return index;
+}
+
+/* Locks what the cases need (locks: room for n + joins), having begun the
+ * select's wait. Returns 0 holding the *held locks at locks, or an error,
+ * holding nothing (the wait still to abort). */
+static int lock_cases(weft_case *k, size_t n, weft__spinlock **locks,
+                      size_t *held)
+{
+    size_t mh = add_group(k, n, 0, locks, 0);
+    lock_all(locks, mh);
+    int err = handles_current(k, n);
+    if (err) {
+        unlock_all(locks, mh);
+        return err;
+    }
+    size_t m = add_group(k, n, 2, locks, add_group(k, n, 1, locks, mh));
+    lock_all(locks + mh, m - mh);
+    err = joins_free(k, n);
+    if (err) /* scopes first: a thread out of its scope may go next */
+        unlock_all(locks, m);
+    *held = m;
+    return err;
 }
 
 int weft_select(weft_case *k, size_t n, int64_t deadline_ns)
 {
     if (!k || n == 0 || n > MAX_CASES)
         return fail(EINVAL);
-    for (size_t i = 0; i < n; i++)
+    size_t joins = 0;
+    for (size_t i = 0; i < n; i++) {
         if (!valid_case(&k[i]))
             return fail(EINVAL);
+        if (k[i].kind != WEFT_CASE_JOIN)
+            continue;
+        if (!joined(&k[i]))
+            return fail(ESRCH);
+        joins++;
+    }
     weft__os_use();
-    weft__spinlock *locks[n];
+    weft__spinlock *locks[n + joins];
     uint16_t order[n];
-    size_t m = lock_set(k, n, locks);
+    size_t m;
     weft__waiter proto;
     int r = weft__wait_begin(&proto, WEFT__WAIT_INTERRUPTIBLE,
                              WEFT__WAIT_SELECT, k);
     if (r)
         return fail(r);
-    lock_all(locks, m);
-    if (!joins_free(k, n)) {
-        unlock_all(locks, m);
+    r = lock_cases(k, n, locks, &m);
+    if (r) {
         weft__wait_abort(&proto);
-        return fail(EINVAL);
+        return fail(r);
     }
     shuffle(order, n);
     for (size_t j = 0; j < n; j++) {

@@ -774,9 +774,14 @@ static void idle(weft__carrier *m)
     bool suspect = false;
     if (timer_waiter) {
         until = weft__timers_next();
+        /* A CAS, not a store: a kick that came meanwhile took m off the
+         * waiter's post (INT64_MIN) and woke it; a deadline written over
+         * that would turn later kicks away while nobody waits. */
+        int64_t unset = INT64_MAX;
         if (until >= 0)
-            atomic_store_explicit(&weft__S.timer_wait_until, until,
-                                  memory_order_seq_cst);
+            atomic_compare_exchange_strong_explicit(
+                &weft__S.timer_wait_until, &unset, until,
+                memory_order_seq_cst, memory_order_relaxed);
     }
     if (until < 0 && (suspect = deadlock_check(&epoch, false)))
         until = weft_now() + DEADLOCK_GRACE_NS;

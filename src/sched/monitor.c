@@ -85,11 +85,13 @@
  * to its end (weft__monitor_run).
  *
  * Sleep. A tick that finds every P idle (after doing its work: a spare
- * to start, late timers) ends with the monitor asleep on M.word, with no
- * time-out, until a carrier takes a P (weft__monitor_kick). Nothing is
- * lost meanwhile: with every P idle no thread runs, so none can hog, and
- * the timer waiter watches the timers. An idle runtime thus makes no
- * wake-up at all (bench/idle_wakeups.c). The kick costs a carrier one
+ * to start, late timers) ends with the monitor asleep on M.word until a
+ * carrier takes a P (weft__monitor_kick), or a tick past the next armed
+ * timer's due time, if there is one. Nothing is lost meanwhile: with
+ * every P idle no thread runs, so none can hog; the timer waiter watches
+ * the timers, and the monitor's own wake-up is the backstop it keeps
+ * while busy (fire_late_timers). A runtime idle with no timer armed thus
+ * makes no wake-up at all (bench/idle_wakeups.c). The kick costs a carrier one
  * load while the monitor is awake, and a futex wake only when it sleeps;
  * it comes after the carrier's own wake-up, a system call already. The
  * Dekker pair: the monitor publishes M.sleeping, then re-reads npidle; a
@@ -434,12 +436,17 @@ static bool stopping(void)
     return atomic_load_explicit(&weft__S.done, memory_order_acquire);
 }
 
+/* Sleeps until a carrier takes a P. With a timer armed, no longer than a
+ * tick past its due time: the timer waiter fires it, and this is the
+ * backstop should it not (fire_late_timers). With none, no time-out. */
 static void sleep_until_kicked(void)
 {
     uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
     atomic_store_explicit(&M.sleeping, true, memory_order_seq_cst);
-    if (all_idle() && !stopping())
-        weft__futex_wait(&M.word, w, -1);
+    if (all_idle() && !stopping()) {
+        int64_t next = weft__timers_next();
+        weft__futex_wait(&M.word, w, next < 0 ? -1 : next + TICK_NS);
+    }
     atomic_store_explicit(&M.sleeping, false, memory_order_relaxed);
 }
 

@@ -199,7 +199,8 @@ static int hog(void *arg)
 
 static int64_t g_late_ms;
 
-/* Lateness less the resuming carrier's wait for a CPU (wt_sched.h). */
+/* Lateness less the waits for a CPU of the threads that resumed it
+ * (wt_sched_chain_waited: the monitor, a spare carrier). */
 static int pinned_waker(void *arg)
 {
     WT_CHECK_EQ(weft_pin(), 0);
@@ -207,7 +208,7 @@ static int pinned_waker(void *arg)
     wt_sched_mark(&m);
     int64_t due = weft_now() + WT_MS(20);
     weft_sleep(WT_MS(20));
-    g_late_ms = (weft_now() - due - wt_sched_waited(&m)) / 1000000;
+    g_late_ms = (weft_now() - due - wt_sched_chain_waited(&m)) / 1000000;
     WT_CHECK(!atomic_load(&g_hog_done));
     atomic_store(&g_pinned_woke, true);
     WT_CHECK_EQ(weft_unpin(), 0);

@@ -59,11 +59,12 @@ __attribute__((constructor)) static void measure_kernel_lateness(void)
 }
 
 /* The part of a wait's lateness that was weft's: `late` less the time the
- * calling thread waited for a CPU since mark m (taken just before the wait
- * began), never below 0. */
+ * calling thread, and the threads that woke one another to resume it,
+ * waited for a CPU since mark m (taken just before the wait began), never
+ * below 0. */
 static int64_t own_lateness(const struct wt_sched_mark *m, int64_t late)
 {
-    int64_t own = late - wt_sched_waited(m);
+    int64_t own = late - wt_sched_chain_waited(m);
     return own > 0 ? own : 0;
 }
 
@@ -268,7 +269,7 @@ static int ordered_sleeper(void *arg)
     g_deadline[i] = t0 + dur;
     WT_CHECK_EQ(weft_sleep(dur), 0);
     int64_t late = weft_now() - (t0 + dur);
-    g_wake_waited[i] = wt_sched_waited(&m);
+    g_wake_waited[i] = wt_sched_chain_waited(&m);
     g_wake_late[i] = own_lateness(&m, late);
     g_wake_order[atomic_fetch_add(&g_wake_seq, 1)] = i;
     return 0;

@@ -290,4 +290,12 @@ static inline long wt_ms_since(int64_t t0)
     return (long)((weft_now() - t0) / 1000000);
 }
 
+/* Milliseconds since t0 that were weft's: less the time the calling
+ * thread's carrier waited for a CPU since mark m (taken just before t0),
+ * which a loaded machine adds to a call that returns at once. */
+static inline long wt_own_ms_since(int64_t t0, const struct wt_sched_mark *m)
+{
+    return (long)((weft_now() - t0 - wt_sched_waited(m)) / 1000000);
+}
+
 #endif /* WT_IO_H */

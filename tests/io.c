@@ -1307,7 +1307,9 @@ static int root_file_big(void *arg)
     return 0;
 }
 
-RUN_TEST(pwrite_pread_of_9mib_move_it_whole, root_file_big, NULL, 2, 20)
+/* The time-out is generous: each page of the two 9 MiB buffers faults in,
+ * and on a loaded VM that took up to 20 s. */
+RUN_TEST(pwrite_pread_of_9mib_move_it_whole, root_file_big, NULL, 2, 60)
 
 static int root_file_offset(void *arg)
 {
@@ -1724,8 +1726,9 @@ static int root_user_nonblock_write(void *arg)
     return 0;
 }
 
+/* 30 s: the 8 MiB buffer faults in page by page, seconds on a loaded VM. */
 RUN_TEST(o_nonblock_write_returns_a_short_count_then_eagain,
-         root_user_nonblock_write, NULL, 2, 10)
+         root_user_nonblock_write, NULL, 2, 30)
 
 static int root_fionbio(void *arg)
 {

@@ -22,7 +22,8 @@
  *   wt_sched_chain_waited(m)  the caller's run delay since m plus that of
  *                           each thread that slept at m: the wake-up chain
  *                           that resumed it (a timer waiter that fired the
- *                           timer, the monitor, a spare carrier)
+ *                           timer, the monitor, a spare carrier); set
+ *                           m.skip to leave out a thread of the test's own
  *
  * Invariants: only raw system calls (a hooked open or read could park the
  * virtual thread and resume it on another carrier between the two reads);
@@ -58,6 +59,7 @@ struct wt_sched_mark {
     int tid[WT_SCHED_TASKS];
     int64_t delay[WT_SCHED_TASKS];
     char state[WT_SCHED_TASKS]; /* /proc's: 'R' running or runnable */
+    int skip; /* a thread of the test's own, not of any wake-up chain */
 };
 
 /* Reads /proc/self/task/<tid>/<what> into buf (NUL-terminated); 0 or -1. */
@@ -100,6 +102,7 @@ static inline int64_t wt_sched_delay(int tid)
 static inline void wt_sched_mark(struct wt_sched_mark *m)
 {
     m->n = 0;
+    m->skip = 0;
     int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
                            O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
@@ -167,6 +170,8 @@ static inline int64_t wt_sched_chain_waited(const struct wt_sched_mark *m)
         int k = 0;
         while (k < m->n && m->tid[k] != now.tid[i])
             k++;
+        if (now.tid[i] == m->skip)
+            continue;
         if (now.tid[i] == self || k == m->n || m->state[k] != 'R')
             sum += wt_sched_since(m, now.tid[i], now.delay[i]);
     }

@@ -88,13 +88,16 @@ static int root_parallel(void *arg)
 {
     enum { N = 16 };
     weft_thread *t[N];
-    int64_t t0 = weft_now();
+    int64_t t0 = wt_mark_now();
     for (int i = 0; i < N; i++)
         WT_REQUIRE((t[i] = wt_go(offload_100ms, NULL)) != NULL);
     for (int i = 0; i < N; i++)
         WT_CHECK_EQ(weft_join(t[i], NULL), 0);
-    int64_t ms = (weft_now() - t0) / 1000000;
-    WT_CHECK_MSG(ms < 800, "16 x 100 ms calls took %lld ms", (long long)ms);
+    /* Half the serial time, less the waits for a CPU of the carriers and
+     * of the pool's threads (new ones each: wt_own_since counts them). */
+    int64_t ms = wt_own_since(t0) / 1000000;
+    WT_CHECK_MSG(ms < 800, "16 x 100 ms calls took %lld ms (less the waits "
+                 "for a CPU)", (long long)ms);
     weft_runtime_stats st;
     WT_CHECK_EQ(weft_stats(&st), 0);
     WT_CHECK_MSG(st.offload_threads >= 8, "%u pool threads",

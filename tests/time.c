@@ -342,10 +342,21 @@ static int multi_sleeper(void *arg)
     return 0;
 }
 
+/* Up to 3 rounds, as measure_sleeps: a vCPU stall can spoil one round,
+ * a timer that weft fires late spoils all. */
 static int root_multi(void *arg)
 {
-    for (int i = 0; i < 8; i++)
-        WT_REQUIRE(wt_go(multi_sleeper, (void *)(intptr_t)i) != NULL);
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&g_late_multi, 0);
+        atomic_store(&g_worst_multi, 0);
+        weft_thread *t[8];
+        for (int i = 0; i < 8; i++)
+            WT_REQUIRE((t[i] = wt_go(multi_sleeper, (void *)(intptr_t)i)));
+        for (int i = 0; i < 8; i++)
+            WT_CHECK_EQ(weft_join(t[i], NULL), 0);
+        if (atomic_load(&g_late_multi) == 0)
+            break;
+    }
     return 0;
 }
 

@@ -437,10 +437,12 @@ Test(scope, deadline_set_from_several_threads_at_once, .timeout = 30)
 
 static int root_deadline_removed(void *arg)
 {
-    struct sleeper s = {.ns = WT_MS(50)};
+    /* 300 ms: a loaded machine may stall the owner between the two calls
+     * for longer than a shorter deadline; the sleeper outlasts it. */
+    struct sleeper s = {.ns = WT_MS(600)};
     weft_scope *sc = weft_scope_open();
     WT_REQUIRE(sc != NULL);
-    weft_scope_deadline(sc, weft_now() + WT_MS(20));
+    weft_scope_deadline(sc, weft_now() + WT_MS(300));
     weft_scope_deadline(sc, -1);
     WT_REQUIRE(wt_go(sleeper_body, &s) != NULL);
     WT_CHECK_EQ(weft_scope_close(sc), 0);

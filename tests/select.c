@@ -463,29 +463,32 @@ static int sleep_ms(void *arg)
     return weft_sleep(WT_MS((intptr_t)arg));
 }
 
+/* The sleeps are far apart (10, 300, 500 ms): on a loaded machine, under
+ * a sanitizer, the three spawns alone may take tens of ms. The clock
+ * starts before them, so the select is seen to wait. */
 static int root_join_first(void *arg)
 {
-    weft_thread *t30 = wt_go(sleep_ms, (void *)30);
-    weft_thread *t10 = wt_go(sleep_ms, (void *)10);
-    weft_thread *t50 = wt_go(sleep_ms, (void *)50);
-    WT_REQUIRE(t30 && t10 && t50);
-    int r[3] = {-1, -1, -1};
-    weft_case cs[3] = {WEFT_JOIN(t30, &r[0]), WEFT_JOIN(t10, &r[1]),
-                       WEFT_JOIN(t50, &r[2])};
-    cs[1].err = -5;
     int64_t t0 = weft_now();
+    weft_thread *t_mid = wt_go(sleep_ms, (void *)300);
+    weft_thread *t_first = wt_go(sleep_ms, (void *)10);
+    weft_thread *t_last = wt_go(sleep_ms, (void *)500);
+    WT_REQUIRE(t_mid && t_first && t_last);
+    int r[3] = {-1, -1, -1};
+    weft_case cs[3] = {WEFT_JOIN(t_mid, &r[0]), WEFT_JOIN(t_first, &r[1]),
+                       WEFT_JOIN(t_last, &r[2])};
+    cs[1].err = -5;
     WT_CHECK_EQ(weft_select(cs, 3, -1), 1);
     int64_t dt = weft_now() - t0;
     WT_CHECK_EQ(cs[1].err, 0);
     WT_CHECK_EQ(r[1], 0);
     WT_CHECK_EQ(r[0], -1);
     WT_CHECK_EQ(r[2], -1);
-    WT_CHECK_MSG(dt >= WT_MS(5), "select returned after %lld us",
+    WT_CHECK_MSG(dt >= WT_MS(10), "select returned after %lld us",
                  (long long)dt / 1000);
     /* the others are still joinable */
-    WT_CHECK_EQ(weft_join(t30, &r[0]), 0);
+    WT_CHECK_EQ(weft_join(t_mid, &r[0]), 0);
     WT_CHECK_EQ(r[0], 0);
-    WT_CHECK_EQ(weft_join(t50, &r[2]), 0);
+    WT_CHECK_EQ(weft_join(t_last, &r[2]), 0);
     WT_CHECK_EQ(r[2], 0);
     return 0;
 }

@@ -218,11 +218,14 @@ __attribute__((noinline, noipa, unused)) static pthread_t wt_carrier(void)
  * one thread at a time. */
 static struct wt_sched_mark wt_span_mark_;
 
-/* weft_now(), marking the threads' waits for a CPU for wt_own_since. */
+/* weft_now(), marking the threads' waits for a CPU for wt_own_since. The
+ * clock is read first: marking reads /proc, which on a loaded machine can
+ * take ms, and a lower bound must not start late. */
 static inline int64_t wt_mark_now(void)
 {
+    int64_t now = weft_now();
     wt_sched_mark(&wt_span_mark_);
-    return weft_now();
+    return now;
 }
 
 /* ns since t0 (from wt_mark_now) less the waits for a CPU since then. */

@@ -247,6 +247,7 @@ struct cancelled_sleep {
     int rc, err;
     struct timespec rem;
     int64_t start;
+    atomic_int started; /* start is set */
 };
 
 static int long_nanosleep(void *arg)
@@ -254,6 +255,7 @@ static int long_nanosleep(void *arg)
     struct cancelled_sleep *c = arg;
     struct timespec s5 = {5, 0};
     c->start = weft_now();
+    atomic_store(&c->started, 1);
     c->rc = nanosleep(&s5, &c->rem);
     c->err = wt_errno();
     return 0;
@@ -263,6 +265,9 @@ static int root_cancel_sleep(void *arg)
 {
     struct cancelled_sleep c = {.rc = -2};
     weft_thread *t = wt_go(long_nanosleep, &c);
+    /* Cancelled 50 ms into its sleep, however late it first runs. */
+    for (int i = 0; i < 5000 && !atomic_load(&c.started); i++)
+        weft_sleep(WT_MS(1));
     weft_sleep(WT_MS(50));
     int64_t cancelled = weft_now();
     WT_CHECK_EQ(weft_cancel(t), 0);

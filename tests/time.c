@@ -302,16 +302,30 @@ static void check_order(void)
     }
 }
 
+/* Runs root_order up to 3 times, as measure_sleeps: until every sleeper
+ * woke within MAX_LATE_NS (a vCPU stall can spoil one run), then checks. */
+static void run_order(unsigned procs)
+{
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&g_wake_seq, 0);
+        WT_RUN_EXPECT(root_order, NULL, procs, 0);
+        bool on_time = true;
+        for (int i = 0; i < 10; i++)
+            on_time = on_time && g_wake_late[i] < MAX_LATE_NS;
+        if (on_time)
+            break;
+    }
+    check_order();
+}
+
 Test(time, sleepers_wake_in_deadline_order_one_proc, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_order, NULL, 1, 0);
-    check_order();
+    run_order(1);
 }
 
 Test(time, sleepers_wake_in_deadline_order_two_procs, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_order, NULL, 2, 0);
-    check_order();
+    run_order(2);
 }
 
 /* Several threads sleeping short random times on two P's: every sleep

@@ -322,11 +322,13 @@ static int hog(void *arg)
     return 0;
 }
 
-static int root_hog(void *arg)
+/* One race; returns whether the write went into the ring. */
+static bool hog_round(void)
 {
     int sv[2];
     WT_REQUIRE_EQ(unix_pair(sv), 0);
     struct hog_race h = {.fd = sv[1]};
+    unsigned long long before = batched();
     /* The writer finds the hog queued and (under io_uring) leaves its
      * write in the ring; the hog then holds the carrier. The monitor hands
      * the P on and submits the write. */
@@ -335,12 +337,25 @@ static int root_hog(void *arg)
     WT_CHECK_EQ(wt_join(w), 0);
     WT_CHECK_EQ(wt_join(g), 0);
     WT_CHECK_EQ(atomic_load(&h.hog_gave_up), 0);
-    if (on_uring())
-        WT_CHECK(batched() > 0);
     char c;
     WT_CHECK_EQ(weft_read(sv[0], &c, 1), 1);
     weft_close(sv[0]);
     weft_close(sv[1]);
+    return batched() > before;
+}
+
+/* On a loaded machine the kernel may deschedule the carrier for longer
+ * than the hog limit before the race is set: the monitor then hands the P
+ * on early, the hog runs elsewhere and the write finds no one queued (it
+ * goes straight to the kernel). Such a round proves nothing: up to 20. */
+static int root_hog(void *arg)
+{
+    bool in_ring = false;
+    int rounds = on_uring() ? 20 : 1;
+    for (int round = 0; round < rounds && !in_ring; round++)
+        in_ring = hog_round();
+    if (on_uring())
+        WT_CHECK(in_ring);
     return 0;
 }
 

@@ -8,6 +8,7 @@
  * and Criterion runs its tests one at a time (-j1).
  */
 #include "wt.h"
+#include "wt_sched.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -43,31 +44,83 @@ struct ticks {
     int n;
 };
 
-/* Sleeps 1 ms in a loop for `ns`; lateness percentiles into *t. */
-static int measure_ticks(int64_t ns, struct ticks *t)
+enum { MAX_TICKS = 20000 };
+
+/* Sorts late[0..n) and takes its percentiles into *t. */
+static void percentiles(int64_t *late, int n, struct ticks *t)
 {
-    enum { MAX_TICKS = 20000 };
-    static int64_t late[MAX_TICKS];
-    int n = 0;
-    int64_t end = weft_now() + ns;
-    while (weft_now() < end && n < MAX_TICKS) {
-        int64_t t0 = weft_now();
-        WT_REQUIRE_EQ(weft_sleep(TICK_NS), 0);
-        late[n++] = weft_now() - t0 - TICK_NS;
-    }
     qsort(late, n, sizeof late[0], cmp_i64);
     t->n = n;
-    t->p50 = late[n / 2];
-    t->p99 = late[n * 99 / 100];
-    t->max = late[n - 1];
+    t->p50 = n ? late[n / 2] : 0;
+    t->p99 = n ? late[n * 99 / 100] : 0;
+    t->max = n ? late[n - 1] : 0;
+}
+
+/* The kernel's yardstick: a plain OS thread sleeping 1 ms in a loop beside
+ * the ticker, under the same load at the same time. The bounds are weft's
+ * allowance on top of its lateness. */
+static struct {
+    pthread_t pt;
+    atomic_int stop, tid;
+    int n;
+    int64_t late[MAX_TICKS];
+} g_os;
+
+static struct ticks g_os_ticks;
+
+static void *os_ticker(void *arg)
+{
+    struct timespec ts = {0, TICK_NS};
+    atomic_store(&g_os.tid, (int)syscall(SYS_gettid));
+    while (!atomic_load(&g_os.stop) && g_os.n < MAX_TICKS) {
+        int64_t t0 = wt_clock_ns();
+        syscall(SYS_nanosleep, &ts, NULL);
+        g_os.late[g_os.n++] = wt_clock_ns() - t0 - TICK_NS;
+    }
+    return NULL;
+}
+
+/* Sleeps 1 ms in a loop for `ns`; lateness percentiles into *t, and the
+ * OS thread's meanwhile into g_os_ticks. Each lateness is weft's part:
+ * less the time that the carrier which resumed the ticker, and the threads
+ * that woke one another to get there (the timer waiter, the monitor, a
+ * spare), waited for a CPU meanwhile (wt_sched_chain_waited); on a loaded
+ * machine that time is the kernel's. The spinners' waits are not taken
+ * off. */
+static int measure_ticks(int64_t ns, struct ticks *t)
+{
+    static int64_t late[MAX_TICKS];
+    int n = 0;
+    g_os.n = 0;
+    atomic_store(&g_os.stop, 0);
+    WT_REQUIRE_EQ(pthread_create(&g_os.pt, NULL, os_ticker, NULL), 0);
+    int64_t end = weft_now() + ns;
+    while (weft_now() < end && n < MAX_TICKS) {
+        struct wt_sched_mark m;
+        wt_sched_mark(&m);
+        m.skip = atomic_load(&g_os.tid);
+        int64_t t0 = weft_now();
+        int rc = weft_sleep(TICK_NS);
+        WT_CHECK_EQ(rc, 0);
+        if (rc != 0)
+            break;
+        int64_t own = weft_now() - t0 - TICK_NS - wt_sched_chain_waited(&m);
+        late[n++] = own > 0 ? own : 0;
+    }
+    atomic_store(&g_os.stop, 1);
+    pthread_join(g_os.pt, NULL);
+    percentiles(late, n, t);
+    percentiles(g_os.late, g_os.n, &g_os_ticks);
     return 0;
 }
 
 static void log_ticks(const char *what, const struct ticks *t)
 {
     cr_log_info("%s: %d ticks, lateness p50 %lld us, p99 %lld us, max %lld "
-                "us", what, t->n, (long long)t->p50 / 1000,
-                (long long)t->p99 / 1000, (long long)t->max / 1000);
+                "us; an OS thread's p99 %lld us, max %lld us", what, t->n,
+                (long long)t->p50 / 1000, (long long)t->p99 / 1000,
+                (long long)t->max / 1000, (long long)g_os_ticks.p99 / 1000,
+                (long long)g_os_ticks.max / 1000);
 }
 
 static weft_runtime_stats stats(void)
@@ -132,9 +185,10 @@ static int root_spinners(void *arg)
     WT_CHECK_MSG(st.stuck >= 2, "%u carriers stuck while %d hogs spin",
                  st.stuck, nhogs);
     check_back_to_procs(2);
-    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US),
-                 "ticker p99 lateness %lld us (limit %d us)",
-                 (long long)g_ticks.p99 / 1000, P99_LIMIT_US);
+    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US) + g_os_ticks.p99,
+                 "ticker p99 lateness %lld us (limit %d us + an OS "
+                 "thread's %lld us)", (long long)g_ticks.p99 / 1000,
+                 P99_LIMIT_US, (long long)g_os_ticks.p99 / 1000);
     return 0;
 }
 
@@ -181,12 +235,15 @@ static int root_raw_syscalls(void *arg)
         close(g_pipes[i][0]);
         close(g_pipes[i][1]);
     }
-    WT_CHECK_MSG(st.stuck == 2, "%u carriers stuck in read(2), expected 2",
+    /* At least 2: the monitor sees wall time, and on a loaded machine a
+     * carrier the kernel preempted for longer than HOG_MS looks stuck too. */
+    WT_CHECK_MSG(st.stuck >= 2, "%u carriers stuck in read(2), expected 2+",
                  st.stuck);
     check_back_to_procs(2);
-    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US),
-                 "ticker p99 lateness %lld us (limit %d us)",
-                 (long long)g_ticks.p99 / 1000, P99_LIMIT_US);
+    WT_CHECK_MSG(g_ticks.p99 < WT_US(P99_LIMIT_US) + g_os_ticks.p99,
+                 "ticker p99 lateness %lld us (limit %d us + an OS "
+                 "thread's %lld us)", (long long)g_ticks.p99 / 1000,
+                 P99_LIMIT_US, (long long)g_os_ticks.p99 / 1000);
     return 0;
 }
 
@@ -386,8 +443,10 @@ static int root_marked(void *arg)
     measure_ticks(WT_MS(200), &g_ticks);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
     WT_CHECK_MSG(stats().handoffs >= 1, "no hand-off");
-    WT_CHECK_MSG(g_ticks.max < WT_MS(20),
-                 "ticker max lateness %lld us", (long long)g_ticks.max / 1000);
+    WT_CHECK_MSG(g_ticks.max < WT_MS(20) + g_os_ticks.max,
+                 "ticker max lateness %lld us (an OS thread's %lld us)",
+                 (long long)g_ticks.max / 1000,
+                 (long long)g_os_ticks.max / 1000);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  * ticker thread counts 1 ms sleeps on the same single P. The hog threshold
  * is 10 s, so no hand-off moves the ticker away from a carrier the read
  * blocks. Prints
- *     hooks_off: got <bytes> after <ms> ms, ticker ran <n> times
+ *     hooks_off: got <bytes> after <ms> ms, ticker ran <n> times,
+ *     <ms> ms waiting for a CPU
  * and exits 0 when the run completed. Run with WEFT_HOOKS=0 the read blocks
  * its carrier (the ticker stands still); without it the read parks.
  */
@@ -18,12 +19,15 @@
 
 #include <weft.h>
 
+#include "../support/wt_sched.h"
+
 #define MS(n) ((int64_t)(n) * 1000000)
 
 static int sv[2];
 static atomic_long ticks;
 static atomic_int stop;
 static long got = -2, took_ms, ticked;
+static int64_t waited; /* the carrier's wait for a CPU during the read */
 static atomic_bool reading; /* the reader's clock runs */
 
 static int ticker(void *arg)
@@ -38,12 +42,15 @@ static int ticker(void *arg)
 static int reader(void *arg)
 {
     char buf[16];
+    struct wt_sched_mark m;
+    wt_sched_mark(&m);
     long k0 = atomic_load(&ticks);
     int64_t t0 = weft_now();
     atomic_store(&reading, true);
     got = read(sv[0], buf, sizeof buf);
     took_ms = (long)((weft_now() - t0) / 1000000);
     ticked = atomic_load(&ticks) - k0;
+    waited = wt_sched_waited(&m);
     return 0;
 }
 
@@ -83,7 +90,8 @@ int main(void)
         return 2;
     weft_config cfg = {.procs = 1, .hog_ms = 10000};
     int rc = weft_run(root, NULL, &cfg);
-    printf("hooks_off: got %ld after %ld ms, ticker ran %ld times\n", got,
-           took_ms, ticked);
+    printf("hooks_off: got %ld after %ld ms, ticker ran %ld times, "
+           "%lld ms waiting for a CPU\n", got, took_ms, ticked,
+           (long long)(waited / 1000000));
     return rc;
 }

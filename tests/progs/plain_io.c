@@ -85,9 +85,11 @@ static void blocking_read(void)
         check(0, "pipe", errno);
         return;
     }
+    /* The clock starts before the writer's: on a loaded machine this
+     * thread may get the CPU back well after the writer began to sleep. */
+    int64_t t0 = now_ms();
     helper_start(&h, p[1], 100, 0);
     char buf[16];
-    int64_t t0 = now_ms();
     ssize_t r = read(p[0], buf, sizeof buf);
     long ms = (long)(now_ms() - t0);
     pthread_join(h.pt, NULL);
@@ -155,6 +157,7 @@ static void sleeps(void)
     check(usleep(50000) == 0, "usleep() returns 0", errno);
     check(now_ms() - t0 >= 49, "usleep() slept 50 ms", now_ms() - t0);
     check(sleep(0) == 0, "sleep(0) returns 0", 0);
+    t0 = now_ms(); /* before the deadline is read: never after it */
     struct timespec abs;
     clock_gettime(CLOCK_MONOTONIC, &abs);
     abs.tv_nsec += 50 * 1000000;
@@ -162,7 +165,6 @@ static void sleeps(void)
         abs.tv_sec++;
         abs.tv_nsec -= 1000000000;
     }
-    t0 = now_ms();
     int e = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &abs, NULL);
     check(e == 0, "clock_nanosleep(TIMER_ABSTIME) returns 0", e);
     check(now_ms() - t0 >= 49, "clock_nanosleep() slept 50 ms",

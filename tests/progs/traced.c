@@ -37,10 +37,19 @@ static int reader(void *arg)
     return read(pipe_fds[0], &c, 1) == 1 ? 0 : 1; /* parks on the fd */
 }
 
+/* Sleeps 10 ms, then on until the reader waits on its fd (at most 5 s):
+ * on a loaded machine the reader may start more than 10 ms late, and it
+ * must park, not find the byte there. */
 static int writer(void *arg)
 {
     (void)arg;
     weft_sleep(10000000);
+    weft_runtime_stats st;
+    for (int i = 0; i < 5000; i++) {
+        if (weft_stats(&st) == 0 && st.io_waiting >= 1)
+            break;
+        weft_sleep(1000000);
+    }
     return write(pipe_fds[1], "x", 1) == 1 ? 0 : 1;
 }
 

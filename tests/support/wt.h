@@ -42,6 +42,8 @@
 
 #include <weft.h>
 
+#include "wt_sched.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #define WT_LEAK_CHECK 1
@@ -222,6 +224,29 @@ __attribute__((noinline, noipa, unused)) static void wt_set_errno(int v)
 __attribute__((noinline, noipa, unused)) static pthread_t wt_carrier(void)
 {
     return pthread_self();
+}
+
+/* Upper time bounds hold weft's part of a span: on a loaded machine the
+ * carriers that wake one another wait for a CPU, and that time, which the
+ * kernel counts (wt_sched.h), is taken off. Lower bounds (a deadline never
+ * fires early) read weft_now() alone. One span at a time per program, on
+ * one thread at a time. */
+static struct wt_sched_mark wt_span_mark_;
+
+/* weft_now(), marking the threads' waits for a CPU for wt_own_since. The
+ * clock is read first: marking reads /proc, which on a loaded machine can
+ * take ms, and a lower bound must not start late. */
+static inline int64_t wt_mark_now(void)
+{
+    int64_t now = weft_now();
+    wt_sched_mark(&wt_span_mark_);
+    return now;
+}
+
+/* ns since t0 (from wt_mark_now) less the waits for a CPU since then. */
+static inline int64_t wt_own_since(int64_t t0)
+{
+    return weft_now() - t0 - wt_sched_chain_waited(&wt_span_mark_);
 }
 
 /* Monotonic clock straight from the kernel, for cross-checking weft_now. */

@@ -24,6 +24,7 @@
 #define WT_IO_H
 
 #include "wt.h"
+#include "wt_sched.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -205,8 +206,23 @@ static inline void wt_ticker_stop(struct wt_ticker *k)
     k->t = NULL;
 }
 
-/* Ticks a free carrier makes at least while a call blocks for ~100 ms. */
+/* Ticks a free carrier makes at least while a call blocks for ~100 ms on
+ * an idle machine. A carrier the call blocks makes at most 2. */
 #define WT_MIN_TICKS (WT_SANITIZED ? 5 : 20)
+
+/* The ticks to ask of a ticker whose carrier should have been free for the
+ * `ms` a call took, and which waited `waited` ns for a CPU meanwhile
+ * (wt_sched_waited on that carrier): WT_MIN_TICKS per 100 ms that the
+ * carrier had a CPU when it wanted one, and at least 3. Each tick is a
+ * wake-up, and on a loaded machine each wake-up waits for a CPU: that time
+ * is the kernel's. A carrier blocked in the call is not runnable, waits for
+ * no CPU, and is asked the full count. */
+static inline long wt_min_ticks(long ms, int64_t waited)
+{
+    long free_ms = ms - (long)(waited / 1000000);
+    long want = WT_MIN_TICKS * free_ms / 100;
+    return want > 3 ? want : 3;
+}
 
 /* ------------------------------------------------------------ randomness */
 
@@ -272,6 +288,14 @@ static inline bool wt_wait_io_waiting(unsigned n)
 static inline long wt_ms_since(int64_t t0)
 {
     return (long)((weft_now() - t0) / 1000000);
+}
+
+/* Milliseconds since t0 that were weft's: less the time the calling
+ * thread's carrier waited for a CPU since mark m (taken just before t0),
+ * which a loaded machine adds to a call that returns at once. */
+static inline long wt_own_ms_since(int64_t t0, const struct wt_sched_mark *m)
+{
+    return (long)((weft_now() - t0 - wt_sched_waited(m)) / 1000000);
 }
 
 #endif /* WT_IO_H */

@@ -111,6 +111,7 @@ Test(bind, parks_in_foreign_code_resume_on_their_carrier, .timeout = 60)
 /* ------------------------------------------------------------ weft_pin */
 
 static atomic_int g_pinned_moves, g_unpinned_moves, g_pinned_now;
+static atomic_bool g_counted; /* root has read weft_stats: unpin now */
 
 static int pinned_sleeper(void *arg)
 {
@@ -128,6 +129,8 @@ static int pinned_sleeper(void *arg)
         if (tid() != before)
             atomic_fetch_add(&g_pinned_moves, 1);
     }
+    while (!atomic_load(&g_counted)) /* still bound when root counts */
+        weft_sleep(WT_US(100));
     WT_CHECK_EQ(weft_unpin(), 0);
     WT_CHECK_EQ(weft_unpin(), 0);
     WT_CHECK_EQ(weft_unpin(), EINVAL);
@@ -154,6 +157,7 @@ static int root_pin(void *arg)
     weft_runtime_stats st;
     WT_CHECK_EQ(weft_stats(&st), 0);
     WT_CHECK_EQ(st.bound, 8);
+    atomic_store(&g_counted, true);
     for (int i = 0; i < 8; i++)
         wt_join(t[i]);
     stop_churn(c, 2);
@@ -162,10 +166,21 @@ static int root_pin(void *arg)
 
 Test(bind, pinned_threads_resume_only_on_their_carrier, .timeout = 30)
 {
-    cr_assert_eq(run_patient(root_pin), 0);
-    cr_log_info("pinned: %d moves; unpinned: %d moves",
-                atomic_load(&g_pinned_moves), atomic_load(&g_unpinned_moves));
-    cr_assert_eq(atomic_load(&g_pinned_moves), 0);
+    /* The unpinned moves are the control: a run in which the kernel gave
+     * the process too little CPU for any thread to move proves nothing,
+     * and is made again. Pinned threads never move in any run. */
+    for (int run = 0; run < 5; run++) {
+        atomic_store(&g_pinned_now, 0);
+        atomic_store(&g_unpinned_moves, 0);
+        atomic_store(&g_counted, false);
+        cr_assert_eq(run_patient(root_pin), 0);
+        cr_log_info("pinned: %d moves; unpinned: %d moves",
+                    atomic_load(&g_pinned_moves),
+                    atomic_load(&g_unpinned_moves));
+        cr_assert_eq(atomic_load(&g_pinned_moves), 0);
+        if (atomic_load(&g_unpinned_moves) > 0)
+            break;
+    }
     cr_assert_gt(atomic_load(&g_unpinned_moves), 0);
 }
 

@@ -283,7 +283,8 @@ static bool caught_by_asan(const struct child_result *res)
 /* Runs the helper with `kib` and the environment `env` ("NAME=value",
  * NULL-ended) added; asserts that it died of SIGABRT with an overflow
  * report naming the thread, which says `where` the fault was. Returns
- * the helper's stderr, or NULL if ASan caught the overflow first. */
+ * the helper's stderr, or NULL if ASan caught the overflow first or the
+ * case could not be set up. */
 static const char *expect_report(const char *kib, char *const *env,
                                  const char *where)
 {
@@ -299,6 +300,11 @@ static const char *expect_report(const char *kib, char *const *env,
         run_overflow(kib, &res);
         if (!strstr(res.err, "no unmapped page below the stack"))
             break;
+    }
+    if (strstr(res.err, "no unmapped page below the stack")) {
+        cr_log_info("SKIP: no unmapped page within reach below the stack "
+                    "in 8 runs (this system's address-space layout)");
+        return NULL;
     }
     cr_log_info("overflow helper stderr:\n%s", res.err);
     if (caught_by_asan(&res))

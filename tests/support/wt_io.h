@@ -213,15 +213,16 @@ static inline void wt_ticker_stop(struct wt_ticker *k)
 /* The ticks to ask of a ticker whose carrier should have been free for the
  * `ms` a call took, and which waited `waited` ns for a CPU meanwhile
  * (wt_sched_waited on that carrier): WT_MIN_TICKS per 100 ms that the
- * carrier had a CPU when it wanted one, and at least 3. Each tick is a
- * wake-up, and on a loaded machine each wake-up waits for a CPU: that time
- * is the kernel's. A carrier blocked in the call is not runnable, waits for
- * no CPU, and is asked the full count. */
+ * carrier had a CPU when it wanted one. Each tick is a wake-up, and on a
+ * loaded machine each wake-up waits for a CPU: that time is the kernel's.
+ * A carrier blocked in the call is not runnable, waits for no CPU, and is
+ * asked the full count; one the kernel kept off the CPU for nearly all of
+ * the call (under 15 ms left) is asked for fewer than 3, which a blocked
+ * carrier also makes: such a run tells nothing either way. */
 static inline long wt_min_ticks(long ms, int64_t waited)
 {
     long free_ms = ms - (long)(waited / 1000000);
-    long want = WT_MIN_TICKS * free_ms / 100;
-    return want > 3 ? want : 3;
+    return WT_MIN_TICKS * free_ms / 100;
 }
 
 /* ------------------------------------------------------------ randomness */

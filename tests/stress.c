@@ -21,8 +21,10 @@
  *     deadline of the scope or an enclosing one passed; any other value
  *     only if a child (or, through an implicit scope, a descendant)
  *     returned it;
- *   - weft_join's result is the child's own non-zero result, or 0 / a
- *     descendant's failure when it returned 0;
+ *   - weft_join's result is the child's own non-zero result or, when it
+ *     returned 0, what a close of its implicit scope may return (as
+ *     above: ECANCELED if it or an enclosing scope was cancelled, since a
+ *     descendant failing after that is reported as the cancellation);
  *   - a sleep that fails does so only when cancellation was possible, and
  *     ETIMEDOUT only after a deadline passed;
  *   - weft_run returns (the root returns 0 and has no implicit children).
@@ -153,6 +155,21 @@ static bool requires_failure(struct node *n)
     return false;
 }
 
+/* Can scope s report the failure r (non-0) at `now`? A cancellation or
+ * deadline of s or of an enclosing scope explains its reason: a child that
+ * fails after it is reported as that reason, not as its own result. Any
+ * other value must be a child's (through implicit scopes, a descendant's).
+ * ECANCELED is never a failure of its own: a thread returns it only when
+ * its own scope was cancelled with it. */
+static bool error_explained(struct node *s, int r, int64_t now)
+{
+    if (r == ECANCELED)
+        return atomic_load(&s->cancelled) || cancel_possible(s->parent);
+    if (r == ETIMEDOUT && deadline_passed(s, now))
+        return true;
+    return code_in(s, r);
+}
+
 /* weft_scope_close(s) was called at `called` and returned r at `now`.
  * (Only the call time bounds a deadline that must have fired: the owner
  * may wait in a run queue between the decision and its return.) */
@@ -169,13 +186,13 @@ static void check_close(struct tmodel *m, struct node *s, int r,
             VIOLATION(m, "close called %" PRId64 " us after the deadline "
                       "returned 0", (called - atomic_load(&s->deadline)) / 1000);
     } else if (r == ECANCELED) {
-        if (!atomic_load(&s->cancelled) && !cancel_possible(s->parent))
+        if (!error_explained(s, r, now))
             VIOLATION(m, "close returned ECANCELED, nothing cancelled it");
     } else if (r == ETIMEDOUT) {
         atomic_fetch_add(&g_ntimeouts, 1);
-        if (!deadline_passed(s, now) && !code_in(s, ETIMEDOUT))
+        if (!error_explained(s, r, now))
             VIOLATION(m, "close returned ETIMEDOUT before any deadline");
-    } else if (!code_in(s, r)) {
+    } else if (!error_explained(s, r, now)) {
         VIOLATION(m, "close returned %d, which no child returned", r);
     }
 }
@@ -210,9 +227,9 @@ static void check_join_result(struct tmodel *m, struct tmodel *c, int r)
         if (!atomic_load(&c->implicit.cancelled) &&
             requires_failure(&c->implicit))
             VIOLATION(m, "join of %d: result 0, but its child failed", c->id);
-    } else if (!code_in(&c->implicit, r)) {
-        VIOLATION(m, "join of %d: result %d, returned by no descendant",
-                  c->id, r);
+    } else if (!error_explained(&c->implicit, r, weft_now())) {
+        VIOLATION(m, "join of %d: result %d, neither its cancellation's "
+                  "reason nor returned by a descendant", c->id, r);
     }
 }
 

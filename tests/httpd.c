@@ -683,6 +683,9 @@ static bool served_again(int port, int ms)
  * cannot run with RLIMIT_AS lowered.) */
 Test(httpd, survives_running_out_of_memory, .timeout = 120)
 {
+    /* One malloc arena: a carrier's first malloc would otherwise reserve
+     * a 64 MiB arena of address space, all the headroom at once. */
+    setenv("MALLOC_ARENA_MAX", "1", 1);
     wt_server s;
     start_default(&s);
     long vm = vm_size(s.pid);

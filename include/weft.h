@@ -604,6 +604,11 @@ typedef struct weft_runtime_stats {
     unsigned stuck;              /* carriers the monitor found stuck and
                                     that have not come back yet */
     unsigned long long handoffs; /* hand-offs since weft_run began */
+    unsigned long long handoffs_blocking; /* ... of which the carrier was
+                                    inside a call marked blocking (a file
+                                    read, a pthread lock wait) past 1 ms;
+                                    the rest are hogs and unhooked
+                                    blocking calls */
     unsigned long long longest_hog_ns; /* the longest a thread held its
                                     carrier without a switch, among those
                                     handed off (0: none yet) ... */

@@ -278,6 +278,8 @@ static int root_named_hog(void *arg)
         st = stats();
     }
     WT_CHECK_MSG(st.handoffs >= 1, "%llu hand-offs", st.handoffs);
+    WT_CHECK_MSG(st.handoffs_blocking == 0, "a hog counted as %llu "
+                 "blocking-call hand-offs", st.handoffs_blocking);
     WT_CHECK_MSG(st.longest_hog_ns >= (unsigned long long)WT_MS(40),
                  "longest hog %llu ns, expected >= 40 ms",
                  st.longest_hog_ns);
@@ -449,7 +451,10 @@ static int root_marked(void *arg)
     weft_sleep(WT_MS(2)); /* the offloader is in its call now */
     measure_ticks(WT_MS(200), &g_ticks);
     WT_CHECK_EQ(weft_join(t, NULL), 0);
-    WT_CHECK_MSG(stats().handoffs >= 1, "no hand-off");
+    weft_runtime_stats st = stats();
+    WT_CHECK_MSG(st.handoffs >= 1, "no hand-off");
+    WT_CHECK_MSG(st.handoffs_blocking >= 1, "%llu hand-offs, none counted "
+                 "as in a marked blocking call", st.handoffs);
     WT_CHECK_MSG(g_ticks.max < WT_MS(20) + g_os_ticks.max,
                  "ticker max lateness %lld us (an OS thread's %lld us)",
                  (long long)g_ticks.max / 1000,

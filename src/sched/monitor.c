@@ -119,6 +119,7 @@ static struct {
     _Atomic uint32_t word;      /* futex: bumped to wake the monitor */
     _Atomic bool sleeping;
     _Atomic uint64_t handoffs;
+    _Atomic uint64_t handoffs_blocking; /* ... in a marked blocking call */
     weft__spinlock hog_lock;    /* the longest hog's record */
     int64_t hog_ns;
     uint64_t hog_id;
@@ -275,6 +276,9 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     weft__spin_unlock(&weft__S.lock);
     WEFT__TRACE(weft__trace_handoff(p, m));
     atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
+    if (st & WEFT__STAMP_BLOCKING)
+        atomic_fetch_add_explicit(&M.handoffs_blocking, 1,
+                                  memory_order_relaxed);
 }
 
 /* How long a thread may hold its carrier. Once a carrier is stuck and
@@ -604,6 +608,7 @@ int weft_stats(weft_runtime_stats *out)
                             atomic_load(&weft__S.npidle);
     weft__spin_unlock(&weft__S.lock);
     out->handoffs = atomic_load(&M.handoffs);
+    out->handoffs_blocking = atomic_load(&M.handoffs_blocking);
     weft__spin_lock(&M.hog_lock);
     out->longest_hog_ns = (unsigned long long)M.hog_ns;
     out->longest_hog_id = M.hog_id;
@@ -624,14 +629,15 @@ void weft__dump_monitor(int fd)
     weft_runtime_stats st;
     if (weft_stats(&st))
         return;
-    dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs (%llu stalls "
-                "left alone: the kernel had preempted the carrier), %u "
-                "carriers stuck, %u carriers (%u idle), offload pool %u "
-                "threads "
-                "(%u busy), I/O backend %s (%u threads waiting, %llu "
-                "transfers batched in %llu submissions), %u threads "
-                "bound, %llu resumed unbound, %u holding pthread locks\n",
+    dprintf(fd, "monitor: hog limit %lld ms, %llu hand-offs (%llu in "
+                "marked blocking calls; %llu stalls left alone: the kernel "
+                "had preempted the carrier), %u carriers stuck, %u carriers "
+                "(%u idle), offload pool %u threads (%u busy), I/O backend "
+                "%s (%u threads waiting, %llu transfers batched in %llu "
+                "submissions), %u threads bound, %llu resumed unbound, %u "
+                "holding pthread locks\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs,
+            st.handoffs_blocking,
             (unsigned long long)atomic_load(&M.preempted), st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
             st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,

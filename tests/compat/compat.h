@@ -94,24 +94,32 @@ static inline void compat_clients(const char *name, weft_fn client,
 }
 
 /* The batch took far less than n requests one after the other, and no
- * hand-off happened. On an idle machine it takes about one request; the
- * bound is half the serial time because on a loaded one every client and
- * every answer of the server (another process, whose waits for a CPU this
- * one cannot see) may wait for a CPU. Runs on: the test's main OS thread,
- * after weft_run. */
+ * client's wait held a carrier. On an idle machine it takes about one
+ * request; the bound is half the serial time because on a loaded one
+ * every client and every answer of the server (another process, whose
+ * waits for a CPU this one cannot see) may wait for a CPU. A hand-off
+ * inside a marked blocking call (a library reading a file on the carrier,
+ * which a loaded machine can stretch past 1 ms) is not a blocked wait,
+ * but one per client would be: those are allowed for a quarter of the
+ * clients. Runs on: the test's main OS thread, after weft_run. */
 static inline void compat_expect_overlap(const char *what, unsigned n,
                                          unsigned procs)
 {
     long limit = (long)n * COMPAT_WAIT_MS / 2 + (WT_SANITIZED ? 2000 : 0);
+    unsigned long long hogs = compat_st.handoffs - compat_st.handoffs_blocking;
     cr_log_info("%s: %u requests of %d ms each on %u P's took %ld ms in all "
-                "(%llu hand-offs, %u carriers, I/O %s)", what, n,
-                COMPAT_WAIT_MS, procs, compat_ms, compat_st.handoffs,
+                "(%llu hand-offs, %llu in marked blocking calls, %u "
+                "carriers, I/O %s)", what, n, COMPAT_WAIT_MS, procs,
+                compat_ms, compat_st.handoffs, compat_st.handoffs_blocking,
                 compat_st.carriers, compat_st.io_backend);
     cr_expect_lt(compat_ms, limit, "%s: %u blocking requests of %d ms took "
                  "%ld ms: they did not overlap", what, n, COMPAT_WAIT_MS,
                  compat_ms);
-    cr_expect_eq(compat_st.handoffs, 0, "%s: %llu hand-offs: a carrier was "
-                 "blocked", what, compat_st.handoffs);
+    cr_expect_eq(hogs, 0, "%s: %llu hand-offs outside marked blocking "
+                 "calls: a carrier was blocked", what, hogs);
+    cr_expect_leq(compat_st.handoffs_blocking, n / 4, "%s: %llu hand-offs "
+                  "in marked blocking calls for %u clients", what,
+                  compat_st.handoffs_blocking, n);
 }
 
 struct compat_batch {

@@ -28,11 +28,12 @@
 #include "base/fault.h"
 #include "base/fence.h"
 #include "base/futex.h"
+#include "base/real.h"
+#include "foreign/foreign.h"
 #include "io/io.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
 #include "sched/trace.h"
-#include "foreign/real.h"
 
 #define DEFAULT_STACK (256u * 1024)
 #define MAX_PROCS 1024u
@@ -102,116 +103,6 @@ static int configure(const weft_config *cfg)
     return 0;
 }
 
-/* Records the bounds of the carrier's own stack (for ASan's fiber API). */
-static void carrier_stack_bounds(weft__carrier *m)
-{
-    pthread_attr_t a;
-    void *lo = NULL;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &a) == 0) {
-        pthread_attr_getstack(&a, &lo, &size);
-        pthread_attr_destroy(&a);
-    }
-    m->stack_lo = lo;
-    m->stack_size = size;
-    m->tsan_fiber = weft__fiber_current();
-}
-
-static void carrier_run(weft__carrier *m)
-{
-    weft__set_m(m);
-    atomic_store_explicit(&m->tid, (int)syscall(SYS_gettid),
-                          memory_order_release);
-    carrier_stack_bounds(m);
-    weft__altstack_init(m);
-    weft__carrier_loop(m);
-    weft__altstack_fini(m);
-    weft__set_m(NULL);
-    weft__spin_lock(&weft__S.lock);
-    weft__carrier *idler = NULL;
-    if (m->demoted) { /* it ends before the runtime: its record is reused */
-        m->exited = true;
-        weft__S.nexited++;
-        idler = weft__S.idle_m;
-    }
-    weft__spin_unlock(&weft__S.lock);
-    /* Its I/O port has no carrier waiting in it now: an idle one idles
-     * again, looking at every port now and then (carrier.c). */
-    if (idler)
-        weft__carrier_wake(idler);
-}
-
-static void *carrier_main(void *arg)
-{
-    carrier_run(arg);
-    return NULL;
-}
-
-/* Runs on: the monitor. A carrier record for one more carrier: one whose
- * thread ended (joined here), or a new one. NULL: max_carriers reached. */
-static weft__carrier *carrier_record(void)
-{
-    weft__carrier *m = NULL;
-    weft__spin_lock(&weft__S.lock);
-    uint32_t n = atomic_load(&weft__S.ncarriers);
-    for (uint32_t i = 0; i < n && weft__S.nexited; i++)
-        if (weft__S.carriers[i]->exited) {
-            m = weft__S.carriers[i];
-            m->exited = false;
-            weft__S.nexited--;
-            break;
-        }
-    weft__spin_unlock(&weft__S.lock);
-    if (m) {
-        if (m->joinable)
-            pthread_join(m->os_thread, NULL);
-        m->joinable = false;
-        atomic_store(&m->tid, 0);
-        m->demoted = 0;
-        __atomic_store_n(&m->cur, NULL, __ATOMIC_RELAXED); /* dump.c */
-        m->nextp = NULL;
-        m->seen_runnext = NULL;
-        m->after = WEFT__AFTER_NONE;
-        return m;
-    }
-    if (n >= weft__S.max_carriers || !(m = weft__calloc(1, sizeof *m)))
-        return NULL;
-    m->id = n;
-    weft__trace_carrier(m);
-    weft__S.carriers[n] = m;
-    /* Published before it runs: wake-ups and the stop sweep see it. */
-    weft__spin_lock(&weft__S.lock);
-    atomic_store(&weft__S.ncarriers, n + 1);
-    weft__spin_unlock(&weft__S.lock);
-    return m;
-}
-
-/* Runs on: the monitor. Starts one more carrier, holding p (taken off the
- * idle list by the caller). Returns 0, or EAGAIN (p is the caller's again). */
-int weft__carrier_spawn(weft__proc *p)
-{
-    weft__carrier *m = carrier_record();
-    if (!m)
-        return EAGAIN;
-    m->p = p;
-    p->m = m;
-    m->spinning = true;
-    atomic_fetch_add(&weft__S.nmspinning, 1);
-    if (weft__pthread_create(&m->os_thread, NULL, carrier_main, m) == 0) {
-        m->joinable = true;
-        return 0;
-    }
-    p->m = NULL;
-    m->p = NULL;
-    m->spinning = false;
-    atomic_fetch_sub(&weft__S.nmspinning, 1);
-    weft__spin_lock(&weft__S.lock);
-    m->exited = true;
-    weft__S.nexited++;
-    weft__spin_unlock(&weft__S.lock);
-    return EAGAIN;
-}
-
 /* The dynamic linker resolves a lazily bound function at its first call,
  * saving every vector register on the caller's stack: several KiB on
  * AVX-512 machines, more than a compact stack holds. So the libc functions
@@ -233,9 +124,9 @@ static void resolve_libc_bindings(void)
     /* weft_offload's first call from a thread. */
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    weft__real_mutex_lock(&mu);
-    weft__real_cond_signal(&cv);
-    weft__real_mutex_unlock(&mu);
+    weft__real(pthread_mutex_lock)(&mu);
+    weft__real(pthread_cond_signal)(&cv);
+    weft__real(pthread_mutex_unlock)(&mu);
     (void)strtoul(getenv("WEFT_OFFLOAD_THREADS") ? "1" : "0", NULL, 10);
 }
 
@@ -295,7 +186,7 @@ static int start_carriers(void)
 {
     for (uint32_t i = weft__S.ncarriers; i-- > 0;) {
         weft__carrier *m = weft__S.carriers[i];
-        if (weft__pthread_create(&m->os_thread, NULL, carrier_main, m))
+        if (weft__carrier_start(m))
             return EAGAIN;
         m->joinable = true;
     }
@@ -341,13 +232,6 @@ static void trace_start(void)
 }
 
 /* weft_run is under way: one runtime per process. */
-static _Atomic bool busy;
-
-bool weft__runtime_busy(void)
-{
-    return atomic_load(&busy);
-}
-
 int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
 {
     if (!fn)
@@ -355,8 +239,12 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     if (weft__forked_child)
         return ECHILD; /* fork.c */
     bool no = false;
-    if (weft__m() || !atomic_compare_exchange_strong(&busy, &no, true))
+    if (weft__m() || !atomic_compare_exchange_strong(&weft__in_run, &no, true))
         return EBUSY;
+    weft__panic_dump_hook(weft_dump);
+    weft__io_hooks_linked();
+    weft__locks_linked();
+    weft__keys_linked();
     weft__fork_handlers_install();
     reset_state();
     weft__fence_init();
@@ -406,35 +294,6 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
 out_free:
     teardown();
 out_busy:
-    atomic_store(&busy, false);
+    atomic_store(&weft__in_run, false);
     return err;
-}
-
-/* -------------------------------------------------------------- sleeping */
-
-static void os_sleep(int64_t ns)
-{
-    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-int weft_sleep(int64_t ns)
-{
-    weft_thread *g = weft__g();
-    if (!g) {
-        if (ns > 0)
-            os_sleep(ns);
-        return 0;
-    }
-    if (ns <= 0)
-        return atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
-    int64_t deadline = weft_now() + ns;
-    weft__waiter w;
-    int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_SLEEP,
-                             NULL);
-    if (r)
-        return r;
-    r = weft__wait_block(&w, NULL, deadline);
-    return r == WEFT__EXPIRED ? 0 : r;
 }

@@ -507,8 +507,9 @@ static int run_wait_kinds(void *arg)
     wt_go_named("w-write", wait_write, NULL);
     wt_go_named("w-poll", wait_poll, NULL);
     /* Dumps until none of them is still on its way to its wait (under
-     * TSan, where starting a thread or an offload thread is slow, that
-     * can take well over 50 ms), for at most 10 s. */
+     * TSan, where starting a thread or an offload thread is slow, or with
+     * a carrier preempted between a wait's start and its switch, that can
+     * take well over 50 ms), for at most 10 s. */
     int64_t give_up = weft_now() + WT_MS(10000);
     g_dump_text = NULL;
     do {
@@ -519,7 +520,9 @@ static int run_wait_kinds(void *arg)
         weft_dump(fileno(f));
         g_dump_text = slurp(fileno(f));
         fclose(f);
-    } while (g_dump_text && strstr(g_dump_text, "' runnable") &&
+    } while (g_dump_text &&
+             (strstr(g_dump_text, "' runnable") ||
+              strstr(g_dump_text, "still switching out")) &&
              weft_now() < give_up);
 
     weft_mutex_unlock(&g_mx);

@@ -44,9 +44,12 @@ static inline void weft__cpu_relax(void)
 #endif
 }
 
-/* Broken internal invariant: prints the message and aborts, in every build. */
+/* Broken internal invariant: prints the message, then what the dump hook
+ * writes (the threads and their stacks, once the scheduler has set it),
+ * and aborts, in every build. */
 _Noreturn void weft__panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+void weft__panic_dump_hook(void (*dump)(int fd));
 
 #define weft__assert(cond, what)                                            \
     do {                                                                   \

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/fence.h"
+#include "base/real.h"
 
 bool weft__fence_asym;
 
@@ -28,7 +29,7 @@ static void registration(void)
 
 void weft__fence_init(void)
 {
-    pthread_once(&once, registration);
+    weft__real(pthread_once)(&once, registration);
 }
 
 void weft__fence_heavy(void)

@@ -1,5 +1,8 @@
 /*
  * panic.c — a broken internal invariant: say what, dump the threads, abort.
+ *
+ * base/ knows nothing of threads: the scheduler registers the dump (the
+ * threads and their stacks) when a run starts, as a hook.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -8,6 +11,13 @@
 #include <unistd.h>
 
 #include "base/compiler.h"
+
+static void (*_Atomic dump_hook)(int fd);
+
+void weft__panic_dump_hook(void (*dump)(int fd))
+{
+    atomic_store(&dump_hook, dump);
+}
 
 _Noreturn void weft__panic(const char *fmt, ...)
 {
@@ -23,6 +33,8 @@ _Noreturn void weft__panic(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     fflush(stderr);
-    weft_dump(STDERR_FILENO);
+    void (*dump)(int) = atomic_load(&dump_hook);
+    if (dump)
+        dump(STDERR_FILENO);
     abort();
 }

@@ -75,7 +75,8 @@
 #include <threads.h>
 
 #include "base/fault.h"
-#include "foreign/real.h"
+#include "base/real.h"
+#include "foreign/foreign.h"
 #include "io/io.h"
 #include "sched/sched.h"
 
@@ -101,60 +102,6 @@ typedef struct entry {
 struct weft__keys {
     entry *blocks[NBLOCKS];
 };
-
-/* ------------------------------------------------------- glibc's calls */
-
-/* Bound on first use, by whichever thread gets there: a sanitizer runtime
- * makes its keys before any constructor ran, and TSan does so before it
- * can run instrumented code, which the rest of libweft is. */
-static struct {
-    int (*key_create)(pthread_key_t *, void (*)(void *));
-    int (*key_delete)(pthread_key_t);
-    void *(*getspecific)(pthread_key_t);
-    int (*setspecific)(pthread_key_t, const void *);
-} glibc;
-
-static void bind_glibc(void)
-{
-    *(void **)&glibc.key_create = dlsym(RTLD_NEXT, "pthread_key_create");
-    *(void **)&glibc.key_delete = dlsym(RTLD_NEXT, "pthread_key_delete");
-    *(void **)&glibc.getspecific = dlsym(RTLD_NEXT, "pthread_getspecific");
-    void *set = dlsym(RTLD_NEXT, "pthread_setspecific");
-    /* The last one bound: the others are visible once it is. */
-    __atomic_store_n((void **)&glibc.setspecific, set, __ATOMIC_RELEASE);
-}
-
-static inline void real_ready(void)
-{
-    if (unlikely(!__atomic_load_n((void **)&glibc.setspecific,
-                                  __ATOMIC_ACQUIRE)))
-        bind_glibc();
-}
-
-/* Runs on: any thread. glibc's own, for libweft's keys (foreign/real.h). */
-int weft__real_key_create(pthread_key_t *key, void (*dtor)(void *))
-{
-    real_ready();
-    return glibc.key_create(key, dtor);
-}
-
-int weft__real_setspecific(pthread_key_t key, const void *value)
-{
-    real_ready();
-    return glibc.setspecific(key, value);
-}
-
-static void *real_get(unsigned k)
-{
-    real_ready();
-    return glibc.getspecific(k);
-}
-
-static int real_delete(unsigned k)
-{
-    real_ready();
-    return glibc.key_delete(k);
-}
 
 /* Fault injection for tests: while positive, key-table allocations count
  * it down, and the one that brings it to 0 fails. */
@@ -273,7 +220,7 @@ static entry *entry_make(weft_thread *g, unsigned k)
  * saved register and no frame beyond its own. */
 __attribute__((noinline)) static void *carrier_get(unsigned k)
 {
-    return real_get(k);
+    return weft__real(pthread_getspecific)(k);
 }
 
 /* The hot path: inlined into each hook. */
@@ -295,7 +242,7 @@ static int key_set(unsigned k, void *value)
     uint64_t w = k < NKEYS ? atomic_load_explicit(&words[k],
                                                   memory_order_relaxed) : 0;
     if (!g || !(w & VIRTUAL))
-        return weft__real_setspecific(k, value);
+        return weft__real(pthread_setspecific)(k, value);
     entry *e = entry_of(g, k);
     if (!e && !value)
         return 0; /* unset already: nothing to make */
@@ -308,7 +255,7 @@ static int key_set(unsigned k, void *value)
 
 static int key_create(unsigned *k, void (*dtor)(void *), const void *caller)
 {
-    int r = weft__real_key_create(k, dtor);
+    int r = weft__real(pthread_key_create)(k, dtor);
     if (r == 0 && *k < NKEYS)
         slot_create(*k, dtor, caller);
     return r;
@@ -318,7 +265,7 @@ static int key_delete(unsigned k)
 {
     if (k < NKEYS)
         slot_delete(k);
-    return real_delete(k);
+    return weft__real(pthread_key_delete)(k);
 }
 
 /* One round of destructors over g's values; true if it called any. */
@@ -345,19 +292,9 @@ static bool dtor_round(weft_thread *g)
     return called;
 }
 
-/* Runs on: g's own stack, its function returned. Calls the destructors of
- * its values, then frees its table. */
-void weft__keys_exit(weft_thread *g)
-{
-    for (int i = 0; g->keys && i < PTHREAD_DESTRUCTOR_ITERATIONS; i++)
-        if (!dtor_round(g))
-            break;
-    weft__keys_drop(g);
-}
-
 /* Runs on: g's end, or teardown after a deadlock (no destructor calls: g
  * never finished). Frees g's table. */
-void weft__keys_drop(weft_thread *g)
+static void keys_drop(weft_thread *g)
 {
     weft__keys *t = g->keys;
     if (!t)
@@ -367,6 +304,30 @@ void weft__keys_drop(weft_thread *g)
     free(t);
     g->keys = NULL;
 }
+
+/* Runs on: g's own stack, its function returned. Calls the destructors of
+ * its values, then frees its table. */
+static void keys_exit(weft_thread *g)
+{
+    for (int i = 0; g->keys && i < PTHREAD_DESTRUCTOR_ITERATIONS; i++)
+        if (!dtor_round(g))
+            break;
+    keys_drop(g);
+}
+
+/* Called by weft_run (foreign.h), which links this file into every
+ * program linked with libweft.a: then the hooks above are the ones a
+ * shared library's pthread_getspecific reaches. */
+void weft__keys_linked(void)
+{
+}
+
+__attribute__((constructor)) static void register_hooks(void)
+{
+    weft__keys_hooks.exit = keys_exit;
+    weft__keys_hooks.drop = keys_drop;
+}
+
 
 /* ------------------------------------------------------------ public */
 

@@ -59,115 +59,11 @@
 #include <time.h>
 
 #include "base/fence.h"
-#include "foreign/real.h"
+#include "base/real.h"
 #include "io/io.h"
 #include "sched/sched.h"
 
 #define HOOK __attribute__((visibility("default")))
-
-/* ------------------------------------------------------- glibc's calls */
-
-static bool hooks_off; /* WEFT_HOOKS=0, read at load as io/hooks.c does */
-
-static struct {
-    int (*mutex_lock)(pthread_mutex_t *);
-    int (*mutex_trylock)(pthread_mutex_t *);
-    int (*mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
-    int (*mutex_clocklock)(pthread_mutex_t *, clockid_t,
-                           const struct timespec *);
-    int (*mutex_unlock)(pthread_mutex_t *);
-    int (*rdlock)(pthread_rwlock_t *);
-    int (*wrlock)(pthread_rwlock_t *);
-    int (*tryrdlock)(pthread_rwlock_t *);
-    int (*trywrlock)(pthread_rwlock_t *);
-    int (*timedrdlock)(pthread_rwlock_t *, const struct timespec *);
-    int (*timedwrlock)(pthread_rwlock_t *, const struct timespec *);
-    int (*rwunlock)(pthread_rwlock_t *);
-    int (*spin_lock)(pthread_spinlock_t *);
-    int (*spin_trylock)(pthread_spinlock_t *);
-    int (*spin_unlock)(pthread_spinlock_t *);
-    void (*flockfile)(FILE *);
-    int (*ftrylockfile)(FILE *);
-    void (*funlockfile)(FILE *);
-    int (*once)(pthread_once_t *, void (*)(void));
-    void (*call_once)(once_flag *, void (*)(void));
-    int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
-    int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *,
-                          const struct timespec *);
-    int (*cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
-                          const struct timespec *);
-    int (*cond_signal)(pthread_cond_t *);
-    int (*cond_broadcast)(pthread_cond_t *);
-    int (*guard_acquire)(int64_t *);  /* C++ static-init guards */
-    void (*guard_release)(int64_t *);
-    void (*guard_abort)(int64_t *);
-} real;
-
-#define BIND(field, name) (*(void **)&real.field = dlsym(RTLD_NEXT, name))
-/* pthread_cond_* has two ABIs; glibc's unversioned lookup may give the
- * old one (GLIBC_2.2.5, another struct layout): from glibc, take
- * GLIBC_2.3.2 by name. An interposer between us and glibc (a sanitizer's
- * runtime) is taken as it is: it forwards to the right one itself, and
- * going around it would hide the lock's unlock and relock inside the wait
- * from it. */
-static void *cond_fn(const char *name)
-{
-    void *f = dlsym(RTLD_NEXT, name);
-    Dl_info di;
-    if (f && dladdr(f, &di) && di.dli_fname && !strstr(di.dli_fname, "libc.so"))
-        return f;
-    void *v = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
-    return v ? v : f;
-}
-#define BIND_COND(field, name) (*(void **)&real.field = cond_fn(name))
-
-static void resolve(void)
-{
-    BIND(mutex_lock, "pthread_mutex_lock");
-    BIND(mutex_trylock, "pthread_mutex_trylock");
-    BIND(mutex_timedlock, "pthread_mutex_timedlock");
-    BIND(mutex_clocklock, "pthread_mutex_clocklock");
-    BIND(mutex_unlock, "pthread_mutex_unlock");
-    BIND(rdlock, "pthread_rwlock_rdlock");
-    BIND(wrlock, "pthread_rwlock_wrlock");
-    BIND(tryrdlock, "pthread_rwlock_tryrdlock");
-    BIND(trywrlock, "pthread_rwlock_trywrlock");
-    BIND(timedrdlock, "pthread_rwlock_timedrdlock");
-    BIND(timedwrlock, "pthread_rwlock_timedwrlock");
-    BIND(rwunlock, "pthread_rwlock_unlock");
-    BIND(spin_lock, "pthread_spin_lock");
-    BIND(spin_trylock, "pthread_spin_trylock");
-    BIND(spin_unlock, "pthread_spin_unlock");
-    BIND(flockfile, "flockfile");
-    BIND(ftrylockfile, "ftrylockfile");
-    BIND(funlockfile, "funlockfile");
-    BIND(once, "pthread_once");
-    BIND(call_once, "call_once");
-    BIND_COND(cond_wait, "pthread_cond_wait");
-    BIND_COND(cond_timedwait, "pthread_cond_timedwait");
-    BIND(cond_clockwait, "pthread_cond_clockwait");
-    BIND_COND(cond_signal, "pthread_cond_signal");
-    BIND_COND(cond_broadcast, "pthread_cond_broadcast");
-    BIND(guard_acquire, "__cxa_guard_acquire"); /* NULL without libstdc++ */
-    BIND(guard_release, "__cxa_guard_release");
-    BIND(guard_abort, "__cxa_guard_abort");
-    atomic_thread_fence(memory_order_release);
-    BIND(mutex_lock, "pthread_mutex_lock"); /* the last one bound */
-}
-
-__attribute__((constructor)) static void resolve_at_load(void)
-{
-    const char *v = getenv("WEFT_HOOKS");
-    hooks_off = v && !strcmp(v, "0");
-    resolve();
-}
-
-/* A hook may run before the constructor (another library's). */
-static inline void ready(void)
-{
-    if (unlikely(!__atomic_load_n(&real.mutex_lock, __ATOMIC_ACQUIRE)))
-        resolve();
-}
 
 /* ------------------------------------------------------------- counting */
 
@@ -177,7 +73,7 @@ static inline weft_thread *self(void)
 {
     weft__carrier *m = weft__m_here();
     weft_thread *g = m ? m->cur : NULL;
-    return g && likely(!hooks_off) ? g : NULL;
+    return g && likely(weft__hooks_on()) ? g : NULL;
 }
 
 /* Atomic stores, not read-modify-writes: only g writes the count; the
@@ -367,7 +263,7 @@ static bool mutex_pshared(const pthread_mutex_t *mx)
 
 static int try_mutex(void *mx)
 {
-    return real.mutex_trylock(mx);
+    return weft__real(pthread_mutex_trylock)(mx);
 }
 
 /* A virtual thread with no pthread lock wants mx, taken. Parks, unless the
@@ -382,23 +278,21 @@ static int mutex_park(pthread_mutex_t *mx, int64_t deadline, const void *ra)
 
 HOOK int pthread_mutex_lock(pthread_mutex_t *mx)
 {
-    ready();
     weft_thread *g = self();
     if (!g)
-        return real.mutex_lock(mx);
-    int r = real.mutex_trylock(mx);
+        return weft__real(pthread_mutex_lock)(mx);
+    int r = weft__real(pthread_mutex_trylock)(mx);
     if (r == EBUSY && (g->plocks ||
                        (r = mutex_park(mx, -1, __builtin_return_address(0)))
                            < 0))
-        r = BLOCKING(real.mutex_lock(mx));
+        r = BLOCKING(weft__real(pthread_mutex_lock)(mx));
     held(g, r);
     return r;
 }
 
 HOOK int pthread_mutex_trylock(pthread_mutex_t *mx)
 {
-    ready();
-    int r = real.mutex_trylock(mx);
+    int r = weft__real(pthread_mutex_trylock)(mx);
     held(self(), r);
     return r;
 }
@@ -410,14 +304,14 @@ static int mutex_timed(pthread_mutex_t *mx, clockid_t clk,
     int r;
     if (!g || bad_time(abs))
         r = -1;
-    else if ((r = real.mutex_trylock(mx)) == EBUSY && !g->plocks)
+    else if ((r = weft__real(pthread_mutex_trylock)(mx)) == EBUSY && !g->plocks)
         r = mutex_park(mx, deadline_of(clk, abs), ra);
     else if (r == EBUSY)
         r = -1;
     if (r < 0) {
         weft__blocking_enter();
-        r = clk == CLOCK_REALTIME ? real.mutex_timedlock(mx, abs)
-                                  : real.mutex_clocklock(mx, clk, abs);
+        r = clk == CLOCK_REALTIME ? weft__real(pthread_mutex_timedlock)(mx, abs)
+                                  : weft__real(pthread_mutex_clocklock)(mx, clk, abs);
         weft__blocking_leave();
     }
     held(g, r);
@@ -427,14 +321,12 @@ static int mutex_timed(pthread_mutex_t *mx, clockid_t clk,
 HOOK int pthread_mutex_timedlock(pthread_mutex_t *mx,
                                  const struct timespec *abs)
 {
-    ready();
     return mutex_timed(mx, CLOCK_REALTIME, abs, __builtin_return_address(0));
 }
 
 HOOK int pthread_mutex_clocklock(pthread_mutex_t *mx, clockid_t clk,
                                  const struct timespec *abs)
 {
-    ready();
     if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
         return EINVAL;
     return mutex_timed(mx, clk, abs, __builtin_return_address(0));
@@ -442,8 +334,7 @@ HOOK int pthread_mutex_clocklock(pthread_mutex_t *mx, clockid_t clk,
 
 HOOK int pthread_mutex_unlock(pthread_mutex_t *mx)
 {
-    ready();
-    int r = real.mutex_unlock(mx);
+    int r = weft__real(pthread_mutex_unlock)(mx);
     if (r == 0) {
         released(self(), r);
         wake_addr(mx, 1);
@@ -460,12 +351,12 @@ static bool rwlock_pshared(const pthread_rwlock_t *rw)
 
 static int try_rd(void *rw)
 {
-    return real.tryrdlock(rw);
+    return weft__real(pthread_rwlock_tryrdlock)(rw);
 }
 
 static int try_wr(void *rw)
 {
-    return real.trywrlock(rw);
+    return weft__real(pthread_rwlock_trywrlock)(rw);
 }
 
 /* As mutex_park; a write-locked rwlock's writer TID tells self-deadlock. */
@@ -483,7 +374,7 @@ static int rw_lock(pthread_rwlock_t *rw, bool wr, const struct timespec *abs,
     weft_thread *g = self();
     int r = -1;
     if (g && !(abs && bad_time(abs))) {
-        r = wr ? real.trywrlock(rw) : real.tryrdlock(rw);
+        r = wr ? weft__real(pthread_rwlock_trywrlock)(rw) : weft__real(pthread_rwlock_tryrdlock)(rw);
         if (r == EBUSY)
             r = g->plocks ? -1 : rw_park(rw, wr, abs ? deadline_of(
                                              CLOCK_REALTIME, abs) : -1, ra);
@@ -491,9 +382,9 @@ static int rw_lock(pthread_rwlock_t *rw, bool wr, const struct timespec *abs,
     if (r < 0) {
         weft__blocking_enter();
         if (abs)
-            r = wr ? real.timedwrlock(rw, abs) : real.timedrdlock(rw, abs);
+            r = wr ? weft__real(pthread_rwlock_timedwrlock)(rw, abs) : weft__real(pthread_rwlock_timedrdlock)(rw, abs);
         else
-            r = wr ? real.wrlock(rw) : real.rdlock(rw);
+            r = wr ? weft__real(pthread_rwlock_wrlock)(rw) : weft__real(pthread_rwlock_rdlock)(rw);
         weft__blocking_leave();
     }
     held(g, r);
@@ -502,58 +393,51 @@ static int rw_lock(pthread_rwlock_t *rw, bool wr, const struct timespec *abs,
 
 HOOK int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
 {
-    ready();
     if (!self())
-        return real.rdlock(rw);
+        return weft__real(pthread_rwlock_rdlock)(rw);
     return rw_lock(rw, false, NULL, __builtin_return_address(0));
 }
 
 HOOK int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
 {
-    ready();
     if (!self())
-        return real.wrlock(rw);
+        return weft__real(pthread_rwlock_wrlock)(rw);
     return rw_lock(rw, true, NULL, __builtin_return_address(0));
 }
 
 HOOK int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw,
                                     const struct timespec *abs)
 {
-    ready();
     if (!self())
-        return real.timedrdlock(rw, abs);
+        return weft__real(pthread_rwlock_timedrdlock)(rw, abs);
     return rw_lock(rw, false, abs, __builtin_return_address(0));
 }
 
 HOOK int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw,
                                     const struct timespec *abs)
 {
-    ready();
     if (!self())
-        return real.timedwrlock(rw, abs);
+        return weft__real(pthread_rwlock_timedwrlock)(rw, abs);
     return rw_lock(rw, true, abs, __builtin_return_address(0));
 }
 
 HOOK int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
 {
-    ready();
-    int r = real.tryrdlock(rw);
+    int r = weft__real(pthread_rwlock_tryrdlock)(rw);
     held(self(), r);
     return r;
 }
 
 HOOK int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
 {
-    ready();
-    int r = real.trywrlock(rw);
+    int r = weft__real(pthread_rwlock_trywrlock)(rw);
     held(self(), r);
     return r;
 }
 
 HOOK int pthread_rwlock_unlock(pthread_rwlock_t *rw)
 {
-    ready();
-    int r = real.rwunlock(rw);
+    int r = weft__real(pthread_rwlock_unlock)(rw);
     if (r == 0) {
         released(self(), r);
         wake_addr(rw, INT32_MAX); /* readers may all go on */
@@ -565,47 +449,41 @@ HOOK int pthread_rwlock_unlock(pthread_rwlock_t *rw)
 
 HOOK int pthread_spin_lock(pthread_spinlock_t *s)
 {
-    ready();
-    int r = real.spin_lock(s);
+    int r = weft__real(pthread_spin_lock)(s);
     held(self(), r);
     return r;
 }
 
 HOOK int pthread_spin_trylock(pthread_spinlock_t *s)
 {
-    ready();
-    int r = real.spin_trylock(s);
+    int r = weft__real(pthread_spin_trylock)(s);
     held(self(), r);
     return r;
 }
 
 HOOK int pthread_spin_unlock(pthread_spinlock_t *s)
 {
-    ready();
-    int r = real.spin_unlock(s);
+    int r = weft__real(pthread_spin_unlock)(s);
     released(self(), r);
     return r;
 }
 
 HOOK void flockfile(FILE *f)
 {
-    ready();
-    real.flockfile(f);
+    weft__real(flockfile)(f);
     held(self(), 0);
 }
 
 HOOK int ftrylockfile(FILE *f)
 {
-    ready();
-    int r = real.ftrylockfile(f);
+    int r = weft__real(ftrylockfile)(f);
     held(self(), r);
     return r;
 }
 
 HOOK void funlockfile(FILE *f)
 {
-    ready();
-    real.funlockfile(f);
+    weft__real(funlockfile)(f);
     released(self(), 0);
 }
 
@@ -613,20 +491,18 @@ HOOK void funlockfile(FILE *f)
  * of the process wait for it in glibc: it runs pinned. */
 HOOK int pthread_once(pthread_once_t *once, void (*fn)(void))
 {
-    ready();
     weft_thread *g = self();
     held(g, 0);
-    int r = real.once(once, fn);
+    int r = weft__real(pthread_once)(once, fn);
     released(g, 0);
     return r;
 }
 
 HOOK void call_once(once_flag *once, void (*fn)(void))
 {
-    ready();
     weft_thread *g = self();
     held(g, 0);
-    real.call_once(once, fn);
+    weft__real(call_once)(once, fn);
     released(g, 0);
 }
 
@@ -635,8 +511,7 @@ HOOK void call_once(once_flag *once, void (*fn)(void))
  * carriers. Nothing calls these in a process without libstdc++. */
 HOOK int __cxa_guard_acquire(int64_t *guard)
 {
-    ready();
-    int first = real.guard_acquire(guard);
+    int first = weft__real(__cxa_guard_acquire)(guard);
     if (first)
         held(self(), 0);
     return first;
@@ -644,15 +519,13 @@ HOOK int __cxa_guard_acquire(int64_t *guard)
 
 HOOK void __cxa_guard_release(int64_t *guard)
 {
-    ready();
-    real.guard_release(guard);
+    weft__real(__cxa_guard_release)(guard);
     released(self(), 0);
 }
 
 HOOK void __cxa_guard_abort(int64_t *guard)
 {
-    ready();
-    real.guard_abort(guard);
+    weft__real(__cxa_guard_abort)(guard);
     released(self(), 0);
 }
 
@@ -678,7 +551,7 @@ static int cond_park(weft_thread *g, pthread_cond_t *c, pthread_mutex_t *mx,
                                                   : NULL;
     addr_waiter a;
     link_wait(&a, c, WEFT__WAIT_PTHREAD_COND);
-    int r = real.mutex_unlock(mx);
+    int r = weft__real(pthread_mutex_unlock)(mx);
     if (r) { /* not ours to wait with: as glibc, fail without waiting */
         unlink_wait(&a);
         weft__wait_abort(&a.w);
@@ -694,9 +567,9 @@ static int cond_park(weft_thread *g, pthread_cond_t *c, pthread_mutex_t *mx,
     weft__wait_block(&a.w, NULL, until);
     unlink_wait(&a);
     bool late = deadline >= 0 && weft_now() >= deadline;
-    r = real.mutex_trylock(mx);
+    r = weft__real(pthread_mutex_trylock)(mx);
     if (r == EBUSY && (r = mutex_park(mx, -1, ra)) < 0)
-        r = BLOCKING(real.mutex_lock(mx));
+        r = BLOCKING(weft__real(pthread_mutex_lock)(mx));
     held(g, r);
     weft__foreign_leave(bound);
     return r ? r : late ? ETIMEDOUT : 0;
@@ -709,96 +582,51 @@ static bool cond_parks(weft_thread *g, pthread_cond_t *c)
 
 HOOK int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *mx)
 {
-    ready();
     weft_thread *g = self();
     if (cond_parks(g, c))
         return cond_park(g, c, mx, -1, __builtin_return_address(0));
-    return BLOCKING(real.cond_wait(c, mx));
+    return BLOCKING(weft__real(pthread_cond_wait)(c, mx));
 }
 
 HOOK int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *mx,
                                 const struct timespec *abs)
 {
-    ready();
     weft_thread *g = self();
     if (cond_parks(g, c) && !bad_time(abs))
         return cond_park(g, c, mx, deadline_of(cond_clock(c), abs),
                          __builtin_return_address(0));
-    return BLOCKING(real.cond_timedwait(c, mx, abs));
+    return BLOCKING(weft__real(pthread_cond_timedwait)(c, mx, abs));
 }
 
 HOOK int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *mx,
                                 clockid_t clk, const struct timespec *abs)
 {
-    ready();
     weft_thread *g = self();
     if (cond_parks(g, c) && !bad_time(abs) &&
         (clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC))
         return cond_park(g, c, mx, deadline_of(clk, abs),
                          __builtin_return_address(0));
-    return BLOCKING(real.cond_clockwait(c, mx, clk, abs));
+    return BLOCKING(weft__real(pthread_cond_clockwait)(c, mx, clk, abs));
 }
 
 HOOK int pthread_cond_signal(pthread_cond_t *c)
 {
-    ready();
-    int r = real.cond_signal(c);
+    int r = weft__real(pthread_cond_signal)(c);
     wake_addr(c, 1);
     return r;
 }
 
 HOOK int pthread_cond_broadcast(pthread_cond_t *c)
 {
-    ready();
-    int r = real.cond_broadcast(c);
+    int r = weft__real(pthread_cond_broadcast)(c);
     wake_addr(c, INT32_MAX);
     return r;
 }
 
-/* ------------------------------------------------ for libweft's own use */
-
-int weft__real_mutex_lock(pthread_mutex_t *mx)
-{
-    ready();
-    return real.mutex_lock(mx);
-}
-
-int weft__real_mutex_unlock(pthread_mutex_t *mx)
-{
-    ready();
-    return real.mutex_unlock(mx);
-}
-
-int weft__real_cond_signal(pthread_cond_t *c)
-{
-    ready();
-    return real.cond_signal(c);
-}
-
-int weft__real_cond_broadcast(pthread_cond_t *c)
-{
-    ready();
-    return real.cond_broadcast(c);
-}
-
-int weft__real_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *mx,
-                              const struct timespec *abs)
-{
-    ready();
-    return real.cond_timedwait(c, mx, abs);
-}
-
-int weft__real_once(pthread_once_t *once, void (*fn)(void))
-{
-    ready();
-    return real.once(once, fn);
-}
-
 /* Called by weft_run, so that a program linked with libweft.a always
- * gets this file (see io/hooks.c: weft__hooks_on). */
+ * gets this file (see io.c: weft__io_hooks_linked). */
 void weft__locks_linked(void)
 {
-    ready();
 }
 
 /* Buckets start with empty lists: done at load, before any hook can park

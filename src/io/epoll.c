@@ -35,8 +35,8 @@ static int ep_init(uint32_t max_carriers)
     if (kickfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, kickfd, &ev)) {
         int err = WEFT_ERRNO;
         if (kickfd >= 0)
-            weft__libc.close(kickfd);
-        weft__libc.close(epfd);
+            weft__real(close)(kickfd);
+        weft__real(close)(epfd);
         epfd = kickfd = -1;
         return err;
     }
@@ -47,8 +47,8 @@ static int ep_init(uint32_t max_carriers)
  * parent's epoll instance, and what it watches, as they are. */
 static void ep_fini(void)
 {
-    weft__libc.close(kickfd);
-    weft__libc.close(epfd);
+    weft__real(close)(kickfd);
+    weft__real(close)(epfd);
     epfd = kickfd = -1;
     nevents = 0;
 }

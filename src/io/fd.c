@@ -32,7 +32,6 @@
 #define NCHUNKS 1024u               /* fds up to 2^20 */
 
 static weft__fd *_Atomic chunks[NCHUNKS];
-_Atomic uint32_t weft__io_waiters;
 
 static weft__fd *chunk_for(unsigned fd, bool create)
 {
@@ -98,7 +97,7 @@ static int classify(weft__fd *f)
     struct stat st;
     if (fstat(f->fd, &st))
         return WEFT_ERRNO;
-    int fl = weft__libc.fcntl(f->fd, F_GETFL);
+    int fl = weft__real(fcntl)(f->fd, F_GETFL);
     if (fl < 0)
         return WEFT_ERRNO;
     uint32_t flags = WEFT__FD_KNOWN;
@@ -116,7 +115,7 @@ static int classify(weft__fd *f)
     else if (f->fd <= 2 && !(flags & WEFT__FD_FILE))
         flags |= WEFT__FD_STDIO;
     else if (!(flags & WEFT__FD_FILE) &&
-             !weft__libc.fcntl(f->fd, F_SETFL, fl | O_NONBLOCK))
+             !weft__real(fcntl)(f->fd, F_SETFL, fl | O_NONBLOCK))
         flags |= WEFT__FD_NB_OURS;
     else if (!(flags & WEFT__FD_FILE))
         flags |= WEFT__FD_STDIO; /* cannot switch it: block, marked */
@@ -358,7 +357,7 @@ static weft__wait_kind wait_kind_for(short events)
 
 static int finish_wait(int r)
 {
-    atomic_fetch_sub_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&weft__fd_waiters, 1, memory_order_relaxed);
     if (r >= WEFT__CASE && r < WEFT__CASE + 0x10000)
         return 0;
     return r;
@@ -410,7 +409,7 @@ int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
                              wait_kind_for(n == 1 ? events[0] : 0), fs[0]);
     if (r)
         return r;
-    atomic_fetch_add_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&weft__fd_waiters, 1, memory_order_relaxed);
     unsigned linked = 0;
     int early = 0;
     for (; linked < n && !early; linked++) {
@@ -440,11 +439,6 @@ int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
     return finish_wait(r);
 }
 
-uint32_t weft__fd_waiting(void)
-{
-    return atomic_load_explicit(&weft__io_waiters, memory_order_relaxed);
-}
-
 /* Runs on: a forked child's only thread (fork.c). What a record knows of
  * its file (its kind, the O_NONBLOCK weft set) holds in the child, which
  * shares the file; its waiters were the parent's threads, and its poller
@@ -461,5 +455,5 @@ void weft__fd_forked(void)
                 weft__list_init(&ch[i].waiters);
         }
     }
-    atomic_store_explicit(&weft__io_waiters, 0, memory_order_relaxed);
+    atomic_store_explicit(&weft__fd_waiters, 0, memory_order_relaxed);
 }

@@ -36,9 +36,8 @@ static bool waits_here(weft__fd *f)
 static int os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen,
                      int flags)
 {
-    const struct weft__libc *c = &weft__libc;
     for (;;) {
-        int s = c->accept4(fd, addr, addrlen, flags);
+        int s = weft__real(accept4)(fd, addr, addrlen, flags);
         if (s >= 0) {
             weft__fd_forget(s); /* a record of an earlier life is stale */
             return s;
@@ -49,21 +48,20 @@ static int os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen,
                 WEFT__FD_NB_OURS)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (c->poll(&p, 1, -1) < 0 && WEFT_ERRNO != EINTR)
+        if (weft__real(poll)(&p, 1, -1) < 0 && WEFT_ERRNO != EINTR)
             return -1;
     }
 }
 
 int weft_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
-    const struct weft__libc *c = weft__libc_get();
     if (!weft__io_g())
         return os_accept(fd, addr, addrlen, flags);
     weft__fd *l = weft__fd_get(fd);
     if (!l && WEFT_ERRNO == ENOMEM)
         return -1; /* accepting without a record could block the carrier */
     if (!waits_here(l)) {
-        int s = c->accept4(fd, addr, addrlen, flags);
+        int s = weft__real(accept4)(fd, addr, addrlen, flags);
         if (s >= 0)
             weft__fd_forget(s);
         return s;
@@ -71,7 +69,7 @@ int weft_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
     int saved = WEFT_ERRNO;
     int64_t deadline = l->rcvtimeo_ns > 0 ? weft_now() + l->rcvtimeo_ns : -1;
     for (;;) {
-        int s = c->accept4(fd, addr, addrlen, flags | SOCK_NONBLOCK);
+        int s = weft__real(accept4)(fd, addr, addrlen, flags | SOCK_NONBLOCK);
         if (s >= 0) {
             weft__fd_adopt_socket(s, flags & SOCK_NONBLOCK, l);
             WEFT_ERRNO = saved;
@@ -107,9 +105,8 @@ static int connect_result(int fd)
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    const struct weft__libc *c = weft__libc_get();
     weft__fd *f = weft__io_g() ? weft__fd_get(fd) : weft__fd_peek(fd);
-    int r = c->connect(fd, addr, addrlen);
+    int r = weft__real(connect)(fd, addr, addrlen);
     if (r == 0 || WEFT_ERRNO != EINPROGRESS || !f ||
         (fd_flags(f) & (WEFT__FD_NB_USER | WEFT__FD_NB_OURS)) !=
             WEFT__FD_NB_OURS)
@@ -117,7 +114,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int saved = WEFT_ERRNO;
     if (!weft__io_g()) {
         struct pollfd p = {.fd = fd, .events = POLLOUT};
-        while (c->poll(&p, 1, -1) < 0 && WEFT_ERRNO == EINTR) {
+        while (weft__real(poll)(&p, 1, -1) < 0 && WEFT_ERRNO == EINTR) {
         }
     } else {
         int64_t t = f->sndtimeo_ns > 0 ? weft_now() + f->sndtimeo_ns : -1;
@@ -135,13 +132,12 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 int weft_wait_fd(int fd, short events, int64_t deadline_ns)
 {
-    const struct weft__libc *c = weft__libc_get();
     if (!(events & (POLLIN | POLLOUT)))
         return EINVAL;
     if (fd < 0) /* poll(2) would skip it and just wait out the time */
         return EBADF;
     struct pollfd p = {.fd = fd, .events = events & (POLLIN | POLLOUT)};
-    int n = c->poll(&p, 1, 0);
+    int n = weft__real(poll)(&p, 1, 0);
     if (n > 0)
         return p.revents & POLLNVAL ? EBADF : 0;
     if (n < 0 && WEFT_ERRNO != EINTR) /* a signal: just not ready yet */
@@ -153,7 +149,7 @@ int weft_wait_fd(int fd, short events, int64_t deadline_ns)
             int64_t left = deadline_ns < 0 ? -1 : deadline_ns - weft_now();
             if (deadline_ns >= 0 && left <= 0)
                 return ETIMEDOUT;
-            n = c->poll(&p, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
+            n = weft__real(poll)(&p, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
             if (n > 0)
                 return p.revents & POLLNVAL ? EBADF : 0;
             if (n < 0 && WEFT_ERRNO != EINTR)
@@ -213,11 +209,10 @@ static int park_on_fds(struct pollfd *fds, nfds_t n, int64_t deadline)
 
 int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
-    const struct weft__libc *c = weft__libc_get();
     if (!weft__io_g())
-        return c->poll(fds, nfds, timeout_ms);
+        return weft__real(poll)(fds, nfds, timeout_ms);
     int saved = WEFT_ERRNO;
-    int n = c->poll(fds, nfds, 0);
+    int n = weft__real(poll)(fds, nfds, 0);
     if (n != 0 || timeout_ms == 0)
         return n;
     int64_t deadline = timeout_ms < 0 ? -1
@@ -228,7 +223,7 @@ int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
             WEFT_ERRNO = e;
             return -1;
         }
-        n = c->poll(fds, nfds, 0);
+        n = weft__real(poll)(fds, nfds, 0);
         if (n != 0 || e == WEFT__EXPIRED) {
             if (n >= 0)
                 WEFT_ERRNO = saved;
@@ -239,14 +234,12 @@ int weft_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 
 int weft_close(int fd)
 {
-    const struct weft__libc *c = weft__libc_get();
     weft__fd_forget(fd);
-    return c->close(fd);
+    return weft__real(close)(fd);
 }
 
 int weft_fcntl(int fd, int cmd, ...)
 {
-    const struct weft__libc *c = weft__libc_get();
     va_list ap;
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *); /* as libc reads it: int or pointer */
@@ -255,7 +248,7 @@ int weft_fcntl(int fd, int cmd, ...)
     uint32_t fl = f ? fd_flags(f) : 0;
     switch (cmd) {
     case F_GETFL: {
-        int r = c->fcntl(fd, F_GETFL);
+        int r = weft__real(fcntl)(fd, F_GETFL);
         if (r >= 0 && (fl & WEFT__FD_NB_OURS))
             r &= ~O_NONBLOCK;
         return r;
@@ -264,19 +257,19 @@ int weft_fcntl(int fd, int cmd, ...)
         int want = (int)(intptr_t)arg;
         bool keep_nb = (fl & WEFT__FD_KNOWN) && !(want & O_NONBLOCK) &&
                        !(fl & (WEFT__FD_FILE | WEFT__FD_STDIO));
-        int r = c->fcntl(fd, F_SETFL, keep_nb ? want | O_NONBLOCK : want);
+        int r = weft__real(fcntl)(fd, F_SETFL, keep_nb ? want | O_NONBLOCK : want);
         if (r == 0)
             weft__fd_set_user_nonblock(fd, want & O_NONBLOCK);
         return r;
     }
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
-        int r = c->fcntl(fd, cmd, arg);
+        int r = weft__real(fcntl)(fd, cmd, arg);
         if (r >= 0)
             weft__fd_copy(fd, r);
         return r;
     }
     default:
-        return c->fcntl(fd, cmd, arg);
+        return weft__real(fcntl)(fd, cmd, arg);
     }
 }

@@ -33,11 +33,11 @@ static int run_file_job(void *arg)
 {
     file_job *j = arg;
     if (j->op == WEFT__ROP_READ)
-        j->res = weft__libc.pread(j->fd, j->data, j->n, j->off);
+        j->res = weft__real(pread)(j->fd, j->data, j->n, j->off);
     else if (j->op == WEFT__ROP_WRITE)
-        j->res = weft__libc.pwrite(j->fd, j->data, j->n, j->off);
+        j->res = weft__real(pwrite)(j->fd, j->data, j->n, j->off);
     else
-        j->res = weft__libc.fsync(j->fd);
+        j->res = weft__real(fsync)(j->fd);
     j->err = j->res < 0 ? WEFT_ERRNO : 0;
     return 0;
 }
@@ -45,7 +45,7 @@ static int run_file_job(void *arg)
 static void drop_file_job(void *arg)
 {
     file_job *j = arg;
-    weft__libc.close(j->fd);
+    weft__real(close)(j->fd);
     free(j);
 }
 
@@ -58,7 +58,7 @@ static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
         WEFT_ERRNO = ENOMEM;
         return -1;
     }
-    *j = (file_job){.op = op, .fd = weft__libc.fcntl(fd, F_DUPFD_CLOEXEC, 0), .n = n,
+    *j = (file_job){.op = op, .fd = weft__real(fcntl)(fd, F_DUPFD_CLOEXEC, 0), .n = n,
                     .off = off};
     if (j->fd < 0) {
         free(j);

@@ -19,12 +19,15 @@
 #define WEFT_IO_H
 
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 
+#include "base/real.h"
+#include "sched/poll.h"
 #include "sched/sched.h"
 
 typedef struct weft__port weft__port;
@@ -45,6 +48,7 @@ enum {
 };
 
 typedef struct weft__fd {
+    int fd;                   /* first: what dumps read (sched/poll.h) */
     weft__spinlock lock;
     _Atomic uint32_t flags;   /* WEFT__FD_*; written under lock */
     _Atomic uint32_t seq;     /* bumped (under lock) when the fd closes */
@@ -62,8 +66,9 @@ typedef struct weft__fd {
     weft__list waiters;       /* weft__waiter, data: the events wanted */
     _Atomic int64_t rcvtimeo_ns; /* SO_RCVTIMEO / SO_SNDTIMEO, 0: none; */
     _Atomic int64_t sndtimeo_ns; /* written under lock */
-    int fd;
 } weft__fd;
+_Static_assert(offsetof(weft__fd, fd) == 0, "an fd wait's object starts "
+               "with the fd number (sched/poll.h)");
 
 /* Runs on: any thread. The record of fd, classified on first use (NULL,
  * errno EBADF: not open or out of the table's range). */
@@ -93,8 +98,6 @@ void weft__fd_disarmed(int fd, uint32_t seq);
  * them has an event it asks for. Returns as weft__fd_wait. */
 int weft__fd_wait_many(weft__fd **fs, const short *events, unsigned n,
                        int64_t deadline);
-/* Virtual threads waiting on fds now, for stats and deadlock reports. */
-uint32_t weft__fd_waiting(void);
 /* In a forked child (fork.c): every record unlocked, with no waiter and
  * no poller registration (both were the parent's). */
 void weft__fd_forked(void);
@@ -192,7 +195,6 @@ int  weft__io_init(unsigned backend);   /* weft_config.io; 0 / errno */
 void weft__io_fini(void);
 void weft__io_forked(void);             /* a forked child drops it */
 bool weft__io_on(void);                 /* a backend runs */
-const char *weft__io_backend(void);
 int  weft__io_arm(int fd, uint32_t seq, weft__port **port);
 void weft__io_disarm(weft__port *port, int fd, uint32_t seq);
 /* A file operation through the calling carrier's ring. *done: false when
@@ -209,38 +211,10 @@ long weft__io_transfer(const weft__ring_op *op, bool *done);
  * closed, so that a transfer a thread made before the close is not done
  * on the next file to get its number. */
 void weft__io_submit_deferred(void);
-/* For weft_stats: transfers batched, and the system calls submitting them. */
-void weft__io_batch_counts(unsigned long long *ops,
-                           unsigned long long *submits);
-/* Whether idle carrier m (timer waiter or not) waits in the poller. */
-bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter);
-/* Idle carrier m: blocks in its port until events, a kick or until,
- * unless *wake_word is set already. Returns the port if it holds events:
- * pass it to weft__io_dispatch once m has a P (or not: then the threads
- * go to the global queue). */
-weft__port *weft__io_wait(weft__carrier *m, int64_t until,
-                          _Atomic uint32_t *wake_word);
-void weft__io_dispatch(weft__port *pt);
-/* Non-blocking: delivers the ready events of m's port, unless someone
- * else fetches from it. */
-bool weft__io_poll(weft__carrier *m);
-/* The monitor's tick: delivers the ready events of every port that no
- * one has fetched from since the last sweep. */
-void weft__io_sweep(void);
-/* Carrier m found no work: delivers another carrier's ready events to m
- * (per-carrier ports only; the threads they wake run on m's P). */
-bool weft__io_poll_others(weft__carrier *m);
-/* Ends m's blocked wait in its port. */
-void weft__io_kick(weft__carrier *m);
-/* Counts of virtual threads in an fd wait, kept by fd.c. */
-extern _Atomic uint32_t weft__io_waiters;
 
 /* fileio.c: a file operation on the offload pool, for the epoll backend.
  * Returns what the syscall would (-1 and errno). */
 ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
-
-/* hooks.c: whether the libc hooks are on (WEFT_HOOKS is not 0). */
-bool weft__hooks_on(void);
 
 /* The calling virtual thread if it may park in I/O, else NULL: on OS
  * threads, and on virtual threads pinned by a pthread lock they hold
@@ -251,63 +225,7 @@ static inline weft_thread *weft__io_g(void)
     return g && likely(!g->plocks) ? g : NULL;
 }
 
-/* foreign/locks.c: called at start so that libweft.a's lock hooks are
- * always linked in. */
-void weft__locks_linked(void);
-/* In a forked child (fork.c): no thread parked on a pthread lock. */
-void weft__locks_forked(void);
-
 /* caller.c: whether code at ra is neither the program's nor libweft's. */
 bool weft__caller_foreign(const void *ra);
-
-/* ---------------------------------------------------------------- libc */
-
-/* The libc functions the hooks shadow, resolved with RTLD_NEXT. Use
- * weft__libc_get() where a hook may run before the library's constructor. */
-struct weft__libc {
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*pread)(int, void *, size_t, off_t);
-    ssize_t (*pwrite)(int, const void *, size_t, off_t);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
-                        socklen_t *);
-    ssize_t (*sendto)(int, const void *, size_t, int,
-                      const struct sockaddr *, socklen_t);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
-                 const void *);
-    int (*close)(int);
-    int (*fsync)(int);
-    int (*fcntl)(int, int, ...);
-    int (*nanosleep)(const struct timespec *, struct timespec *);
-    int (*clock_nanosleep)(clockid_t, int, const struct timespec *,
-                           struct timespec *);
-    int (*setsockopt)(int, int, int, const void *, socklen_t);
-    int (*ioctl)(int, unsigned long, ...);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*fclose)(void *);
-    int (*getaddrinfo)(const char *, const char *, const void *, void *);
-    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-    int (*select)(int, void *, void *, void *, struct timeval *);
-};
-extern struct weft__libc weft__libc;
-void weft__libc_resolve(void);
-static inline const struct weft__libc *weft__libc_get(void)
-{
-    if (unlikely(!weft__libc.select))
-        weft__libc_resolve();
-    return &weft__libc;
-}
 
 #endif

@@ -64,7 +64,7 @@ static ssize_t os_io_blocking(int fd, short ev, attempt_fn attempt,
             return r;
         int64_t t = ev == POLLIN ? f->rcvtimeo_ns : f->sndtimeo_ns;
         struct pollfd p = {.fd = fd, .events = ev};
-        int n = weft__libc_get()->poll(&p, 1, t > 0 ? (int)((t + 999999) / 1000000)
+        int n = weft__real(poll)(&p, 1, t > 0 ? (int)((t + 999999) / 1000000)
                                                  : -1);
         if (n == 0) {
             WEFT_ERRNO = EAGAIN;
@@ -88,7 +88,7 @@ static ssize_t os_io(int fd, short ev, attempt_fn attempt, void *ctx)
 static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
 {
     struct pollfd p = {.fd = f->fd, .events = ev};
-    if (weft__libc.poll(&p, 1, 0) == 0) {
+    if (weft__real(poll)(&p, 1, 0) == 0) {
         int e = weft__fd_wait(f, ev, timeout_for(f, ev));
         if (e) {
             WEFT_ERRNO = e == WEFT__EXPIRED ? EAGAIN : e;
@@ -223,26 +223,26 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 static ssize_t try_read(void *c)
 {
     struct rw *a = c;
-    return weft__libc.read(a->fd, a->buf, a->n);
+    return weft__real(read)(a->fd, a->buf, a->n);
 }
 
 static ssize_t try_readv(void *c)
 {
     struct rw *a = c;
-    return weft__libc.readv(a->fd, a->iov, a->iovcnt);
+    return weft__real(readv)(a->fd, a->iov, a->iovcnt);
 }
 
 static ssize_t try_recvfrom(void *c)
 {
     struct rw *a = c;
-    return weft__libc.recvfrom(a->fd, a->buf, a->n, a->flags, a->addr,
+    return weft__real(recvfrom)(a->fd, a->buf, a->n, a->flags, a->addr,
                                a->addrlen);
 }
 
 static ssize_t try_recvmsg(void *c)
 {
     struct rw *a = c;
-    return weft__libc.recvmsg(a->fd, a->msg, a->flags);
+    return weft__real(recvmsg)(a->fd, a->msg, a->flags);
 }
 
 /* A regular file under io_uring: the read or write goes to the ring. */
@@ -271,7 +271,7 @@ static bool file_via_ring(int fd, int kind, void *buf, size_t n, off_t off,
 ssize_t weft_read(int fd, void *buf, size_t n)
 {
     ssize_t r;
-    weft__libc_get();
+    weft__real_ready();
     if (file_via_ring(fd, WEFT__ROP_READ, buf, n, -1, &r))
         return r;
     return run_io(fd, POLLIN, try_read,
@@ -281,7 +281,7 @@ ssize_t weft_read(int fd, void *buf, size_t n)
 
 ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    weft__libc_get();
+    weft__real_ready();
     return run_io(fd, POLLIN, try_readv,
                   &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
                                .kind = WEFT__ROP_READV}, 0);
@@ -315,7 +315,7 @@ static int wait_more(int fd, int64_t deadline)
         return f ? weft__fd_wait(f, POLLIN, deadline) : EBADF;
     }
     struct timespec ms = {0, 1000000};
-    return weft__libc.nanosleep(&ms, NULL) ? WEFT_ERRNO : 0;
+    return weft__real(nanosleep)(&ms, NULL) ? WEFT_ERRNO : 0;
 }
 
 /* MSG_PEEK with MSG_WAITALL: peeks again from the start each time more
@@ -352,7 +352,7 @@ static ssize_t recv_all(int fd, struct rw *a)
 ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
                       struct sockaddr *from, socklen_t *fromlen)
 {
-    weft__libc_get();
+    weft__real_ready();
     struct rw a = {.fd = fd, .buf = buf, .n = n, .flags = flags,
                    .addr = from, .addrlen = fromlen};
     /* The ring's recv has no address, and its MSG_WAITALL retries. */
@@ -380,7 +380,7 @@ static ssize_t recv_piece(int fd, void *buf, size_t n, int flags)
 
 ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    weft__libc_get();
+    weft__real_ready();
     struct rw a = {.fd = fd, .msg = msg, .flags = flags};
     if (flags & MSG_DONTWAIT)
         return try_recvmsg(&a);
@@ -400,7 +400,7 @@ ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
 ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
 {
     ssize_t r;
-    weft__libc_get();
+    weft__real_ready();
     if (off < 0) {
         WEFT_ERRNO = EINVAL;
         return -1;
@@ -410,7 +410,7 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
     if (weft__io_g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
         return weft__file_offload(WEFT__ROP_READ, fd, buf, n, off);
-    return weft__libc.pread(fd, buf, n, off);
+    return weft__real(pread)(fd, buf, n, off);
 }
 
 /* --------------------------------------------------------------- writes */
@@ -418,26 +418,26 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
 static ssize_t try_write(void *c)
 {
     struct rw *a = c;
-    return weft__libc.write(a->fd, a->buf, a->n);
+    return weft__real(write)(a->fd, a->buf, a->n);
 }
 
 static ssize_t try_writev(void *c)
 {
     struct rw *a = c;
-    return weft__libc.writev(a->fd, a->iov, a->iovcnt);
+    return weft__real(writev)(a->fd, a->iov, a->iovcnt);
 }
 
 static ssize_t try_sendto(void *c)
 {
     struct rw *a = c;
-    return weft__libc.sendto(a->fd, a->buf, a->n, a->flags, a->addr,
+    return weft__real(sendto)(a->fd, a->buf, a->n, a->flags, a->addr,
                              a->tolen);
 }
 
 static ssize_t try_sendmsg(void *c)
 {
     struct rw *a = c;
-    return weft__libc.sendmsg(a->fd, a->msg, a->flags);
+    return weft__real(sendmsg)(a->fd, a->msg, a->flags);
 }
 
 /* Writes all of buf as a blocking call would: a short count only when an
@@ -466,7 +466,7 @@ static ssize_t write_fully(int fd, attempt_fn attempt, struct rw *a)
 ssize_t weft_write(int fd, const void *buf, size_t n)
 {
     ssize_t r;
-    weft__libc_get();
+    weft__real_ready();
     if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, -1, &r))
         return r;
     return write_fully(fd, try_write,
@@ -477,7 +477,7 @@ ssize_t weft_write(int fd, const void *buf, size_t n)
 ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
                     const struct sockaddr *to, socklen_t tolen)
 {
-    weft__libc_get();
+    weft__real_ready();
     struct rw a = {.fd = fd, .buf = (void *)buf, .n = n, .flags = flags,
                    .addr = (struct sockaddr *)to, .tolen = tolen,
                    .kind = to ? WEFT__ROP_NONE : WEFT__ROP_SEND};
@@ -500,7 +500,7 @@ static ssize_t write_piece(int fd, void *buf, size_t n, int flags)
 
 ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    weft__libc_get();
+    weft__real_ready();
     ssize_t r = run_io(fd, POLLOUT, try_writev,
                        &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
                                     .kind = WEFT__ROP_WRITEV}, 0);
@@ -512,7 +512,7 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
 
 ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    weft__libc_get();
+    weft__real_ready();
     struct rw a = {.fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
     if (flags & MSG_DONTWAIT)
         return try_sendmsg(&a);
@@ -528,7 +528,7 @@ ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
 ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t r;
-    weft__libc_get();
+    weft__real_ready();
     if (off < 0) {
         WEFT_ERRNO = EINVAL;
         return -1;
@@ -538,16 +538,16 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
     if (weft__io_g() && weft__fd_get(fd) &&
         (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
         return weft__file_offload(WEFT__ROP_WRITE, fd, (void *)buf, n, off);
-    return weft__libc.pwrite(fd, buf, n, off);
+    return weft__real(pwrite)(fd, buf, n, off);
 }
 
 int weft_fsync(int fd)
 {
     ssize_t r;
-    weft__libc_get();
+    weft__real_ready();
     if (file_via_ring(fd, WEFT__ROP_FSYNC, NULL, 0, 0, &r))
         return (int)r;
     if (weft__io_g() && weft__fd_get(fd))
         return (int)weft__file_offload(WEFT__ROP_FSYNC, fd, NULL, 0, 0);
-    return weft__libc.fsync(fd);
+    return weft__real(fsync)(fd);
 }

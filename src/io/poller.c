@@ -36,6 +36,8 @@ static const char *_Atomic backend_name;
  * programs that do no I/O through weft pay nothing for it. */
 static _Atomic bool used;
 
+static void register_with_scheduler(void);
+
 static void mark_used(void)
 {
     if (likely(atomic_load_explicit(&used, memory_order_relaxed)))
@@ -79,9 +81,6 @@ static unsigned backend_from_env(unsigned configured)
  * kernel lacks it or a seccomp profile forbids it); epoll when asked. */
 int weft__io_init(unsigned backend)
 {
-    weft__libc_resolve();
-    (void)weft__hooks_on(); /* links hooks.c in (see there) */
-    weft__locks_linked();   /* and foreign/locks.c */
     backend = backend_from_env(backend);
     int err = ENOSYS;
 #ifdef WEFT_HAVE_VALGRIND
@@ -104,6 +103,7 @@ int weft__io_init(unsigned backend)
         ops = &weft__epoll_ops;
     }
     atomic_store_explicit(&backend_name, ops->name, memory_order_release);
+    register_with_scheduler();
     return 0;
 }
 
@@ -132,7 +132,7 @@ bool weft__io_on(void)
     return ops != NULL;
 }
 
-const char *weft__io_backend(void)
+static const char *backend(void)
 {
     const char *name = atomic_load_explicit(&backend_name,
                                             memory_order_acquire);
@@ -187,7 +187,7 @@ long weft__io_file_op(const weft__ring_op *op, bool *done)
  * already queued. Alone, the direct system call is cheaper than parking
  * for the same one. A carrier without its P (a handed-off hog's) has no
  * loop to submit from soon: it makes the call itself. Writes made
- * through the libc hooks never join (io/hooks.c: hook_enter). */
+ * through the libc hooks never join (foreign/io.c: hook_enter). */
 long weft__io_transfer(const weft__ring_op *op, bool *done)
 {
     *done = false;
@@ -218,8 +218,8 @@ void weft__io_submit_deferred(void)
         ops->submit_deferred(pt);
 }
 
-void weft__io_batch_counts(unsigned long long *n_ops,
-                           unsigned long long *n_submits)
+static void batch_counts(unsigned long long *n_ops,
+                         unsigned long long *n_submits)
 {
     *n_ops = *n_submits = 0;
     const weft__poller_ops *o = ops;
@@ -227,14 +227,14 @@ void weft__io_batch_counts(unsigned long long *n_ops,
         o->batch_counts(n_ops, n_submits);
 }
 
-bool weft__io_idles_in_poller(weft__carrier *m, bool timer_waiter)
+static bool idles_in_poller(weft__carrier *m, bool timer_waiter)
 {
     return ops && atomic_load_explicit(&used, memory_order_relaxed) &&
            (timer_waiter || ops->per_carrier) && own_port(m);
 }
 
-weft__port *weft__io_wait(weft__carrier *m, int64_t until,
-                          _Atomic uint32_t *wake_word)
+static weft__port *wait_in_port(weft__carrier *m, int64_t until,
+                                _Atomic uint32_t *wake_word)
 {
     weft__port *pt = own_port(m);
     /* A shared port (epoll) may be held by a carrier blocked in it, and
@@ -254,7 +254,7 @@ weft__port *weft__io_wait(weft__carrier *m, int64_t until,
     return NULL;
 }
 
-void weft__io_dispatch(weft__port *pt)
+static void dispatch(weft__port *pt)
 {
     weft__carrier *m = weft__m();
     bool batch = m && m->firing_timers;
@@ -271,16 +271,16 @@ static bool poll_port(weft__port *pt)
     if (!pt || !try_own(pt))
         return false;
     if (ops->fetch(pt, 0) > 0) {
-        weft__io_dispatch(pt);
+        dispatch(pt);
         return true;
     }
     disown(pt);
     return false;
 }
 
-bool weft__io_poll(weft__carrier *m)
+static bool fetch_own(weft__carrier *m)
 {
-    if (!ops || !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+    if (!ops || !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
         return false;
     return poll_port(own_port(m));
 }
@@ -293,9 +293,9 @@ bool weft__io_poll(weft__carrier *m)
  * ports left are those of carriers held by one thread (a hog, a call the
  * runtime does not intercept) or gone; a port an idle carrier blocks in
  * stays owned by it. */
-void weft__io_sweep(void)
+static void sweep(void)
 {
-    if (!ops || !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+    if (!ops || !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
         return;
     weft__port *pt;
     for (uint32_t i = 0; (pt = ops->port_at(i)); i++) {
@@ -311,10 +311,10 @@ void weft__io_sweep(void)
     }
 }
 
-bool weft__io_poll_others(weft__carrier *m)
+static bool fetch_others(weft__carrier *m)
 {
     if (!ops || !ops->per_carrier ||
-        !atomic_load_explicit(&weft__io_waiters, memory_order_relaxed))
+        !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
         return false;
     weft__port *mine = atomic_load_explicit(&m->io_port, memory_order_relaxed);
     weft__port *pt;
@@ -324,7 +324,7 @@ bool weft__io_poll_others(weft__carrier *m)
     return false;
 }
 
-void weft__io_kick(weft__carrier *m)
+static void kick(weft__carrier *m)
 {
     weft__port *pt = ops ? atomic_load_explicit(&m->io_port,
                                                 memory_order_acquire) : NULL;
@@ -335,6 +335,24 @@ void weft__io_kick(weft__carrier *m)
 void weft__kick_eventfd(int fd)
 {
     uint64_t one = 1;
-    ssize_t r = weft__libc.write(fd, &one, sizeof one);
+    ssize_t r = weft__real(write)(fd, &one, sizeof one);
     (void)r;
+}
+
+/* Runs on: weft_run, before any carrier runs (sched/poll.h). Each entry
+ * copes with a poller that is gone (after weft__io_fini, or in a forked
+ * child). */
+static void register_with_scheduler(void)
+{
+    weft__poll = (struct weft__poll_ops){
+        .idles_in_poller = idles_in_poller,
+        .wait = wait_in_port,
+        .dispatch = dispatch,
+        .fetch = fetch_own,
+        .fetch_others = fetch_others,
+        .sweep = sweep,
+        .kick = kick,
+        .name = backend,
+        .batch_counts = batch_counts,
+    };
 }

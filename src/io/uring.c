@@ -146,7 +146,7 @@ static void prep_kick_poll(struct io_uring_sqe *sqe, int kickfd)
 static void free_port(uport *u)
 {
     io_uring_queue_exit(&u->ring);
-    weft__libc.close(u->kickfd);
+    weft__real(close)(u->kickfd);
     free(u);
 }
 
@@ -169,7 +169,7 @@ static uport *make_port(void)
     if (!sqe) {
         io_uring_queue_exit(&u->ring);
         if (u->kickfd >= 0)
-            weft__libc.close(u->kickfd);
+            weft__real(close)(u->kickfd);
         free(u);
         return NULL;
     }
@@ -202,7 +202,7 @@ static int probe(void)
     io_uring_prep_poll_multishot(sqe, efd, POLLIN);
     io_uring_submit(&ring);
     uint64_t one = 1;
-    if (weft__libc.write(efd, &one, sizeof one) < 0)
+    if (weft__real(write)(efd, &one, sizeof one) < 0)
         err = WEFT_ERRNO;
     struct io_uring_cqe *cqe = NULL;
     struct __kernel_timespec ts = {.tv_sec = 1};
@@ -210,7 +210,7 @@ static int probe(void)
                  !(cqe->flags & IORING_CQE_F_MORE)))
         err = ENOSYS;
     io_uring_queue_exit(&ring);
-    weft__libc.close(efd);
+    weft__real(close)(efd);
     return err;
 }
 
@@ -242,8 +242,8 @@ static bool probe_nowait(void)
         io_uring_for_each_cqe(&ring, head, cqe) ok &= cqe->res == -EAGAIN;
         io_uring_queue_exit(&ring);
     }
-    weft__libc.close(sv[0]);
-    weft__libc.close(sv[1]);
+    weft__real(close)(sv[0]);
+    weft__real(close)(sv[1]);
     return ok;
 }
 
@@ -536,7 +536,7 @@ static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer,
     /* Not interruptible: the kernel may use op's buffers until the
      * completion comes, so the caller must not return before it. */
     weft__wait_begin(&rec.w, 0, WEFT__WAIT_RING_IO, NULL);
-    atomic_fetch_add_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&weft__fd_waiters, 1, memory_order_relaxed);
     weft__spin_lock(&u->sq_lock);
     int err = queue_op(u, op, &rec, defer);
     weft__spin_unlock(&u->sq_lock);
@@ -544,7 +544,7 @@ static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer,
         weft__wait_abort(&rec.w);
     else
         weft__wait_block(&rec.w, NULL, -1);
-    atomic_fetch_sub_explicit(&weft__io_waiters, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&weft__fd_waiters, 1, memory_order_relaxed);
     *queued = !err;
     return err ? -err : rec.res;
 }

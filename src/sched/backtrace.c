@@ -30,7 +30,9 @@
 #include <elfutils/libdwfl.h>
 #endif
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/backtrace.h"
 
 /* Reads one word at addr without faulting; false if it is not mapped. */
@@ -158,7 +160,7 @@ __attribute__((format(printf, 2, 3))) static void out(int fd,
         n = (int)sizeof buf - 1;
     /* libc's write, not weft's hook: this may run in a signal handler on
      * a virtual thread, which must never park. */
-    ssize_t w = n > 0 ? weft__libc_get()->write(fd, buf, (size_t)n) : 0;
+    ssize_t w = n > 0 ? weft__real(write)(fd, buf, (size_t)n) : 0;
     (void)w;
 }
 

@@ -39,12 +39,16 @@
 #include <string.h>
 
 #include "base/futex.h"
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/fiber.h"
 #include "sched/runq.h"
 #include "sched/trace.h"
 
 struct weft__sched weft__S;
+struct weft__poll_ops weft__poll;
+_Atomic uint32_t weft__fd_waiters;
 
 __thread weft__carrier *weft__tls_m __attribute__((tls_model("initial-exec")));
 
@@ -121,7 +125,7 @@ void weft__carrier_wake(weft__carrier *m)
 {
     atomic_store_explicit(&m->wake_word, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&m->in_poll, memory_order_seq_cst))
-        weft__io_kick(m);
+        weft__poll.kick(m);
     else
         weft__futex_wake(&m->wake_word, 1);
 }
@@ -449,7 +453,7 @@ static inline void poll_io_sometimes(weft__carrier *m)
         return;
     m->io_countdown = 0;
     if (!(weft__S.compact && m->cur) && m->p)
-        weft__io_poll(m);
+        weft__poll.fetch(m);
 }
 
 /* Runs on: the context that has just been switched to, on carrier m. Does
@@ -709,7 +713,7 @@ static weft__port *idle_in_poller(weft__carrier *m, int64_t until,
         if (orphans && weft__fd_waiting() &&
             (bound < 0 || bound > weft_now() + IO_IDLE_RECHECK_NS))
             bound = weft_now() + IO_IDLE_RECHECK_NS;
-        events = weft__io_wait(m, bound, &m->wake_word);
+        events = weft__poll.wait(m, bound, &m->wake_word);
         if (!events && bound != until)
             break; /* leave idle and look for work */
     }
@@ -787,7 +791,7 @@ static void idle(weft__carrier *m)
         until = weft_now() + DEADLOCK_GRACE_NS;
     weft__port *events = NULL;
     WEFT__TRACE(weft__trace_idle(m, true));
-    if (weft__io_idles_in_poller(m, timer_waiter))
+    if (weft__poll.idles_in_poller(m, timer_waiter))
         events = idle_in_poller(m, until, orphans);
     else
         idle_in_futex(m, until);
@@ -799,7 +803,7 @@ static void idle(weft__carrier *m)
     }
     leave_idle(m);
     if (events)
-        weft__io_dispatch(events);
+        weft__poll.dispatch(events);
 }
 
 /* A carrier that ends may have been the timer waiter until it last left
@@ -859,7 +863,7 @@ static weft_thread *find_runnable(weft__carrier *m)
         }
         run_all_timers(m);
         weft_thread *g = take_local(m);
-        if (!g && (weft__io_poll(m) || weft__io_poll_others(m)))
+        if (!g && (weft__poll.fetch(m) || weft__poll.fetch_others(m)))
             g = take_local(m);
         if (g) {
             stop_spinning(m);
@@ -876,7 +880,7 @@ static weft_thread *find_runnable(weft__carrier *m)
                  * makes no system call, so under io_uring its own ring's
                  * completions wait for it to look. */
                 if (!g && (++round % IO_SPIN_POLL_EVERY) == 0 &&
-                    (weft__io_poll(m) || weft__io_poll_others(m)))
+                    (weft__poll.fetch(m) || weft__poll.fetch_others(m)))
                     g = take_local(m);
                 if (g) {
                     stop_spinning(m);

@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/sched.h"
 
 /* Runs on: the monitor. m's OS thread's CPU time in ns, -1 if unknown.
@@ -64,7 +66,7 @@ char weft__carrier_run_state(weft__carrier *m)
 {
     int fd = stat_fd(m);
     char buf[128]; /* "tid (comm) S ...": comm is at most 16 bytes */
-    ssize_t n = fd < 0 ? -1 : weft__libc.pread(fd, buf, sizeof buf - 1, 0);
+    ssize_t n = fd < 0 ? -1 : weft__real(pread)(fd, buf, sizeof buf - 1, 0);
     if (n <= 0) {
         weft__carrier_stat_close(m); /* reopened next time */
         return 0;
@@ -78,7 +80,7 @@ char weft__carrier_run_state(weft__carrier *m)
 void weft__carrier_stat_close(weft__carrier *m)
 {
     if (m->stat_tid)
-        weft__libc.close(m->stat_fd);
+        weft__real(close)(m->stat_fd);
     m->stat_tid = 0;
     m->stat_fd = -1;
 }

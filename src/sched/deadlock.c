@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
 #include "sched/sched.h"
-#include "foreign/real.h"
+#include "sched/sched.h"
+#include "base/real.h"
 
 static pthread_key_t os_key;
 static pthread_once_t os_once = PTHREAD_ONCE_INIT;
@@ -34,7 +36,7 @@ static void os_thread_exit(void *unused)
 
 static void make_key(void)
 {
-    weft__real_key_create(&os_key, os_thread_exit);
+    weft__real(pthread_key_create)(&os_key, os_thread_exit);
 }
 
 /* Runs on: an OS thread that is not a carrier. */
@@ -43,9 +45,9 @@ void weft__os_thread_register(void)
     if (os_registered)
         return;
     os_registered = true;
-    weft__real_once(&os_once, make_key);
+    weft__real(pthread_once)(&os_once, make_key);
     atomic_fetch_add_explicit(&os_threads, 1, memory_order_acq_rel);
-    weft__real_setspecific(os_key, (void *)1);
+    weft__real(pthread_setspecific)(os_key, (void *)1);
 }
 
 bool weft__os_threads_alive(void)
@@ -97,7 +99,8 @@ void weft__abandon_blocked_threads(void)
             continue;
         free_open_scopes(g);
         weft__locals_release_nodtor(g);
-        weft__keys_drop(g);
+        if (g->keys)
+            weft__keys_hooks.drop(g);
         if (g->stack)
             weft__stack_put(NULL, g->stack);
         g->stack = NULL;

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/backtrace.h"
 #include "sched/sched.h"
 
@@ -107,12 +109,21 @@ static int carrier_of(const weft_thread *g)
     return -1;
 }
 
-/* A thread off its carrier has its stack as it left it: walk it. */
+/* A thread off its carrier has its stack as it left it: walk it. One
+ * that has begun its wait but not yet switched out (its carrier may be
+ * preempted right there) has no saved context yet: it is named, not
+ * walked. */
 static void dump_stack(const struct dump *d, weft_thread *g, int state,
                        int depth)
 {
     if (state != WEFT__G_WAITING && state != WEFT__G_RUNNABLE)
         return;
+    int c = carrier_of(g);
+    if (c >= 0) {
+        indent(d->fd, depth + 2);
+        dprintf(d->fd, "(still switching out on carrier %d)\n", c);
+        return;
+    }
     uintptr_t pcs[WEFT__BT_MAX];
     int n = weft__backtrace_parked(g, pcs, WEFT__BT_MAX);
     weft__backtrace_print(d->fd, pcs, n, depth + 2, d->sym);
@@ -139,7 +150,7 @@ static void dump_thread(const struct dump *d, weft_thread *g, int depth)
         int kind = atomic_load_explicit(&g->wait_kind, memory_order_relaxed);
         dprintf(fd, " on %s", w);
         if (obj && kind >= WEFT__WAIT_FD_READ && kind <= WEFT__WAIT_FD_POLL)
-            dprintf(fd, " fd %d", ((const weft__fd *)obj)->fd);
+            dprintf(fd, " fd %d", weft__fd_of_wait(obj));
         else if (obj && kind == WEFT__WAIT_JOIN)
             dprintf(fd, " of #%llu",
                     (unsigned long long)((const weft_thread *)obj)->id);

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "base/fault.h"
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/sched.h"
 
 static struct {
@@ -31,7 +33,7 @@ static void on_signal(int sig)
 {
     int saved = errno;
     char b = 'd';
-    ssize_t n = weft__libc.write(ds.pipe[1], &b, 1);
+    ssize_t n = weft__real(write)(ds.pipe[1], &b, 1);
     (void)n, (void)sig;
     errno = saved;
 }
@@ -40,7 +42,7 @@ static void *dumper_main(void *arg)
 {
     (void)arg;
     char b;
-    while (weft__libc.read(ds.pipe[0], &b, 1) == 1 && b == 'd')
+    while (weft__real(read)(ds.pipe[0], &b, 1) == 1 && b == 'd')
         weft_dump(STDERR_FILENO);
     return NULL;
 }
@@ -74,16 +76,16 @@ void weft__dump_signal_start(void)
     sigaction(ds.sig, &sa, &ds.old);
     return;
 err_close:
-    weft__libc.close(ds.pipe[0]);
-    weft__libc.close(ds.pipe[1]);
+    weft__real(close)(ds.pipe[0]);
+    weft__real(close)(ds.pipe[1]);
 err_off:
     ds.sig = 0;
 }
 
 static void close_pipe(void)
 {
-    weft__libc.close(ds.pipe[0]);
-    weft__libc.close(ds.pipe[1]);
+    weft__real(close)(ds.pipe[0]);
+    weft__real(close)(ds.pipe[1]);
     ds.sig = 0;
 }
 
@@ -94,7 +96,7 @@ void weft__dump_signal_stop(void)
         return;
     sigaction(ds.sig, &ds.old, NULL);
     char b = 'q';
-    ssize_t n = weft__libc.write(ds.pipe[1], &b, 1);
+    ssize_t n = weft__real(write)(ds.pipe[1], &b, 1);
     (void)n;
     pthread_join(ds.thread, NULL);
     close_pipe();

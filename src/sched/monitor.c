@@ -108,7 +108,9 @@
 
 #include "base/fault.h"
 #include "base/futex.h"
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/runq.h"
 #include "sched/trace.h"
 
@@ -464,7 +466,7 @@ void weft__monitor_run(void)
         bool busy = scan(now);
         deepen(now);
         fire_late_timers(now);
-        weft__io_sweep(); /* events of carriers too busy to look */
+        weft__poll.sweep(); /* events of carriers too busy to look */
         weft__bound_sweep(now); /* latency over binding (bind.c) */
         ensure_carrier();
         if (!busy && all_idle()) {
@@ -615,9 +617,10 @@ int weft_stats(weft_runtime_stats *out)
     memcpy(out->longest_hog_name, M.hog_name, sizeof M.hog_name);
     weft__spin_unlock(&M.hog_lock);
     weft__offload_counts(&out->offload_threads, &out->offload_busy);
-    snprintf(out->io_backend, sizeof out->io_backend, "%s", weft__io_backend());
+    snprintf(out->io_backend, sizeof out->io_backend, "%s",
+             weft__poll.name());
     out->io_waiting = weft__fd_waiting();
-    weft__io_batch_counts(&out->io_batched, &out->io_batch_submits);
+    weft__poll.batch_counts(&out->io_batched, &out->io_batch_submits);
     out->bound = weft__bound_count();
     out->lock_pinned = weft__lock_pinned_count();
     out->unbound_resumes = atomic_load(&weft__S.unbound_resumes);

@@ -34,7 +34,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/backtrace.h"
 #include "sched/sched.h"
 
@@ -46,7 +48,7 @@ static void say(const char *line, int n)
 {
     if (n > REPORT_MAX - 1)
         n = REPORT_MAX - 1; /* snprintf's length if it was cut to fit */
-    ssize_t w = weft__libc_get()->write(STDERR_FILENO, line, (size_t)n);
+    ssize_t w = weft__real(write)(STDERR_FILENO, line, (size_t)n);
     (void)w; /* a signal handler: no stdio, which may allocate */
 }
 

@@ -266,7 +266,7 @@ struct weft_thread {
     uint32_t pins;               /* weft_pin nesting (and attr.pinned) */
     uint32_t binds;              /* hooked calls from foreign code under way */
     uint32_t unbatched;          /* hooked writes under way: never batched
-                                    (io/hooks.c, io/poller.c) */
+                                    (foreign/io.c, io/poller.c) */
     /* pthread locks it holds (foreign/locks.c): while > 0 it never
      * switches away: its waits block the carrier (park.c). Written by
      * the thread itself only. */
@@ -303,8 +303,14 @@ void weft__thread_entry(void *unused);
 void weft__locals_release(weft_thread *g);
 void weft__locals_release_nodtor(weft_thread *g);
 void weft__locals_inherit(weft_thread *child, weft_thread *parent);
-void weft__keys_exit(weft_thread *g);
-void weft__keys_drop(weft_thread *g);
+/* A thread's pthread key values (keys) belong to foreign/keys.c, which
+ * sets these at load: exit runs their destructors and frees them, drop
+ * frees them without destructors (a thread that never finished). Called
+ * only for a thread whose keys is set, which only keys.c does. */
+extern struct weft__keys_hooks {
+    void (*exit)(weft_thread *g);
+    void (*drop)(weft_thread *g);
+} weft__keys_hooks;
 
 /* ---------------------------------------------------------- park / wake */
 
@@ -613,8 +619,10 @@ static inline weft_thread *weft__bound_take(weft__carrier *m)
     return weft__bound_take_slow(m);
 }
 
-/* runtime.c: starts a spare carrier holding p (idle when p is NULL). */
+/* carriers.c: starts a spare carrier holding p (idle when p is NULL);
+ * starts m's OS thread. */
 int  weft__carrier_spawn(weft__proc *p);
+int  weft__carrier_start(weft__carrier *m);
 
 /* offload.c */
 /* weft_offload for callers whose arg must outlive an abandoned call: *done
@@ -650,14 +658,13 @@ void weft__dump_signal_start(void);
 void weft__dump_signal_stop(void);
 void weft__dump_signal_forked(void);
 
-/* fork.c: true in the child of a fork made while a runtime ran, where
- * the runtime is shut off. Written once, by that child's only thread. */
+/* carriers.c: true in the child of a fork made while a runtime ran, where
+ * the runtime is shut off. Written once, by that child's only thread
+ * (foreign/fork.c). */
 extern bool weft__forked_child;
-void weft__fork_handlers_install(void);
-__attribute__((noreturn)) void weft__fork_child_exit(int r);
-/* runtime.c: weft_run is under way in this process (set up, running or
+/* carriers.c: weft_run is under way in this process (set up, running or
  * torn down). */
-bool weft__runtime_busy(void);
+extern _Atomic bool weft__in_run;
 
 /* The error of a call that needs a virtual thread, made on any other
  * thread: EPERM, or ECHILD in a forked child, where none can run. */

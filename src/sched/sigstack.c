@@ -34,7 +34,9 @@
 #include <unistd.h>
 
 #include "base/fault.h"
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/sched.h"
 
 #define HOOK __attribute__((visibility("default")))
@@ -93,13 +95,12 @@ static bool is_handler(const struct sigaction *act)
 HOOK int sigaction(int sig, const struct sigaction *act,
                    struct sigaction *old)
 {
-    const struct weft__libc *libc = weft__libc_get();
     if (!act || !is_handler(act) || (act->sa_flags & SA_ONSTACK) ||
         !weft__hooks_on())
-        return libc->sigaction(sig, act, old);
+        return weft__real(sigaction)(sig, act, old);
     struct sigaction onstack = *act;
     onstack.sa_flags |= SA_ONSTACK;
-    return libc->sigaction(sig, &onstack, old);
+    return weft__real(sigaction)(sig, &onstack, old);
 }
 
 /* libc's signal() with BSD semantics (the handler stays installed, its

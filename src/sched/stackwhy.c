@@ -28,7 +28,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/sched.h"
 
 #define DEFAULT_MAX_MAP_COUNT 65530
@@ -48,7 +50,7 @@ static long count_lines(int fd)
     char buf[512];
     long lines = 0;
     ssize_t n;
-    while ((n = weft__libc_get()->read(fd, buf, sizeof buf)) > 0)
+    while ((n = weft__real(read)(fd, buf, sizeof buf)) > 0)
         for (ssize_t i = 0; i < n; i++)
             lines += buf[i] == '\n';
     return n < 0 ? -1 : lines;
@@ -61,8 +63,8 @@ static long read_number(const char *path, long dflt)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return dflt;
-    ssize_t n = weft__libc_get()->read(fd, buf, sizeof buf - 1);
-    weft__libc_get()->close(fd);
+    ssize_t n = weft__real(read)(fd, buf, sizeof buf - 1);
+    weft__real(close)(fd);
     if (n <= 0)
         return dflt;
     buf[n] = 0;
@@ -86,7 +88,7 @@ static long count_maps(void)
     if (fd < 0)
         return -1;
     long n = count_lines(fd);
-    weft__libc_get()->close(fd);
+    weft__real(close)(fd);
     return n;
 }
 
@@ -122,7 +124,7 @@ static bool may_format(void)
 static void say(const char *line, int n)
 {
     if (n > 0) {
-        ssize_t w = weft__libc_get()->write(STDERR_FILENO, line, (size_t)n);
+        ssize_t w = weft__real(write)(STDERR_FILENO, line, (size_t)n);
         (void)w; /* nowhere else to report to */
     }
 }

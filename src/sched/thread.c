@@ -393,11 +393,22 @@ weft_thread *weft_go(weft_fn fn, void *arg)
 /* ---------------------------------------------------------- run, finish */
 
 /* A thread's final result: its function's, or its first child failure. */
+struct weft__keys_hooks weft__keys_hooks;
+
+/* Runs on: the child of a fork, on the virtual thread that forked, which
+ * returned r: the child ends as a program that returns r from main (a
+ * non-zero r whose low byte is 0 gives 1, not success). */
+static _Noreturn void forked_child_exit(int r)
+{
+    int status = r & 0xff;
+    exit(r && !status ? 1 : status);
+}
+
 static int thread_body(weft_thread *g)
 {
     int r = g->fn(g->arg);
     if (unlikely(weft__forked_child)) /* it forked, and this is the child */
-        weft__fork_child_exit(r);
+        forked_child_exit(r);
     while (g->cur != &g->root) {
         int e = weft_scope_close(g->cur); /* scopes left open */
         if (!r)
@@ -405,7 +416,8 @@ static int thread_body(weft_thread *g)
     }
     /* Its pthread keys' destructors, before the wait for its children:
      * one that spawns has its children waited for like the others. */
-    weft__keys_exit(g);
+    if (g->keys)
+        weft__keys_hooks.exit(g);
     if (!g->root.used)
         return r; /* never spawned into its root scope: nothing to wait for */
     weft__scope_wait_children(&g->root, WEFT__WAIT_CHILDREN);

@@ -1,6 +1,6 @@
 /*
  * timer.c — per-P timer heaps: the deadlines of sleeps, timed waits and
- * scope deadlines.
+ * scope deadlines; the clock (weft_now) and weft_sleep.
  *
  * Each P has a binary min-heap of armed timers under its own lock, so that
  * threads arming timers on different P's do not contend. A timer is armed
@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "base/fault.h"
+#include "base/real.h"
 #include "sched/sched.h"
 
 int64_t weft_now(void)
@@ -257,4 +258,33 @@ void weft__timers_free(weft__proc *p)
     free(p->timers);
     p->timers = NULL;
     p->ntimers = p->timer_cap = 0;
+}
+
+/* ----------------------------------------------------------------- sleep */
+
+static void os_sleep(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    while (weft__real(nanosleep)(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+int weft_sleep(int64_t ns)
+{
+    weft_thread *g = weft__g();
+    if (!g) {
+        if (ns > 0)
+            os_sleep(ns);
+        return 0;
+    }
+    if (ns <= 0)
+        return atomic_load_explicit(&g->cur->reason, memory_order_relaxed);
+    int64_t deadline = weft_now() + ns;
+    weft__waiter w;
+    int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_SLEEP,
+                             NULL);
+    if (r)
+        return r;
+    r = weft__wait_block(&w, NULL, deadline);
+    return r == WEFT__EXPIRED ? 0 : r;
 }

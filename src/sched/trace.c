@@ -40,7 +40,9 @@
 
 #include "base/fault.h"
 #include "base/futex.h"
-#include "io/io.h"
+#include "base/real.h"
+#include "sched/poll.h"
+#include "sched/sched.h"
 #include "sched/backtrace.h"
 #include "sched/trace.h"
 
@@ -187,7 +189,7 @@ static void describe_wait(const weft_thread *g, struct rec *e)
     const void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
     e->n = kind;
     if (obj && kind >= WEFT__WAIT_FD_READ && kind <= WEFT__WAIT_FD_POLL)
-        e->arg = (uint64_t)((const weft__fd *)obj)->fd;
+        e->arg = (uint64_t)weft__fd_of_wait(obj);
     else if (obj && kind == WEFT__WAIT_JOIN)
         e->arg = ((const weft_thread *)obj)->id;
     else
@@ -243,7 +245,7 @@ void weft__trace_handoff(const weft__proc *p, const weft__carrier *m)
 static bool write_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = weft__libc_get()->writev(fd, iov, n);
+        ssize_t w = weft__real(writev)(fd, iov, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -487,7 +489,7 @@ static bool spool_read(void *buf, size_t size)
 {
     char *p = buf;
     while (size) {
-        ssize_t n = weft__libc_get()->read(T.spool, p, size);
+        ssize_t n = weft__real(read)(T.spool, p, size);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -549,7 +551,7 @@ static bool tsc_steady(void)
     if (!f)
         return false;
     bool tsc = fgets(src, sizeof src, f) && strcmp(src, "tsc\n") == 0;
-    fclose(f);
+    weft__real(fclose)(f);
     return tsc;
 #else
     return false;
@@ -572,9 +574,9 @@ static int spool_open(const char *path)
 static void close_files(void)
 {
     if (T.spool >= 0)
-        close(T.spool);
+        weft__real(close)(T.spool);
     if (T.fd >= 0)
-        close(T.fd);
+        weft__real(close)(T.fd);
     T.spool = T.fd = -1;
 }
 

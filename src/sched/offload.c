@@ -35,7 +35,7 @@
 
 #include "base/fault.h"
 #include "sched/sched.h"
-#include "foreign/real.h"
+#include "base/real.h"
 
 #define DEFAULT_MAX 64u
 #define IDLE_EXIT_S 10
@@ -119,7 +119,7 @@ static job *next_job(uint64_t gen)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += IDLE_EXIT_S;
         pool.idle++;
-        int err = weft__real_cond_timedwait(&pool.work, &pool.lock, &ts);
+        int err = weft__real(pthread_cond_timedwait)(&pool.work, &pool.lock, &ts);
         pool.idle--;
         if (err == ETIMEDOUT && !pool.head)
             return NULL;
@@ -135,16 +135,16 @@ static job *next_job(uint64_t gen)
 static void *pool_main(void *arg)
 {
     uint64_t gen = (uint64_t)(uintptr_t)arg;
-    weft__real_mutex_lock(&pool.lock);
+    weft__real(pthread_mutex_lock)(&pool.lock);
     for (job *j; (j = next_job(gen));) {
         pool.busy++;
-        weft__real_mutex_unlock(&pool.lock);
+        weft__real(pthread_mutex_unlock)(&pool.lock);
         run_phases(j);
-        weft__real_mutex_lock(&pool.lock);
+        weft__real(pthread_mutex_lock)(&pool.lock);
         pool.busy--;
     }
     pool.threads--;
-    weft__real_mutex_unlock(&pool.lock);
+    weft__real(pthread_mutex_unlock)(&pool.lock);
     return NULL;
 }
 
@@ -172,9 +172,9 @@ static bool staff(void)
 /* Queues j. Returns 0, or EAGAIN if no pool thread can run it. */
 static int submit(job *j)
 {
-    weft__real_mutex_lock(&pool.lock);
+    weft__real(pthread_mutex_lock)(&pool.lock);
     if (!staff()) {
-        weft__real_mutex_unlock(&pool.lock);
+        weft__real(pthread_mutex_unlock)(&pool.lock);
         return EAGAIN;
     }
     j->next = NULL;
@@ -184,8 +184,8 @@ static int submit(job *j)
         pool.head = j;
     pool.tail = j;
     pool.queued++;
-    weft__real_cond_signal(&pool.work);
-    weft__real_mutex_unlock(&pool.lock);
+    weft__real(pthread_cond_signal)(&pool.work);
+    weft__real(pthread_mutex_unlock)(&pool.lock);
     return 0;
 }
 
@@ -201,11 +201,11 @@ static int run_marked(weft_fn fn, void *arg)
 
 static int pool_max(void)
 {
-    weft__real_mutex_lock(&pool.lock);
+    weft__real(pthread_mutex_lock)(&pool.lock);
     if (pool.max < 0)
         pool.max = (int)env_max();
     int max = pool.max;
-    weft__real_mutex_unlock(&pool.lock);
+    weft__real(pthread_mutex_unlock)(&pool.lock);
     return max;
 }
 
@@ -286,14 +286,14 @@ int weft_offload(weft_fn fn, void *arg)
  * leave once idle. */
 void weft__offload_shutdown(void)
 {
-    weft__real_mutex_lock(&pool.lock);
+    weft__real(pthread_mutex_lock)(&pool.lock);
     job *j = pool.head;
     pool.head = pool.tail = NULL;
     pool.queued = 0;
     pool.gen++;
     pool.max = -1;
-    weft__real_cond_broadcast(&pool.work);
-    weft__real_mutex_unlock(&pool.lock);
+    weft__real(pthread_cond_broadcast)(&pool.work);
+    weft__real(pthread_mutex_unlock)(&pool.lock);
     while (j) {
         job *next = j->next;
         run_phases(j); /* abandoned: only frees it */
@@ -308,8 +308,8 @@ bool weft__offload_in_flight(void)
 
 void weft__offload_counts(unsigned *threads, unsigned *busy)
 {
-    weft__real_mutex_lock(&pool.lock);
+    weft__real(pthread_mutex_lock)(&pool.lock);
     *threads = pool.threads;
     *busy = pool.busy;
-    weft__real_mutex_unlock(&pool.lock);
+    weft__real(pthread_mutex_unlock)(&pool.lock);
 }

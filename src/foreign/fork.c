@@ -49,11 +49,10 @@
 #include <sched.h>
 #include <stdlib.h>
 
-#include "foreign/real.h"
+#include "base/real.h"
+#include "foreign/foreign.h"
 #include "io/io.h"
 #include "sched/trace.h"
-
-bool weft__forked_child;
 
 /* How long prepare waits for a lock: critical sections under them are
  * sub-microsecond, so one held longer has a holder that cannot go on:
@@ -115,7 +114,7 @@ static void in_parent(void)
 static void in_child(void)
 {
     release(true);
-    if (!weft__runtime_busy())
+    if (!atomic_load(&weft__in_run))
         return;
     weft__forked_child = true;
     weft__set_m(NULL);
@@ -138,14 +137,5 @@ static void register_handlers(void)
 void weft__fork_handlers_install(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    weft__real_once(&once, register_handlers);
-}
-
-/* Runs on: the child, on the virtual thread that forked, which returned
- * r: the child ends as a program that returns r from main (a non-zero r
- * whose low byte is 0 gives 1, not success). */
-void weft__fork_child_exit(int r)
-{
-    int status = r & 0xff;
-    exit(r && !status ? 1 : status);
+    weft__real(pthread_once)(&once, register_handlers);
 }

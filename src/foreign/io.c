@@ -32,30 +32,20 @@
 
 #define HOOK __attribute__((visibility("default")))
 
-static bool hooks_off;
-
-__attribute__((constructor)) static void read_hooks_env(void)
-{
-    const char *v = getenv("WEFT_HOOKS");
-    hooks_off = v && !strcmp(v, "0");
-}
-
 static inline bool off(void)
 {
-    weft__libc_get();
-    return hooks_off;
+    return !weft__hooks_on();
 }
 
-/* The runtime's start calls this (poller.c) so that a program linked with
+/* The runtime's start calls this (runtime.c) so that a program linked with
  * the static library always gets this file, and so every hook. Otherwise
  * the linker takes it only if the program itself names a hooked function
  * that nothing earlier on its link line defines: a sanitizer runtime (TSan
  * defines read, nanosleep, poll ...) left such programs without hooks, and
  * a program whose blocking calls are all made by a shared library (libcurl)
  * would depend on the runtime happening to call one. */
-bool weft__hooks_on(void)
+void weft__io_hooks_linked(void)
 {
-    return !off();
 }
 
 /* Parks only on virtual threads, and only while hooks are on. */
@@ -110,37 +100,37 @@ static inline void hook_leave(hook_call c)
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
-    return off() ? weft__libc.read(fd, buf, n)
+    return off() ? weft__real(read)(fd, buf, n)
                  : HOOKED(RD, weft_read(fd, buf, n));
 }
 
 HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-    return off() ? weft__libc.write(fd, buf, n)
+    return off() ? weft__real(write)(fd, buf, n)
                  : HOOKED(WR, weft_write(fd, buf, n));
 }
 
 HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    return off() ? weft__libc.readv(fd, iov, cnt)
+    return off() ? weft__real(readv)(fd, iov, cnt)
                  : HOOKED(RD, weft_readv(fd, iov, cnt));
 }
 
 HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    return off() ? weft__libc.writev(fd, iov, cnt)
+    return off() ? weft__real(writev)(fd, iov, cnt)
                  : HOOKED(WR, weft_writev(fd, iov, cnt));
 }
 
 HOOK ssize_t pread(int fd, void *buf, size_t n, off_t off_)
 {
-    return off() ? weft__libc.pread(fd, buf, n, off_)
+    return off() ? weft__real(pread)(fd, buf, n, off_)
                  : HOOKED(RD, weft_pread(fd, buf, n, off_));
 }
 
 HOOK ssize_t pwrite(int fd, const void *buf, size_t n, off_t off_)
 {
-    return off() ? weft__libc.pwrite(fd, buf, n, off_)
+    return off() ? weft__real(pwrite)(fd, buf, n, off_)
                  : HOOKED(WR, weft_pwrite(fd, buf, n, off_));
 }
 
@@ -156,63 +146,63 @@ HOOK ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off_)
 
 HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    return off() ? weft__libc.recv(fd, buf, n, flags)
+    return off() ? weft__real(recv)(fd, buf, n, flags)
                  : HOOKED(RD, weft_recv(fd, buf, n, flags));
 }
 
 HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    return off() ? weft__libc.send(fd, buf, n, flags)
+    return off() ? weft__real(send)(fd, buf, n, flags)
                  : HOOKED(WR, weft_send(fd, buf, n, flags));
 }
 
 HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
                       struct sockaddr *from, socklen_t *len)
 {
-    return off() ? weft__libc.recvfrom(fd, buf, n, flags, from, len)
+    return off() ? weft__real(recvfrom)(fd, buf, n, flags, from, len)
                  : HOOKED(RD, weft_recvfrom(fd, buf, n, flags, from, len));
 }
 
 HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                     const struct sockaddr *to, socklen_t len)
 {
-    return off() ? weft__libc.sendto(fd, buf, n, flags, to, len)
+    return off() ? weft__real(sendto)(fd, buf, n, flags, to, len)
                  : HOOKED(WR, weft_sendto(fd, buf, n, flags, to, len));
 }
 
 HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    return off() ? weft__libc.recvmsg(fd, msg, flags)
+    return off() ? weft__real(recvmsg)(fd, msg, flags)
                  : HOOKED(RD, weft_recvmsg(fd, msg, flags));
 }
 
 HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    return off() ? weft__libc.sendmsg(fd, msg, flags)
+    return off() ? weft__real(sendmsg)(fd, msg, flags)
                  : HOOKED(WR, weft_sendmsg(fd, msg, flags));
 }
 
 HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    return off() ? weft__libc.accept(fd, addr, len)
+    return off() ? weft__real(accept)(fd, addr, len)
                  : HOOKED(RD, weft_accept(fd, addr, len));
 }
 
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    return off() ? weft__libc.accept4(fd, addr, len, flags)
+    return off() ? weft__real(accept4)(fd, addr, len, flags)
                  : HOOKED(RD, weft_accept4(fd, addr, len, flags));
 }
 
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    return off() ? weft__libc.connect(fd, addr, len)
+    return off() ? weft__real(connect)(fd, addr, len)
                  : HOOKED(RD, weft_connect(fd, addr, len));
 }
 
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    return off() ? weft__libc.poll(fds, n, timeout)
+    return off() ? weft__real(poll)(fds, n, timeout)
                  : HOOKED(RD, weft_poll(fds, n, timeout));
 }
 
@@ -235,7 +225,7 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     /* A signal mask cannot be swapped in for a virtual thread alone. */
     if (!parks() || mask || (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
                                     ts->tv_nsec >= 1000000000)))
-        return weft__libc.ppoll(fds, n, ts, mask);
+        return weft__real(ppoll)(fds, n, ts, mask);
     int ms = -1;
     if (ts) {
         int64_t t = (ts_ns(ts) + 999999) / 1000000;
@@ -246,7 +236,7 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 
 HOOK int close(int fd)
 {
-    return off() ? weft__libc.close(fd) : HOOKED(RD, weft_close(fd));
+    return off() ? weft__real(close)(fd) : HOOKED(RD, weft_close(fd));
 }
 
 HOOK int fclose(FILE *fp)
@@ -256,7 +246,7 @@ HOOK int fclose(FILE *fp)
         if (fd >= 0)
             weft__fd_forget(fd);
     }
-    return weft__libc.fclose(fp);
+    return weft__real(fclose)(fp);
 }
 
 /* A duplicate shares the file, O_NONBLOCK included: it must share weft's
@@ -264,24 +254,24 @@ HOOK int fclose(FILE *fp)
  * look non-blocking by the program's choice on the copy. */
 HOOK int dup(int fd)
 {
-    int r = weft__libc_get()->dup(fd);
-    if (r >= 0 && !hooks_off)
+    int r = weft__real(dup)(fd);
+    if (r >= 0 && !off())
         weft__fd_copy(fd, r);
     return r;
 }
 
 HOOK int dup2(int from, int to)
 {
-    int r = weft__libc_get()->dup2(from, to);
-    if (r >= 0 && !hooks_off && from != to)
+    int r = weft__real(dup2)(from, to);
+    if (r >= 0 && !off() && from != to)
         weft__fd_copy(from, to);
     return r;
 }
 
 HOOK int dup3(int from, int to, int flags)
 {
-    int r = weft__libc_get()->dup3(from, to, flags);
-    if (r >= 0 && !hooks_off)
+    int r = weft__real(dup3)(from, to, flags);
+    if (r >= 0 && !off())
         weft__fd_copy(from, to);
     return r;
 }
@@ -289,7 +279,7 @@ HOOK int dup3(int from, int to, int flags)
 static int fcntl_hook(int fd, int cmd, va_list ap)
 {
     void *arg = va_arg(ap, void *);
-    return off() ? weft__libc.fcntl(fd, cmd, arg) : weft_fcntl(fd, cmd, arg);
+    return off() ? weft__real(fcntl)(fd, cmd, arg) : weft_fcntl(fd, cmd, arg);
 }
 
 HOOK int fcntl(int fd, int cmd, ...)
@@ -317,7 +307,7 @@ HOOK int ioctl(int fd, unsigned long req, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     if (off() || req != FIONBIO || !arg)
-        return weft__libc.ioctl(fd, req, arg);
+        return weft__real(ioctl)(fd, req, arg);
     /* Blocking mode set this way is tracked like F_SETFL's: weft keeps
      * an fd it waits on non-blocking underneath. */
     int on = *(const int *)arg;
@@ -326,7 +316,7 @@ HOOK int ioctl(int fd, unsigned long req, ...)
     bool keep = !on && (fl & WEFT__FD_KNOWN) &&
                 !(fl & (WEFT__FD_FILE | WEFT__FD_STDIO));
     int one = 1;
-    int r = weft__libc.ioctl(fd, req, keep ? &one : arg);
+    int r = weft__real(ioctl)(fd, req, keep ? &one : arg);
     if (r == 0)
         weft__fd_set_user_nonblock(fd, on);
     return r;
@@ -335,7 +325,7 @@ HOOK int ioctl(int fd, unsigned long req, ...)
 HOOK int setsockopt(int fd, int level, int name, const void *val,
                     socklen_t len)
 {
-    int r = weft__libc_get()->setsockopt(fd, level, name, val, len);
+    int r = weft__real(setsockopt)(fd, level, name, val, len);
     if (r == 0 && level == SOL_SOCKET &&
         (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
         len >= sizeof(struct timeval)) {
@@ -348,7 +338,7 @@ HOOK int setsockopt(int fd, int level, int name, const void *val,
 
 HOOK int fsync(int fd)
 {
-    return off() ? weft__libc.fsync(fd) : HOOKED(RD, weft_fsync(fd));
+    return off() ? weft__real(fsync)(fd) : HOOKED(RD, weft_fsync(fd));
 }
 
 /* ---------------------------------------------------------------- sleeps */
@@ -368,7 +358,7 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
 {
     if (!parks() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 ||
         req->tv_sec < 0)
-        return weft__libc.nanosleep(req, rem);
+        return weft__real(nanosleep)(req, rem);
     int64_t left;
     int e = HOOKED(RD, sleep_parked(ts_ns(req), &left));
     if (!e)
@@ -385,7 +375,7 @@ HOOK int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
     if (!parks() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 ||
         (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME &&
          clk != CLOCK_BOOTTIME))
-        return weft__libc.clock_nanosleep(clk, flags, req, rem);
+        return weft__real(clock_nanosleep)(clk, flags, req, rem);
     int64_t ns = ts_ns(req);
     if (flags & TIMER_ABSTIME) {
         struct timespec now;
@@ -428,7 +418,7 @@ typedef struct gai_job {
 static int run_gai(void *arg)
 {
     gai_job *j = arg;
-    j->rc = weft__libc.getaddrinfo(j->node, j->service,
+    j->rc = weft__real(getaddrinfo)(j->node, j->service,
                                    j->has_hints ? &j->hints : NULL, &j->res);
     j->err = WEFT_ERRNO;
     return 0;
@@ -448,7 +438,7 @@ HOOK int getaddrinfo(const char *node, const char *service,
                      const struct addrinfo *hints, struct addrinfo **res)
 {
     if (!parks())
-        return weft__libc.getaddrinfo(node, service, hints, res);
+        return weft__real(getaddrinfo)(node, service, hints, res);
     gai_job *j = weft__calloc(1, sizeof *j);
     if (!j)
         return EAI_MEMORY;

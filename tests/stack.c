@@ -283,8 +283,8 @@ static bool caught_by_asan(const struct child_result *res)
 /* Runs the helper with `kib` and the environment `env` ("NAME=value",
  * NULL-ended) added; asserts that it died of SIGABRT with an overflow
  * report naming the thread, which says `where` the fault was. Returns
- * the helper's stderr, or NULL if ASan caught the overflow first or the
- * case could not be set up. */
+ * the helper's stderr, or NULL if ASan caught the overflow first; skips
+ * the test if the case could not be set up. */
 static const char *expect_report(const char *kib, char *const *env,
                                  const char *where)
 {
@@ -301,11 +301,9 @@ static const char *expect_report(const char *kib, char *const *env,
         if (!strstr(res.err, "no unmapped page below the stack"))
             break;
     }
-    if (strstr(res.err, "no unmapped page below the stack")) {
-        cr_log_info("SKIP: no unmapped page within reach below the stack "
-                    "in 8 runs (this system's address-space layout)");
-        return NULL;
-    }
+    if (strstr(res.err, "no unmapped page below the stack"))
+        cr_skip_test("no unmapped page within reach below the stack in 8 "
+                     "runs (this system's address-space layout)");
     cr_log_info("overflow helper stderr:\n%s", res.err);
     if (caught_by_asan(&res))
         return NULL;
@@ -665,7 +663,7 @@ Test(stack, spawn_without_memory_fails_with_enomem_and_cancels_nobody,
      .timeout = 60)
 {
 #if WT_SANITIZED
-    cr_log_warn("SKIP: sanitizers cannot run with RLIMIT_AS lowered");
+    cr_skip_test("sanitizers cannot run with RLIMIT_AS lowered");
 #else
     char *err = run_capturing_stderr(root_oom);
     cr_assert_not_null(strstr(err, "RLIMIT_AS"),

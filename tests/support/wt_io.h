@@ -19,6 +19,9 @@
  *   wt_wait_io_waiting  waits until n virtual threads wait on fds
  *   wt_join             joins, returning the thread's result
  *   wt_write_later      a thread writing "data" after a delay
+ *
+ * The helpers that check something (wt_fill_socket, wt_ticker_*, wt_join)
+ * record a failure at their caller's line (wt_report.h).
  */
 #ifndef WT_IO_H
 #define WT_IO_H
@@ -42,16 +45,9 @@
  * and no hand-off possible, the other threads run only if it did. */
 #define WT_NO_HANDOFF_MS 10000
 
-static inline int wt_run_cfg(weft_fn fn, void *arg, unsigned procs,
-                             unsigned hog_ms)
-{
-    weft_config cfg = {0};
-    cfg.procs = procs;
-    cfg.hog_ms = hog_ms;
-    int rc = weft_run(fn, arg, &cfg);
-    wt_assert_clean();
-    return rc;
-}
+#define wt_run_cfg(fn, arg, procs_, hog_)                                  \
+    wt_run_at(WT_HERE, (fn), (arg),                                        \
+              (struct wt_run_opts){.procs = (procs_), .hog_ms = (hog_)})
 
 /* A Test that runs root(arg) as the root with procs P's and expects
  * weft_run to return 0, within secs seconds. */
@@ -157,8 +153,9 @@ static inline size_t wt_check_pattern(const unsigned char *buf, size_t from,
 }
 
 /* Fills the send buffer of fd without waiting, with the pattern from 0;
- * returns the bytes it took. Runs on: a virtual thread. */
-static inline size_t wt_fill_socket(int fd)
+ * returns the bytes it took. A send that stops for another reason than a
+ * full buffer is recorded at `at`. Runs on: a virtual thread. */
+static inline size_t wt_fill_socket_at(struct wt_here at, int fd)
 {
     unsigned char buf[4096];
     size_t total = 0;
@@ -169,9 +166,14 @@ static inline size_t wt_fill_socket(int fd)
             break;
         total += (size_t)r;
     }
-    WT_CHECK_EQ(wt_errno(), EAGAIN);
+    int e = wt_errno();
+    if (e != EAGAIN)
+        wt_fail_eq(at.file, at.line, "wt_fill_socket: errno", "EAGAIN", e,
+                   EAGAIN);
     return total;
 }
+
+#define wt_fill_socket(fd) wt_fill_socket_at(WT_HERE, fd)
 
 /* ----------------------------------------------------------------- ticker */
 
@@ -191,20 +193,24 @@ static int wt_ticker_main(void *arg)
     return 0;
 }
 
-static inline void wt_ticker_start(struct wt_ticker *k)
+static inline void wt_ticker_start_at(struct wt_here at, struct wt_ticker *k)
 {
     atomic_store(&k->ticks, 0);
     atomic_store(&k->stop, 0);
-    k->t = wt_go_named("ticker", wt_ticker_main, k);
+    k->t = wt_go_named_at(at, "ticker", wt_ticker_main, k);
 }
 
-static inline void wt_ticker_stop(struct wt_ticker *k)
+static inline void wt_ticker_stop_at(struct wt_here at, struct wt_ticker *k)
 {
     atomic_store(&k->stop, 1);
-    if (k->t)
-        WT_CHECK_EQ(weft_join(k->t, NULL), 0);
+    int rc = k->t ? weft_join(k->t, NULL) : 0;
+    if (rc)
+        wt_fail_eq(at.file, at.line, "weft_join(ticker)", "0", rc, 0);
     k->t = NULL;
 }
+
+#define wt_ticker_start(k) wt_ticker_start_at(WT_HERE, k)
+#define wt_ticker_stop(k) wt_ticker_stop_at(WT_HERE, k)
 
 /* Ticks a free carrier makes at least while a call blocks for ~100 ms on
  * an idle machine. A carrier the call blocks makes at most 2. */
@@ -249,14 +255,18 @@ static inline uint64_t wt_rand(uint64_t *state)
 
 /* -------------------------------------------------------------- waiting */
 
-/* Joins t and returns its result (records a failure if the join fails). */
-static inline int wt_join(weft_thread *t)
+/* Joins t and returns its result; a join that fails is recorded at `at`
+ * (t NULL: a failed spawn, already recorded, gives -1). */
+static inline int wt_join_at(struct wt_here at, weft_thread *t)
 {
     int r = -1;
-    if (t)
-        WT_CHECK_EQ(weft_join(t, &r), 0);
+    int rc = t ? weft_join(t, &r) : 0;
+    if (rc)
+        wt_fail_eq(at.file, at.line, "weft_join(t, &r)", "0", rc, 0);
     return r;
 }
+
+#define wt_join(t) wt_join_at(WT_HERE, t)
 
 /* A virtual thread that writes "data" to fd after delay ns. */
 struct wt_late_write {

@@ -147,9 +147,10 @@ static int root_roundtrip(void *arg)
     return 0;
 }
 
-RUN_TEST(read_write_pipe, root_roundtrip, K_PIPE, 2, 10)
-RUN_TEST(read_write_socketpair, root_roundtrip, K_UNIX, 2, 10)
-RUN_TEST(read_write_tcp, root_roundtrip, K_TCP, 2, 10)
+RUN_TEST(read_write_pipe, root_roundtrip, K_PIPE, .procs = 2, .timeout = 10)
+RUN_TEST(read_write_socketpair, root_roundtrip, K_UNIX,
+         .procs = 2, .timeout = 10)
+RUN_TEST(read_write_tcp, root_roundtrip, K_TCP, .procs = 2, .timeout = 10)
 
 /* ---------------------------------- a reader parks; its carrier is free */
 
@@ -201,20 +202,20 @@ static int root_parked_read(void *arg)
 
 Test(io, reader_parks_carrier_free_pipe, .timeout = 10)
 {
-    cr_assert_eq(wt_run_cfg(root_parked_read, (void *)K_PIPE, 1,
-                            WT_NO_HANDOFF_MS), 0);
+    WT_RUN(root_parked_read, (void *)K_PIPE,
+           .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);
 }
 
 Test(io, reader_parks_carrier_free_socketpair, .timeout = 10)
 {
-    cr_assert_eq(wt_run_cfg(root_parked_read, (void *)K_UNIX, 1,
-                            WT_NO_HANDOFF_MS), 0);
+    WT_RUN(root_parked_read, (void *)K_UNIX,
+           .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);
 }
 
 Test(io, reader_parks_carrier_free_tcp, .timeout = 10)
 {
-    cr_assert_eq(wt_run_cfg(root_parked_read, (void *)K_TCP, 1,
-                            WT_NO_HANDOFF_MS), 0);
+    WT_RUN(root_parked_read, (void *)K_TCP,
+           .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);
 }
 
 /* ------------------------------------------------------- readv / writev */
@@ -250,7 +251,8 @@ static int root_vectored(void *arg)
     return 0;
 }
 
-RUN_TEST(readv_scatters_what_writev_gathered, root_vectored, NULL, 2, 10)
+RUN_TEST(readv_scatters_what_writev_gathered, root_vectored, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_zero_read(void *arg)
 {
@@ -266,8 +268,8 @@ static int root_zero_read(void *arg)
     return 0;
 }
 
-RUN_TEST(zero_length_read_returns_0_without_waiting,
-         root_zero_read, NULL, 2, 10)
+RUN_TEST(zero_length_read_returns_0_without_waiting, root_zero_read, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_timerfd(void *arg)
 {
@@ -287,7 +289,8 @@ static int root_timerfd(void *arg)
     return 0;
 }
 
-RUN_TEST(timerfd_read_parks_until_it_expires, root_timerfd, NULL, 1, 10)
+RUN_TEST(timerfd_read_parks_until_it_expires, root_timerfd, NULL,
+         .procs = 1, .timeout = 10)
 
 enum { NREADERS = 8 };
 
@@ -333,8 +336,8 @@ static int root_shared_readers(void *arg)
     return 0;
 }
 
-RUN_TEST(readers_parked_on_one_socket_are_all_served,
-         root_shared_readers, NULL, 2, 10)
+RUN_TEST(readers_parked_on_one_socket_are_all_served, root_shared_readers, NULL,
+         .procs = 2, .timeout = 10)
 
 struct duplex {
     int fd;
@@ -381,7 +384,8 @@ static int root_duplex(void *arg)
     return 0;
 }
 
-RUN_TEST(reader_and_writer_parked_on_one_socket, root_duplex, NULL, 2, 10)
+RUN_TEST(reader_and_writer_parked_on_one_socket, root_duplex, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ----------------------------------- 8 MiB through a slow reader, in order */
 
@@ -451,11 +455,12 @@ static int root_big(void *arg)
     return 0;
 }
 
-RUN_TEST(write_8mib_to_slow_reader_returns_full_count,
-         root_big, BY_WRITE, 2, 30)
-RUN_TEST(writev_8mib_to_slow_reader_returns_full_count,
-         root_big, BY_WRITEV, 2, 30)
-RUN_TEST(send_8mib_to_slow_reader_returns_full_count, root_big, BY_SEND, 1, 30)
+RUN_TEST(write_8mib_to_slow_reader_returns_full_count, root_big, BY_WRITE,
+         .procs = 2, .timeout = 30)
+RUN_TEST(writev_8mib_to_slow_reader_returns_full_count, root_big, BY_WRITEV,
+         .procs = 2, .timeout = 30)
+RUN_TEST(send_8mib_to_slow_reader_returns_full_count, root_big, BY_SEND,
+         .procs = 1, .timeout = 30)
 
 /* ============================================================ recv / send */
 
@@ -481,7 +486,8 @@ static int root_recv_peek(void *arg)
     return 0;
 }
 
-RUN_TEST(recv_peek_then_recv_then_dontwait, root_recv_peek, NULL, 2, 10)
+RUN_TEST(recv_peek_then_recv_then_dontwait, root_recv_peek, NULL,
+         .procs = 2, .timeout = 10)
 
 static int dribble_sender(void *arg)
 {
@@ -508,7 +514,8 @@ static int root_waitall(void *arg)
     return 0;
 }
 
-RUN_TEST(recv_waitall_gathers_pieces_sent_apart, root_waitall, NULL, 2, 10)
+RUN_TEST(recv_waitall_gathers_pieces_sent_apart, root_waitall, NULL,
+         .procs = 2, .timeout = 10)
 
 /* MSG_PEEK with MSG_WAITALL waits until n bytes are there, and leaves them. */
 static int root_peek_waitall(void *arg)
@@ -528,8 +535,8 @@ static int root_peek_waitall(void *arg)
     return 0;
 }
 
-RUN_TEST(recv_peek_waitall_waits_for_all_and_keeps_it,
-         root_peek_waitall, NULL, 2, 10)
+RUN_TEST(recv_peek_waitall_waits_for_all_and_keeps_it, root_peek_waitall, NULL,
+         .procs = 2, .timeout = 10)
 
 struct msg_waitall {
     int fd;
@@ -562,8 +569,8 @@ static int root_recvmsg_waitall(void *arg)
     return 0;
 }
 
-RUN_TEST(recvmsg_waitall_gathers_pieces_sent_apart,
-         root_recvmsg_waitall, NULL, 2, 10)
+RUN_TEST(recvmsg_waitall_gathers_pieces_sent_apart, root_recvmsg_waitall, NULL,
+         .procs = 2, .timeout = 10)
 
 /* --------------------------------------------------- UDP: recvfrom / sendto */
 
@@ -612,7 +619,8 @@ static int root_udp(void *arg)
     return 0;
 }
 
-RUN_TEST(udp_recvfrom_parks_and_names_the_sender, root_udp, NULL, 2, 10)
+RUN_TEST(udp_recvfrom_parks_and_names_the_sender, root_udp, NULL,
+         .procs = 2, .timeout = 10)
 
 /* MSG_WAITALL has no effect on a datagram socket: one datagram per call. */
 static int root_udp_waitall(void *arg)
@@ -635,7 +643,8 @@ static int root_udp_waitall(void *arg)
     return 0;
 }
 
-RUN_TEST(udp_recv_waitall_returns_one_datagram, root_udp_waitall, NULL, 2, 10)
+RUN_TEST(udp_recv_waitall_returns_one_datagram, root_udp_waitall, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ----------------------------------- recvmsg / sendmsg with SCM_RIGHTS */
 
@@ -703,7 +712,8 @@ static int root_fdpass(void *arg)
     return 0;
 }
 
-RUN_TEST(sendmsg_passes_an_fd_with_scm_rights, root_fdpass, NULL, 2, 10)
+RUN_TEST(sendmsg_passes_an_fd_with_scm_rights, root_fdpass, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ====================================================== accept / connect */
 
@@ -742,7 +752,8 @@ static int root_accept4_nonblock(void *arg)
     return 0;
 }
 
-RUN_TEST(accept4_sock_nonblock_is_honoured, root_accept4_nonblock, NULL, 2, 10)
+RUN_TEST(accept4_sock_nonblock_is_honoured, root_accept4_nonblock, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_accept_blocking(void *arg)
 {
@@ -770,7 +781,7 @@ static int root_accept_blocking(void *arg)
 }
 
 RUN_TEST(accept_without_flag_gives_a_blocking_socket,
-         root_accept_blocking, NULL, 2, 10)
+         root_accept_blocking, NULL, .procs = 2, .timeout = 10)
 
 struct late_connect {
     uint16_t port;
@@ -811,7 +822,8 @@ static int root_accept_parks(void *arg)
     return 0;
 }
 
-RUN_TEST(accept_parks_until_a_client_connects, root_accept_parks, NULL, 1, 10)
+RUN_TEST(accept_parks_until_a_client_connects, root_accept_parks, NULL,
+         .procs = 1, .timeout = 10)
 
 static int root_connect(void *arg)
 {
@@ -833,7 +845,8 @@ static int root_connect(void *arg)
     return 0;
 }
 
-RUN_TEST(connect_to_a_listening_port, root_connect, NULL, 2, 10)
+RUN_TEST(connect_to_a_listening_port, root_connect, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_refused(void *arg)
 {
@@ -850,7 +863,8 @@ static int root_refused(void *arg)
     return 0;
 }
 
-RUN_TEST(connect_to_a_closed_port_is_refused, root_refused, NULL, 2, 10)
+RUN_TEST(connect_to_a_closed_port_is_refused, root_refused, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ================================================================== poll */
 
@@ -878,7 +892,8 @@ static int root_poll_several(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_reports_each_ready_fd, root_poll_several, NULL, 2, 10)
+RUN_TEST(poll_reports_each_ready_fd, root_poll_several, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_poll_zero(void *arg)
 {
@@ -895,7 +910,8 @@ static int root_poll_zero(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_timeout_zero_returns_at_once, root_poll_zero, NULL, 2, 10)
+RUN_TEST(poll_timeout_zero_returns_at_once, root_poll_zero, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_poll_expiry(void *arg)
 {
@@ -914,7 +930,8 @@ static int root_poll_expiry(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_timeout_expires, root_poll_expiry, NULL, 2, 10)
+RUN_TEST(poll_timeout_expires, root_poll_expiry, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_poll_parked(void *arg)
 {
@@ -940,7 +957,8 @@ static int root_poll_parked(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_wakes_when_one_fd_becomes_ready, root_poll_parked, NULL, 1, 10)
+RUN_TEST(poll_wakes_when_one_fd_becomes_ready, root_poll_parked, NULL,
+         .procs = 1, .timeout = 10)
 
 static int close_later(void *arg)
 {
@@ -964,7 +982,8 @@ static int root_poll_hangup(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_wakes_when_the_peer_closes, root_poll_hangup, NULL, 2, 10)
+RUN_TEST(poll_wakes_when_the_peer_closes, root_poll_hangup, NULL,
+         .procs = 2, .timeout = 10)
 
 enum { MANY_FDS = 40 };
 
@@ -992,7 +1011,8 @@ static int root_poll_many(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_on_40_fds_one_listed_twice, root_poll_many, NULL, 1, 10)
+RUN_TEST(poll_on_40_fds_one_listed_twice, root_poll_many, NULL,
+         .procs = 1, .timeout = 10)
 
 struct closed_poll {
     int fd, n, err;
@@ -1027,8 +1047,8 @@ static int root_poll_closed(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_gets_ebadf_when_another_thread_closes,
-         root_poll_closed, NULL, 2, 10)
+RUN_TEST(poll_gets_ebadf_when_another_thread_closes, root_poll_closed, NULL,
+         .procs = 2, .timeout = 10)
 
 /* poll(NULL, 0, ms) and polls on negative fds only: the sleep idiom. */
 static int root_poll_no_fds(void *arg)
@@ -1049,8 +1069,8 @@ static int root_poll_no_fds(void *arg)
     return 0;
 }
 
-RUN_TEST(poll_without_fds_sleeps_for_its_timeout,
-         root_poll_no_fds, NULL, 2, 10)
+RUN_TEST(poll_without_fds_sleeps_for_its_timeout, root_poll_no_fds, NULL,
+         .procs = 2, .timeout = 10)
 
 /* arg: the poll's own timeout (-1: none). The scope's deadline comes
  * first: -1 with ETIMEDOUT, as the header says, not 0 (a poll(-1) that
@@ -1079,9 +1099,9 @@ static int root_poll_scope_deadline(void *arg)
 }
 
 RUN_TEST(poll_forever_ends_with_etimedout_at_the_scope_deadline,
-         root_poll_scope_deadline, -1, 2, 10)
+         root_poll_scope_deadline, -1, .procs = 2, .timeout = 10)
 RUN_TEST(poll_timeout_after_the_scope_deadline_gives_etimedout,
-         root_poll_scope_deadline, 5000, 2, 10)
+         root_poll_scope_deadline, 5000, .procs = 2, .timeout = 10)
 
 /* ========================================================== weft_wait_fd */
 
@@ -1097,7 +1117,8 @@ static int root_wait_ready(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_ready_returns_zero, root_wait_ready, NULL, 2, 10)
+RUN_TEST(wait_fd_ready_returns_zero, root_wait_ready, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_wait_later(void *arg)
 {
@@ -1113,7 +1134,8 @@ static int root_wait_later(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_wakes_on_data, root_wait_later, NULL, 1, 10)
+RUN_TEST(wait_fd_wakes_on_data, root_wait_later, NULL,
+         .procs = 1, .timeout = 10)
 
 static int root_wait_deadline(void *arg)
 {
@@ -1131,7 +1153,8 @@ static int root_wait_deadline(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_deadline_gives_etimedout, root_wait_deadline, NULL, 2, 10)
+RUN_TEST(wait_fd_deadline_gives_etimedout, root_wait_deadline, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_wait_einval(void *arg)
 {
@@ -1145,8 +1168,8 @@ static int root_wait_einval(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_no_events_einval_closed_fd_ebadf,
-         root_wait_einval, NULL, 2, 10)
+RUN_TEST(wait_fd_no_events_einval_closed_fd_ebadf, root_wait_einval, NULL,
+         .procs = 2, .timeout = 10)
 
 /* Negative and closed fds, with a deadline of 0 (a poll) or later: EBADF
  * at once (poll(2) skips a negative fd, which made it wait the time out).
@@ -1190,8 +1213,8 @@ static int root_wait_bad_fds(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_negative_fd_is_ebadf_on_any_thread,
-         root_wait_bad_fds, NULL, 2, 10)
+RUN_TEST(wait_fd_negative_fd_is_ebadf_on_any_thread, root_wait_bad_fds, NULL,
+         .procs = 2, .timeout = 10)
 
 struct closed_wait {
     int fd;
@@ -1236,10 +1259,10 @@ static int root_close_wakes(void *arg)
     return 0;
 }
 
-RUN_TEST(wait_fd_gets_ebadf_when_another_thread_closes,
-         root_close_wakes, 0, 2, 10)
-RUN_TEST(read_gets_ebadf_when_another_thread_closes,
-         root_close_wakes, 1, 2, 10)
+RUN_TEST(wait_fd_gets_ebadf_when_another_thread_closes, root_close_wakes, 0,
+         .procs = 2, .timeout = 10)
+RUN_TEST(read_gets_ebadf_when_another_thread_closes, root_close_wakes, 1,
+         .procs = 2, .timeout = 10)
 
 /* arg: how the used fd is closed: 0 close(), 1 fclose() of a FILE on it.
  * Its number's next file must be watched afresh (no record or poller
@@ -1295,8 +1318,10 @@ static int root_reuse_number(void *arg)
     return 0;
 }
 
-RUN_TEST(close_lets_the_fd_number_be_reused, root_reuse_number, 0, 2, 10)
-RUN_TEST(fclose_lets_the_fd_number_be_reused, root_reuse_number, 1, 2, 10)
+RUN_TEST(close_lets_the_fd_number_be_reused, root_reuse_number, 0,
+         .procs = 2, .timeout = 10)
+RUN_TEST(fclose_lets_the_fd_number_be_reused, root_reuse_number, 1,
+         .procs = 2, .timeout = 10)
 
 /* dup() of a socket weft made non-blocking underneath: the copy shares
  * that flag in the kernel, yet must keep the program's blocking view. */
@@ -1319,8 +1344,8 @@ static int root_dup_plain(void *arg)
     return 0;
 }
 
-RUN_TEST(dup_of_a_used_socket_keeps_blocking_semantics,
-         root_dup_plain, NULL, 2, 10)
+RUN_TEST(dup_of_a_used_socket_keeps_blocking_semantics, root_dup_plain, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ========================================================= regular files */
 
@@ -1345,8 +1370,8 @@ static int root_file_pread_pwrite(void *arg)
     return 0;
 }
 
-RUN_TEST(pwrite_pread_round_trip_at_offsets,
-         root_file_pread_pwrite, NULL, 2, 10)
+RUN_TEST(pwrite_pread_round_trip_at_offsets, root_file_pread_pwrite, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_file_eof(void *arg)
 {
@@ -1364,7 +1389,7 @@ static int root_file_eof(void *arg)
     return 0;
 }
 
-RUN_TEST(pread_is_short_at_eof, root_file_eof, NULL, 2, 10)
+RUN_TEST(pread_is_short_at_eof, root_file_eof, NULL, .procs = 2, .timeout = 10)
 
 /* A regular file takes and gives a large transfer whole, as libc's
  * pread/pwrite do on Linux (no short count short of an error or EOF). */
@@ -1387,7 +1412,8 @@ static int root_file_big(void *arg)
 
 /* The time-out is generous: each page of the two 9 MiB buffers faults in,
  * and on a loaded VM that took up to 20 s. */
-RUN_TEST(pwrite_pread_of_9mib_move_it_whole, root_file_big, NULL, 2, 60)
+RUN_TEST(pwrite_pread_of_9mib_move_it_whole, root_file_big, NULL,
+         .procs = 2, .timeout = 60)
 
 static int root_file_offset(void *arg)
 {
@@ -1408,7 +1434,7 @@ static int root_file_offset(void *arg)
 }
 
 RUN_TEST(read_write_on_a_file_use_and_advance_its_offset,
-         root_file_offset, NULL, 2, 10)
+         root_file_offset, NULL, .procs = 2, .timeout = 10)
 
 static int root_file_errors(void *arg)
 {
@@ -1428,7 +1454,8 @@ static int root_file_errors(void *arg)
     return 0;
 }
 
-RUN_TEST(pread_on_a_pipe_espipe_fsync_einval, root_file_errors, NULL, 2, 10)
+RUN_TEST(pread_on_a_pipe_espipe_fsync_einval, root_file_errors, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ================================================= EOF, reset, broken pipe */
 
@@ -1461,8 +1488,10 @@ static int root_eof(void *arg)
     return 0;
 }
 
-RUN_TEST(read_returns_0_when_the_pipe_writer_closes, root_eof, K_PIPE, 2, 10)
-RUN_TEST(read_returns_0_when_the_tcp_peer_closes, root_eof, K_TCP, 2, 10)
+RUN_TEST(read_returns_0_when_the_pipe_writer_closes, root_eof, K_PIPE,
+         .procs = 2, .timeout = 10)
+RUN_TEST(read_returns_0_when_the_tcp_peer_closes, root_eof, K_TCP,
+         .procs = 2, .timeout = 10)
 
 /* Data and the end of the stream arrive together, while the reader waits:
  * one edge announces both. The read that takes the data is short, and the
@@ -1494,11 +1523,11 @@ static int root_data_then_eof(void *arg)
 }
 
 RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_pipe,
-         root_data_then_eof, K_PIPE, 1, 10)
+         root_data_then_eof, K_PIPE, .procs = 1, .timeout = 10)
 RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_unix,
-         root_data_then_eof, K_UNIX, 1, 10)
+         root_data_then_eof, K_UNIX, .procs = 1, .timeout = 10)
 RUN_TEST(short_read_with_the_end_behind_it_then_reads_0_tcp,
-         root_data_then_eof, K_TCP, 1, 10)
+         root_data_then_eof, K_TCP, .procs = 1, .timeout = 10)
 
 static int root_reset(void *arg)
 {
@@ -1517,7 +1546,8 @@ static int root_reset(void *arg)
     return 0;
 }
 
-RUN_TEST(read_gets_econnreset_when_the_peer_resets, root_reset, NULL, 2, 10)
+RUN_TEST(read_gets_econnreset_when_the_peer_resets, root_reset, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_epipe(void *arg)
 {
@@ -1533,13 +1563,13 @@ static int root_epipe(void *arg)
 Test(io, write_to_a_closed_socket_peer_gives_epipe, .timeout = 10)
 {
     signal(SIGPIPE, SIG_IGN);
-    WT_RUN_EXPECT(root_epipe, (void *)K_UNIX, 2, 0);
+    WT_RUN(root_epipe, (void *)K_UNIX, .procs = 2);
 }
 
 Test(io, write_to_a_closed_pipe_gives_epipe, .timeout = 10)
 {
     signal(SIGPIPE, SIG_IGN);
-    WT_RUN_EXPECT(root_epipe, (void *)K_PIPE, 2, 0);
+    WT_RUN(root_epipe, (void *)K_PIPE, .procs = 2);
 }
 
 static int root_nosignal(void *arg)
@@ -1556,7 +1586,7 @@ static int root_nosignal(void *arg)
 Test(io, send_msg_nosignal_gives_epipe_without_the_signal, .timeout = 10)
 {
     signal(SIGPIPE, SIG_DFL);
-    WT_RUN_EXPECT(root_nosignal, NULL, 2, 0);
+    WT_RUN(root_nosignal, NULL, .procs = 2);
 }
 
 /* ========================================================== cancellation */
@@ -1582,7 +1612,7 @@ static int root_cancel_read(void *arg)
 }
 
 RUN_TEST(cancelled_read_gives_ecanceled_and_the_fd_stays_usable,
-         root_cancel_read, NULL, 2, 10)
+         root_cancel_read, NULL, .procs = 2, .timeout = 10)
 
 enum { RACES = 200 };
 
@@ -1626,7 +1656,7 @@ static int root_cancel_race(void *arg)
 Test(io, cancel_racing_data_loses_no_byte, .timeout = 20)
 {
     uint64_t seed = wt_seed();
-    WT_RUN_EXPECT(root_cancel_race, &seed, 2, 0);
+    WT_RUN(root_cancel_race, &seed, .procs = 2);
 }
 
 struct cancel_write {
@@ -1674,10 +1704,10 @@ static int root_cancel_write(void *arg)
     return 0;
 }
 
-RUN_TEST(cancelled_write_returns_the_short_count_written,
-         root_cancel_write, 0, 2, 10)
+RUN_TEST(cancelled_write_returns_the_short_count_written, root_cancel_write, 0,
+         .procs = 2, .timeout = 10)
 RUN_TEST(cancelled_write_with_nothing_written_gives_ecanceled,
-         root_cancel_write, 1, 2, 10)
+         root_cancel_write, 1, .procs = 2, .timeout = 10)
 
 static int root_scope_deadline(void *arg)
 {
@@ -1701,7 +1731,7 @@ static int root_scope_deadline(void *arg)
 }
 
 RUN_TEST(scope_deadline_ends_a_plain_read_with_etimedout,
-         root_scope_deadline, NULL, 2, 10)
+         root_scope_deadline, NULL, .procs = 2, .timeout = 10)
 
 /* ===================================================== socket time-outs */
 
@@ -1724,9 +1754,10 @@ static int root_rcvtimeo(void *arg)
     return 0;
 }
 
-RUN_TEST(so_rcvtimeo_set_before_first_use_gives_eagain,
-         root_rcvtimeo, 0, 2, 10)
-RUN_TEST(so_rcvtimeo_set_after_first_use_gives_eagain, root_rcvtimeo, 1, 2, 10)
+RUN_TEST(so_rcvtimeo_set_before_first_use_gives_eagain, root_rcvtimeo, 0,
+         .procs = 2, .timeout = 10)
+RUN_TEST(so_rcvtimeo_set_after_first_use_gives_eagain, root_rcvtimeo, 1,
+         .procs = 2, .timeout = 10)
 
 static int root_sndtimeo(void *arg)
 {
@@ -1745,7 +1776,8 @@ static int root_sndtimeo(void *arg)
     return 0;
 }
 
-RUN_TEST(so_sndtimeo_gives_eagain_on_a_full_socket, root_sndtimeo, NULL, 2, 10)
+RUN_TEST(so_sndtimeo_gives_eagain_on_a_full_socket, root_sndtimeo, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ============================================ the program's own O_NONBLOCK */
 
@@ -1780,10 +1812,10 @@ static int root_user_nonblock(void *arg)
     return 0;
 }
 
-RUN_TEST(o_nonblock_set_before_first_use_keeps_eagain,
-         root_user_nonblock, 0, 2, 10)
-RUN_TEST(o_nonblock_set_after_first_use_keeps_eagain,
-         root_user_nonblock, 1, 2, 10)
+RUN_TEST(o_nonblock_set_before_first_use_keeps_eagain, root_user_nonblock, 0,
+         .procs = 2, .timeout = 10)
+RUN_TEST(o_nonblock_set_after_first_use_keeps_eagain, root_user_nonblock, 1,
+         .procs = 2, .timeout = 10)
 
 static int root_user_nonblock_write(void *arg)
 {
@@ -1806,7 +1838,7 @@ static int root_user_nonblock_write(void *arg)
 
 /* 30 s: the 8 MiB buffer faults in page by page, seconds on a loaded VM. */
 RUN_TEST(o_nonblock_write_returns_a_short_count_then_eagain,
-         root_user_nonblock_write, NULL, 2, 30)
+         root_user_nonblock_write, NULL, .procs = 2, .timeout = 30)
 
 static int root_fionbio(void *arg)
 {
@@ -1831,7 +1863,8 @@ static int root_fionbio(void *arg)
     return 0;
 }
 
-RUN_TEST(ioctl_fionbio_is_tracked_like_o_nonblock, root_fionbio, NULL, 2, 10)
+RUN_TEST(ioctl_fionbio_is_tracked_like_o_nonblock, root_fionbio, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_user_nonblock_accept(void *arg)
 {
@@ -1846,7 +1879,7 @@ static int root_user_nonblock_accept(void *arg)
 }
 
 RUN_TEST(accept_on_a_nonblocking_listener_gives_eagain,
-         root_user_nonblock_accept, NULL, 2, 10)
+         root_user_nonblock_accept, NULL, .procs = 2, .timeout = 10)
 
 /* ======================================================= OS threads too */
 
@@ -1891,7 +1924,7 @@ static int root_os_thread_blocks(void *arg)
 }
 
 RUN_TEST(os_thread_read_on_a_socket_weft_used_still_blocks,
-         root_os_thread_blocks, NULL, 2, 10)
+         root_os_thread_blocks, NULL, .procs = 2, .timeout = 10)
 
 static int g_after_sv[2];
 
@@ -1911,7 +1944,7 @@ static void *os_write_later(void *arg)
 
 Test(io, os_thread_read_after_the_run_still_blocks, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_use_socket, NULL, 2, 0);
+    WT_RUN(root_use_socket, NULL, .procs = 2);
     int fd = g_after_sv[1];
     cr_assert(wt_kernel_flags(fd) & O_NONBLOCK);
     cr_assert_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
@@ -1947,7 +1980,8 @@ static int root_accept_timeout(void *arg)
     return 0;
 }
 
-RUN_TEST(accept_honours_so_rcvtimeo, root_accept_timeout, NULL, 2, 10)
+RUN_TEST(accept_honours_so_rcvtimeo, root_accept_timeout, NULL,
+         .procs = 2, .timeout = 10)
 
 struct os_accept {
     int l, fd, err;
@@ -1996,8 +2030,8 @@ static int root_os_accept(void *arg)
     return 0;
 }
 
-RUN_TEST(os_thread_accept_on_a_listener_weft_used_blocks,
-         root_os_accept, NULL, 2, 10)
+RUN_TEST(os_thread_accept_on_a_listener_weft_used_blocks, root_os_accept, NULL,
+         .procs = 2, .timeout = 10)
 
 static void *os_read_timeout_main(void *arg)
 {
@@ -2028,7 +2062,8 @@ static int root_os_rcvtimeo(void *arg)
     return 0;
 }
 
-RUN_TEST(os_thread_read_honours_so_rcvtimeo, root_os_rcvtimeo, NULL, 2, 10)
+RUN_TEST(os_thread_read_honours_so_rcvtimeo, root_os_rcvtimeo, NULL,
+         .procs = 2, .timeout = 10)
 
 /* ===================================================== errno is preserved */
 
@@ -2097,10 +2132,14 @@ static int root_errno(void *arg)
     return 0;
 }
 
-RUN_TEST(errno_survives_a_parked_read, root_errno, E_READ, 2, 10)
-RUN_TEST(errno_survives_a_parked_poll, root_errno, E_POLL, 2, 10)
-RUN_TEST(errno_survives_a_parked_accept, root_errno, E_ACCEPT, 2, 10)
-RUN_TEST(errno_survives_a_parked_write, root_errno, E_WRITE, 2, 10)
+RUN_TEST(errno_survives_a_parked_read, root_errno, E_READ,
+         .procs = 2, .timeout = 10)
+RUN_TEST(errno_survives_a_parked_poll, root_errno, E_POLL,
+         .procs = 2, .timeout = 10)
+RUN_TEST(errno_survives_a_parked_accept, root_errno, E_ACCEPT,
+         .procs = 2, .timeout = 10)
+RUN_TEST(errno_survives_a_parked_write, root_errno, E_WRITE,
+         .procs = 2, .timeout = 10)
 
 /* ================================================ standard input: a pipe */
 
@@ -2154,7 +2193,7 @@ static int root_stdin(void *arg)
 
 Test(io, stdin_pipe_read_parks_and_stays_blocking, .timeout = 10)
 {
-    cr_assert_eq(wt_run_cfg(root_stdin, NULL, 1, WT_NO_HANDOFF_MS), 0);
+    WT_RUN(root_stdin, NULL, .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);
 }
 
 /* ======================================= many threads, many socketpairs */
@@ -2243,7 +2282,7 @@ Test(io, thousand_socketpairs_ping_pong, .timeout = 60)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     g_seed = wt_seed();
-    WT_RUN_EXPECT(root_many, NULL, 2, 0);
+    WT_RUN(root_many, NULL, .procs = 2);
 }
 
 /* ================================================= backend, stats, dump */
@@ -2261,7 +2300,7 @@ static int root_backend(void *arg)
 
 static void expect_backend(const char *want)
 {
-    WT_RUN_EXPECT(root_backend, NULL, 1, 0);
+    WT_RUN(root_backend, NULL, .procs = 1);
     cr_assert(!strcmp(g_backend, want), "backend '%s', not %s", g_backend,
               want);
 }
@@ -2269,7 +2308,7 @@ static void expect_backend(const char *want)
 Test(io, stats_name_the_backend_weft_io_asks_for, .timeout = 10)
 {
     const char *env = getenv("WEFT_IO");
-    WT_RUN_EXPECT(root_backend, NULL, 1, 0);
+    WT_RUN(root_backend, NULL, .procs = 1);
     if (env && (!strcmp(env, "uring") || !strcmp(env, "epoll")))
         cr_assert(!strcmp(g_backend, env), "backend '%s', not %s",
                   g_backend, env);
@@ -2330,7 +2369,7 @@ static int root_io_waiting(void *arg)
 
 Test(io, stats_count_threads_waiting_on_fds, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_io_waiting, NULL, 2, 0);
+    WT_RUN(root_io_waiting, NULL, .procs = 2);
     cr_assert_eq(g_io_waiting[0], 1);
     cr_assert_eq(g_io_waiting[1], 0);
 }
@@ -2359,7 +2398,7 @@ static int root_dump_read(void *arg)
 
 Test(io, dump_shows_a_thread_parked_in_read, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_dump_read, NULL, 2, 0);
+    WT_RUN(root_dump_read, NULL, .procs = 2);
     char want[64];
     snprintf(want, sizeof want, "fd readable fd %d", g_dump_fd);
     const char *line = strstr(g_dump, "'fd-reader'");
@@ -2434,4 +2473,5 @@ static int root_no_deadlock(void *arg)
     return 0;
 }
 
-RUN_TEST(a_long_socket_wait_is_not_a_deadlock, root_no_deadlock, NULL, 2, 15)
+RUN_TEST(a_long_socket_wait_is_not_a_deadlock, root_no_deadlock, NULL,
+         .procs = 2, .timeout = 15)

@@ -87,7 +87,7 @@ static int root_small_stack(void *arg)
 
 Test(stack, small_custom_stack_is_mostly_usable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_small_stack, NULL, 1, 0);
+    WT_RUN(root_small_stack, NULL, .procs = 1);
 }
 
 static int root_default_stack(void *arg)
@@ -98,7 +98,7 @@ static int root_default_stack(void *arg)
 
 Test(stack, default_stack_holds_200_kib, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_default_stack, NULL, 2, 0);
+    WT_RUN(root_default_stack, NULL, .procs = 2);
 }
 
 static int root_config_stack(void *arg)
@@ -128,7 +128,7 @@ static int root_large_stack(void *arg)
 
 Test(stack, large_custom_stack_is_usable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_large_stack, NULL, 2, 0);
+    WT_RUN(root_large_stack, NULL, .procs = 2);
 }
 
 /* Many threads with small stacks alive at once, each using some of it. */
@@ -162,7 +162,7 @@ static int root_many_small(void *arg)
  * enough to be handed off, then runs demoted. */
 Test(stack, many_small_stacks_at_once, .timeout = 90)
 {
-    WT_RUN_EXPECT(root_many_small, NULL, 2, 0);
+    WT_RUN(root_many_small, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------- limits */
@@ -204,7 +204,7 @@ static int root_limits(void *arg)
 
 Test(stack, size_out_of_range_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_limits, NULL, 1, 0);
+    WT_RUN(root_limits, NULL, .procs = 1);
 }
 
 Test(stack, config_stack_size_out_of_range_is_einval, .timeout = 10)
@@ -530,7 +530,7 @@ static int root_budget(void *arg)
 Test(stack, guard_budget_exhausted_falls_back_to_slabs, .timeout = 30)
 {
     setenv("WEFT_GUARD_BUDGET", "16", 1);
-    WT_RUN_EXPECT(root_budget, NULL, 2, 0);
+    WT_RUN(root_budget, NULL, .procs = 2);
     unsetenv("WEFT_GUARD_BUDGET");
 }
 

@@ -1,10 +1,22 @@
 /*
  * wt.h — shared helpers for weft's Criterion tests.
  *
+ * How a test reads. A test runs a root virtual thread and states what
+ * must hold, each label written out:
+ *
+ *   Test(io_poll, poll_timeout_expires, .timeout = 10)
+ *   {
+ *       WT_RUN(root_poll_expiry, NULL, .procs = 2);
+ *   }
+ *
+ * or, for a test that is only that, the one line
+ * RUN_TEST(poll_timeout_expires, root_poll_expiry, NULL, .procs = 2,
+ * .timeout = 10) (WT_RUN_TEST; the suite file defines RUN_TEST).
+ *
  * Criterion's assertions must only run on the test's main OS thread (a
  * failing cr_assert longjmps out of the test, which cannot cross a virtual
  * thread's stack). So code running inside weft_run records failures with
- * WT_CHECK / WT_CHECK_EQ / WT_REQUIRE*, and wt_run() turns the recorded
+ * WT_CHECK / WT_CHECK_EQ / WT_REQUIRE*, and wt_run turns the recorded
  * failures into Criterion failures once weft_run has returned.
  *
  *   WT_CHECK(cond)          record a failure and continue
@@ -12,12 +24,17 @@
  *   WT_REQUIRE(cond)        record a failure and return WT_EFAIL
  *   WT_REQUIRE_EQ(a, b)     same, with values
  *
- * wt_run(fn, arg, procs) runs fn as the root with `procs` P's (0: default),
- * asserts that nothing was recorded and returns weft_run's result.
+ *   WT_RUN(fn, arg, .procs = n [, .want = e] [, .hog_ms = ms] ...)
+ *                           runs fn as the root (wt_run_opts: each field
+ *                           left out is the default) and asserts that
+ *                           nothing was recorded and that weft_run
+ *                           returned .want (0 unless given)
+ *   wt_run(fn, arg, ...)    the same without the assertion on the
+ *                           result: returns weft_run's
  *
  * Where a failure is reported: at the test's own file:line, with the
  * values (wt_report.h). A recorded failure names the line of its
- * WT_CHECK; the count of them and a leak name the line of the wt_run; a
+ * WT_CHECK; the count of them and a leak name the line of the WT_RUN; a
  * helper (wt_go, wt_join, wt_connect ...) names the line that called it.
  *
  * Skips: a test that cannot run here calls cr_skip_test("why"); it is
@@ -27,7 +44,7 @@
  * ctest shows as "Skipped"; and ctest's run ends with weft.skipped, which
  * lists every test skipped in it (tests/CMakeLists.txt). A test for a
  * feature a build leaves out (a sanitizer build) is still registered,
- * and skips saying so. wt_run skips when WEFT_IO=uring and the kernel
+ * and skips saying so. WT_RUN skips when WEFT_IO=uring and the kernel
  * refuses io_uring (wt_skip_without_backend).
  *
  * Leaks: in AddressSanitizer builds, every wt_assert_clean() (so every
@@ -197,14 +214,14 @@ static inline void wt_assert_clean_at(struct wt_here at)
 
 #define wt_assert_clean() wt_assert_clean_at(WT_HERE)
 
-/* How wt_run runs a root. A field left out (zero) is weft's
+/* How WT_RUN and wt_run run a root. A field left out (zero) is weft's
  * default, as in weft_config. */
 struct wt_run_opts {
     unsigned procs;        /* P slots */
     unsigned hog_ms;       /* hog threshold */
     unsigned max_carriers; /* carrier OS threads at most */
     size_t stack_size;     /* default stack size */
-    int want;              /* weft_run's expected result */
+    int want;              /* WT_RUN: weft_run's expected result */
 };
 
 /* Runs fn(arg) as the root with procs P's (0: the default), recording
@@ -245,13 +262,23 @@ static inline void wt_run_expect_at(struct wt_here at, const char *name,
                  wt_errname(o.want, want, sizeof want));
 }
 
-#define wt_run(fn, arg, procs_)                                            \
-    wt_run_at(WT_HERE, (fn), (arg), (struct wt_run_opts){.procs = (procs_)})
+#define wt_run(fn, arg, ...)                                               \
+    wt_run_at(WT_HERE, (fn), (void *)(intptr_t)(arg),                      \
+              (struct wt_run_opts){__VA_ARGS__})
 
-/* Runs fn as the root and asserts weft_run returned `want`. */
-#define WT_RUN_EXPECT(fn, arg, procs_, want_)                              \
-    wt_run_expect_at(WT_HERE, #fn, (fn), (arg),                            \
-                     (struct wt_run_opts){.procs = (procs_), .want = (want_)})
+#define WT_RUN(fn, arg, ...)                                               \
+    wt_run_expect_at(WT_HERE, #fn, (fn), (void *)(intptr_t)(arg),          \
+                     (struct wt_run_opts){__VA_ARGS__})
+
+/* A Test whose whole body is WT_RUN(root, arg, run_opt): its two labelled
+ * options, in this order, are one of WT_RUN's (.procs = 2) and one of
+ * Test's (.timeout = 10). A suite file defines
+ * #define RUN_TEST(...) WT_RUN_TEST(<suite>, __VA_ARGS__). */
+#define WT_RUN_TEST(suite, name, root, arg, run_opt, test_opt)             \
+    Test(suite, name, test_opt)                                            \
+    {                                                                      \
+        WT_RUN(root, arg, run_opt);                                        \
+    }
 
 /* errno read through a call the compiler cannot fold or cache: a virtual
  * thread may resume on another carrier, whose errno lives elsewhere. */

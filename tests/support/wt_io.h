@@ -2,11 +2,9 @@
  * wt_io.h — helpers for the I/O suites (tests/io.c, tests/hooks.c), on
  * top of wt.h.
  *
- *   wt_run_cfg(fn, arg, procs, hog_ms)  wt_run with a hog threshold too:
- *                       tests that prove a carrier stayed free use a large
- *                       one (WT_NO_HANDOFF_MS), so that no hand-off can
- *                       hide a blocked carrier
- *   WT_RUN_TEST         a Test running one root, expecting 0
+ *   WT_NO_HANDOFF_MS    the hog threshold (WT_RUN's .hog_ms) of tests
+ *                       that prove a carrier stayed free: so large that
+ *                       no hand-off can hide a blocked carrier
  *   wt_tcp_listen       a TCP listener on 127.0.0.1, ephemeral port
  *   wt_tcp_pair         a connected TCP pair on loopback (virtual thread)
  *   wt_kernel_flags     an fd's status flags as the kernel has them, read
@@ -44,18 +42,6 @@
 /* The hog threshold of tests that prove a carrier stayed free: with one P
  * and no hand-off possible, the other threads run only if it did. */
 #define WT_NO_HANDOFF_MS 10000
-
-#define wt_run_cfg(fn, arg, procs_, hog_)                                  \
-    wt_run_at(WT_HERE, (fn), (arg),                                        \
-              (struct wt_run_opts){.procs = (procs_), .hog_ms = (hog_)})
-
-/* A Test that runs root(arg) as the root with procs P's and expects
- * weft_run to return 0, within secs seconds. */
-#define WT_RUN_TEST(suite, name, root, arg, procs, secs)                   \
-    Test(suite, name, .timeout = secs)                                     \
-    {                                                                      \
-        WT_RUN_EXPECT(root, (void *)(arg), procs, 0);                      \
-    }
 
 static inline int wt_kernel_flags(int fd)
 {

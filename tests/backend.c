@@ -2,7 +2,7 @@
  * backend.c — the automatic choice of I/O backend: io_uring where the
  * kernel allows it, epoll when io_uring is forbidden (a seccomp profile
  * that refuses io_uring_setup, as container runtimes install). WEFT_IO and
- * weft_config.io themselves are tested in io.c.
+ * weft_config.io themselves are tested in io_stats.c.
  *
  * Each test runs in its own process, so a test may install a seccomp
  * filter for the rest of its life.

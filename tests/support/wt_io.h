@@ -163,7 +163,7 @@ static inline size_t wt_fill_socket_at(struct wt_here at, int fd)
     }
     int e = wt_errno();
     if (e != EAGAIN)
-        wt_fail_eq(at.file, at.line, "wt_fill_socket: errno", "EAGAIN", e,
+        wt_fail_eq(at.file, at.line, "errno after wt_fill_socket", "EAGAIN", e,
                    EAGAIN);
     return total;
 }

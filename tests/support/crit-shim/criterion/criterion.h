@@ -77,7 +77,7 @@ void cs_fmt_p(char *buf, size_t n, const volatile void *v);
 void cs_fail_cmp(const char *file, int line, bool fatal, const char *what,
                  const char *op, const char *a, const char *b,
                  const char *fmt, ...) __attribute__((format(printf, 8, 9)));
-#define CS_OP(fatal, op, a, b, ...)                                         \
+#define CS_OP(fatal, op, a, b, what, ...)                                   \
     do {                                                                    \
         __auto_type cs_a_ = (a);                                            \
         __auto_type cs_b_ = (b);                                            \
@@ -89,25 +89,37 @@ void cs_fail_cmp(const char *file, int line, bool fatal, const char *what,
             char cs_ta_[64], cs_tb_[64];                                    \
             CS_FMT(cs_ta_, cs_a_);                                          \
             CS_FMT(cs_tb_, cs_b_);                                          \
-            cs_fail_cmp(__FILE__, __LINE__, fatal, #a " " #op " " #b, #op,  \
-                        cs_ta_, cs_tb_, CS_MSG(__VA_ARGS__));               \
+            cs_fail_cmp(__FILE__, __LINE__, fatal, what, #op, cs_ta_,       \
+                        cs_tb_, CS_MSG(__VA_ARGS__));                       \
         }                                                                   \
     } while (0)
 
 #define cr_assert(cond, ...) cs_check(true, (cond), #cond, __VA_ARGS__)
 #define cr_expect(cond, ...) cs_check(false, (cond), #cond, __VA_ARGS__)
-#define cr_assert_eq(a, b, ...) CS_OP(true, ==, a, b, __VA_ARGS__)
-#define cr_expect_eq(a, b, ...) CS_OP(false, ==, a, b, __VA_ARGS__)
-#define cr_assert_neq(a, b, ...) CS_OP(true, !=, a, b, __VA_ARGS__)
-#define cr_expect_neq(a, b, ...) CS_OP(false, !=, a, b, __VA_ARGS__)
-#define cr_assert_lt(a, b, ...) CS_OP(true, <, a, b, __VA_ARGS__)
-#define cr_expect_lt(a, b, ...) CS_OP(false, <, a, b, __VA_ARGS__)
-#define cr_assert_leq(a, b, ...) CS_OP(true, <=, a, b, __VA_ARGS__)
-#define cr_expect_leq(a, b, ...) CS_OP(false, <=, a, b, __VA_ARGS__)
-#define cr_assert_gt(a, b, ...) CS_OP(true, >, a, b, __VA_ARGS__)
-#define cr_expect_gt(a, b, ...) CS_OP(false, >, a, b, __VA_ARGS__)
-#define cr_assert_geq(a, b, ...) CS_OP(true, >=, a, b, __VA_ARGS__)
-#define cr_expect_geq(a, b, ...) CS_OP(false, >=, a, b, __VA_ARGS__)
+#define cr_assert_eq(a, b, ...)                                             \
+    CS_OP(true, ==, a, b, #a " == " #b, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...)                                             \
+    CS_OP(false, ==, a, b, #a " == " #b, __VA_ARGS__)
+#define cr_assert_neq(a, b, ...)                                            \
+    CS_OP(true, !=, a, b, #a " != " #b, __VA_ARGS__)
+#define cr_expect_neq(a, b, ...)                                            \
+    CS_OP(false, !=, a, b, #a " != " #b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...)                                             \
+    CS_OP(true, <, a, b, #a " < " #b, __VA_ARGS__)
+#define cr_expect_lt(a, b, ...)                                             \
+    CS_OP(false, <, a, b, #a " < " #b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...)                                            \
+    CS_OP(true, <=, a, b, #a " <= " #b, __VA_ARGS__)
+#define cr_expect_leq(a, b, ...)                                            \
+    CS_OP(false, <=, a, b, #a " <= " #b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...)                                             \
+    CS_OP(true, >, a, b, #a " > " #b, __VA_ARGS__)
+#define cr_expect_gt(a, b, ...)                                             \
+    CS_OP(false, >, a, b, #a " > " #b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...)                                            \
+    CS_OP(true, >=, a, b, #a " >= " #b, __VA_ARGS__)
+#define cr_expect_geq(a, b, ...)                                            \
+    CS_OP(false, >=, a, b, #a " >= " #b, __VA_ARGS__)
 #define cr_assert_null(p, ...)                                              \
     cs_check(true, (p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_expect_null(p, ...)                                              \

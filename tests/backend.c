@@ -2,7 +2,7 @@
  * backend.c — the automatic choice of I/O backend: io_uring where the
  * kernel allows it, epoll when io_uring is forbidden (a seccomp profile
  * that refuses io_uring_setup, as container runtimes install). WEFT_IO and
- * weft_config.io themselves are tested in io.c.
+ * weft_config.io themselves are tested in io_stats.c.
  *
  * Each test runs in its own process, so a test may install a seccomp
  * filter for the rest of its life.
@@ -86,7 +86,8 @@ Test(backend, auto_prefers_io_uring_where_the_kernel_allows_it,
      .timeout = 20)
 {
     if (!kernel_allows_io_uring())
-        return; /* nothing to prefer: covered by the fallback test */
+        cr_skip_test("the kernel refuses io_uring: nothing to prefer (the "
+                     "fallback test covers this kernel)");
     cr_assert_eq(run_with(WEFT_IO_AUTO), 0);
     wt_assert_clean();
     cr_assert(strcmp(g_backend, "uring") == 0, "backend %s", g_backend);

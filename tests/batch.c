@@ -176,11 +176,13 @@ static int root_streams(void *arg)
 }
 
 RUN_TEST(many_unix_streams_arrive_whole_and_in_order, root_streams, K_UNIX,
-         1, 30)
-RUN_TEST(many_tcp_streams_arrive_whole_and_in_order, root_streams, K_TCP, 1,
-         30)
-RUN_TEST(many_pipes_arrive_whole_and_in_order, root_streams, K_PIPE, 1, 30)
-RUN_TEST(many_tcp_streams_on_two_procs, root_streams, K_TCP, 2, 30)
+         .procs = 1, .timeout = 30)
+RUN_TEST(many_tcp_streams_arrive_whole_and_in_order, root_streams, K_TCP,
+         .procs = 1, .timeout = 30)
+RUN_TEST(many_pipes_arrive_whole_and_in_order, root_streams, K_PIPE,
+         .procs = 1, .timeout = 30)
+RUN_TEST(many_tcp_streams_on_two_procs, root_streams, K_TCP,
+         .procs = 2, .timeout = 30)
 
 /* ------------------------------ a batched read that finds nothing waits */
 
@@ -207,8 +209,8 @@ static int root_read_waits(void *arg)
     return 0;
 }
 
-RUN_TEST(batched_read_of_an_empty_socket_waits_for_data, root_read_waits,
-         NULL, 1, 10)
+RUN_TEST(batched_read_of_an_empty_socket_waits_for_data, root_read_waits, NULL,
+         .procs = 1, .timeout = 10)
 
 /* ------------------ a deadline ends it; the socket stays usable, loses nothing */
 
@@ -235,7 +237,7 @@ static int root_read_deadline(void *arg)
 }
 
 RUN_TEST(batched_read_ends_at_the_scope_deadline_and_socket_stays_usable,
-         root_read_deadline, NULL, 1, 10)
+         root_read_deadline, NULL, .procs = 1, .timeout = 10)
 
 /* ------------------------------------------------- errors come back as errno */
 
@@ -263,7 +265,7 @@ static int root_errors(void *arg)
 Test(batch, errors_of_batched_calls_come_back_in_errno, .timeout = 10)
 {
     signal(SIGPIPE, SIG_IGN);
-    WT_RUN_EXPECT(root_errors, NULL, 1, 0);
+    WT_RUN(root_errors, NULL, .procs = 1);
 }
 
 /* Success leaves errno as it was, batched or not. */
@@ -285,7 +287,7 @@ static int root_errno_kept(void *arg)
 }
 
 RUN_TEST(batched_calls_that_succeed_leave_errno_alone, root_errno_kept, NULL,
-         1, 10)
+         .procs = 1, .timeout = 10)
 
 /* ---------------------- a hog behind a batched write does not hold it back */
 
@@ -362,5 +364,5 @@ static int root_hog(void *arg)
 Test(batch, batched_write_completes_while_a_hog_holds_its_carrier,
      .timeout = 20)
 {
-    WT_CHECK_EQ(wt_run_cfg(root_hog, NULL, 1, 10), 0);
+    WT_RUN(root_hog, NULL, .procs = 1, .hog_ms = 10);
 }

@@ -45,16 +45,10 @@ static void stop_churn(weft_thread **t, int n)
         wt_join(t[i]);
 }
 
-/* Runs fn with 2 P's and a hog limit far above any preemption of a
- * carrier by the OS on a loaded machine: the monitor's release of bound
- * threads from a carrier it thinks stuck is tested on its own, below. */
-static int run_patient(weft_fn fn)
-{
-    weft_config cfg = {.procs = 2, .hog_ms = 2000};
-    int rc = weft_run(fn, NULL, &cfg);
-    wt_assert_clean();
-    return rc;
-}
+/* A hog limit far above any preemption of a carrier by the OS on a
+ * loaded machine: the monitor's release of bound threads from a carrier
+ * it thinks stuck is tested on its own, below. */
+#define PATIENT_HOG_MS 2000
 
 /* ------------------------------------------- parks inside foreign code */
 
@@ -97,7 +91,7 @@ static int root_foreign(void *arg)
 
 Test(bind, parks_in_foreign_code_resume_on_their_carrier, .timeout = 60)
 {
-    cr_assert_eq(run_patient(root_foreign), 0);
+    WT_RUN(root_foreign, NULL, .procs = 2, .hog_ms = PATIENT_HOG_MS);
     cr_log_info("%d foreign calls: %d wrong errno, %d moved; %d migrations "
                 "at weft_sleep", CALLERS * CALLS, atomic_load(&g_wrong_errno),
                 atomic_load(&g_moved), atomic_load(&g_migrated));
@@ -173,7 +167,7 @@ Test(bind, pinned_threads_resume_only_on_their_carrier, .timeout = 30)
         atomic_store(&g_pinned_now, 0);
         atomic_store(&g_unpinned_moves, 0);
         atomic_store(&g_counted, false);
-        cr_assert_eq(run_patient(root_pin), 0);
+        WT_RUN(root_pin, NULL, .procs = 2, .hog_ms = PATIENT_HOG_MS);
         cr_log_info("pinned: %d moves; unpinned: %d moves",
                     atomic_load(&g_pinned_moves),
                     atomic_load(&g_unpinned_moves));
@@ -194,7 +188,7 @@ Test(bind, pin_errors, .timeout = 10)
 {
     cr_assert_eq(weft_pin(), EPERM);
     cr_assert_eq(weft_unpin(), EPERM);
-    WT_RUN_EXPECT(pin_errors, NULL, 1, 0);
+    WT_RUN(pin_errors, NULL, .procs = 1);
 }
 
 /* ------------------------------------------- latency wins over binding */
@@ -245,7 +239,7 @@ static int root_stuck(void *arg)
 
 Test(bind, a_pinned_thread_leaves_a_stuck_carrier, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_stuck, NULL, 1, 0);
+    WT_RUN(root_stuck, NULL, .procs = 1);
     cr_log_info("the pinned thread woke %lld ms late", (long long)g_late_ms);
     cr_assert_lt(g_late_ms, WT_SANITIZED ? 200 : 100);
 }

@@ -203,7 +203,7 @@ static int root_fifo(void *arg)
 
 Test(chan, buffered_channel_is_fifo, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_fifo, NULL, 1, 0);
+    WT_RUN(root_fifo, NULL, .procs = 1);
 }
 
 static int root_capacity(void *arg)
@@ -249,7 +249,7 @@ static int root_capacity(void *arg)
 
 Test(chan, capacity_is_respected, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_capacity, NULL, 2, 0);
+    WT_RUN(root_capacity, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------ rendezvous */
@@ -281,12 +281,12 @@ static int root_rendezvous_send(void *arg)
 
 Test(chan, rendezvous_send_waits_for_receiver, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_rendezvous_send, NULL, 2, 0);
+    WT_RUN(root_rendezvous_send, NULL, .procs = 2);
 }
 
 Test(chan, rendezvous_send_waits_for_receiver_one_proc, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_rendezvous_send, NULL, 1, 0);
+    WT_RUN(root_rendezvous_send, NULL, .procs = 1);
 }
 
 static int root_rendezvous_recv(void *arg)
@@ -309,7 +309,7 @@ static int root_rendezvous_recv(void *arg)
 
 Test(chan, rendezvous_recv_waits_for_sender, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_rendezvous_recv, NULL, 2, 0);
+    WT_RUN(root_rendezvous_recv, NULL, .procs = 2);
 }
 
 /* try_send / try_recv complete a rendezvous with a thread already waiting. */
@@ -340,7 +340,7 @@ static int root_rendezvous_try(void *arg)
 
 Test(chan, try_ops_complete_rendezvous_with_waiting_thread, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_rendezvous_try, NULL, 2, 0);
+    WT_RUN(root_rendezvous_try, NULL, .procs = 2);
 }
 
 /* ----------------------------------------------------------------- close */
@@ -373,7 +373,7 @@ static int root_send_closed(void *arg)
 
 Test(chan, send_on_closed_channel_is_epipe_and_stores_nothing, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_send_closed, NULL, 1, 0);
+    WT_RUN(root_send_closed, NULL, .procs = 1);
 }
 
 static int root_recv_closed(void *arg)
@@ -402,7 +402,7 @@ static int root_recv_closed(void *arg)
 
 Test(chan, recv_on_closed_channel_drains_buffer_then_epipe, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_recv_closed, NULL, 1, 0);
+    WT_RUN(root_recv_closed, NULL, .procs = 1);
 }
 
 #define NWAIT 4
@@ -460,13 +460,13 @@ static int root_close_wakes(void *arg)
 
 Test(chan, close_wakes_every_blocked_sender_and_receiver, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_wakes, NULL, 2, 0);
+    WT_RUN(root_close_wakes, NULL, .procs = 2);
 }
 
 Test(chan, close_wakes_every_blocked_sender_and_receiver_one_proc,
      .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_wakes, NULL, 1, 0);
+    WT_RUN(root_close_wakes, NULL, .procs = 1);
 }
 
 static int root_close_twice(void *arg)
@@ -482,7 +482,7 @@ static int root_close_twice(void *arg)
 
 Test(chan, close_twice_is_epipe, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_twice, NULL, 1, 0);
+    WT_RUN(root_close_twice, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------------ free */
@@ -529,7 +529,7 @@ static int root_free_busy(void *arg)
 Test(chan, free_with_blocked_waiter_is_ebusy_and_channel_survives,
      .timeout = 10)
 {
-    WT_RUN_EXPECT(root_free_busy, NULL, 2, 0);
+    WT_RUN(root_free_busy, NULL, .procs = 2);
 }
 
 struct sel_waiter {
@@ -576,7 +576,7 @@ static int root_free_busy_select(void *arg)
 
 Test(chan, free_with_thread_blocked_in_select_is_ebusy, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_free_busy_select, NULL, 2, 0);
+    WT_RUN(root_free_busy_select, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------- cancellation */
@@ -607,7 +607,7 @@ static int root_cancel_recv(void *arg)
 
 Test(chan, recv_is_cancellation_point, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_recv, NULL, 2, 0);
+    WT_RUN(root_cancel_recv, NULL, .procs = 2);
 }
 
 static int root_cancel_send(void *arg)
@@ -649,7 +649,7 @@ static int root_cancel_send(void *arg)
 
 Test(chan, cancelled_sender_stores_nothing, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_send, NULL, 2, 0);
+    WT_RUN(root_cancel_send, NULL, .procs = 2);
 }
 
 static int root_cancel_scope(void *arg)
@@ -692,7 +692,7 @@ static int root_cancel_scope(void *arg)
 
 Test(chan, scope_cancel_fails_channel_calls_in_scope, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_scope, NULL, 2, 0);
+    WT_RUN(root_cancel_scope, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------ deadlines */
@@ -723,7 +723,7 @@ static int root_deadline_recv(void *arg)
 
 Test(chan, scope_deadline_ends_blocked_recv, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline_recv, NULL, 1, 0);
+    WT_RUN(root_deadline_recv, NULL, .procs = 1);
 }
 
 static int root_deadline_send(void *arg)
@@ -752,7 +752,7 @@ static int root_deadline_send(void *arg)
 
 Test(chan, scope_deadline_ends_blocked_send_storing_nothing, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline_send, NULL, 1, 0);
+    WT_RUN(root_deadline_send, NULL, .procs = 1);
 }
 
 /* ------------------------------------------- plain OS threads, either side */
@@ -875,13 +875,13 @@ static int root_os_producers(void *arg)
 
 Test(chan, os_thread_producers_feed_virtual_consumers, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_os_producers, NULL, 2, 0);
+    WT_RUN(root_os_producers, NULL, .procs = 2);
 }
 
 Test(chan, os_thread_producers_feed_virtual_consumers_one_proc,
      .timeout = 60)
 {
-    WT_RUN_EXPECT(root_os_producers, NULL, 1, 0);
+    WT_RUN(root_os_producers, NULL, .procs = 1);
 }
 
 static void *os_consumer(void *arg)
@@ -921,19 +921,19 @@ static int root_os_consumers(void *arg)
 
 Test(chan, virtual_producers_feed_os_thread_consumers, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_os_consumers, (void *)(uintptr_t)8, 2, 0);
+    WT_RUN(root_os_consumers, (void *)(uintptr_t)8, .procs = 2);
 }
 
 Test(chan, virtual_producers_feed_os_thread_consumers_one_proc,
      .timeout = 60)
 {
-    WT_RUN_EXPECT(root_os_consumers, (void *)(uintptr_t)8, 1, 0);
+    WT_RUN(root_os_consumers, (void *)(uintptr_t)8, .procs = 1);
 }
 
 Test(chan, virtual_producers_feed_os_thread_consumers_rendezvous,
      .timeout = 60)
 {
-    WT_RUN_EXPECT(root_os_consumers, (void *)(uintptr_t)0, 2, 0);
+    WT_RUN(root_os_consumers, (void *)(uintptr_t)0, .procs = 2);
 }
 
 /* --------------------------------------------------------- element sizes */
@@ -1026,7 +1026,7 @@ static int root_sizes(void *arg)
 
 Test(chan, elements_of_odd_sizes_are_copied_exactly, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_sizes, NULL, 2, 0);
+    WT_RUN(root_sizes, NULL, .procs = 2);
 }
 
 /* --------------------------------------------------------- back pressure */
@@ -1121,10 +1121,10 @@ static int root_back_pressure(void *arg)
 
 Test(chan, slow_consumer_holds_back_producer, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_back_pressure, NULL, 2, 0);
+    WT_RUN(root_back_pressure, NULL, .procs = 2);
 }
 
 Test(chan, slow_consumer_holds_back_producer_one_proc, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_back_pressure, NULL, 1, 0);
+    WT_RUN(root_back_pressure, NULL, .procs = 1);
 }

@@ -62,12 +62,12 @@ static int root_signal(void *arg)
 
 Test(cond, signal_wakes_waiters_one_token_at_a_time, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_signal, NULL, 2, 0);
+    WT_RUN(root_signal, NULL, .procs = 2);
 }
 
 Test(cond, signal_one_proc, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_signal, NULL, 1, 0);
+    WT_RUN(root_signal, NULL, .procs = 1);
 }
 
 /* Waits until the generation changes. */
@@ -106,7 +106,7 @@ static int root_broadcast(void *arg)
 
 Test(cond, broadcast_wakes_all, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_broadcast, NULL, 2, 0);
+    WT_RUN(root_broadcast, NULL, .procs = 2);
 }
 
 static int root_signal_nobody(void *arg)
@@ -126,7 +126,7 @@ static int root_signal_nobody(void *arg)
 
 Test(cond, signal_without_waiters_and_null_args, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_signal_nobody, NULL, 1, 0);
+    WT_RUN(root_signal_nobody, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------ waiting without the mutex */
@@ -177,7 +177,7 @@ static int root_wait_without_mutex(void *arg)
 
 Test(cond, wait_without_holding_the_mutex_is_eperm, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_wait_without_mutex, NULL, 2, 0);
+    WT_RUN(root_wait_without_mutex, NULL, .procs = 2);
 }
 
 Test(cond, wait_without_holding_the_mutex_on_os_thread_is_eperm,
@@ -221,7 +221,7 @@ static int root_timedwait(void *arg)
 
 Test(cond, timedwait_times_out_and_relocks, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_timedwait, NULL, 1, 0);
+    WT_RUN(root_timedwait, NULL, .procs = 1);
 }
 
 struct timed_signal {
@@ -259,7 +259,7 @@ static int root_timedwait_signalled(void *arg)
 
 Test(cond, timedwait_returns_zero_when_signalled, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_timedwait_signalled, NULL, 2, 0);
+    WT_RUN(root_timedwait_signalled, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------- cancellation */
@@ -298,7 +298,7 @@ static int root_cond_cancel(void *arg)
 
 Test(cond, wait_returns_ecanceled_and_relocks, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cond_cancel, NULL, 2, 0);
+    WT_RUN(root_cond_cancel, NULL, .procs = 2);
 }
 
 static int root_cond_scope_deadline(void *arg)
@@ -318,7 +318,7 @@ static int root_cond_scope_deadline(void *arg)
 
 Test(cond, wait_returns_etimedout_at_scope_deadline, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cond_scope_deadline, NULL, 1, 0);
+    WT_RUN(root_cond_scope_deadline, NULL, .procs = 1);
 }
 
 /* --------------------------------------------- shared with plain pthreads */
@@ -370,13 +370,13 @@ static int root_mixed(void *arg)
 
 Test(cond, ping_pong_between_pthread_and_virtual_thread, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_mixed, NULL, 1, 0);
+    WT_RUN(root_mixed, NULL, .procs = 1);
 }
 
 Test(cond, ping_pong_between_pthread_and_virtual_thread_two_procs,
      .timeout = 30)
 {
-    WT_RUN_EXPECT(root_mixed, NULL, 2, 0);
+    WT_RUN(root_mixed, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------- static init */
@@ -409,5 +409,5 @@ static int root_static(void *arg)
 
 Test(cond, static_initializer_works, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_static, NULL, 2, 0);
+    WT_RUN(root_static, NULL, .procs = 2);
 }

@@ -212,13 +212,13 @@ static void check_dump(const char *text)
 
 Test(dump, lists_tree_names_and_wait_reasons, .timeout = 20)
 {
-    WT_RUN_EXPECT(dump_root, (void *)0, 2, 0);
+    WT_RUN(dump_root, (void *)0, .procs = 2);
     check_dump(g_dump_text);
 }
 
 Test(dump, works_from_an_os_thread_while_running, .timeout = 20)
 {
-    WT_RUN_EXPECT(dump_root, (void *)1, 2, 0);
+    WT_RUN(dump_root, (void *)1, .procs = 2);
     check_dump(g_dump_text);
 }
 
@@ -266,7 +266,7 @@ static int root_pipe(void *arg)
 
 Test(dump, writes_into_a_pipe, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_pipe, NULL, 2, 0);
+    WT_RUN(root_pipe, NULL, .procs = 2);
     cr_assert_not_null(strstr(g_reader.buf, "piped-sleeper"),
                        "dump through a pipe: '%s'", g_reader.buf);
 }
@@ -540,7 +540,7 @@ static int run_wait_kinds(void *arg)
 
 Test(dump, shows_every_wait_kind_with_its_object_and_stack, .timeout = 30)
 {
-    WT_RUN_EXPECT(run_wait_kinds, NULL, 2, 0);
+    WT_RUN(run_wait_kinds, NULL, .procs = 2);
     const char *t = g_dump_text;
     cr_assert_not_null(t);
     cr_log_info("dump:\n%s", t);

@@ -161,7 +161,7 @@ struct totals {
 
 static struct totals run_workers(void)
 {
-    WT_RUN_EXPECT(root_errno, NULL, PROCS, 0);
+    WT_RUN(root_errno, NULL, .procs = PROCS);
     struct totals t = {total(offsetof(struct worker, parks)),
                        total(offsetof(struct worker, migrations)),
                        total(offsetof(struct worker, wrong))};

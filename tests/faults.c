@@ -413,7 +413,7 @@ static int spawn_without_stack(void *arg)
  * without running. The parent's own stack stays valid. */
 Test(faults_spawn, enomem_when_no_stack, .timeout = 30)
 {
-    WT_RUN_EXPECT(spawn_without_stack, NULL, 1, 0);
+    WT_RUN(spawn_without_stack, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------- timer without memory */
@@ -438,7 +438,7 @@ static int sleep_without_timer_memory(void *arg)
  * return at once as if it had slept. */
 Test(faults, sleep_without_timer_memory_fails_enomem, .timeout = 30)
 {
-    WT_RUN_EXPECT(sleep_without_timer_memory, NULL, 1, 0);
+    WT_RUN(sleep_without_timer_memory, NULL, .procs = 1);
 }
 
 /* ---------------------------------------- an fd record without memory */
@@ -488,5 +488,5 @@ static int read_without_fd_record(void *arg)
  * data came, the other threads of the carrier with it. */
 Test(faults, read_without_fd_record_fails_enomem, .timeout = 10)
 {
-    WT_RUN_EXPECT(read_without_fd_record, NULL, 1, 0);
+    WT_RUN(read_without_fd_record, NULL, .procs = 1);
 }

@@ -155,7 +155,7 @@ static int child_uses_io(void *arg)
     io_pipes_close(&io);
     return 0;
 }
-RUN_TEST(child_sleeps_and_reads, child_uses_io, NULL, 2, 60)
+RUN_TEST(child_sleeps_and_reads, child_uses_io, NULL, .procs = 2, .timeout = 60)
 
 /* ====================================== what needs the runtime: ECHILD */
 
@@ -209,8 +209,8 @@ static int child_runtime_errors(void *arg)
     weft_chan_free(c);
     return 0;
 }
-RUN_TEST(child_runtime_calls_fail_with_echild, child_runtime_errors, NULL, 2,
-         60)
+RUN_TEST(child_runtime_calls_fail_with_echild, child_runtime_errors, NULL,
+         .procs = 2, .timeout = 60)
 
 /* ========================= the forking thread's return ends the child */
 
@@ -232,7 +232,8 @@ static int child_exits_with_result(void *arg)
     WT_CHECK_EQ(reap(pid, CHILD_MS), ETIMEDOUT);
     return 0;
 }
-RUN_TEST(child_return_exits_with_result, child_exits_with_result, NULL, 2, 60)
+RUN_TEST(child_return_exits_with_result, child_exits_with_result, NULL,
+         .procs = 2, .timeout = 60)
 
 /* ======================================= fork from a plain OS thread */
 
@@ -263,7 +264,8 @@ static int fork_from_os_thread(void *arg)
     io_pipes_close(&f.io);
     return 0;
 }
-RUN_TEST(fork_from_os_thread, fork_from_os_thread, NULL, 2, 60)
+RUN_TEST(fork_from_os_thread, fork_from_os_thread, NULL,
+         .procs = 2, .timeout = 60)
 
 /* ===================================== exec, system, popen still work */
 
@@ -287,7 +289,8 @@ static int exec_system_popen(void *arg)
     WT_CHECK_EQ(reap(pid, CHILD_MS), 5);
     return 0;
 }
-RUN_TEST(exec_system_popen_work, exec_system_popen, NULL, 2, 60)
+RUN_TEST(exec_system_popen_work, exec_system_popen, NULL,
+         .procs = 2, .timeout = 60)
 
 /* ============================ forks while other carriers are busy */
 
@@ -398,4 +401,5 @@ static int fork_stress(void *arg)
     }
     return 0;
 }
-RUN_TEST(forks_while_carriers_busy, fork_stress, NULL, 2, 120)
+RUN_TEST(forks_while_carriers_busy, fork_stress, NULL,
+         .procs = 2, .timeout = 120)

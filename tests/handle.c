@@ -78,7 +78,7 @@ static int root_join_twice(void *arg)
 
 Test(handle, join_twice_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_twice, NULL, 1, 0);
+    WT_RUN(root_join_twice, NULL, .procs = 1);
 }
 
 static int root_join_after_reuse(void *arg)
@@ -99,7 +99,7 @@ static int root_join_after_reuse(void *arg)
 Test(handle, join_of_reused_record_is_esrch_and_spares_new_thread,
      .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_after_reuse, NULL, 1, 0);
+    WT_RUN(root_join_after_reuse, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------ cancel */
@@ -119,7 +119,7 @@ static int root_cancel_after_reuse(void *arg)
 Test(handle, cancel_of_reused_record_is_esrch_and_spares_new_thread,
      .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_after_reuse, NULL, 1, 0);
+    WT_RUN(root_cancel_after_reuse, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------ select */
@@ -151,7 +151,7 @@ static int root_select_stale(void *arg)
 
 Test(handle, select_on_stale_join_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_select_stale, NULL, 1, 0);
+    WT_RUN(root_select_stale, NULL, .procs = 1);
 }
 
 /* A select that joined a thread made its handle stale too. */
@@ -171,7 +171,7 @@ static int root_select_joined(void *arg)
 
 Test(handle, join_after_select_joined_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_select_joined, NULL, 1, 0);
+    WT_RUN(root_select_joined, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------- other ways to die */
@@ -195,7 +195,7 @@ static int root_name_stale(void *arg)
 
 Test(handle, name_of_stale_handle_is_null_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_name_stale, NULL, 1, 0);
+    WT_RUN(root_name_stale, NULL, .procs = 1);
 }
 
 static int root_detached_ended(void *arg)
@@ -223,7 +223,7 @@ static int root_detached_ended(void *arg)
 
 Test(handle, detached_thread_that_ended_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_detached_ended, NULL, 1, 0);
+    WT_RUN(root_detached_ended, NULL, .procs = 1);
 }
 
 static int root_scope_closed(void *arg)
@@ -243,7 +243,7 @@ static int root_scope_closed(void *arg)
 
 Test(handle, handle_of_closed_scope_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_scope_closed, NULL, 1, 0);
+    WT_RUN(root_scope_closed, NULL, .procs = 1);
 }
 
 /* A handle kept from an earlier weft_run: its record is gone. */
@@ -267,8 +267,8 @@ static int root_use_earlier(void *arg)
 
 Test(handle, handle_from_an_earlier_run_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_keep, NULL, 1, 0);
-    WT_RUN_EXPECT(root_use_earlier, NULL, 1, 0);
+    WT_RUN(root_keep, NULL, .procs = 1);
+    WT_RUN(root_use_earlier, NULL, .procs = 1);
 }
 
 /* Not a handle at all: refused, not dereferenced. */
@@ -284,7 +284,7 @@ static int root_garbage(void *arg)
 
 Test(handle, garbage_handle_is_esrch, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_garbage, NULL, 1, 0);
+    WT_RUN(root_garbage, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------ stress */

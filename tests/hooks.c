@@ -199,8 +199,8 @@ static int root_parks(void *arg)
 #define PARKS(name, op)                                                    \
     Test(hooks, name##_parks_only_its_thread, .timeout = 10)               \
     {                                                                      \
-        cr_assert_eq(wt_run_cfg(root_parks, (void *)(op), 1,               \
-                                WT_NO_HANDOFF_MS), 0);                        \
+        WT_RUN(root_parks, (void *)(op),                                   \
+               .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);                    \
     }
 
 PARKS(read, H_READ)
@@ -240,8 +240,8 @@ static int root_short_sleeps(void *arg)
     return 0;
 }
 
-RUN_TEST(zero_past_and_invalid_sleeps_return_at_once,
-         root_short_sleeps, NULL, 1, 10)
+RUN_TEST(zero_past_and_invalid_sleeps_return_at_once, root_short_sleeps, NULL,
+         .procs = 1, .timeout = 10)
 
 struct cancelled_sleep {
     int rc, err;
@@ -286,7 +286,7 @@ static int root_cancel_sleep(void *arg)
 }
 
 RUN_TEST(cancelled_nanosleep_gives_ecanceled_and_the_time_left,
-         root_cancel_sleep, NULL, 2, 10)
+         root_cancel_sleep, NULL, .procs = 2, .timeout = 10)
 
 struct forever_sleep {
     int rc, err;
@@ -318,8 +318,8 @@ static int root_sleep_forever(void *arg)
     return 0;
 }
 
-RUN_TEST(nanosleep_for_ever_sleeps_until_cancelled,
-         root_sleep_forever, NULL, 2, 10)
+RUN_TEST(nanosleep_for_ever_sleeps_until_cancelled, root_sleep_forever, NULL,
+         .procs = 2, .timeout = 10)
 
 static int root_connect(void *arg)
 {
@@ -344,8 +344,8 @@ static int root_connect(void *arg)
     return 0;
 }
 
-RUN_TEST(connect_goes_through_weft_and_reports_refusal,
-         root_connect, NULL, 2, 10)
+RUN_TEST(connect_goes_through_weft_and_reports_refusal, root_connect, NULL,
+         .procs = 2, .timeout = 10)
 
 /* arg: 0 duplicates with dup2, 1 with fcntl(F_DUPFD). */
 static int root_dup(void *arg)
@@ -370,8 +370,10 @@ static int root_dup(void *arg)
     return 0;
 }
 
-RUN_TEST(dup2_copy_keeps_blocking_semantics, root_dup, 0, 2, 10)
-RUN_TEST(f_dupfd_copy_keeps_blocking_semantics, root_dup, 1, 2, 10)
+RUN_TEST(dup2_copy_keeps_blocking_semantics, root_dup, 0,
+         .procs = 2, .timeout = 10)
+RUN_TEST(f_dupfd_copy_keeps_blocking_semantics, root_dup, 1,
+         .procs = 2, .timeout = 10)
 
 /* ============================================================ getaddrinfo */
 
@@ -424,7 +426,8 @@ static int root_resolve(void *arg)
     return 0;
 }
 
-RUN_TEST(getaddrinfo_from_many_threads, root_resolve, NULL, 2, 20)
+RUN_TEST(getaddrinfo_from_many_threads, root_resolve, NULL,
+         .procs = 2, .timeout = 20)
 
 static int resolve_cancelled(void *arg)
 {
@@ -437,7 +440,7 @@ static int resolve_cancelled(void *arg)
 }
 
 RUN_TEST(getaddrinfo_on_a_cancelled_thread_gives_eai_system,
-         resolve_cancelled, NULL, 1, 10)
+         resolve_cancelled, NULL, .procs = 1, .timeout = 10)
 
 /* ================================================ helper programs outside */
 

@@ -192,7 +192,7 @@ static int root_idle(void *arg)
 Test(idle, an_idle_runtime_makes_no_context_switches, .timeout = 30)
 {
     note_foreign_tasks();
-    cr_assert_eq(wt_run_cfg(root_idle, NULL, 2, 0), 0);
+    WT_RUN(root_idle, NULL, .procs = 2, .hog_ms = 0);
 }
 
 /* ------------------------------------------------- hogs after idleness */

@@ -87,7 +87,7 @@ static int root_two_on_one_carrier(void *arg)
 Test(keys, two_threads_on_one_carrier_keep_their_own_values, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_two_on_one_carrier, NULL, 1, 0);
+    WT_RUN(root_two_on_one_carrier, NULL, .procs = 1);
 }
 
 /* Parks (a semaphore hand-off and sleeps) leave each value in place. */
@@ -124,7 +124,7 @@ static int root_parks(void *arg)
 Test(keys, values_survive_parks, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_parks, NULL, 1, 0);
+    WT_RUN(root_parks, NULL, .procs = 1);
 }
 
 /* With two carriers, a thread that sleeps many times moves between them
@@ -152,7 +152,7 @@ static int root_migrate(void *arg)
 Test(keys, values_follow_threads_between_carriers, .timeout = 20)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_migrate, NULL, 2, 0);
+    WT_RUN(root_migrate, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------ virtual and OS threads */
@@ -189,7 +189,7 @@ static int root_not_seen_by_os(void *arg)
 Test(keys, virtual_value_not_seen_by_os_thread_or_carrier, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_not_seen_by_os, NULL, 1, 0);
+    WT_RUN(root_not_seen_by_os, NULL, .procs = 1);
 }
 
 static int root_reads_null(void *arg)
@@ -202,7 +202,7 @@ Test(keys, os_thread_value_not_seen_by_virtual_thread, .timeout = 10)
 {
     make_key(NULL);
     cr_assert_eq(pthread_setspecific(g_key, &v3), 0);
-    WT_RUN_EXPECT(root_reads_null, NULL, 1, 0);
+    WT_RUN(root_reads_null, NULL, .procs = 1);
     cr_assert(pthread_getspecific(g_key) == &v3);
 }
 
@@ -223,7 +223,7 @@ static int root_create_inside(void *arg)
 
 Test(keys, key_created_on_virtual_thread_works_on_os_threads, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_create_inside, NULL, 1, 0);
+    WT_RUN(root_create_inside, NULL, .procs = 1);
     cr_assert(pthread_getspecific(g_key) == NULL);
 }
 
@@ -254,7 +254,7 @@ static int root_lib(void *arg)
 Test(keys, calls_from_a_shared_library_reach_thread_values, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_lib, NULL, 1, 0);
+    WT_RUN(root_lib, NULL, .procs = 1);
 }
 
 /* ----------------------------------------------------------- destructors */
@@ -305,7 +305,7 @@ static int root_dtor_at_end(void *arg)
 Test(keys, destructor_runs_at_thread_end_on_its_stack, .timeout = 10)
 {
     make_key(record_dtor);
-    WT_RUN_EXPECT(root_dtor_at_end, NULL, 2, 0);
+    WT_RUN(root_dtor_at_end, NULL, .procs = 2);
 }
 
 static int root_dtor_sees_null(void *arg)
@@ -321,7 +321,7 @@ static int root_dtor_sees_null(void *arg)
 Test(keys, destructor_runs_with_the_value_already_null, .timeout = 10)
 {
     make_key(record_dtor);
-    WT_RUN_EXPECT(root_dtor_sees_null, NULL, 1, 0);
+    WT_RUN(root_dtor_sees_null, NULL, .procs = 1);
 }
 
 static int set_then_clear(void *arg)
@@ -343,7 +343,7 @@ static int root_null_no_dtor(void *arg)
 Test(keys, destructor_not_called_for_null_value, .timeout = 10)
 {
     make_key(record_dtor);
-    WT_RUN_EXPECT(root_null_no_dtor, NULL, 1, 0);
+    WT_RUN(root_null_no_dtor, NULL, .procs = 1);
 }
 
 /* A destructor that sets its value again is called again, up to
@@ -368,7 +368,7 @@ static int root_rounds(void *arg)
 Test(keys, destructor_rounds_stop_at_the_limit, .timeout = 10)
 {
     make_key(resetting_dtor);
-    WT_RUN_EXPECT(root_rounds, NULL, 1, 0);
+    WT_RUN(root_rounds, NULL, .procs = 1);
 }
 
 /* A destructor that sets another key's value (a key of a lower number,
@@ -405,7 +405,7 @@ Test(keys, value_set_by_a_destructor_is_destroyed_next_round, .timeout = 10)
     cr_assert_eq(pthread_key_create(&g_low, low_dtor), 0);
     cr_assert_eq(pthread_key_create(&g_high, high_dtor), 0);
     cr_assert_lt(g_low, g_high);
-    WT_RUN_EXPECT(root_next_round, NULL, 1, 0);
+    WT_RUN(root_next_round, NULL, .procs = 1);
 }
 
 /* A destructor may park: it runs as part of its virtual thread. */
@@ -429,7 +429,7 @@ static int root_dtor_parks(void *arg)
 Test(keys, destructor_may_park, .timeout = 10)
 {
     make_key(sleeping_dtor);
-    WT_RUN_EXPECT(root_dtor_parks, NULL, 1, 0);
+    WT_RUN(root_dtor_parks, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------- delete and recycling */
@@ -453,7 +453,7 @@ static int root_deleted_no_dtor(void *arg)
 Test(keys, deleted_key_has_no_destructor_call, .timeout = 10)
 {
     make_key(record_dtor);
-    WT_RUN_EXPECT(root_deleted_no_dtor, NULL, 1, 0);
+    WT_RUN(root_deleted_no_dtor, NULL, .procs = 1);
 }
 
 /* glibc gives the lowest free number: a key deleted and created again gets
@@ -473,7 +473,7 @@ static int root_recycled(void *arg)
 Test(keys, recycled_key_number_reads_null, .timeout = 10)
 {
     make_key(record_dtor);
-    WT_RUN_EXPECT(root_recycled, NULL, 1, 0);
+    WT_RUN(root_recycled, NULL, .procs = 1);
     cr_assert_eq(atomic_load(&g_dtor.calls), 0);
 }
 
@@ -515,14 +515,14 @@ Test(keys, per_carrier_key_is_shared_by_threads_on_a_carrier, .timeout = 10)
     make_key(NULL);
     cr_assert_eq(weft_key_per_carrier(g_key), 0);
     cr_assert_eq(weft_key_per_carrier(g_key), 0); /* idempotent */
-    WT_RUN_EXPECT(root_per_carrier, NULL, 1, 0);
+    WT_RUN(root_per_carrier, NULL, .procs = 1);
 }
 
 Test(keys, environment_makes_keys_per_carrier, .timeout = 10)
 {
     cr_assert_eq(setenv("WEFT_KEYS", "carrier", 1), 0);
     make_key(NULL);
-    WT_RUN_EXPECT(root_per_carrier, NULL, 1, 0);
+    WT_RUN(root_per_carrier, NULL, .procs = 1);
 }
 
 Test(keys, per_carrier_rejects_keys_that_are_not_live, .timeout = 10)
@@ -565,7 +565,7 @@ Test(keys, tss_values_are_per_virtual_thread, .timeout = 10)
 {
     cr_assert_eq(tss_create(&g_tss, record_dtor), thrd_success);
     g_key = g_tss; /* record_dtor reads it */
-    WT_RUN_EXPECT(root_tss, NULL, 1, 0);
+    WT_RUN(root_tss, NULL, .procs = 1);
     cr_assert_eq(atomic_load(&g_dtor.calls), 3);
     tss_delete(g_tss);
     cr_assert_eq(weft_key_per_carrier(g_tss), EINVAL);
@@ -589,13 +589,13 @@ static int set_fails_nth(void *arg)
 Test(keys, set_is_enomem_when_the_table_cannot_be_made, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(set_fails_nth, (void *)1, 1, 0);
+    WT_RUN(set_fails_nth, (void *)1, .procs = 1);
 }
 
 Test(keys, set_is_enomem_when_a_block_cannot_be_made, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(set_fails_nth, (void *)2, 1, 0);
+    WT_RUN(set_fails_nth, (void *)2, .procs = 1);
 }
 
 static int tss_set_fails(void *arg)
@@ -609,7 +609,7 @@ static int tss_set_fails(void *arg)
 Test(keys, tss_set_is_thrd_nomem_without_memory, .timeout = 10)
 {
     cr_assert_eq(tss_create(&g_tss, NULL), thrd_success);
-    WT_RUN_EXPECT(tss_set_fails, NULL, 1, 0);
+    WT_RUN(tss_set_fails, NULL, .procs = 1);
 }
 
 /* Setting NULL where nothing was set makes no table. */
@@ -625,7 +625,7 @@ static int set_null_first(void *arg)
 Test(keys, setting_null_first_allocates_nothing, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(set_null_first, NULL, 1, 0);
+    WT_RUN(set_null_first, NULL, .procs = 1);
 }
 #endif /* WT_LINK_SHARED */
 
@@ -645,7 +645,7 @@ static int root_invalid(void *arg)
 Test(keys, invalid_and_deleted_keys_are_einval, .timeout = 10)
 {
     make_key(NULL);
-    WT_RUN_EXPECT(root_invalid, NULL, 1, 0);
+    WT_RUN(root_invalid, NULL, .procs = 1);
 }
 
 /* A run that ends in a deadlock frees the blocked threads' values (the
@@ -662,6 +662,6 @@ static int root_deadlocks(void *arg)
 Test(keys, deadlock_frees_values_without_destructors, .timeout = 10)
 {
     make_key(record_dtor);
-    cr_assert_eq(wt_run(root_deadlocks, NULL, 1), EDEADLK);
+    WT_RUN(root_deadlocks, NULL, .procs = 1, .want = EDEADLK);
     cr_assert_eq(atomic_load(&g_dtor.calls), 0);
 }

@@ -35,7 +35,7 @@ static int root_inherit(void *arg)
 
 Test(local, child_sees_parent_value_at_spawn, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_inherit, NULL, 2, 0);
+    WT_RUN(root_inherit, NULL, .procs = 2);
 }
 
 /* Grandchildren inherit through the chain. */
@@ -68,7 +68,7 @@ static int root_inherit_chain(void *arg)
 
 Test(local, grandchild_inherits_through_child, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_inherit_chain, NULL, 2, 0);
+    WT_RUN(root_inherit_chain, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------ isolation */
@@ -100,7 +100,7 @@ static int root_parent_sets_after_spawn(void *arg)
 
 Test(local, parent_setting_after_spawn_does_not_affect_child, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_parent_sets_after_spawn, NULL, 2, 0);
+    WT_RUN(root_parent_sets_after_spawn, NULL, .procs = 2);
 }
 
 static int root_parent_sets_after_spawn_unset(void *arg)
@@ -119,7 +119,7 @@ static int root_parent_sets_after_spawn_unset(void *arg)
 
 Test(local, value_set_after_spawn_is_unset_in_child, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_parent_sets_after_spawn_unset, NULL, 1, 0);
+    WT_RUN(root_parent_sets_after_spawn_unset, NULL, .procs = 1);
 }
 
 struct child_sets {
@@ -165,7 +165,7 @@ static int root_child_sets(void *arg)
 
 Test(local, child_setting_does_not_affect_parent_or_sibling, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_child_sets, NULL, 2, 0);
+    WT_RUN(root_child_sets, NULL, .procs = 2);
 }
 
 static int root_two_keys(void *arg)
@@ -187,7 +187,7 @@ static int root_two_keys(void *arg)
 
 Test(local, keys_are_independent, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_two_keys, NULL, 1, 0);
+    WT_RUN(root_two_keys, NULL, .procs = 1);
 }
 
 /* ---------------------------------------------------------- destructors */
@@ -250,7 +250,7 @@ static int root_dtor(void *arg)
 
 Test(local, dtor_called_once_when_setting_thread_finishes, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_dtor, NULL, 2, 0);
+    WT_RUN(root_dtor, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_dtor_calls[0]), 1);
     /* the root set vals[1]: destroyed once, when the root finished */
     cr_assert_eq(atomic_load(&g_dtor_calls[1]), 1);
@@ -290,10 +290,10 @@ static int root_dtor_null2(void *arg)
 
 Test(local, dtor_not_called_for_null_value, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_dtor_null, NULL, 1, 0);
+    WT_RUN(root_dtor_null, NULL, .procs = 1);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(atomic_load(&g_dtor_calls[i]), 0);
-    WT_RUN_EXPECT(root_dtor_null2, NULL, 1, 0);
+    WT_RUN(root_dtor_null2, NULL, .procs = 1);
     cr_assert_eq(g_null_dtor_calls, 0);
 }
 
@@ -322,7 +322,7 @@ static int root_dtor_cancel(void *arg)
 
 Test(local, dtor_runs_for_cancelled_thread, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_dtor_cancel, NULL, 2, 0);
+    WT_RUN(root_dtor_cancel, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_dtor_calls[2]), 1);
 }
 
@@ -365,7 +365,7 @@ Test(local, os_thread_during_run_has_no_values, .timeout = 10)
 {
     g_key = weft_local_new(NULL);
     cr_assert_not_null(g_key);
-    WT_RUN_EXPECT(root_os_thread_local, NULL, 2, 0);
+    WT_RUN(root_os_thread_local, NULL, .procs = 2);
 }
 
 static int root_null_key(void *arg)
@@ -377,7 +377,7 @@ static int root_null_key(void *arg)
 
 Test(local, null_key_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_null_key, NULL, 1, 0);
+    WT_RUN(root_null_key, NULL, .procs = 1);
 }
 
 /* --------------------------------------------- survives carrier migration */
@@ -416,7 +416,7 @@ static int root_local_migration(void *arg)
 
 Test(local, value_survives_migration_between_carriers, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_local_migration, NULL, 2, 0);
+    WT_RUN(root_local_migration, NULL, .procs = 2);
     if (atomic_load(&g_local_migrations) == 0)
         cr_log_warn("no migration was observed");
 }

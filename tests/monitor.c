@@ -156,14 +156,6 @@ static weft_config config(unsigned procs, unsigned hog_ms)
     return c;
 }
 
-#define RUN_CFG(fn, arg, cfg)                                              \
-    do {                                                                   \
-        weft_config wt_c_ = (cfg);                                         \
-        int wt_rc_ = weft_run((fn), (arg), &wt_c_);                        \
-        wt_assert_clean();                                                 \
-        cr_assert_eq(wt_rc_, 0, "weft_run returned %d", wt_rc_);           \
-    } while (0)
-
 /* ------------------------------------------------------- spinning hogs */
 
 static struct ticks g_ticks;
@@ -194,13 +186,13 @@ static int root_spinners(void *arg)
 
 Test(monitor, four_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
 {
-    RUN_CFG(root_spinners, (void *)4, config(2, HOG_MS));
+    WT_RUN(root_spinners, (void *)4, .procs = 2, .hog_ms = HOG_MS);
     log_ticks("4 spinners on 2 P's", &g_ticks);
 }
 
 Test(monitor, two_spinning_threads_do_not_delay_a_ticker, .timeout = 30)
 {
-    RUN_CFG(root_spinners, (void *)2, config(2, HOG_MS));
+    WT_RUN(root_spinners, (void *)2, .procs = 2, .hog_ms = HOG_MS);
     log_ticks("2 spinners on 2 P's", &g_ticks);
 }
 
@@ -250,7 +242,7 @@ static int root_raw_syscalls(void *arg)
 Test(monitor, threads_blocked_in_raw_syscalls_do_not_delay_a_ticker,
      .timeout = 30)
 {
-    RUN_CFG(root_raw_syscalls, NULL, config(2, HOG_MS));
+    WT_RUN(root_raw_syscalls, NULL, .procs = 2, .hog_ms = HOG_MS);
     log_ticks("2 raw read(2)s on 2 P's", &g_ticks);
 }
 
@@ -290,7 +282,7 @@ static int root_named_hog(void *arg)
 
 Test(monitor, a_hand_off_is_counted_with_the_hogs_name, .timeout = 20)
 {
-    RUN_CFG(root_named_hog, NULL, config(1, HOG_MS));
+    WT_RUN(root_named_hog, NULL, .procs = 1, .hog_ms = HOG_MS);
 }
 
 static int root_short_run(void *arg)
@@ -304,13 +296,13 @@ static int root_short_run(void *arg)
 
 Test(monitor, runs_shorter_than_hog_ms_are_left_alone, .timeout = 20)
 {
-    RUN_CFG(root_short_run, NULL, config(1, 1000));
+    WT_RUN(root_short_run, NULL, .procs = 1, .hog_ms = 1000);
 }
 
 Test(monitor, hog_ms_comes_from_the_environment, .timeout = 20)
 {
     setenv("WEFT_HOG_MS", "1000", 1);
-    RUN_CFG(root_short_run, NULL, config(1, 0));
+    WT_RUN(root_short_run, NULL, .procs = 1, .hog_ms = 0);
 }
 
 /* A thread that was handed off keeps using the runtime from its carrier
@@ -361,7 +353,7 @@ static int root_hog_then_work(void *arg)
 
 Test(monitor, a_handed_off_thread_goes_on_using_the_runtime, .timeout = 20)
 {
-    RUN_CFG(root_hog_then_work, NULL, config(2, HOG_MS));
+    WT_RUN(root_hog_then_work, NULL, .procs = 2, .hog_ms = HOG_MS);
 }
 
 /* max_carriers bounds the spares: sampled from a plain OS thread while
@@ -403,9 +395,8 @@ static int root_capped(void *arg)
 
 Test(monitor, max_carriers_bounds_the_spares, .timeout = 20)
 {
-    weft_config c = config(1, HOG_MS);
-    c.max_carriers = 2;
-    RUN_CFG(root_capped, NULL, c);
+    WT_RUN(root_capped, NULL, .procs = 1, .hog_ms = HOG_MS,
+           .max_carriers = 2);
 }
 
 static int root_noop(void *arg)
@@ -465,7 +456,7 @@ static int root_marked(void *arg)
 Test(monitor, a_marked_blocking_call_is_handed_off_within_ms, .timeout = 20)
 {
     setenv("WEFT_OFFLOAD_THREADS", "0", 1);
-    RUN_CFG(root_marked, NULL, config(1, 10000));
+    WT_RUN(root_marked, NULL, .procs = 1, .hog_ms = 10000);
     log_ticks("ticker beside a 300 ms marked call, 1 P", &g_ticks);
 }
 
@@ -502,9 +493,9 @@ Test(monitor, unprivileged_spares_are_reused_round_after_round,
      .timeout = 30)
 {
     wt_drop_privileges();
-    weft_config c = config(2, HOG_MS);
-    c.max_carriers = 3; /* every record, carrier 0's too, gets reused */
-    RUN_CFG(root_rounds, NULL, c);
+    /* max_carriers 3: every record, carrier 0's too, gets reused */
+    WT_RUN(root_rounds, NULL, .procs = 2, .hog_ms = HOG_MS,
+           .max_carriers = 3);
 }
 
 /* Compact stacks (2 KiB) hold nothing but the thread's own frames: a
@@ -526,9 +517,9 @@ static int root_compact_hogs(void *arg)
 
 Test(monitor, hand_offs_work_in_compact_mode, .timeout = 20)
 {
-    weft_config c = config(1, HOG_MS);
-    c.stack_size = WT_SANITIZED ? 12 * 1024 : 2048; /* sanitizers' frames */
-    RUN_CFG(root_compact_hogs, NULL, c);
+    /* 2 KiB stacks; sanitizers' frames need more */
+    WT_RUN(root_compact_hogs, NULL, .procs = 1, .hog_ms = HOG_MS,
+           .stack_size = WT_SANITIZED ? 12 * 1024 : 2048);
 }
 
 /* Unprivileged, both carriers are found stuck and end when they come
@@ -554,7 +545,7 @@ Test(monitor, a_sleeper_wakes_after_every_carrier_ended, .timeout = 20)
 {
     wt_drop_privileges();
     for (int i = 0; i < 5; i++)
-        RUN_CFG(root_all_carriers_end, NULL, config(2, HOG_MS));
+        WT_RUN(root_all_carriers_end, NULL, .procs = 2, .hog_ms = HOG_MS);
 }
 
 /* ------------------------------------------- preempted by other processes */
@@ -631,7 +622,7 @@ Test(monitor, carriers_preempted_by_other_processes_are_not_hogs,
      .timeout = 30)
 {
     share_a_cpu_with_busy_processes();
-    RUN_CFG(root_short_bursts, NULL, config(2, HOG_MS));
+    WT_RUN(root_short_bursts, NULL, .procs = 2, .hog_ms = HOG_MS);
     stop_busy_processes();
 }
 
@@ -674,7 +665,8 @@ static int root_stuck_beside_busy(void *arg)
 Test(monitor, a_hog_beside_busy_processes_is_handed_off, .timeout = 30)
 {
     share_a_cpu_with_busy_processes();
-    RUN_CFG(root_stuck_beside_busy, (void *)timed_spinner, config(1, HOG_MS));
+    WT_RUN(root_stuck_beside_busy, (void *)timed_spinner,
+           .procs = 1, .hog_ms = HOG_MS);
     stop_busy_processes();
 }
 
@@ -682,7 +674,7 @@ Test(monitor, a_raw_syscall_beside_busy_processes_is_handed_off,
      .timeout = 30)
 {
     share_a_cpu_with_busy_processes();
-    RUN_CFG(root_stuck_beside_busy, (void *)raw_sleep,
-            config(1, HOG_MS));
+    WT_RUN(root_stuck_beside_busy, (void *)raw_sleep,
+           .procs = 1, .hog_ms = HOG_MS);
     stop_busy_processes();
 }

@@ -56,14 +56,14 @@ static struct counter g_counter;
 
 Test(mutex, mutual_exclusion_under_contention_two_procs, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_contention, &g_counter, 2, 0);
+    WT_RUN(root_contention, &g_counter, .procs = 2);
     cr_assert_eq(g_counter.value, (long)WORKERS * ITERS);
     cr_assert_eq(atomic_load(&g_counter.overlap), 0);
 }
 
 Test(mutex, mutual_exclusion_under_contention_one_proc, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_contention, &g_counter, 1, 0);
+    WT_RUN(root_contention, &g_counter, .procs = 1);
     cr_assert_eq(g_counter.value, (long)WORKERS * ITERS);
     cr_assert_eq(atomic_load(&g_counter.overlap), 0);
 }
@@ -95,7 +95,7 @@ static int root_trylock(void *arg)
 
 Test(mutex, trylock_on_held_mutex_is_ebusy, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_trylock, NULL, 2, 0);
+    WT_RUN(root_trylock, NULL, .procs = 2);
 }
 
 Test(mutex, trylock_on_os_thread, .timeout = 10)
@@ -123,7 +123,7 @@ static int root_misuse(void *arg)
 
 Test(mutex, unlock_of_unlocked_is_eperm_and_null_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_misuse, NULL, 1, 0);
+    WT_RUN(root_misuse, NULL, .procs = 1);
 }
 
 Test(mutex, misuse_on_os_thread, .timeout = 10)
@@ -170,7 +170,7 @@ static int root_non_owner_unlock(void *arg)
 Test(mutex, unlock_by_another_virtual_thread_is_eperm, .timeout = 10)
 {
     static struct held h = {WEFT_MUTEX_INIT, -1, -1};
-    WT_RUN_EXPECT(root_non_owner_unlock, &h, 2, 0);
+    WT_RUN(root_non_owner_unlock, &h, .procs = 2);
 }
 
 static void *os_unlock_someone_elses(void *arg)
@@ -197,7 +197,7 @@ Test(mutex, unlock_by_an_os_thread_that_does_not_hold_it_is_eperm,
      .timeout = 10)
 {
     static struct held h = {WEFT_MUTEX_INIT, -1, -1};
-    WT_RUN_EXPECT(root_os_thread_unlocks, &h, 1, 0);
+    WT_RUN(root_os_thread_unlocks, &h, .procs = 1);
 }
 
 /* An OS thread holds it: neither another OS thread nor a virtual thread
@@ -211,7 +211,7 @@ Test(mutex, unlock_of_an_os_threads_lock_by_others_is_eperm, .timeout = 10)
     pthread_join(pt, NULL);
     cr_assert_eq(h.rc_unlock, EPERM);
     cr_assert_eq(h.rc_trylock, EBUSY);
-    WT_RUN_EXPECT(unlock_someone_elses, &h, 1, 0);
+    WT_RUN(unlock_someone_elses, &h, .procs = 1);
     cr_assert_eq(h.rc_unlock, EPERM);
     cr_assert_eq(h.rc_trylock, EBUSY);
     cr_assert_eq(weft_mutex_unlock(&h.m), 0);
@@ -244,7 +244,7 @@ static int root_owner_moves(void *arg)
 Test(mutex, owner_is_the_virtual_thread_not_its_carrier, .timeout = 20)
 {
     static struct held h = {WEFT_MUTEX_INIT, -1, -1};
-    WT_RUN_EXPECT(root_owner_moves, &h, 2, 0);
+    WT_RUN(root_owner_moves, &h, .procs = 2);
 }
 
 static int root_relock(void *arg)
@@ -260,7 +260,7 @@ static int root_relock(void *arg)
 
 Test(mutex, relocking_by_its_owner_is_edeadlk, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_relock, NULL, 1, 0);
+    WT_RUN(root_relock, NULL, .procs = 1);
     weft_mutex m = WEFT_MUTEX_INIT; /* and on an OS thread */
     cr_assert_eq(weft_mutex_lock(&m), 0);
     cr_assert_eq(weft_mutex_lock(&m), EDEADLK);
@@ -330,7 +330,7 @@ static struct mixed g_mixed;
 Test(mutex, shared_between_pthread_and_virtual_threads_two_procs,
      .timeout = 60)
 {
-    WT_RUN_EXPECT(root_mixed, &g_mixed, 2, 0);
+    WT_RUN(root_mixed, &g_mixed, .procs = 2);
     cr_assert_eq(g_mixed.c.value, 2L * MIXED_ITERS);
     cr_assert_eq(atomic_load(&g_mixed.c.overlap), 0);
 }
@@ -338,7 +338,7 @@ Test(mutex, shared_between_pthread_and_virtual_threads_two_procs,
 Test(mutex, shared_between_pthread_and_virtual_threads_one_proc,
      .timeout = 60)
 {
-    WT_RUN_EXPECT(root_mixed, &g_mixed, 1, 0);
+    WT_RUN(root_mixed, &g_mixed, .procs = 1);
     cr_assert_eq(g_mixed.c.value, 2L * MIXED_ITERS);
     cr_assert_eq(atomic_load(&g_mixed.c.overlap), 0);
 }
@@ -389,7 +389,7 @@ static int root_handoff(void *arg)
 
 Test(mutex, pthread_waits_for_virtual_thread_holder, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_handoff, &g_mixed, 1, 0);
+    WT_RUN(root_handoff, &g_mixed, .procs = 1);
     cr_assert_eq(g_mixed.c.value, 200);
 }
 
@@ -420,7 +420,7 @@ static int root_static(void *arg)
 
 Test(mutex, static_initializer_works, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_static, NULL, 2, 0);
+    WT_RUN(root_static, NULL, .procs = 2);
     cr_assert_eq(g_static_value, 8000);
     /* and it is unlocked again */
     cr_assert_eq(weft_mutex_trylock(&g_static_mutex), 0);
@@ -489,5 +489,5 @@ static int root_lock_in_cancelled_scope(void *arg)
 
 Test(mutex, lock_is_not_a_cancellation_point, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_lock_in_cancelled_scope, NULL, 2, 0);
+    WT_RUN(root_lock_in_cancelled_scope, NULL, .procs = 2);
 }

@@ -31,7 +31,7 @@ static int root_result(void *arg)
 
 Test(offload, returns_fns_result_from_another_os_thread, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_result, NULL, 1, 0);
+    WT_RUN(root_result, NULL, .procs = 1);
 }
 
 Test(offload, runs_inline_on_an_os_thread, .timeout = 10)
@@ -74,7 +74,7 @@ static int root_parks_only_caller(void *arg)
 
 Test(offload, only_the_caller_parks, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_parks_only_caller, NULL, 1, 0);
+    WT_RUN(root_parks_only_caller, NULL, .procs = 1);
 }
 
 /* 16 calls of 100 ms from 16 threads overlap. */
@@ -107,7 +107,7 @@ static int root_parallel(void *arg)
 
 Test(offload, calls_run_in_parallel, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_parallel, NULL, 2, 0);
+    WT_RUN(root_parallel, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------- cancellation */
@@ -192,7 +192,7 @@ static int root_cancel(void *arg)
 
 Test(offload, cancel_releases_the_caller_and_drops_the_result, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel, NULL, 2, 0);
+    WT_RUN(root_cancel, NULL, .procs = 2);
 }
 
 static int root_deadline(void *arg)
@@ -214,7 +214,7 @@ static int root_deadline(void *arg)
 
 Test(offload, scope_deadline_gives_etimedout, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline, NULL, 1, 0);
+    WT_RUN(root_deadline, NULL, .procs = 1);
 }
 
 /* With a pool of one, a queued call whose caller is cancelled never runs. */
@@ -254,7 +254,7 @@ static int root_queued_cancel(void *arg)
 Test(offload, a_cancelled_queued_call_never_runs, .timeout = 10)
 {
     setenv("WEFT_OFFLOAD_THREADS", "1", 1);
-    WT_RUN_EXPECT(root_queued_cancel, NULL, 2, 0);
+    WT_RUN(root_queued_cancel, NULL, .procs = 2);
 }
 
 /* ----------------------------------------------------- dump, deadlock */
@@ -287,7 +287,7 @@ static int root_dump(void *arg)
 
 Test(offload, a_waiting_caller_shows_in_the_dump, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_dump, NULL, 1, 0);
+    WT_RUN(root_dump, NULL, .procs = 1);
 }
 
 /* A call in flight is not a deadlock, however long it takes (the grace
@@ -300,7 +300,7 @@ static int root_long_call(void *arg)
 
 Test(offload, a_long_call_is_not_a_deadlock, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_long_call, NULL, 2, 0);
+    WT_RUN(root_long_call, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------- pool bookkeeping */
@@ -341,7 +341,7 @@ static int root_pair(void *arg)
 Test(offload, calls_queued_together_get_a_thread_each, .timeout = 10)
 {
     for (int i = 0; i < 20; i++)
-        WT_RUN_EXPECT(root_pair, NULL, 1, 0);
+        WT_RUN(root_pair, NULL, .procs = 1);
 }
 
 /* A call of a new run, queued behind a pool thread still busy with an
@@ -378,8 +378,8 @@ Test(offload, a_call_abandoned_in_one_run_does_not_block_the_next,
      .timeout = 10)
 {
     setenv("WEFT_OFFLOAD_THREADS", "1", 1);
-    WT_RUN_EXPECT(root_abandon, NULL, 1, 0);
-    WT_RUN_EXPECT(root_after, NULL, 1, 0);
+    WT_RUN(root_abandon, NULL, .procs = 1);
+    WT_RUN(root_after, NULL, .procs = 1);
     cr_assert_eq(atomic_load(&g_left.finished), 1);
     close(g_left.fds[0]);
     close(g_left.fds[1]);

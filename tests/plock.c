@@ -37,14 +37,6 @@ static struct timespec realtime_in_ms(long ms)
         WT_CHECK_EQ(st_.field, (want));                                    \
     } while (0)
 
-static int run_cfg(weft_fn fn, void *arg, unsigned procs, unsigned hog_ms)
-{
-    weft_config cfg = {.procs = procs, .hog_ms = hog_ms};
-    int rc = weft_run(fn, arg, &cfg);
-    wt_assert_clean();
-    return rc;
-}
-
 /* ------------------------------------------------- waiters do not multiply */
 
 enum { WAITERS = 300 };
@@ -80,7 +72,7 @@ static int root_many_waiters(void *arg)
 
 Test(plock, contended_mutex_waiters_park, .timeout = 30)
 {
-    cr_assert_eq(run_cfg(root_many_waiters, NULL, 2, 10), 0);
+    WT_RUN(root_many_waiters, NULL, .procs = 2, .hog_ms = 10);
     cr_log_info("%d waiters: %u carriers", WAITERS, g_max_carriers);
     cr_assert_eq(atomic_load(&g_got), WAITERS);
     cr_assert_lt(g_max_carriers, 8, "%u carriers", g_max_carriers);
@@ -120,7 +112,7 @@ static int root_holders(void *arg)
 
 Test(plock, a_thread_holding_a_mutex_keeps_its_carrier, .timeout = 30)
 {
-    cr_assert_eq(run_cfg(root_holders, NULL, 2, 10), 0);
+    WT_RUN(root_holders, NULL, .procs = 2, .hog_ms = 10);
     cr_assert_eq(atomic_load(&g_moves), 0);
 }
 
@@ -163,14 +155,14 @@ static int root_recursive(void *arg)
 Test(plock, recursive_mutex_held_across_sleeps_on_one_p, .timeout = 30)
 {
     atomic_store(&g_txns, 0);
-    cr_assert_eq(run_cfg(root_recursive, NULL, 1, 10), 0);
+    WT_RUN(root_recursive, NULL, .procs = 1, .hog_ms = 10);
     cr_assert_eq(atomic_load(&g_txns), 8 * 40);
 }
 
 Test(plock, recursive_mutex_held_across_sleeps_on_two_ps, .timeout = 30)
 {
     atomic_store(&g_txns, 0);
-    cr_assert_eq(run_cfg(root_recursive, NULL, 2, 10), 0);
+    WT_RUN(root_recursive, NULL, .procs = 2, .hog_ms = 10);
     cr_assert_eq(atomic_load(&g_txns), 8 * 40);
 }
 
@@ -214,7 +206,7 @@ static int root_cond(void *arg)
  * would stop the producer for good. */
 Test(plock, cond_wait_parks_on_one_p, .timeout = 30)
 {
-    cr_assert_eq(run_cfg(root_cond, NULL, 1, 10000), 0);
+    WT_RUN(root_cond, NULL, .procs = 1, .hog_ms = 10000);
     cr_assert_eq(g_taken, 800);
 }
 
@@ -235,7 +227,7 @@ static int timed_waiter(void *arg)
 
 Test(plock, cond_timedwait_times_out, .timeout = 10)
 {
-    cr_assert_eq(run_cfg(timed_waiter, NULL, 1, 10000), 0);
+    WT_RUN(timed_waiter, NULL, .procs = 1, .hog_ms = 10000);
 }
 
 /* ----------------------------------------------------- errors and counts */
@@ -265,7 +257,7 @@ static int root_errorcheck(void *arg)
 
 Test(plock, only_successful_locks_count, .timeout = 10)
 {
-    cr_assert_eq(run_cfg(root_errorcheck, NULL, 1, 10), 0);
+    WT_RUN(root_errorcheck, NULL, .procs = 1, .hog_ms = 10);
 }
 
 static pthread_mutex_t g_tmx = PTHREAD_MUTEX_INITIALIZER;
@@ -289,7 +281,7 @@ static int root_timedlock(void *arg)
 
 Test(plock, mutex_timedlock_times_out_parked, .timeout = 10)
 {
-    cr_assert_eq(run_cfg(root_timedlock, NULL, 2, 10000), 0);
+    WT_RUN(root_timedlock, NULL, .procs = 2, .hog_ms = 10000);
 }
 
 /* ------------------------------------------------------------- rwlocks */
@@ -326,7 +318,7 @@ static int root_rwlock(void *arg)
 
 Test(plock, rwlock_writer_holds_off_parked_readers, .timeout = 20)
 {
-    cr_assert_eq(run_cfg(root_rwlock, NULL, 2, 10), 0);
+    WT_RUN(root_rwlock, NULL, .procs = 2, .hog_ms = 10);
     cr_assert_geq(atomic_load(&g_max_readers), 2);
 }
 
@@ -392,6 +384,6 @@ static int root_os_pool(void *arg)
 
 Test(plock, virtual_threads_feed_os_threads_through_a_condition, .timeout = 30)
 {
-    cr_assert_eq(run_cfg(root_os_pool, NULL, 2, 10), 0);
+    WT_RUN(root_os_pool, NULL, .procs = 2, .hog_ms = 10);
     cr_assert_eq(g_q.done, PRODUCERS * JOBS_EACH);
 }

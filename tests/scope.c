@@ -69,7 +69,7 @@ static int root_close_waits(void *arg)
 
 Test(scope, close_waits_for_children, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_waits, NULL, 2, 0);
+    WT_RUN(root_close_waits, NULL, .procs = 2);
 }
 
 static int root_close_empty(void *arg)
@@ -82,7 +82,7 @@ static int root_close_empty(void *arg)
 
 Test(scope, close_of_empty_scope_is_zero, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_empty, NULL, 1, 0);
+    WT_RUN(root_close_empty, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------ failure cancels siblings */
@@ -109,12 +109,12 @@ static int root_failure_cancels_sibling(void *arg)
 Test(scope, first_failure_cancels_sibling_and_close_returns_it, .timeout = 20)
 {
     /* The failure stops at weft_scope_close: the root returns 0. */
-    WT_RUN_EXPECT(root_failure_cancels_sibling, NULL, 2, 0);
+    WT_RUN(root_failure_cancels_sibling, NULL, .procs = 2);
 }
 
 Test(scope, first_failure_cancels_sibling_one_proc, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_failure_cancels_sibling, NULL, 1, 0);
+    WT_RUN(root_failure_cancels_sibling, NULL, .procs = 1);
 }
 
 static int root_first_failure_wins(void *arg)
@@ -132,7 +132,7 @@ static int root_first_failure_wins(void *arg)
 
 Test(scope, close_returns_the_first_of_several_failures, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_first_failure_wins, NULL, 2, 0);
+    WT_RUN(root_first_failure_wins, NULL, .procs = 2);
 }
 
 /* -------------------------------------- the owner is cancelled as well */
@@ -168,7 +168,7 @@ static int root_owner_cancelled(void *arg)
 
 Test(scope, failure_cancels_owner_until_close, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_owner_cancelled, NULL, 2, 0);
+    WT_RUN(root_owner_cancelled, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------ explicit cancel */
@@ -198,7 +198,7 @@ static int root_scope_cancel(void *arg)
 Test(scope, scope_cancel_cancels_children_and_close_returns_ecanceled,
      .timeout = 20)
 {
-    WT_RUN_EXPECT(root_scope_cancel, NULL, 2, 0);
+    WT_RUN(root_scope_cancel, NULL, .procs = 2);
 }
 
 /* A child cancels its own scope (weft_scope_cancel runs on any thread). */
@@ -221,7 +221,7 @@ static int root_child_cancels_scope(void *arg)
 
 Test(scope, child_can_cancel_its_scope, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_child_cancels_scope, NULL, 2, 0);
+    WT_RUN(root_child_cancels_scope, NULL, .procs = 2);
 }
 
 /* Cancelled from a plain OS thread. */
@@ -249,7 +249,7 @@ static int root_os_cancels_scope(void *arg)
 
 Test(scope, os_thread_can_cancel_a_scope, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_os_cancels_scope, NULL, 2, 0);
+    WT_RUN(root_os_cancels_scope, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------- deadline */
@@ -274,7 +274,7 @@ static int root_deadline(void *arg)
 
 Test(scope, deadline_times_out_children_and_close, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline, NULL, 2, 0);
+    WT_RUN(root_deadline, NULL, .procs = 2);
 }
 
 static int root_deadline_owner(void *arg)
@@ -296,7 +296,7 @@ static int root_deadline_owner(void *arg)
 
 Test(scope, deadline_times_out_the_owner, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_owner, NULL, 1, 0);
+    WT_RUN(root_deadline_owner, NULL, .procs = 1);
 }
 
 static int root_deadline_replaced(void *arg)
@@ -325,7 +325,7 @@ static int root_deadline_replaced(void *arg)
 
 Test(scope, later_deadline_replaces_earlier, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_replaced, NULL, 2, 0);
+    WT_RUN(root_deadline_replaced, NULL, .procs = 2);
 }
 
 /* A deadline moved forward before each wait, as a server's idle deadline
@@ -356,7 +356,7 @@ static int root_deadline_kept_moving(void *arg)
 
 Test(scope, deadline_moved_forward_before_each_wait_never_fires, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_kept_moving, NULL, 2, 0);
+    WT_RUN(root_deadline_kept_moving, NULL, .procs = 2);
 }
 
 /* Sets a scope's deadline to first_ms, then later_ms, then newest_ms from
@@ -391,7 +391,7 @@ static int root_deadline_back_and_forth(void *arg)
 
 Test(scope, deadline_moved_later_then_earlier_fires_at_the_newest, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_back_and_forth, NULL, 2, 0);
+    WT_RUN(root_deadline_back_and_forth, NULL, .procs = 2);
 }
 
 /* weft_scope_deadline from several threads at once, as its contract
@@ -432,7 +432,7 @@ static int root_deadline_concurrent_movers(void *arg)
 
 Test(scope, deadline_set_from_several_threads_at_once, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_deadline_concurrent_movers, NULL, 2, 0);
+    WT_RUN(root_deadline_concurrent_movers, NULL, .procs = 2);
 }
 
 static int root_deadline_removed(void *arg)
@@ -452,7 +452,7 @@ static int root_deadline_removed(void *arg)
 
 Test(scope, negative_deadline_removes_it, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_removed, NULL, 2, 0);
+    WT_RUN(root_deadline_removed, NULL, .procs = 2);
 }
 
 static int root_deadline_past(void *arg)
@@ -469,7 +469,7 @@ static int root_deadline_past(void *arg)
 
 Test(scope, deadline_in_the_past_fires_at_once, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_past, NULL, 1, 0);
+    WT_RUN(root_deadline_past, NULL, .procs = 1);
 }
 
 /* A child's failure before the deadline wins over the deadline. */
@@ -491,7 +491,7 @@ static int root_failure_before_deadline(void *arg)
 
 Test(scope, failure_before_deadline_is_reported, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_failure_before_deadline, NULL, 2, 0);
+    WT_RUN(root_failure_before_deadline, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------- nesting */
@@ -522,7 +522,7 @@ static int root_nested_same_owner(void *arg)
 
 Test(scope, cancelling_outer_cancels_inner, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_nested_same_owner, NULL, 2, 0);
+    WT_RUN(root_nested_same_owner, NULL, .procs = 2);
 }
 
 /* The inner scope belongs to a child: cancelling the outer scope reaches a
@@ -558,7 +558,7 @@ static int root_nested_child_scope(void *arg)
 
 Test(scope, cancelling_outer_reaches_grandchild_scope, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_nested_child_scope, NULL, 2, 0);
+    WT_RUN(root_nested_child_scope, NULL, .procs = 2);
 }
 
 /* Cancelling the inner scope does not touch the outer one. */
@@ -582,7 +582,7 @@ static int root_inner_cancel_only(void *arg)
 
 Test(scope, cancelling_inner_leaves_outer_alone, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_inner_cancel_only, NULL, 2, 0);
+    WT_RUN(root_inner_cancel_only, NULL, .procs = 2);
 }
 
 /* An outer deadline times out work in an inner scope. */
@@ -608,7 +608,7 @@ static int root_outer_deadline(void *arg)
 
 Test(scope, outer_deadline_reaches_inner_scope, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_outer_deadline, NULL, 2, 0);
+    WT_RUN(root_outer_deadline, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------- weft_cancel(thread) */
@@ -652,7 +652,7 @@ static int root_cancel_thread(void *arg)
 
 Test(scope, cancel_thread_cancels_it_and_descendants_only, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cancel_thread, NULL, 2, 0);
+    WT_RUN(root_cancel_thread, NULL, .procs = 2);
 }
 
 /* Cancelled and not joined: still not a failure of its scope. */
@@ -676,7 +676,7 @@ static int root_cancel_not_failure(void *arg)
 Test(scope, cancelled_thread_returning_ecanceled_is_not_a_failure,
      .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cancel_not_failure, NULL, 2, 0);
+    WT_RUN(root_cancel_not_failure, NULL, .procs = 2);
 }
 
 /* A thread cancelled before it first runs still runs and sees ECANCELED. */
@@ -702,7 +702,7 @@ static int root_cancel_before_run(void *arg)
 
 Test(scope, thread_cancelled_before_first_run, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cancel_before_run, NULL, 1, 0);
+    WT_RUN(root_cancel_before_run, NULL, .procs = 1);
 }
 
 /* ----------------------------------------------------- the implicit scope */
@@ -721,7 +721,7 @@ static int root_implicit_top(void *arg)
 
 Test(scope, implicit_scope_child_failure_reaches_weft_run, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_implicit_top, NULL, 2, ENOSPC);
+    WT_RUN(root_implicit_top, NULL, .procs = 2, .want = ENOSPC);
 }
 
 /* The thread's own non-zero result wins over its child's failure. */
@@ -734,7 +734,7 @@ static int root_own_result_wins(void *arg)
 
 Test(scope, thread_own_failure_wins_over_child_failure, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_own_result_wins, NULL, 2, EMLINK);
+    WT_RUN(root_own_result_wins, NULL, .procs = 2, .want = EMLINK);
 }
 
 /* Joined from an OS thread (which is not cancelled by the failure). */
@@ -751,7 +751,7 @@ static int root_implicit_join(void *arg)
 
 Test(scope, implicit_scope_child_failure_is_thread_result, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_implicit_join, NULL, 2, EIO);
+    WT_RUN(root_implicit_join, NULL, .procs = 2, .want = EIO);
 }
 
 /* An explicit scope stops the failure: the owner's implicit scope does not
@@ -777,7 +777,7 @@ static int root_explicit_stops(void *arg)
 
 Test(scope, explicit_scope_stops_failure_propagation, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_explicit_stops, NULL, 2, 0);
+    WT_RUN(root_explicit_stops, NULL, .procs = 2);
 }
 
 /* ------------------------------------------- cancellation attribution */
@@ -816,7 +816,7 @@ static int root_deadline_then_failure(void *arg)
 
 Test(scope, failure_after_deadline_reports_etimedout, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_deadline_then_failure, NULL, 2, 0);
+    WT_RUN(root_deadline_then_failure, NULL, .procs = 2);
 }
 
 /* A child fails with EIO first: it caused the cancellation, so close says
@@ -843,7 +843,7 @@ static int root_failure_then_translated(void *arg)
 
 Test(scope, failure_before_cancellation_still_wins, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_failure_then_translated, NULL, 2, 0);
+    WT_RUN(root_failure_then_translated, NULL, .procs = 2);
 }
 
 /* weft_scope_cancel, then the child fails with EPIPE: close says
@@ -863,7 +863,7 @@ static int root_cancel_then_failure(void *arg)
 
 Test(scope, failure_after_scope_cancel_reports_ecanceled, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cancel_then_failure, NULL, 2, 0);
+    WT_RUN(root_cancel_then_failure, NULL, .procs = 2);
 }
 
 /* The implicit scope: a parent whose function returns 0 while its child
@@ -897,7 +897,7 @@ static int root_implicit_cancel_then_failure(void *arg)
 
 Test(scope, implicit_scope_failure_after_cancel_is_ecanceled, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_implicit_cancel_then_failure, NULL, 2, 0);
+    WT_RUN(root_implicit_cancel_then_failure, NULL, .procs = 2);
 }
 
 /* The same through a deadline of the parent's home, joined from an OS
@@ -922,7 +922,7 @@ static int root_implicit_deadline_then_failure(void *arg)
 Test(scope, implicit_scope_failure_after_deadline_is_etimedout,
      .timeout = 20)
 {
-    WT_RUN_EXPECT(root_implicit_deadline_then_failure, NULL, 2, 0);
+    WT_RUN(root_implicit_deadline_then_failure, NULL, .procs = 2);
 }
 
 /* At the top: the root cancels itself, then its child fails: weft_run
@@ -939,7 +939,7 @@ static int root_self_cancel_then_failure(void *arg)
 Test(scope, weft_run_reports_cancellation_before_child_failure,
      .timeout = 20)
 {
-    WT_RUN_EXPECT(root_self_cancel_then_failure, NULL, 2, ECANCELED);
+    WT_RUN(root_self_cancel_then_failure, NULL, .procs = 2, .want = ECANCELED);
 }
 
 /* ----------------------------------------------------------------- misuse */
@@ -960,7 +960,7 @@ static int root_close_not_innermost(void *arg)
 
 Test(scope, close_of_non_innermost_scope_is_einval, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_close_not_innermost, NULL, 1, 0);
+    WT_RUN(root_close_not_innermost, NULL, .procs = 1);
 }
 
 static int close_foreign(void *arg)
@@ -985,7 +985,7 @@ static int root_close_foreign(void *arg)
 
 Test(scope, close_from_another_thread_is_refused, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_close_foreign, NULL, 2, 0);
+    WT_RUN(root_close_foreign, NULL, .procs = 2);
 }
 
 Test(scope, open_on_os_thread_is_eperm, .timeout = 10)
@@ -1037,7 +1037,7 @@ static int root_cancelled_flag(void *arg)
 Test(scope, weft_cancelled_becomes_true, .timeout = 20)
 {
     cr_assert(!weft_cancelled(), "weft_cancelled on an OS thread");
-    WT_RUN_EXPECT(root_cancelled_flag, NULL, 2, 0);
+    WT_RUN(root_cancelled_flag, NULL, .procs = 2);
 }
 
 static int root_cancelled_by_thread_cancel(void *arg)
@@ -1055,7 +1055,7 @@ static int root_cancelled_by_thread_cancel(void *arg)
 
 Test(scope, weft_cancelled_true_after_weft_cancel, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_cancelled_by_thread_cancel, NULL, 1, 0);
+    WT_RUN(root_cancelled_by_thread_cancel, NULL, .procs = 1);
 }
 
 /* --------------------------------- deadline firing at a scheduling point */
@@ -1094,7 +1094,7 @@ static int root_deadline_at_switch(void *arg)
 
 Test(scope, deadline_due_while_child_waits_for_its_children, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline_at_switch, NULL, 1, 0);
+    WT_RUN(root_deadline_at_switch, NULL, .procs = 1);
 }
 
 /* The same, for a thread that parks on a semaphore just as the deadline of
@@ -1124,5 +1124,5 @@ static int root_deadline_at_sem_park(void *arg)
 
 Test(scope, deadline_due_while_thread_parks_on_sem, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline_at_sem_park, NULL, 1, 0);
+    WT_RUN(root_deadline_at_sem_park, NULL, .procs = 1);
 }

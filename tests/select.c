@@ -57,7 +57,7 @@ static int root_poll(void *arg)
 
 Test(select, poll_with_nothing_ready_is_etimedout, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_poll, NULL, 1, 0);
+    WT_RUN(root_poll, NULL, .procs = 1);
 }
 
 static int root_deadline(void *arg)
@@ -87,7 +87,7 @@ static int root_deadline(void *arg)
 
 Test(select, deadline_with_nothing_ready_times_out_on_time, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_deadline, NULL, 1, 0);
+    WT_RUN(root_deadline, NULL, .procs = 1);
 }
 
 static int root_scope_deadline(void *arg)
@@ -113,7 +113,7 @@ static int root_scope_deadline(void *arg)
 
 Test(select, scope_deadline_ends_select, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_scope_deadline, NULL, 1, 0);
+    WT_RUN(root_scope_deadline, NULL, .procs = 1);
 }
 
 /* -------------------------------------------------------- ready cases */
@@ -168,7 +168,7 @@ static int root_ready_recv(void *arg)
 
 Test(select, chooses_ready_recv_and_leaves_others_untouched, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_ready_recv, NULL, 1, 0);
+    WT_RUN(root_ready_recv, NULL, .procs = 1);
 }
 
 /* A send case and a receive case, only the send ready (room in a buffer). */
@@ -197,7 +197,7 @@ static int root_ready_send_buffered(void *arg)
 
 Test(select, send_case_into_buffer_with_room, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_ready_send_buffered, NULL, 1, 0);
+    WT_RUN(root_ready_send_buffered, NULL, .procs = 1);
 }
 
 struct rx {
@@ -252,7 +252,7 @@ static int root_send_to_waiting_receiver(void *arg)
 
 Test(select, send_case_hands_value_to_waiting_receiver, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_send_to_waiting_receiver, NULL, 2, 0);
+    WT_RUN(root_send_to_waiting_receiver, NULL, .procs = 2);
 }
 
 /* The select waits first; a receiver arrives later and takes the value. */
@@ -263,7 +263,7 @@ static int root_send_waits_for_receiver(void *arg)
 
 Test(select, send_case_waits_for_receiver, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_send_waits_for_receiver, NULL, 1, 0);
+    WT_RUN(root_send_waits_for_receiver, NULL, .procs = 1);
 }
 
 /* A blocked select's receive case is completed by a later sender. */
@@ -306,7 +306,7 @@ static int root_recv_waits_for_sender(void *arg)
 
 Test(select, blocked_recv_case_completed_by_later_sender, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_recv_waits_for_sender, NULL, 2, 0);
+    WT_RUN(root_recv_waits_for_sender, NULL, .procs = 2);
 }
 
 /* -------------------------------------------------------- closed channels */
@@ -349,7 +349,7 @@ static int root_closed(void *arg)
 
 Test(select, closed_channel_case_completes_with_epipe, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_closed, NULL, 1, 0);
+    WT_RUN(root_closed, NULL, .procs = 1);
 }
 
 struct closer {
@@ -387,7 +387,7 @@ static int root_close_wakes_select(void *arg)
 
 Test(select, close_wakes_blocked_select, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_close_wakes_select, NULL, 2, 0);
+    WT_RUN(root_close_wakes_select, NULL, .procs = 2);
 }
 
 /* --------------------------------------------------------------- fairness */
@@ -424,7 +424,7 @@ static int root_fairness(void *arg)
 
 Test(select, chooses_among_ready_cases_fairly, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_fairness, NULL, 1, 0);
+    WT_RUN(root_fairness, NULL, .procs = 1);
 }
 
 /* The same with a ready send case against a ready receive case. */
@@ -453,7 +453,7 @@ static int root_fairness_mixed(void *arg)
 
 Test(select, chooses_between_ready_send_and_recv_fairly, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_fairness_mixed, NULL, 1, 0);
+    WT_RUN(root_fairness_mixed, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------------ join */
@@ -495,7 +495,7 @@ static int root_join_first(void *arg)
 
 Test(select, join_case_chooses_first_thread_to_finish, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_first, NULL, 2, 0);
+    WT_RUN(root_join_first, NULL, .procs = 2);
 }
 
 /* A thread already finished: its join case is ready at once (a poll). */
@@ -517,7 +517,7 @@ static int root_join_finished(void *arg)
 
 Test(select, join_case_of_finished_thread_is_ready, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_finished, NULL, 2, 0);
+    WT_RUN(root_join_finished, NULL, .procs = 2);
 }
 
 static int root_join_not_chosen(void *arg)
@@ -548,7 +548,7 @@ static int root_join_not_chosen(void *arg)
 
 Test(select, join_case_not_chosen_leaves_thread_joinable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_not_chosen, NULL, 2, 0);
+    WT_RUN(root_join_not_chosen, NULL, .procs = 2);
 }
 
 /* A sender hands `val` over after msg_ms while a thread finishes after
@@ -593,7 +593,7 @@ static int root_join_before_message(void *arg)
 
 Test(select, join_case_completes_before_later_message, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_before_message, NULL, 2, 0);
+    WT_RUN(root_join_before_message, NULL, .procs = 2);
 }
 
 /* The message arrives at 10 ms, the thread finishes at 60 ms. */
@@ -604,7 +604,7 @@ static int root_message_before_join(void *arg)
 
 Test(select, message_before_join_leaves_thread_joinable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_message_before_join, NULL, 2, 0);
+    WT_RUN(root_message_before_join, NULL, .procs = 2);
 }
 
 /* ----------------------------------------------------------- cancellation */
@@ -681,12 +681,12 @@ static int root_cancel(void *arg)
 
 Test(select, select_is_cancellation_point, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel, NULL, 2, 0);
+    WT_RUN(root_cancel, NULL, .procs = 2);
 }
 
 Test(select, select_is_cancellation_point_one_proc, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel, NULL, 1, 0);
+    WT_RUN(root_cancel, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------ plain OS threads */
@@ -767,12 +767,12 @@ static int root_os_select(void *arg)
 
 Test(select, works_on_plain_os_thread, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_os_select, NULL, 2, 0);
+    WT_RUN(root_os_select, NULL, .procs = 2);
 }
 
 Test(select, works_on_plain_os_thread_one_proc, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_os_select, NULL, 1, 0);
+    WT_RUN(root_os_select, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------- arguments */
@@ -883,7 +883,7 @@ static int root_einval(void *arg)
 
 Test(select, bad_arguments_are_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_einval, NULL, 2, 0);
+    WT_RUN(root_einval, NULL, .procs = 2);
 }
 
 /* A thread a select is waiting to join is being joined: weft_join on it
@@ -929,7 +929,7 @@ static int root_join_while_selected(void *arg)
 
 Test(select, join_of_thread_a_select_waits_on_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_while_selected, NULL, 2, 0);
+    WT_RUN(root_join_while_selected, NULL, .procs = 2);
 }
 
 /* 1024 cases are accepted: the one ready among them is found. */
@@ -964,5 +964,5 @@ static int root_max_cases(void *arg)
 
 Test(select, accepts_1024_cases, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_max_cases, NULL, 1, 0);
+    WT_RUN(root_max_cases, NULL, .procs = 1);
 }

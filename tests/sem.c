@@ -33,7 +33,7 @@ static int root_counting(void *arg)
 
 Test(sem, counts_units_and_polls, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_counting, NULL, 1, 0);
+    WT_RUN(root_counting, NULL, .procs = 1);
 }
 
 Test(sem, counts_on_os_thread_without_runtime, .timeout = 10)
@@ -70,7 +70,7 @@ static int root_timed(void *arg)
 
 Test(sem, timedacquire_times_out, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_timed, NULL, 1, 0);
+    WT_RUN(root_timed, NULL, .procs = 1);
 }
 
 static int release_after_10ms(void *arg)
@@ -95,7 +95,7 @@ static int root_timed_success(void *arg)
 
 Test(sem, timedacquire_gets_unit_released_before_deadline, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_timed_success, NULL, 2, 0);
+    WT_RUN(root_timed_success, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------- cancellation */
@@ -137,7 +137,7 @@ static int root_cancel(void *arg)
 
 Test(sem, acquire_returns_ecanceled_when_thread_cancelled, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel, NULL, 2, 0);
+    WT_RUN(root_cancel, NULL, .procs = 2);
 }
 
 static int root_cancel_scope(void *arg)
@@ -161,7 +161,7 @@ static int root_cancel_scope(void *arg)
 
 Test(sem, acquire_returns_ecanceled_when_scope_cancelled, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_scope, NULL, 2, 0);
+    WT_RUN(root_cancel_scope, NULL, .procs = 2);
 }
 
 static int root_sem_deadline(void *arg)
@@ -179,7 +179,7 @@ static int root_sem_deadline(void *arg)
 
 Test(sem, acquire_returns_etimedout_at_scope_deadline, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_sem_deadline, NULL, 1, 0);
+    WT_RUN(root_sem_deadline, NULL, .procs = 1);
 }
 
 /* A release racing a cancellation is never lost: every unit released is
@@ -229,7 +229,7 @@ static int root_release_vs_cancel(void *arg)
 
 Test(sem, release_racing_cancel_loses_no_unit, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_release_vs_cancel, NULL, 2, 0);
+    WT_RUN(root_release_vs_cancel, NULL, .procs = 2);
 }
 
 /* ------------------------------------------ direct handoff, FIFO waiters */
@@ -270,7 +270,7 @@ static int root_fifo(void *arg)
 
 Test(sem, release_hands_unit_to_longest_waiter, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_fifo, NULL, 2, 0);
+    WT_RUN(root_fifo, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_order_seq), 3);
     for (int i = 0; i < 3; i++)
         cr_expect_eq(g_order[i], i, "wake %d went to waiter %d", i,
@@ -314,7 +314,7 @@ static int root_sem_lock(void *arg)
 
 Test(sem, binary_semaphore_excludes_under_contention, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_sem_lock, NULL, 2, 0);
+    WT_RUN(root_sem_lock, NULL, .procs = 2);
     cr_assert_eq(g_guarded.value, 32L * 2000);
     cr_assert_eq(atomic_load(&g_guarded.overlap), 0);
 }
@@ -363,13 +363,13 @@ static int root_pingpong(void *arg)
 
 Test(sem, handoff_between_pthread_and_virtual_thread_one_proc, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_pingpong, NULL, 1, 0);
+    WT_RUN(root_pingpong, NULL, .procs = 1);
 }
 
 Test(sem, handoff_between_pthread_and_virtual_thread_two_procs,
      .timeout = 30)
 {
-    WT_RUN_EXPECT(root_pingpong, NULL, 2, 0);
+    WT_RUN(root_pingpong, NULL, .procs = 2);
 }
 
 /* A pthread and several virtual threads increment a counter under one
@@ -437,7 +437,7 @@ static int root_shared(void *arg)
 Test(sem, mutex_and_sem_shared_by_pthread_and_virtual_threads,
      .timeout = 30)
 {
-    WT_RUN_EXPECT(root_shared, NULL, 2, 0);
+    WT_RUN(root_shared, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------- static init */
@@ -456,7 +456,7 @@ static int root_static(void *arg)
 
 Test(sem, static_initializer_holds_n_units, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_static, NULL, 1, 0);
+    WT_RUN(root_static, NULL, .procs = 1);
 }
 
 Test(sem, static_zero_initializer, .timeout = 10)

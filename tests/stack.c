@@ -87,7 +87,7 @@ static int root_small_stack(void *arg)
 
 Test(stack, small_custom_stack_is_mostly_usable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_small_stack, NULL, 1, 0);
+    WT_RUN(root_small_stack, NULL, .procs = 1);
 }
 
 static int root_default_stack(void *arg)
@@ -98,7 +98,7 @@ static int root_default_stack(void *arg)
 
 Test(stack, default_stack_holds_200_kib, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_default_stack, NULL, 2, 0);
+    WT_RUN(root_default_stack, NULL, .procs = 2);
 }
 
 static int root_config_stack(void *arg)
@@ -128,7 +128,7 @@ static int root_large_stack(void *arg)
 
 Test(stack, large_custom_stack_is_usable, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_large_stack, NULL, 2, 0);
+    WT_RUN(root_large_stack, NULL, .procs = 2);
 }
 
 /* Many threads with small stacks alive at once, each using some of it. */
@@ -162,7 +162,7 @@ static int root_many_small(void *arg)
  * enough to be handed off, then runs demoted. */
 Test(stack, many_small_stacks_at_once, .timeout = 90)
 {
-    WT_RUN_EXPECT(root_many_small, NULL, 2, 0);
+    WT_RUN(root_many_small, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------- limits */
@@ -204,7 +204,7 @@ static int root_limits(void *arg)
 
 Test(stack, size_out_of_range_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_limits, NULL, 1, 0);
+    WT_RUN(root_limits, NULL, .procs = 1);
 }
 
 Test(stack, config_stack_size_out_of_range_is_einval, .timeout = 10)
@@ -283,8 +283,8 @@ static bool caught_by_asan(const struct child_result *res)
 /* Runs the helper with `kib` and the environment `env` ("NAME=value",
  * NULL-ended) added; asserts that it died of SIGABRT with an overflow
  * report naming the thread, which says `where` the fault was. Returns
- * the helper's stderr, or NULL if ASan caught the overflow first or the
- * case could not be set up. */
+ * the helper's stderr, or NULL if ASan caught the overflow first; skips
+ * the test if the case could not be set up. */
 static const char *expect_report(const char *kib, char *const *env,
                                  const char *where)
 {
@@ -301,11 +301,9 @@ static const char *expect_report(const char *kib, char *const *env,
         if (!strstr(res.err, "no unmapped page below the stack"))
             break;
     }
-    if (strstr(res.err, "no unmapped page below the stack")) {
-        cr_log_info("SKIP: no unmapped page within reach below the stack "
-                    "in 8 runs (this system's address-space layout)");
-        return NULL;
-    }
+    if (strstr(res.err, "no unmapped page below the stack"))
+        cr_skip_test("no unmapped page within reach below the stack in 8 "
+                     "runs (this system's address-space layout)");
     cr_log_info("overflow helper stderr:\n%s", res.err);
     if (caught_by_asan(&res))
         return NULL;
@@ -532,7 +530,7 @@ static int root_budget(void *arg)
 Test(stack, guard_budget_exhausted_falls_back_to_slabs, .timeout = 30)
 {
     setenv("WEFT_GUARD_BUDGET", "16", 1);
-    WT_RUN_EXPECT(root_budget, NULL, 2, 0);
+    WT_RUN(root_budget, NULL, .procs = 2);
     unsetenv("WEFT_GUARD_BUDGET");
 }
 
@@ -665,7 +663,7 @@ Test(stack, spawn_without_memory_fails_with_enomem_and_cancels_nobody,
      .timeout = 60)
 {
 #if WT_SANITIZED
-    cr_log_warn("SKIP: sanitizers cannot run with RLIMIT_AS lowered");
+    cr_skip_test("sanitizers cannot run with RLIMIT_AS lowered");
 #else
     char *err = run_capturing_stderr(root_oom);
     cr_assert_not_null(strstr(err, "RLIMIT_AS"),

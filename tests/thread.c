@@ -30,7 +30,7 @@ static int root_spawn_join(void *arg)
 
 Test(thread, spawn_join_runs_child, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_spawn_join, NULL, 2, 0);
+    WT_RUN(root_spawn_join, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_ran), 1);
 }
 
@@ -49,7 +49,7 @@ static int root_join_null_result(void *arg)
 
 Test(thread, join_with_null_result_pointer, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_null_result, NULL, 1, 0);
+    WT_RUN(root_join_null_result, NULL, .procs = 1);
 }
 
 /* A cancelled child's result is ECANCELED (not a failure), seen via join. */
@@ -72,7 +72,7 @@ static int root_join_cancelled_result(void *arg)
 
 Test(thread, join_propagates_result_of_cancelled_child, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_cancelled_result, NULL, 2, 0);
+    WT_RUN(root_join_cancelled_result, NULL, .procs = 2);
 }
 
 /* A child that fails cancels its parent (the owner of the implicit scope it
@@ -97,7 +97,7 @@ static int root_join_failed_child(void *arg)
 Test(thread, join_by_cancelled_parent_is_ecanceled_and_keeps_child_joinable,
      .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_failed_child, NULL, 1, EPROTO);
+    WT_RUN(root_join_failed_child, NULL, .procs = 1, .want = EPROTO);
 }
 
 /* A plain OS thread joins a virtual thread: it gets the child's result. */
@@ -123,7 +123,7 @@ static int root_os_thread_joins(void *arg)
 Test(thread, os_thread_joins_virtual_thread, .timeout = 10)
 {
     /* The root returned 0, its child failed: the child's error. */
-    WT_RUN_EXPECT(root_os_thread_joins, NULL, 2, EIO);
+    WT_RUN(root_os_thread_joins, NULL, .procs = 2, .want = EIO);
 }
 
 /* --------------------------------------------------------- self and name */
@@ -156,7 +156,7 @@ static int root_self_name(void *arg)
 Test(thread, self_and_name, .timeout = 10)
 {
     cr_assert_null(weft_self(), "weft_self on an OS thread must be NULL");
-    WT_RUN_EXPECT(root_self_name, NULL, 2, 0);
+    WT_RUN(root_self_name, NULL, .procs = 2);
 }
 
 static int root_name_truncated(void *arg)
@@ -173,7 +173,7 @@ static int root_name_truncated(void *arg)
 
 Test(thread, long_name_is_truncated_to_31_bytes, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_name_truncated, NULL, 1, 0);
+    WT_RUN(root_name_truncated, NULL, .procs = 1);
 }
 
 static int root_name_copied(void *arg)
@@ -193,7 +193,7 @@ static int root_name_copied(void *arg)
 
 Test(thread, name_is_copied_at_spawn, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_name_copied, NULL, 1, 0);
+    WT_RUN(root_name_copied, NULL, .procs = 1);
 }
 
 static int root_default_name(void *arg)
@@ -209,7 +209,7 @@ static int root_default_name(void *arg)
 
 Test(thread, default_name_is_fn_at_address, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_default_name, NULL, 1, 0);
+    WT_RUN(root_default_name, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------ join errors */
@@ -235,7 +235,7 @@ static int root_join_errors(void *arg)
 
 Test(thread, join_errors_null_self_twice, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_errors, NULL, 1, 0);
+    WT_RUN(root_join_errors, NULL, .procs = 1);
 }
 
 static int join_self_child(void *arg)
@@ -254,7 +254,7 @@ static int root_child_join_self(void *arg)
 
 Test(thread, join_self_in_child_is_edeadlk, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_child_join_self, NULL, 2, 0);
+    WT_RUN(root_child_join_self, NULL, .procs = 2);
 }
 
 struct joiner {
@@ -293,7 +293,7 @@ static int root_join_being_joined(void *arg)
 
 Test(thread, join_while_being_joined_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_being_joined, NULL, 2, 0);
+    WT_RUN(root_join_being_joined, NULL, .procs = 2);
 }
 
 /* --------------------------------------------------------------- detached */
@@ -325,7 +325,7 @@ static int root_detached_attr(void *arg)
 
 Test(thread, detached_thread_is_waited_for_by_scope, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_detached_attr, NULL, 2, 0);
+    WT_RUN(root_detached_attr, NULL, .procs = 2);
 }
 
 static int root_detach_call(void *arg)
@@ -340,7 +340,7 @@ static int root_detach_call(void *arg)
 
 Test(thread, weft_detach_then_run_waits, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_detach_call, NULL, 2, 0);
+    WT_RUN(root_detach_call, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_detached_done), 1);
 }
 
@@ -358,22 +358,22 @@ static int root_detached_failure(void *arg)
 
 Test(thread, detached_child_failure_reaches_scope, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_detached_failure, NULL, 2, 0);
+    WT_RUN(root_detached_failure, NULL, .procs = 2);
 }
 
 /* ---------------------------------------------------------------- weft_run */
 
 Test(thread, run_returns_root_result, .timeout = 10)
 {
-    WT_RUN_EXPECT(ret_arg, (void *)(intptr_t)17, 1, 17);
-    WT_RUN_EXPECT(ret_arg, (void *)(intptr_t)0, 2, 0);
+    WT_RUN(ret_arg, (void *)(intptr_t)17, .procs = 1, .want = 17);
+    WT_RUN(ret_arg, (void *)(intptr_t)0, .procs = 2);
 }
 
 Test(thread, run_can_be_called_again_after_return, .timeout = 10)
 {
     for (int i = 0; i < 3; i++) {
         atomic_store(&g_ran, 0);
-        WT_RUN_EXPECT(root_spawn_join, NULL, 1 + (i & 1), 0);
+        WT_RUN(root_spawn_join, NULL, .procs = 1 + (i & 1));
         cr_assert_eq(atomic_load(&g_ran), 1);
     }
 }
@@ -403,7 +403,7 @@ static int root_nested_run(void *arg)
 
 Test(thread, run_inside_virtual_thread_is_ebusy, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_nested_run, NULL, 1, 0);
+    WT_RUN(root_nested_run, NULL, .procs = 1);
 }
 
 static void *os_run_main(void *arg)
@@ -424,7 +424,7 @@ static int root_run_from_other_os_thread(void *arg)
 
 Test(thread, run_from_another_os_thread_while_running_is_ebusy, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_run_from_other_os_thread, NULL, 2, 0);
+    WT_RUN(root_run_from_other_os_thread, NULL, .procs = 2);
 }
 
 /* --------------------------------------------------- calls on an OS thread */
@@ -472,7 +472,7 @@ static int root_os_thread_go(void *arg)
 
 Test(thread, go_from_os_thread_while_running_is_eperm, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_os_thread_go, NULL, 2, 0);
+    WT_RUN(root_os_thread_go, NULL, .procs = 2);
 }
 
 static int root_go_einval(void *arg)
@@ -489,7 +489,7 @@ static int root_go_einval(void *arg)
 
 Test(thread, go_null_fn_is_einval, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_go_einval, NULL, 1, 0);
+    WT_RUN(root_go_einval, NULL, .procs = 1);
 }
 
 /* ------------------------------------------- a thread waits for children */
@@ -511,7 +511,7 @@ static int root_returns_first(void *arg)
 
 Test(thread, run_waits_for_children_of_returned_root, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_returns_first, NULL, 2, 0);
+    WT_RUN(root_returns_first, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_child_flag), 1,
                  "weft_run returned before the root's child finished");
 }
@@ -534,7 +534,7 @@ static int root_join_middle(void *arg)
 
 Test(thread, join_waits_for_grandchildren, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_join_middle, NULL, 2, 0);
+    WT_RUN(root_join_middle, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------ errno and carriers */
@@ -615,7 +615,7 @@ static int root_errno(void *arg)
 
 Test(thread, errno_survives_park_on_other_carrier, .timeout = 30)
 {
-    WT_RUN_EXPECT(root_errno, NULL, 2, 0);
+    WT_RUN(root_errno, NULL, .procs = 2);
     int m = atomic_load(&g_errno_migrations);
     if (m == 0)
         cr_log_warn("no migration between carriers was observed: errno was "
@@ -657,7 +657,7 @@ static int root_many(void *arg)
 
 Test(thread, hundred_thousand_threads_all_finish, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_many, NULL, 2, 0);
+    WT_RUN(root_many, NULL, .procs = 2);
     cr_assert_eq(atomic_load(&g_many_count), MANY_THREADS);
 }
 
@@ -688,7 +688,7 @@ static int root_yield(void *arg)
 
 Test(thread, yield_lets_others_run_on_one_proc, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_yield, NULL, 1, 0);
+    WT_RUN(root_yield, NULL, .procs = 1);
 }
 
 /* Two threads that only yield take turns on one P: neither starves. */
@@ -729,7 +729,7 @@ static int root_turns(void *arg)
 
 Test(thread, yielding_threads_take_turns, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_turns, NULL, 1, 0);
+    WT_RUN(root_turns, NULL, .procs = 1);
     cr_assert_eq(atomic_load(&g_turns[0]), 1000);
     cr_assert_eq(atomic_load(&g_turns[1]), 1000);
 }
@@ -757,7 +757,7 @@ static int root_cancel_errors(void *arg)
 
 Test(thread, cancel_null_is_einval_and_cancel_is_idempotent, .timeout = 10)
 {
-    WT_RUN_EXPECT(root_cancel_errors, NULL, 2, 0);
+    WT_RUN(root_cancel_errors, NULL, .procs = 2);
 }
 
 /* ------------------------------------------------------------- deadlock */
@@ -772,7 +772,7 @@ Test(thread, all_threads_blocked_ends_run_with_edeadlk, .timeout = 10)
 {
     /* DESIGN.md §3: no runnable thread, no timer, no I/O, no OS thread
      * that used a weft object -> the run ends with EDEADLK. */
-    WT_RUN_EXPECT(root_deadlock, NULL, 2, EDEADLK);
+    WT_RUN(root_deadlock, NULL, .procs = 2, .want = EDEADLK);
 }
 
 /* No false positives: a wait that an OS thread holding the other end of a
@@ -817,7 +817,7 @@ static void run_late_value(bool from_os)
 {
     g_late = weft_chan_make(sizeof(int), 0);
     cr_assert_not_null(g_late);
-    WT_RUN_EXPECT(root_waits_for_late_value, from_os ? (void *)1 : NULL, 2, 0);
+    WT_RUN(root_waits_for_late_value, from_os ? (void *)1 : NULL, .procs = 2);
     weft_chan_free(g_late);
 }
 

@@ -96,7 +96,7 @@ static int root_monotonic(void *arg)
 
 Test(time, now_is_monotonic_on_a_virtual_thread, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_monotonic, NULL, 2, 0);
+    WT_RUN(root_monotonic, NULL, .procs = 2);
 }
 
 Test(time, now_is_monotonic_on_an_os_thread, .timeout = 20)
@@ -196,13 +196,13 @@ static int root_precision(void *arg)
 
 Test(time, sleep_wakes_on_time_one_proc, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_precision, NULL, 1, 0);
+    WT_RUN(root_precision, NULL, .procs = 1);
     log_lateness();
 }
 
 Test(time, sleep_wakes_on_time_two_procs, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_precision, NULL, 2, 0);
+    WT_RUN(root_precision, NULL, .procs = 2);
     log_lateness();
 }
 
@@ -229,7 +229,7 @@ static int root_precision_busy(void *arg)
 
 Test(time, sleep_wakes_on_time_beside_a_yielding_thread, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_precision_busy, NULL, 1, 0);
+    WT_RUN(root_precision_busy, NULL, .procs = 1);
     log_lateness();
 }
 
@@ -308,7 +308,7 @@ static void run_order(unsigned procs)
 {
     for (int round = 0; round < 3; round++) {
         atomic_store(&g_wake_seq, 0);
-        WT_RUN_EXPECT(root_order, NULL, procs, 0);
+        WT_RUN(root_order, NULL, .procs = procs);
         bool on_time = true;
         for (int i = 0; i < 10; i++)
             on_time = on_time && g_wake_late[i] < MAX_LATE_NS;
@@ -376,7 +376,7 @@ static int root_multi(void *arg)
 
 Test(time, concurrent_sleepers_on_two_procs_wake_on_time, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_multi, NULL, 2, 0);
+    WT_RUN(root_multi, NULL, .procs = 2);
     cr_log_info("worst lateness %lld us",
                 (long long)atomic_load(&g_worst_multi) / 1000);
     cr_assert_eq(atomic_load(&g_late_multi), 0,
@@ -455,7 +455,7 @@ static int root_many_sleepers(void *arg)
 
 Test(time, many_sleepers_all_wake_one_sleep_after_the_last_starts, .timeout = 60)
 {
-    WT_RUN_EXPECT(root_many_sleepers, NULL, 0, 0);
+    WT_RUN(root_many_sleepers, NULL, .procs = 0);
 }
 
 /* --------------------------------------------------- sleep(<= 0) */
@@ -482,7 +482,7 @@ static int root_zero_sleep(void *arg)
 
 Test(time, sleep_of_zero_or_less_returns_at_once, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_zero_sleep, NULL, 1, 0);
+    WT_RUN(root_zero_sleep, NULL, .procs = 1);
 }
 
 static int root_zero_sleep_cancelled(void *arg)
@@ -498,7 +498,7 @@ static int root_zero_sleep_cancelled(void *arg)
 
 Test(time, sleep_of_zero_still_checks_cancellation, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_zero_sleep_cancelled, NULL, 1, 0);
+    WT_RUN(root_zero_sleep_cancelled, NULL, .procs = 1);
 }
 
 /* weft_sleep from a plain OS thread while the runtime runs. */
@@ -531,5 +531,5 @@ static int root_os_sleep(void *arg)
 
 Test(time, sleep_on_os_thread_during_run, .timeout = 20)
 {
-    WT_RUN_EXPECT(root_os_sleep, NULL, 2, 0);
+    WT_RUN(root_os_sleep, NULL, .procs = 2);
 }

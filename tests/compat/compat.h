@@ -145,7 +145,8 @@ static inline void compat_run_clients(const char *what, weft_fn client,
                                       unsigned procs)
 {
     struct compat_batch b = {what, client, args, size, n};
-    int rc = wt_run_cfg(compat_batch_root, &b, procs, WT_NO_HANDOFF_MS);
+    int rc = wt_run(compat_batch_root, &b,
+                    .procs = procs, .hog_ms = WT_NO_HANDOFF_MS);
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
     compat_expect_overlap(what, n, procs);
 }

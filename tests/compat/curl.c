@@ -119,7 +119,7 @@ static int root(void *arg)
 static void run(unsigned procs)
 {
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-    int rc = wt_run_cfg(root, NULL, procs, WT_NO_HANDOFF_MS);
+    int rc = wt_run(root, NULL, .procs = procs, .hog_ms = WT_NO_HANDOFF_MS);
     curl_global_cleanup();
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
     compat_expect_overlap("curl_easy_perform", COMPAT_N, procs);

@@ -103,7 +103,7 @@ static int root(void *arg)
 static void run(unsigned procs)
 {
     struct sampler s = {0};
-    int rc = wt_run_cfg(root, &s, procs, WT_NO_HANDOFF_MS);
+    int rc = wt_run(root, &s, .procs = procs, .hog_ms = WT_NO_HANDOFF_MS);
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
     cr_log_info("%d lookups of localhost on %u P's: %ld ms, %d wrong; at "
                 "most %d virtual threads inside getaddrinfo at once, %u "

@@ -186,7 +186,8 @@ static void expect_keys(uint16_t port)
 static void run(unsigned procs)
 {
     start_memcached(&g_mc);
-    int rc = wt_run_cfg(root, &g_mc.port, procs, WT_NO_HANDOFF_MS);
+    int rc = wt_run(root, &g_mc.port,
+                    .procs = procs, .hog_ms = WT_NO_HANDOFF_MS);
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
     compat_expect_overlap("libmemcached set+get", COMPAT_N, procs);
     expect_keys(g_mc.port);

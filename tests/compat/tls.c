@@ -411,7 +411,7 @@ Test(tls, reads_overlap_on_one_p, .timeout = 30)
 {
     tls_setup();
     measure_baseline(GOOD);
-    int rc = wt_run_cfg(root_overlap, NULL, 1, WT_NO_HANDOFF_MS);
+    int rc = wt_run(root_overlap, NULL, .procs = 1, .hog_ms = WT_NO_HANDOFF_MS);
     tls_teardown();
     cr_assert_eq(rc, 0, "weft_run returned %d", rc);
     compat_expect_overlap("TLS echo", COMPAT_N, 1);

@@ -1,19 +1,52 @@
 /*
  * wt.h — shared helpers for weft's Criterion tests.
  *
+ * How a test reads. A test runs a root virtual thread and states what
+ * must hold, each label written out:
+ *
+ *   Test(io_poll, poll_timeout_expires, .timeout = 10)
+ *   {
+ *       WT_RUN(root_poll_expiry, NULL, .procs = 2);
+ *   }
+ *
+ * or, for a test that is only that, the one line
+ * RUN_TEST(poll_timeout_expires, root_poll_expiry, NULL, .procs = 2,
+ * .timeout = 10) (WT_RUN_TEST; the suite file defines RUN_TEST).
+ *
  * Criterion's assertions must only run on the test's main OS thread (a
  * failing cr_assert longjmps out of the test, which cannot cross a virtual
  * thread's stack). So code running inside weft_run records failures with
- * WT_CHECK / WT_CHECK_EQ / WT_REQUIRE*, and wt_run() turns the recorded
+ * WT_CHECK / WT_CHECK_EQ / WT_REQUIRE*, and wt_run turns the recorded
  * failures into Criterion failures once weft_run has returned.
  *
  *   WT_CHECK(cond)          record a failure and continue
- *   WT_CHECK_EQ(a, b)       same, printing both values (and errno names)
+ *   WT_CHECK_EQ(a, b)       same, printing both values (with errno names
+ *                           where a or b is an error number)
  *   WT_REQUIRE(cond)        record a failure and return WT_EFAIL
  *   WT_REQUIRE_EQ(a, b)     same, with values
  *
- * wt_run(fn, arg, procs) runs fn as the root with `procs` P's (0: default),
- * asserts that nothing was recorded and returns weft_run's result.
+ *   WT_RUN(fn, arg, .procs = n [, .want = e] [, .hog_ms = ms] ...)
+ *                           runs fn as the root (wt_run_opts: each field
+ *                           left out is the default) and asserts that
+ *                           nothing was recorded and that weft_run
+ *                           returned .want (0 unless given)
+ *   wt_run(fn, arg, ...)    the same without the assertion on the
+ *                           result: returns weft_run's
+ *
+ * Where a failure is reported: at the test's own file:line, with the
+ * values (wt_report.h). A recorded failure names the line of its
+ * WT_CHECK; the count of them and a leak name the line of the WT_RUN; a
+ * helper (wt_go, wt_join, wt_connect ...) names the line that called it.
+ *
+ * Skips: a test that cannot run here calls cr_skip_test("why"); it is
+ * reported as SKIP with the reason, never as a pass. Each program ends
+ * with a SKIPPED: line per skipped test and a line "<program>: N passed,
+ * N failed, N skipped"; one whose every test skipped exits 77, which
+ * ctest shows as "Skipped"; and ctest's run ends with weft.skipped, which
+ * lists every test skipped in it (tests/CMakeLists.txt). A test for a
+ * feature a build leaves out (a sanitizer build) is still registered,
+ * and skips saying so. WT_RUN skips when WEFT_IO=uring and the kernel
+ * refuses io_uring (wt_skip_without_backend).
  *
  * Leaks: in AddressSanitizer builds, every wt_assert_clean() (so every
  * wt_run) runs LeakSanitizer and fails the test if memory was lost. The
@@ -28,6 +61,7 @@
 #endif
 #include <criterion/criterion.h>
 #include <sys/syscall.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -42,19 +76,12 @@
 
 #include <weft.h>
 
+#include "wt_report.h"
 #include "wt_sched.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #define WT_LEAK_CHECK 1
-#endif
-
-/* Sanitizer builds are several times slower: time bounds are scaled. */
-#if defined(WEFT_SANITIZE) || defined(__SANITIZE_ADDRESS__) || \
-    defined(__SANITIZE_THREAD__)
-#define WT_SANITIZED 1
-#else
-#define WT_SANITIZED 0
 #endif
 
 #define WT_MS(n) ((int64_t)(n) * 1000000LL)
@@ -124,12 +151,39 @@ wt_fail(const char *file, int line, const char *fmt, ...)
     f->line = line;
 }
 
+/* Whether `expr` (a check's text) stands for an error number: errno,
+ * an E... constant, a variable named for an error, or a weft call
+ * compared with 0 (against `other`) that returns one (the libc mirrors,
+ * which return counts, do not). A count of 3 is not named "ESRCH". */
+static inline bool wt_is_errno_expr(const char *expr, const char *other)
+{
+    static const char *const counts[] = {
+        "weft_read", "weft_write", "weft_recv", "weft_send", "weft_pread",
+        "weft_pwrite", "weft_poll", "weft_accept", "weft_fcntl"};
+    if (strstr(expr, "err") || (expr[0] == 'E' && isupper(expr[1])))
+        return true;
+    if (strncmp(expr, "weft_", 5) || strcmp(other, "0"))
+        return false;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (!strncmp(expr, counts[i], strlen(counts[i])))
+            return false;
+    return true;
+}
+
+/* "a == b: got 2, expected 3", with errno names where a or b is one. */
 static inline void wt_fail_eq(const char *file, int line, const char *sa,
                               const char *sb, long long a, long long b)
 {
     char ba[64], bb[64];
-    wt_fail(file, line, "%s == %s: got %s, expected %s", sa, sb,
-            wt_errname(a, ba, sizeof ba), wt_errname(b, bb, sizeof bb));
+    bool named = wt_is_errno_expr(sa, sb) || wt_is_errno_expr(sb, sa);
+    if (named) {
+        wt_errname(a, ba, sizeof ba);
+        wt_errname(b, bb, sizeof bb);
+    } else {
+        snprintf(ba, sizeof ba, "%lld", a);
+        snprintf(bb, sizeof bb, "%lld", b);
+    }
+    wt_fail(file, line, "%s == %s: got %s, expected %s", sa, sb, ba, bb);
 }
 
 #define WT_CHECK(cond)                                                     \
@@ -168,22 +222,42 @@ static inline void wt_fail_eq(const char *file, int line, const char *sa,
         }                                                                  \
     } while (0)
 
-/* Turns failures recorded off the main thread into Criterion failures.
+/* Turns failures recorded off the main thread into Criterion failures,
+ * each at the line of its check; then fails the test at `at` (the
+ * caller's line) if there were any, or if memory leaked.
  * Runs on: the test's main OS thread only. */
-static inline void wt_assert_clean(void)
+static inline void wt_assert_clean_at(struct wt_here at)
 {
     int n = atomic_load(&wt_nfail);
-    for (int i = 0; i < n && i < WT_MAXFAIL; i++)
-        cr_expect(0, "%s:%d: %s", wt_failures[i].file, wt_failures[i].line,
-                  wt_failures[i].msg);
-    cr_assert_eq(n, 0, "%d check(s) failed inside the runtime", n);
+    for (int i = 0; i < n && i < WT_MAXFAIL; i++) {
+        struct wt_here f = {wt_failures[i].file, wt_failures[i].line};
+        wt_report(f, false, wt_failures[i].msg, " ");
+    }
+    if (n)
+        wt_report(at, true, "no check failed inside the runtime",
+                  "%d did (%s)", n,
+                  n > WT_MAXFAIL ? "the first 32 are above" : "above");
 #ifdef WT_LEAK_CHECK
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-                 "memory leaked (LeakSanitizer's report is on stderr)");
+    if (__lsan_do_recoverable_leak_check())
+        wt_report(at, true, "no memory leaked",
+                  "LeakSanitizer's report is on stderr");
 #endif
 }
 
-/* Runs fn(arg) as the root with procs P's (0: the default). */
+#define wt_assert_clean() wt_assert_clean_at(WT_HERE)
+
+/* How WT_RUN and wt_run run a root. A field left out (zero) is weft's
+ * default, as in weft_config. */
+struct wt_run_opts {
+    unsigned procs;        /* P slots */
+    unsigned hog_ms;       /* hog threshold */
+    unsigned max_carriers; /* carrier OS threads at most */
+    size_t stack_size;     /* default stack size */
+    int want;              /* WT_RUN: weft_run's expected result */
+};
+
+/* Runs fn(arg) as the root with procs P's (0: the default), recording
+ * nothing: for callers that check the run themselves. */
 static inline int wt_run_raw(weft_fn fn, void *arg, unsigned procs)
 {
     weft_config cfg = {0};
@@ -191,23 +265,52 @@ static inline int wt_run_raw(weft_fn fn, void *arg, unsigned procs)
     return weft_run(fn, arg, &cfg);
 }
 
-/* As wt_run_raw, then fails the test for anything recorded meanwhile. */
-static inline int wt_run(weft_fn fn, void *arg, unsigned procs)
+/* Runs fn(arg) as the root as o says, then fails the test at `at` for
+ * anything recorded meanwhile (wt_assert_clean). Skips the test when the
+ * backend WEFT_IO asks for is refused. Returns weft_run's result. */
+static inline int wt_run_at(struct wt_here at, weft_fn fn, void *arg,
+                            struct wt_run_opts o)
 {
-    int rc = wt_run_raw(fn, arg, procs);
-    wt_assert_clean();
+    wt_skip_without_backend();
+    weft_config cfg = {0};
+    cfg.procs = o.procs;
+    cfg.hog_ms = o.hog_ms;
+    cfg.max_carriers = o.max_carriers;
+    cfg.stack_size = o.stack_size;
+    int rc = weft_run(fn, arg, &cfg);
+    wt_assert_clean_at(at);
     return rc;
 }
 
-/* Runs fn as the root and asserts weft_run returned `want`. */
-#define WT_RUN_EXPECT(fn, arg, procs, want)                                \
-    do {                                                                   \
-        int wt_rc_ = wt_run((fn), (arg), (procs));                         \
-        char wt_b1_[64], wt_b2_[64];                                       \
-        cr_assert_eq(wt_rc_, (want), "weft_run returned %s, expected %s",  \
-                     wt_errname(wt_rc_, wt_b1_, sizeof wt_b1_),            \
-                     wt_errname((want), wt_b2_, sizeof wt_b2_));           \
-    } while (0)
+/* As wt_run_at, then asserts that weft_run returned o.want. */
+static inline void wt_run_expect_at(struct wt_here at, const char *name,
+                                    weft_fn fn, void *arg,
+                                    struct wt_run_opts o)
+{
+    int rc = wt_run_at(at, fn, arg, o);
+    char got[64], want[64];
+    WT_ASSERT_AT(at, rc == o.want, "weft_run(%s) returned %s, expected %s",
+                 name, wt_errname(rc, got, sizeof got),
+                 wt_errname(o.want, want, sizeof want));
+}
+
+#define wt_run(fn, arg, ...)                                               \
+    wt_run_at(WT_HERE, (fn), (void *)(intptr_t)(arg),                      \
+              (struct wt_run_opts){__VA_ARGS__})
+
+#define WT_RUN(fn, arg, ...)                                               \
+    wt_run_expect_at(WT_HERE, #fn, (fn), (void *)(intptr_t)(arg),          \
+                     (struct wt_run_opts){__VA_ARGS__})
+
+/* A Test whose whole body is WT_RUN(root, arg, run_opt): its two labelled
+ * options, in this order, are one of WT_RUN's (.procs = 2) and one of
+ * Test's (.timeout = 10). A suite file defines
+ * #define RUN_TEST(...) WT_RUN_TEST(<suite>, __VA_ARGS__). */
+#define WT_RUN_TEST(suite, name, root, arg, run_opt, test_opt)             \
+    Test(suite, name, test_opt)                                            \
+    {                                                                      \
+        WT_RUN(root, arg, run_opt);                                        \
+    }
 
 /* errno read through a call the compiler cannot fold or cache: a virtual
  * thread may resume on another carrier, whose errno lives elsewhere. */
@@ -260,32 +363,45 @@ static inline int64_t wt_clock_ns(void)
 /* As root, becomes uid/gid 65534 (nobody): for tests of what a process
  * without CAP_SYS_NICE sees. Call at the start of a Test (each runs in a
  * process of its own). */
-static inline void wt_drop_privileges(void)
+static inline void wt_drop_privileges_at(struct wt_here at)
 {
     if (geteuid() != 0)
         return;
-    cr_assert_eq(setgid(65534), 0);
-    cr_assert_eq(setuid(65534), 0);
+    WT_ASSERT_AT(at, setgid(65534) == 0, "setgid: %s", strerror(errno));
+    WT_ASSERT_AT(at, setuid(65534) == 0, "setuid: %s", strerror(errno));
     prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer attaches to itself */
 }
 
-/* Spawns fn named `name` (joinable); records a failure if the spawn fails. */
-static inline weft_thread *wt_go_named(const char *name, weft_fn fn, void *arg)
+#define wt_drop_privileges() wt_drop_privileges_at(WT_HERE)
+
+/* Spawns fn named `name` (joinable); records a failure at `at` if the
+ * spawn fails. */
+static inline weft_thread *wt_go_named_at(struct wt_here at, const char *name,
+                                          weft_fn fn, void *arg)
 {
     weft_attr a = {0};
     a.name = name;
     weft_thread *t = weft_go_with(&a, fn, arg);
-    WT_CHECK_MSG(t != NULL, "weft_go_with(%s) failed: errno %d", name, errno);
+    char e[64];
+    if (!t)
+        wt_fail(at.file, at.line, "weft_go_with(%s) failed: errno %s", name,
+                wt_errname(errno, e, sizeof e));
     return t;
 }
 
-/* Spawns fn; records a failure if the spawn fails. */
-static inline weft_thread *wt_go(weft_fn fn, void *arg)
+/* Spawns fn; records a failure at `at` if the spawn fails. */
+static inline weft_thread *wt_go_at(struct wt_here at, weft_fn fn, void *arg)
 {
     weft_thread *t = weft_go(fn, arg);
-    WT_CHECK_MSG(t != NULL, "weft_go failed: errno %d", errno);
+    char e[64];
+    if (!t)
+        wt_fail(at.file, at.line, "weft_go failed: errno %s",
+                wt_errname(errno, e, sizeof e));
     return t;
 }
+
+#define wt_go_named(name, fn, arg) wt_go_named_at(WT_HERE, name, fn, arg)
+#define wt_go(fn, arg) wt_go_at(WT_HERE, fn, arg)
 
 /* Yields until *flag is non-zero or `limit` yields have passed (no
  * cancellation point involved). Returns the flag. */
@@ -314,9 +430,12 @@ static void *wt_os_join_main(void *arg)
 }
 
 /* Joins t from a new OS thread into *j; the caller waits by yielding (no
- * cancellation point). Returns pthread_create's result (0: j is filled).
+ * cancellation point), and a wait that never ends is recorded at `at`.
+ * Returns pthread_create's result (0: j is filled).
  * Runs on: a virtual thread. */
-static inline int wt_join_from_os_thread(struct wt_os_join *j, weft_thread *t)
+static inline int wt_join_from_os_thread_at(struct wt_here at,
+                                            struct wt_os_join *j,
+                                            weft_thread *t)
 {
     j->t = t;
     j->rc = -1;
@@ -326,10 +445,13 @@ static inline int wt_join_from_os_thread(struct wt_os_join *j, weft_thread *t)
     int e = pthread_create(&pt, NULL, wt_os_join_main, j);
     if (e != 0)
         return e;
-    WT_CHECK(wt_yield_until(&j->done, 100000000L));
+    if (!wt_yield_until(&j->done, 100000000L))
+        wt_fail(at.file, at.line, "the OS thread's join did not return");
     pthread_join(pt, NULL);
     return 0;
 }
+
+#define wt_join_from_os_thread(j, t) wt_join_from_os_thread_at(WT_HERE, j, t)
 
 /* Evaluates expr (a poll: try_send, try_recv, a select with deadline 0)
  * every millisecond while it gives `busy`, for at most 5 s of weft_now.

@@ -1,12 +1,10 @@
 /*
- * wt_io.h — helpers for the I/O suites (tests/io.c, tests/hooks.c), on
+ * wt_io.h — helpers for the I/O suites (tests/io_*.c, tests/hooks.c), on
  * top of wt.h.
  *
- *   wt_run_cfg(fn, arg, procs, hog_ms)  wt_run with a hog threshold too:
- *                       tests that prove a carrier stayed free use a large
- *                       one (WT_NO_HANDOFF_MS), so that no hand-off can
- *                       hide a blocked carrier
- *   WT_RUN_TEST         a Test running one root, expecting 0
+ *   WT_NO_HANDOFF_MS    the hog threshold (WT_RUN's .hog_ms) of tests
+ *                       that prove a carrier stayed free: so large that
+ *                       no hand-off can hide a blocked carrier
  *   wt_tcp_listen       a TCP listener on 127.0.0.1, ephemeral port
  *   wt_tcp_pair         a connected TCP pair on loopback (virtual thread)
  *   wt_kernel_flags     an fd's status flags as the kernel has them, read
@@ -19,6 +17,18 @@
  *   wt_wait_io_waiting  waits until n virtual threads wait on fds
  *   wt_join             joins, returning the thread's result
  *   wt_write_later      a thread writing "data" after a delay
+ *   wt_pair_open        a connected pipe, socketpair or TCP pair (wt_pair)
+ *   wt_used_socketpair  a socketpair weft has used (non-blocking beneath)
+ *   wt_close_both       closes both fds of an array of two
+ *   wt_tcp_connect      a TCP socket connected to 127.0.0.1:port
+ *   wt_set_timeout      SO_RCVTIMEO / SO_SNDTIMEO in ms
+ *   wt_read_once        a thread reading once, keeping result and errno
+ *   wt_drain_exactly    reads n bytes of the pattern, then nothing more
+ *   wt_skip_bytes       reads and drops n bytes
+ *   wt_handoffs         the runtime's hand-offs so far
+ *
+ * The helpers that check something (wt_fill_socket, wt_ticker_*, wt_join)
+ * record a failure at their caller's line (wt_report.h).
  */
 #ifndef WT_IO_H
 #define WT_IO_H
@@ -41,25 +51,6 @@
 /* The hog threshold of tests that prove a carrier stayed free: with one P
  * and no hand-off possible, the other threads run only if it did. */
 #define WT_NO_HANDOFF_MS 10000
-
-static inline int wt_run_cfg(weft_fn fn, void *arg, unsigned procs,
-                             unsigned hog_ms)
-{
-    weft_config cfg = {0};
-    cfg.procs = procs;
-    cfg.hog_ms = hog_ms;
-    int rc = weft_run(fn, arg, &cfg);
-    wt_assert_clean();
-    return rc;
-}
-
-/* A Test that runs root(arg) as the root with procs P's and expects
- * weft_run to return 0, within secs seconds. */
-#define WT_RUN_TEST(suite, name, root, arg, procs, secs)                   \
-    Test(suite, name, .timeout = secs)                                     \
-    {                                                                      \
-        WT_RUN_EXPECT(root, (void *)(arg), procs, 0);                      \
-    }
 
 static inline int wt_kernel_flags(int fd)
 {
@@ -157,8 +148,9 @@ static inline size_t wt_check_pattern(const unsigned char *buf, size_t from,
 }
 
 /* Fills the send buffer of fd without waiting, with the pattern from 0;
- * returns the bytes it took. Runs on: a virtual thread. */
-static inline size_t wt_fill_socket(int fd)
+ * returns the bytes it took. A send that stops for another reason than a
+ * full buffer is recorded at `at`. Runs on: a virtual thread. */
+static inline size_t wt_fill_socket_at(struct wt_here at, int fd)
 {
     unsigned char buf[4096];
     size_t total = 0;
@@ -169,9 +161,14 @@ static inline size_t wt_fill_socket(int fd)
             break;
         total += (size_t)r;
     }
-    WT_CHECK_EQ(wt_errno(), EAGAIN);
+    int e = wt_errno();
+    if (e != EAGAIN)
+        wt_fail_eq(at.file, at.line, "errno after wt_fill_socket", "EAGAIN", e,
+                   EAGAIN);
     return total;
 }
+
+#define wt_fill_socket(fd) wt_fill_socket_at(WT_HERE, fd)
 
 /* ----------------------------------------------------------------- ticker */
 
@@ -191,20 +188,24 @@ static int wt_ticker_main(void *arg)
     return 0;
 }
 
-static inline void wt_ticker_start(struct wt_ticker *k)
+static inline void wt_ticker_start_at(struct wt_here at, struct wt_ticker *k)
 {
     atomic_store(&k->ticks, 0);
     atomic_store(&k->stop, 0);
-    k->t = wt_go_named("ticker", wt_ticker_main, k);
+    k->t = wt_go_named_at(at, "ticker", wt_ticker_main, k);
 }
 
-static inline void wt_ticker_stop(struct wt_ticker *k)
+static inline void wt_ticker_stop_at(struct wt_here at, struct wt_ticker *k)
 {
     atomic_store(&k->stop, 1);
-    if (k->t)
-        WT_CHECK_EQ(weft_join(k->t, NULL), 0);
+    int rc = k->t ? weft_join(k->t, NULL) : 0;
+    if (rc)
+        wt_fail_eq(at.file, at.line, "weft_join(ticker)", "0", rc, 0);
     k->t = NULL;
 }
+
+#define wt_ticker_start(k) wt_ticker_start_at(WT_HERE, k)
+#define wt_ticker_stop(k) wt_ticker_stop_at(WT_HERE, k)
 
 /* Ticks a free carrier makes at least while a call blocks for ~100 ms on
  * an idle machine. A carrier the call blocks makes at most 2. */
@@ -249,14 +250,18 @@ static inline uint64_t wt_rand(uint64_t *state)
 
 /* -------------------------------------------------------------- waiting */
 
-/* Joins t and returns its result (records a failure if the join fails). */
-static inline int wt_join(weft_thread *t)
+/* Joins t and returns its result; a join that fails is recorded at `at`
+ * (t NULL: a failed spawn, already recorded, gives -1). */
+static inline int wt_join_at(struct wt_here at, weft_thread *t)
 {
     int r = -1;
-    if (t)
-        WT_CHECK_EQ(weft_join(t, &r), 0);
+    int rc = t ? weft_join(t, &r) : 0;
+    if (rc)
+        wt_fail_eq(at.file, at.line, "weft_join(t, &r)", "0", rc, 0);
     return r;
 }
+
+#define wt_join(t) wt_join_at(WT_HERE, t)
 
 /* A virtual thread that writes "data" to fd after delay ns. */
 struct wt_late_write {
@@ -298,5 +303,148 @@ static inline long wt_own_ms_since(int64_t t0, const struct wt_sched_mark *m)
 {
     return (long)((weft_now() - t0 - wt_sched_waited(m)) / 1000000);
 }
+
+/* ------------------------------------------------ pairs of connected fds */
+
+enum wt_pair_kind { WT_PIPE, WT_UNIX, WT_TCP };
+
+struct wt_pair {
+    int rd, wr;
+};
+
+/* A connected pair of `kind`: rd reads what wr writes. Returns 0 / errno.
+ * Runs on: a virtual thread. */
+static inline int wt_pair_open(int kind, struct wt_pair *p)
+{
+    int fds[2];
+    if (kind == WT_TCP)
+        return wt_tcp_pair(&p->rd, &p->wr);
+    int r = kind == WT_PIPE
+                ? pipe2(fds, O_CLOEXEC)
+                : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+    if (r)
+        return wt_errno();
+    p->rd = fds[0];
+    p->wr = fds[1];
+    return 0;
+}
+
+static inline void wt_pair_close(struct wt_pair *p)
+{
+    weft_close(p->rd);
+    weft_close(p->wr);
+}
+
+static inline void wt_close_both(int fds[2])
+{
+    weft_close(fds[0]);
+    weft_close(fds[1]);
+}
+
+/* A socketpair weft has used (a byte each way): it made both ends
+ * non-blocking underneath. Returns 0 / errno. */
+static inline int wt_used_socketpair(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return wt_errno();
+    char c;
+    if (weft_write(sv[0], "u", 1) != 1 || weft_read(sv[1], &c, 1) != 1)
+        return EIO;
+    return 0;
+}
+
+/* A TCP socket connected to 127.0.0.1:port; -1 on error. */
+static inline int wt_tcp_connect(uint16_t port)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = wt_loopback(port);
+    if (c >= 0 && weft_connect(c, (struct sockaddr *)&a, sizeof a)) {
+        weft_close(c);
+        return -1;
+    }
+    return c;
+}
+
+/* Sets SO_RCVTIMEO or SO_SNDTIMEO (opt) of fd to ms. */
+static inline int wt_set_timeout(int fd, int opt, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+/* ------------------------------------------------- reading what arrives */
+
+/* What wt_read_once got: a virtual thread reads fd once (up to 8 bytes). */
+struct wt_one_read {
+    int fd;
+    ssize_t got;
+    int err;
+};
+
+static inline int wt_read_once(void *arg)
+{
+    struct wt_one_read *e = arg;
+    char b[8];
+    e->got = weft_read(e->fd, b, sizeof b);
+    e->err = wt_errno();
+    return 0;
+}
+
+/* Reads exactly n bytes from fd, checking they are the pattern from
+ * `from`; then checks that nothing more arrives within 50 ms. A failure
+ * is recorded at `at`. Runs on: a virtual thread. */
+static inline void wt_drain_exactly_at(struct wt_here at, int fd,
+                                       size_t from, size_t n)
+{
+    unsigned char buf[8192];
+    size_t got = 0;
+    while (got < n) {
+        size_t want = n - got < sizeof buf ? n - got : sizeof buf;
+        ssize_t r = weft_read(fd, buf, want);
+        if (r <= 0) {
+            wt_fail(at.file, at.line, "read after %zu of %zu bytes: %zd",
+                    got, n, r);
+            return;
+        }
+        size_t bad = wt_check_pattern(buf, from + got, (size_t)r);
+        if (bad != (size_t)r)
+            wt_fail(at.file, at.line, "byte %zu is wrong", from + got + bad);
+        got += (size_t)r;
+    }
+    int rc = weft_wait_fd(fd, POLLIN, weft_now() + WT_MS(50));
+    if (rc != ETIMEDOUT)
+        wt_fail_eq(at.file, at.line, "nothing more: weft_wait_fd", "ETIMEDOUT",
+                   rc, ETIMEDOUT);
+}
+
+#define wt_drain_exactly(fd, from, n) wt_drain_exactly_at(WT_HERE, fd, from, n)
+
+/* Reads and drops n bytes from fd; returns how many it got. */
+static inline size_t wt_skip_bytes(int fd, size_t n)
+{
+    char buf[8192];
+    size_t got = 0;
+    while (got < n) {
+        size_t want = n - got < sizeof buf ? n - got : sizeof buf;
+        ssize_t r = weft_read(fd, buf, want);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* The hand-offs so far (0 proves no carrier was found stuck); a failed
+ * weft_stats is recorded at `at`. */
+static inline unsigned long long wt_handoffs_at(struct wt_here at)
+{
+    weft_runtime_stats st;
+    int rc = weft_stats(&st);
+    if (rc)
+        wt_fail_eq(at.file, at.line, "weft_stats(&st)", "0", rc, 0);
+    return rc ? ~0ull : st.handoffs;
+}
+
+#define wt_handoffs() wt_handoffs_at(WT_HERE)
 
 #endif /* WT_IO_H */

@@ -13,16 +13,21 @@
  * WT_IO_TIMEOUT_MS, so a server that does not answer fails the test
  * instead of hanging it. Calls on such sockets may fail with EINTR after
  * the process was stopped and continued, even without a handler (see
- * signal(7)), as the runner does: every call here retries then. The child gets SIGKILL if the test process dies
- * first (PR_SET_PDEATHSIG), so a failed assertion leaves no server behind.
+ * signal(7)), as the runner does: every call here retries then. The child
+ * gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG), so a
+ * failed assertion leaves no server behind.
  *
  * In AddressSanitizer builds the server runs with LeakSanitizer's check at
  * exit (ctest turns it off for the test programs themselves): a leak makes
  * its exit status non-zero, which wt_server_stop reports.
  *
  * The I/O backend under test is chosen by the environment (WEFT_IO, set by
- * ctest), which the child inherits. wt_skip_without_backend() skips a test
- * when WEFT_IO=uring and the kernel refuses io_uring.
+ * ctest), which the child inherits. wt_server_start skips the test when
+ * WEFT_IO=uring and the kernel refuses io_uring (wt_skip_without_backend,
+ * wt_report.h).
+ *
+ * Each helper that asserts reports a failure at its caller's line
+ * (wt_report.h): the wt_*_at functions take it, the macros pass it.
  */
 #ifndef WT_SERVER_H
 #define WT_SERVER_H
@@ -33,7 +38,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -50,12 +54,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(WEFT_SANITIZE) || defined(__SANITIZE_ADDRESS__) || \
-    defined(__SANITIZE_THREAD__)
-#define WT_IO_TIMEOUT_MS 20000
-#else
-#define WT_IO_TIMEOUT_MS 5000
-#endif
+#include "wt_report.h"
+
+#define WT_IO_TIMEOUT_MS (WT_SANITIZED ? 20000 : 5000)
 
 typedef struct wt_server {
     pid_t pid;
@@ -85,28 +86,6 @@ static inline short wt_poll(int fd, short events, int ms)
     }
 }
 
-/* Skips the calling test when WEFT_IO asks for io_uring and the kernel
- * refuses it (too old, or disabled by kernel.io_uring_disabled). */
-static inline void wt_skip_without_backend(void)
-{
-    const char *io = getenv("WEFT_IO");
-    if (!io || strcmp(io, "uring") != 0)
-        return;
-    struct io_uring_params p;
-    memset(&p, 0, sizeof p);
-    int fd = (int)syscall(__NR_io_uring_setup, 2, &p);
-    if (fd >= 0) {
-        close(fd);
-        return;
-    }
-#ifdef cr_skip_test
-    cr_skip_test("io_uring unavailable: %s", strerror(errno));
-#else
-    fprintf(stderr, "SKIP: io_uring unavailable: %s\n", strerror(errno));
-    exit(0);
-#endif
-}
-
 /* Reads the "listening on PORT" line from fd within WT_IO_TIMEOUT_MS. */
 static inline int wt_read_port(int fd)
 {
@@ -130,15 +109,16 @@ static inline int wt_read_port(int fd)
 
 /* Runs prog with argv args (args[0] is the program name; NULL-ended) and
  * waits until it listens. */
-static inline void wt_server_start(wt_server *s, const char *prog,
-                                   char *const args[])
+static inline void wt_server_start_at(struct wt_here at, wt_server *s,
+                                      const char *prog, char *const args[])
 {
     wt_skip_without_backend();
     int out[2];
-    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+    WT_ASSERT_AT(at, pipe2(out, O_CLOEXEC) == 0, "pipe2: %s",
+                 strerror(errno));
     pid_t parent = getpid();
     s->pid = fork();
-    cr_assert_neq(s->pid, -1);
+    WT_ASSERT_AT(at, s->pid != -1, "fork: %s", strerror(errno));
     if (s->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
@@ -151,8 +131,12 @@ static inline void wt_server_start(wt_server *s, const char *prog,
     close(out[1]);
     s->port = wt_read_port(out[0]);
     close(out[0]);
-    cr_assert_gt(s->port, 0, "%s did not say it listens", prog);
+    WT_ASSERT_AT(at, s->port > 0, "%s did not say it listens (port %d)",
+                 prog, s->port);
 }
+
+#define wt_server_start(s, prog, args)                                     \
+    wt_server_start_at(WT_HERE, s, prog, args)
 
 /* Waits for the child within ms; its wait status, or -1 on time-out. */
 static inline int wt_server_wait(wt_server *s, int ms)
@@ -170,16 +154,19 @@ static inline int wt_server_wait(wt_server *s, int ms)
 }
 
 /* Stops the server with SIGTERM and asserts it exits with status 0. */
-static inline void wt_server_stop(wt_server *s)
+static inline void wt_server_stop_at(struct wt_here at, wt_server *s)
 {
     kill(s->pid, SIGTERM);
     int st = wt_server_wait(s, WT_IO_TIMEOUT_MS);
     if (st == -1)
         kill(s->pid, SIGKILL);
-    cr_assert_neq(st, -1, "the server did not stop on SIGTERM");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "the server ended with wait status %#x", st);
+    WT_ASSERT_AT(at, st != -1, "the server did not stop on SIGTERM");
+    WT_ASSERT_AT(at, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                 "the server ended with wait status %#x, expected exit 0",
+                 st);
 }
+
+#define wt_server_stop(s) wt_server_stop_at(WT_HERE, s)
 
 /* The result of a connect that a signal interrupted: 0, or -1 with errno. */
 static inline int wt_connect_outcome(int fd)
@@ -194,10 +181,10 @@ static inline int wt_connect_outcome(int fd)
 
 /* A socket connected to 127.0.0.1:port, with WT_IO_TIMEOUT_MS on each
  * send and receive. */
-static inline int wt_connect(int port)
+static inline int wt_connect_at(struct wt_here at, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    WT_ASSERT_AT(at, fd >= 0, "socket: %s", strerror(errno));
     struct timeval tv = {.tv_sec = WT_IO_TIMEOUT_MS / 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -209,41 +196,48 @@ static inline int wt_connect(int port)
     int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     if (r < 0 && errno == EINTR) /* it goes on: wait for its outcome */
         r = wt_connect_outcome(fd);
-    cr_assert_eq(r, 0, "connect: %s", strerror(errno));
+    WT_ASSERT_AT(at, r == 0, "connect to port %d: %s", port,
+                 strerror(errno));
     return fd;
 }
 
-static inline void wt_send_all(int fd, const void *p, size_t n)
+#define wt_connect(port) wt_connect_at(WT_HERE, port)
+
+static inline void wt_send_all_at(struct wt_here at, int fd, const void *p,
+                                  size_t n)
 {
     const char *c = p;
     while (n > 0) {
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
-        cr_assert_gt(w, 0, "send: %s", strerror(errno));
+        WT_ASSERT_AT(at, w > 0, "send: %s, %zu bytes left", strerror(errno),
+                     n);
         c += w;
         n -= (size_t)w;
     }
 }
 
-static inline void wt_send_str(int fd, const char *s)
-{
-    wt_send_all(fd, s, strlen(s));
-}
+#define wt_send_all(fd, p, n) wt_send_all_at(WT_HERE, fd, p, n)
+#define wt_send_str(fd, s) wt_send_all_at(WT_HERE, fd, s, strlen(s))
 
 /* Receives exactly n bytes. */
-static inline void wt_recv_exact(int fd, void *p, size_t n)
+static inline void wt_recv_exact_at(struct wt_here at, int fd, void *p,
+                                    size_t n)
 {
     char *c = p;
     while (n > 0) {
         ssize_t r = recv(fd, c, n, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        cr_assert_gt(r, 0, "recv: %s", r < 0 ? strerror(errno) : "EOF");
+        WT_ASSERT_AT(at, r > 0, "recv: %s, %zu bytes short",
+                     r < 0 ? strerror(errno) : "EOF", n);
         c += r;
         n -= (size_t)r;
     }
 }
+
+#define wt_recv_exact(fd, p, n) wt_recv_exact_at(WT_HERE, fd, p, n)
 
 /* True when the peer closes (EOF or reset) within ms, ignoring data. */
 static inline bool wt_wait_eof(int fd, int ms)

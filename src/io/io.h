@@ -116,7 +116,7 @@ static inline weft_thread *weft__io_g(void)
     return g && likely(!g->plocks) ? g : NULL;
 }
 
-/* ops.c: weft_read for g, the calling thread as weft__g gave it (the
+/* rw.c: weft_read for g, the calling thread as weft__g gave it (the
  * read hook has it already, and passes it down). */
 ssize_t weft__read(weft_thread *g, int fd, void *buf, size_t n);
 

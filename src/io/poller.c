@@ -26,8 +26,8 @@
 #include <valgrind/valgrind.h>
 #endif
 
-const weft__poller_ops *weft__backend;
-/* weft__backend->name while a backend runs, else NULL: weft_stats reads
+const weft__backend *weft__io_backend;
+/* weft__io_backend->name while a backend runs, else NULL: weft_stats reads
  * it from any thread (the SIGQUIT dumper among them) while weft_run may
  * be tearing the poller down. Release/acquire: the name is a constant
  * string. */
@@ -87,19 +87,19 @@ int weft__io_init(unsigned backend)
         backend = WEFT_IO_EPOLL;
 #endif
     if (backend != WEFT_IO_EPOLL) {
-        err = weft__uring_ops.init(weft__S.max_carriers);
+        err = weft__uring_backend.init(weft__S.max_carriers);
         if (!err)
-            weft__backend = &weft__uring_ops;
+            weft__io_backend = &weft__uring_backend;
         else if (backend == WEFT_IO_URING)
             return err;
     }
-    if (!weft__backend) {
-        err = weft__epoll_ops.init(weft__S.max_carriers);
+    if (!weft__io_backend) {
+        err = weft__epoll_backend.init(weft__S.max_carriers);
         if (err)
             return err;
-        weft__backend = &weft__epoll_ops;
+        weft__io_backend = &weft__epoll_backend;
     }
-    atomic_store_explicit(&backend_name, weft__backend->name,
+    atomic_store_explicit(&backend_name, weft__io_backend->name,
                           memory_order_release);
     register_with_scheduler();
     return 0;
@@ -108,17 +108,17 @@ int weft__io_init(unsigned backend)
 void weft__io_fini(void)
 {
     atomic_store_explicit(&backend_name, NULL, memory_order_release);
-    if (weft__backend)
-        weft__backend->fini();
-    weft__backend = NULL;
+    if (weft__io_backend)
+        weft__io_backend->fini();
+    weft__io_backend = NULL;
     atomic_store(&weft__io_used, false);
 }
 
 /* Runs on: a forked child's only thread (fork.c). */
 void weft__io_forked(void)
 {
-    const weft__poller_ops *o = weft__backend;
-    weft__backend = NULL;
+    const weft__backend *o = weft__io_backend;
+    weft__io_backend = NULL;
     atomic_store_explicit(&backend_name, NULL, memory_order_relaxed);
     atomic_store_explicit(&weft__io_used, false, memory_order_relaxed);
     if (o)
@@ -127,7 +127,7 @@ void weft__io_forked(void)
 
 bool weft__io_on(void)
 {
-    return weft__backend != NULL;
+    return weft__io_backend != NULL;
 }
 
 static const char *backend(void)
@@ -140,7 +140,7 @@ static const char *backend(void)
 /* Runs on: m's own thread. m's first port (poller.h: weft__io_port). */
 weft__port *weft__io_port_new(weft__carrier *m)
 {
-    weft__port *pt = weft__backend->port_new();
+    weft__port *pt = weft__io_backend->port_new();
     if (pt)
         atomic_store_explicit(&m->io_port, pt, memory_order_release);
     return pt;
@@ -153,27 +153,28 @@ static weft__port *own_port(weft__carrier *m)
 
 void weft__io_submit_deferred(void)
 {
-    if (!weft__backend || !weft__backend->submit_deferred)
+    const weft__backend *b = weft__io_backend;
+    if (!b || !b->ring)
         return;
     weft__port *pt;
-    for (uint32_t i = 0; (pt = weft__backend->port_at(i)); i++)
-        weft__backend->submit_deferred(pt);
+    for (uint32_t i = 0; (pt = b->port_at(i)); i++)
+        b->ring->submit_deferred(pt);
 }
 
 static void batch_counts(unsigned long long *n_ops,
                          unsigned long long *n_submits)
 {
     *n_ops = *n_submits = 0;
-    const weft__poller_ops *o = weft__backend;
-    if (o && o->batch_counts)
-        o->batch_counts(n_ops, n_submits);
+    const weft__backend *o = weft__io_backend;
+    if (o && o->ring)
+        o->ring->batch_counts(n_ops, n_submits);
 }
 
 static bool idles_in_poller(weft__carrier *m, bool timer_waiter)
 {
-    return weft__backend &&
+    return weft__io_backend &&
            atomic_load_explicit(&weft__io_used, memory_order_relaxed) &&
-           (timer_waiter || weft__backend->per_carrier) && own_port(m);
+           (timer_waiter || weft__io_backend->per_carrier) && own_port(m);
 }
 
 static weft__port *wait_in_port(weft__carrier *m, int64_t until,
@@ -190,7 +191,7 @@ static weft__port *wait_in_port(weft__carrier *m, int64_t until,
         weft__cpu_relax(); /* a non-blocking poll is brief */
     }
     int n = atomic_load_explicit(wake_word, memory_order_seq_cst)
-                ? 0 : weft__backend->fetch(pt, until);
+                ? 0 : weft__io_backend->fetch(pt, until);
     if (n > 0)
         return pt; /* ownership passes to weft__io_dispatch */
     disown(pt);
@@ -203,7 +204,7 @@ static void dispatch(weft__port *pt)
     bool batch = m && m->firing_timers;
     if (m) /* a batch of wake-ups goes to the back, in order */
         m->firing_timers = true;
-    weft__backend->dispatch(pt);
+    weft__io_backend->dispatch(pt);
     if (m)
         m->firing_timers = batch;
     disown(pt);
@@ -213,7 +214,7 @@ static bool poll_port(weft__port *pt)
 {
     if (!pt || !try_own(pt))
         return false;
-    if (weft__backend->fetch(pt, 0) > 0) {
+    if (weft__io_backend->fetch(pt, 0) > 0) {
         dispatch(pt);
         return true;
     }
@@ -223,7 +224,7 @@ static bool poll_port(weft__port *pt)
 
 static bool fetch_own(weft__carrier *m)
 {
-    if (!weft__backend || !weft__fd_waiting())
+    if (!weft__io_backend || !weft__fd_waiting())
         return false;
     return poll_port(own_port(m));
 }
@@ -238,10 +239,10 @@ static bool fetch_own(weft__carrier *m)
  * stays owned by it. */
 static void sweep(void)
 {
-    if (!weft__backend || !weft__fd_waiting())
+    if (!weft__io_backend || !weft__fd_waiting())
         return;
     weft__port *pt;
-    for (uint32_t i = 0; (pt = weft__backend->port_at(i)); i++) {
+    for (uint32_t i = 0; (pt = weft__io_backend->port_at(i)); i++) {
         uint32_t f = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
         if (f == pt->swept) {
             poll_port(pt);
@@ -256,12 +257,12 @@ static void sweep(void)
 
 static bool fetch_others(weft__carrier *m)
 {
-    if (!weft__backend || !weft__backend->per_carrier ||
+    if (!weft__io_backend || !weft__io_backend->per_carrier ||
         !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
         return false;
     weft__port *mine = atomic_load_explicit(&m->io_port, memory_order_relaxed);
     weft__port *pt;
-    for (uint32_t i = 0; (pt = weft__backend->port_at(i)); i++)
+    for (uint32_t i = 0; (pt = weft__io_backend->port_at(i)); i++)
         if (pt != mine && poll_port(pt))
             return true;
     return false;
@@ -269,10 +270,10 @@ static bool fetch_others(weft__carrier *m)
 
 static void kick(weft__carrier *m)
 {
-    weft__port *pt = weft__backend ? atomic_load_explicit(&m->io_port,
+    weft__port *pt = weft__io_backend ? atomic_load_explicit(&m->io_port,
                                                 memory_order_acquire) : NULL;
     if (pt)
-        weft__backend->kick(pt);
+        weft__io_backend->kick(pt);
 }
 
 void weft__kick_eventfd(int fd)

@@ -24,7 +24,7 @@
 #include "sched/sched.h"
 
 typedef struct weft__port weft__port;
-typedef struct weft__ring_op weft__ring_op;
+typedef struct weft__io_req weft__io_req;
 
 /* ---------------------------------------------------------------- poller */
 
@@ -37,7 +37,34 @@ struct weft__port {
     uint32_t swept;           /* the monitor's: fetches at its last sweep */
 };
 
-typedef struct weft__poller_ops {
+/* What a backend with a submission ring adds (io_uring; epoll has
+ * none): requests made through the ring, and the batching of transfers. */
+typedef struct weft__backend_ring {
+    /* A request through the ring: parks the calling virtual thread until
+     * done; returns what the system call would, with -errno on failure.
+     * defer: leave it in the submission queue for the port's next fetch,
+     * which submits every queued request in one system call (only for
+     * requests that cannot block: they complete during that submission).
+     * *queued: false when no submission entry could be had (nothing was
+     * done). */
+    long (*req)(weft__port *pt, const weft__io_req *rq, bool defer,
+                bool *queued);
+    /* Whether transfers may be deferred (the kernel completes them during
+     * their submission: uring.c, probe_nowait). */
+    bool (*batches)(void);
+    /* Whether deferred requests wait in pt's submission queue; and
+     * submitting them now. */
+    bool (*deferred)(weft__port *pt);
+    void (*submit_deferred)(weft__port *pt);
+    /* Totals over the ports: requests deferred, and the system calls
+     * that submitted them. */
+    void (*batch_counts)(unsigned long long *reqs,
+                         unsigned long long *submits);
+} weft__backend_ring;
+
+/* What every backend implements: ports, watching fds, fetching and
+ * delivering their events, kicks. */
+typedef struct weft__backend {
     const char *name;
     int  (*init)(uint32_t max_carriers); /* 0 / errno: backend unusable */
     void (*fini)(void);
@@ -53,55 +80,37 @@ typedef struct weft__poller_ops {
     int  (*fetch)(weft__port *pt, int64_t until);
     void (*dispatch)(weft__port *pt);    /* delivers what fetch holds */
     void (*kick)(weft__port *pt);        /* ends a blocked fetch */
-    /* An operation through the ring (NULL: the backend has none): parks
-     * the calling virtual thread until done; returns what the system call
-     * would, with -errno on failure. defer: leave it in the submission
-     * queue for the port's next fetch, which submits every queued
-     * operation in one system call (only for operations that cannot
-     * block: they complete during that submission). *queued: false when
-     * no submission entry could be had (nothing was done). */
-    long (*ring_op)(weft__port *pt, const weft__ring_op *op, bool defer,
-                    bool *queued);
-    /* Whether transfers may be deferred (NULL: never). */
-    bool (*batches)(void);
-    /* Whether deferred operations wait in pt's submission queue; and
-     * submitting them now. */
-    bool (*deferred)(weft__port *pt);
-    void (*submit_deferred)(weft__port *pt);
-    /* Totals over the ports: operations deferred, and the system calls
-     * that submitted them. */
-    void (*batch_counts)(unsigned long long *ops,
-                         unsigned long long *submits);
     /* In the child of a fork (fork.c): closes the child's copies of the
      * backend's fds and unmaps its rings, without a system call on the
      * kernel objects, which are the parent's. No lock: the child has one
      * thread, and a lock another thread held at the fork stays held. */
     void (*forked)(void);
-} weft__poller_ops;
+    const weft__backend_ring *ring;      /* NULL: no ring (epoll) */
+} weft__backend;
 
-extern const weft__poller_ops weft__epoll_ops;
-extern const weft__poller_ops weft__uring_ops;
+extern const weft__backend weft__epoll_backend;
+extern const weft__backend weft__uring_backend;
 
 /* Both backends' kick: a write to an eventfd the port watches. EAGAIN
  * means the counter is full, and a kick is pending anyway. */
 void weft__kick_eventfd(int fd);
 
-/* An operation the io_uring backend performs for a virtual thread: file
+/* A request the io_uring backend performs for a virtual thread: file
  * I/O, and the transfers on non-blocking sockets and pipes that it
  * batches (weft__io_transfer). */
 enum {
-    WEFT__ROP_NONE,    /* a call with no ring twin */
-    WEFT__ROP_READ,    /* read(2), or pread(2) when off >= 0 */
-    WEFT__ROP_WRITE,   /* write(2), or pwrite(2) when off >= 0 */
-    WEFT__ROP_FSYNC,
-    WEFT__ROP_READV,
-    WEFT__ROP_WRITEV,
-    WEFT__ROP_RECV,    /* recv(2) with flags; the ring adds MSG_DONTWAIT */
-    WEFT__ROP_SEND,    /* send(2) with flags; the ring adds MSG_DONTWAIT */
+    WEFT__REQ_NONE,    /* a call with no ring twin */
+    WEFT__REQ_READ,    /* read(2), or pread(2) when off >= 0 */
+    WEFT__REQ_WRITE,   /* write(2), or pwrite(2) when off >= 0 */
+    WEFT__REQ_FSYNC,
+    WEFT__REQ_READV,
+    WEFT__REQ_WRITEV,
+    WEFT__REQ_RECV,    /* recv(2) with flags; the ring adds MSG_DONTWAIT */
+    WEFT__REQ_SEND,    /* send(2) with flags; the ring adds MSG_DONTWAIT */
 };
 
-struct weft__ring_op {
-    int kind;          /* WEFT__ROP_* */
+struct weft__io_req {
+    int kind;          /* WEFT__REQ_* */
     int fd;
     void *buf;
     size_t n;
@@ -124,7 +133,7 @@ void weft__io_submit_deferred(void);
 
 /* The backend that runs (NULL: none), set by weft__io_init before any
  * carrier runs and cleared by weft__io_fini after the last one stopped. */
-extern const weft__poller_ops *weft__backend;
+extern const weft__backend *weft__io_backend;
 /* Set when the first fd is armed or file operation made: until then idle
  * carriers sleep on their futex words, which wake faster than a port, so
  * programs that do no I/O through weft pay nothing for it. */
@@ -153,13 +162,13 @@ static inline weft__port *weft__io_port(weft__carrier *m)
  * ENOMEM (no port) / the backend's errno. */
 static inline int weft__io_arm(int fd, uint32_t seq, weft__port **port)
 {
-    if (!weft__backend)
+    if (!weft__io_backend)
         return ENOSYS;
     weft__port *pt = weft__io_port(weft__m());
     if (!pt)
         return ENOMEM;
     weft__io_mark_used();
-    int err = weft__backend->arm(pt, fd, seq);
+    int err = weft__io_backend->arm(pt, fd, seq);
     if (!err)
         *port = pt;
     return err;
@@ -167,23 +176,23 @@ static inline int weft__io_arm(int fd, uint32_t seq, weft__port **port)
 
 static inline void weft__io_disarm(weft__port *pt, int fd, uint32_t seq)
 {
-    if (weft__backend && pt)
-        weft__backend->disarm(pt, fd, seq);
+    if (weft__io_backend && pt)
+        weft__io_backend->disarm(pt, fd, seq);
 }
 
 /* Runs on: a virtual thread that may park. A file operation through the
  * calling carrier's ring. *done: false when the backend has no ring (the
  * caller does it another way). */
-static inline long weft__io_file_op(const weft__ring_op *op, bool *done)
+static inline long weft__io_file_op(const weft__io_req *op, bool *done)
 {
-    const weft__poller_ops *b = weft__backend;
-    weft__port *pt = b && b->ring_op ? weft__io_port(weft__m()) : NULL;
+    const weft__backend *b = weft__io_backend;
+    weft__port *pt = b && b->ring ? weft__io_port(weft__m()) : NULL;
     *done = pt != NULL;
     if (!pt)
         return 0;
     weft__io_mark_used();
     bool queued;
-    long r = b->ring_op(pt, op, false, &queued);
+    long r = b->ring->req(pt, op, false, &queued);
     return queued ? r : -EAGAIN;
 }
 
@@ -201,22 +210,22 @@ static inline long weft__io_file_op(const weft__ring_op *op, bool *done)
  * for the same one. A carrier without its P (a handed-off hog's) has no
  * loop to submit from soon: it makes the call itself. Writes made
  * through the libc hooks never join (foreign/io.c: hook_enter). */
-static inline long weft__io_transfer(const weft__ring_op *op, bool *done)
+static inline long weft__io_transfer(const weft__io_req *op, bool *done)
 {
     *done = false;
-    const weft__poller_ops *b = weft__backend;
+    const weft__backend *b = weft__io_backend;
     weft__carrier *m = weft__m();
-    if (!b || !b->batches || !b->batches() || !m || !m->p ||
+    if (!b || !b->ring || !b->ring->batches() || !m || !m->p ||
         (m->cur && m->cur->unbatched))
         return 0;
     weft__port *pt = atomic_load_explicit(&m->io_port, memory_order_relaxed);
-    if (!weft__runq_busy(m->p) && (!pt || !b->deferred(pt)))
+    if (!weft__runq_busy(m->p) && (!pt || !b->ring->deferred(pt)))
         return 0;
     if (!(pt = weft__io_port(m)))
         return 0;
     weft__io_mark_used();
     /* No free entry: the caller makes the system call itself. */
-    return b->ring_op(pt, op, true, done);
+    return b->ring->req(pt, op, true, done);
 }
 
 #endif

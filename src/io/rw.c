@@ -1,5 +1,5 @@
 /*
- * ops.c — weft_read, weft_write and the other blocking I/O calls.
+ * rw.c — weft_read, weft_write and the other blocking I/O calls.
  *
  * Each call is one attempt function (the libc call, which cannot block on
  * an fd weft made non-blocking) driven by run_io:
@@ -37,7 +37,7 @@ struct rw {
     socklen_t *addrlen;
     socklen_t tolen;
     struct msghdr *msg;
-    int kind;          /* its ring twin (WEFT__ROP_*) */
+    int kind;          /* its ring twin (WEFT__REQ_*) */
 };
 
 static int64_t timeout_for(const weft__fd *f, short ev)
@@ -106,8 +106,8 @@ static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
  * (weft__io_transfer), else the system call itself. */
 static ssize_t attempt_nb(attempt_fn attempt, struct rw *a)
 {
-    if (a->kind != WEFT__ROP_NONE) {
-        weft__ring_op op = {.kind = a->kind, .fd = a->fd, .buf = a->buf,
+    if (a->kind != WEFT__REQ_NONE) {
+        weft__io_req op = {.kind = a->kind, .fd = a->fd, .buf = a->buf,
                             .n = a->n, .off = -1, .iov = a->iov,
                             .iovcnt = a->iovcnt, .flags = a->flags};
         bool done;
@@ -292,7 +292,7 @@ static bool file_via_ring(const weft__fd *f, int kind, void *buf, size_t n,
     if (!f || !(fd_flags(f) & WEFT__FD_FILE))
         return false;
     bool done;
-    weft__ring_op op = {.kind = kind, .fd = f->fd, .buf = buf, .n = n,
+    weft__io_req op = {.kind = kind, .fd = f->fd, .buf = buf, .n = n,
                         .off = off};
     long r = weft__io_file_op(&op, &done);
     if (!done)
@@ -320,11 +320,11 @@ ssize_t weft__read(weft_thread *g, int fd, void *buf, size_t n)
     g = parking(g);
     weft__fd *f = record(g, fd);
     ssize_t r;
-    if (file_via_ring(f, WEFT__ROP_READ, buf, n, -1, &r))
+    if (file_via_ring(f, WEFT__REQ_READ, buf, n, -1, &r))
         return r;
     return run_io_at(g, f, fd, POLLIN, try_read,
                      &(struct rw){.fd = fd, .buf = buf, .n = n,
-                                  .kind = WEFT__ROP_READ}, n);
+                                  .kind = WEFT__REQ_READ}, n);
 }
 
 ssize_t weft_read(int fd, void *buf, size_t n)
@@ -337,7 +337,7 @@ ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
     weft__real_ready();
     return run_io(fd, POLLIN, try_readv,
                   &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
-                               .kind = WEFT__ROP_READV}, 0);
+                               .kind = WEFT__REQ_READV}, 0);
 }
 
 /* Whether weft must do MSG_WAITALL itself: the kernel does it only on a
@@ -410,14 +410,14 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
                    .addr = from, .addrlen = fromlen};
     /* The ring's recv has no address, and its MSG_WAITALL retries. */
     if (!from && !(flags & MSG_WAITALL))
-        a.kind = WEFT__ROP_RECV;
+        a.kind = WEFT__REQ_RECV;
     if (flags & MSG_DONTWAIT)
         return try_recvfrom(&a);
     if (!gathers(fd, flags))
         return run_io(fd, POLLIN, try_recvfrom, &a, flags ? 0 : n);
     a.flags &= ~MSG_WAITALL;
     if (!from)
-        a.kind = WEFT__ROP_RECV;
+        a.kind = WEFT__REQ_RECV;
     return flags & MSG_PEEK ? peek_all(fd, &a) : recv_all(fd, &a);
 }
 
@@ -459,10 +459,10 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
         return -1;
     }
     weft__fd *f = record(weft__io_g(), fd);
-    if (file_via_ring(f, WEFT__ROP_READ, buf, n, off, &r))
+    if (file_via_ring(f, WEFT__REQ_READ, buf, n, off, &r))
         return r;
     if (f && (fd_flags(f) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__ROP_READ, fd, buf, n, off);
+        return weft__file_offload(WEFT__REQ_READ, fd, buf, n, off);
     return weft__real(pread)(fd, buf, n, off);
 }
 
@@ -520,12 +520,12 @@ ssize_t weft_write(int fd, const void *buf, size_t n)
 {
     ssize_t r;
     weft__real_ready();
-    if (file_via_ring(record(weft__io_g(), fd), WEFT__ROP_WRITE, (void *)buf,
+    if (file_via_ring(record(weft__io_g(), fd), WEFT__REQ_WRITE, (void *)buf,
                       n, -1, &r))
         return r;
     return write_fully(fd, try_write,
                        &(struct rw){.fd = fd, .buf = (void *)buf, .n = n,
-                                    .kind = WEFT__ROP_WRITE});
+                                    .kind = WEFT__REQ_WRITE});
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
@@ -534,7 +534,7 @@ ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
     weft__real_ready();
     struct rw a = {.fd = fd, .buf = (void *)buf, .n = n, .flags = flags,
                    .addr = (struct sockaddr *)to, .tolen = tolen,
-                   .kind = to ? WEFT__ROP_NONE : WEFT__ROP_SEND};
+                   .kind = to ? WEFT__REQ_NONE : WEFT__REQ_SEND};
     if (flags & MSG_DONTWAIT)
         return try_sendto(&a);
     return write_fully(fd, try_sendto, &a);
@@ -557,7 +557,7 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
     weft__real_ready();
     ssize_t r = run_io(fd, POLLOUT, try_writev,
                        &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
-                                    .kind = WEFT__ROP_WRITEV}, 0);
+                                    .kind = WEFT__REQ_WRITEV}, 0);
     if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
         !continues(fd))
         return r;
@@ -588,10 +588,10 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
         return -1;
     }
     weft__fd *f = record(weft__io_g(), fd);
-    if (file_via_ring(f, WEFT__ROP_WRITE, (void *)buf, n, off, &r))
+    if (file_via_ring(f, WEFT__REQ_WRITE, (void *)buf, n, off, &r))
         return r;
     if (f && (fd_flags(f) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__ROP_WRITE, fd, (void *)buf, n, off);
+        return weft__file_offload(WEFT__REQ_WRITE, fd, (void *)buf, n, off);
     return weft__real(pwrite)(fd, buf, n, off);
 }
 
@@ -600,9 +600,9 @@ int weft_fsync(int fd)
     ssize_t r;
     weft__real_ready();
     weft__fd *f = record(weft__io_g(), fd);
-    if (file_via_ring(f, WEFT__ROP_FSYNC, NULL, 0, 0, &r))
+    if (file_via_ring(f, WEFT__REQ_FSYNC, NULL, 0, 0, &r))
         return (int)r;
     if (f)
-        return (int)weft__file_offload(WEFT__ROP_FSYNC, fd, NULL, 0, 0);
+        return (int)weft__file_offload(WEFT__REQ_FSYNC, fd, NULL, 0, 0);
     return weft__real(fsync)(fd);
 }

@@ -95,13 +95,22 @@ static inline void hook_leave(hook_call c)
         hook_leave(hc_);                                                   \
         hr_;                                                               \
     })
+/* HOOKED for fn(g, args...), an internal twin that takes the calling
+ * thread hook_enter looked up, rather than look it up again. */
+#define HOOKED_G(write_kind, fn, ...)                                      \
+    ({                                                                     \
+        hook_call hc_ = hook_enter(__builtin_return_address(0), write_kind); \
+        __typeof__(fn(hc_.g, __VA_ARGS__)) hr_ = fn(hc_.g, __VA_ARGS__);   \
+        hook_leave(hc_);                                                   \
+        hr_;                                                               \
+    })
 #define RD false
 #define WR true
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
     return off() ? weft__real(read)(fd, buf, n)
-                 : HOOKED(RD, weft_read(fd, buf, n));
+                 : HOOKED_G(RD, weft__read, fd, buf, n);
 }
 
 HOOK ssize_t write(int fd, const void *buf, size_t n)

@@ -11,7 +11,7 @@
  * mode does exactly that). So while it holds one (g->plocks > 0) the
  * thread never switches away: its waits — hooked calls and weft's own API
  * alike — block the carrier, marked blocking so that the monitor moves
- * the carrier's other threads (sched/park.c: block_carrier, io/ops.c:
+ * the carrier's other threads (sched/park.c: block_carrier, io/rw.c:
  * os_io), and it neither yields nor leaves a carrier whose P was handed
  * off (sched/carrier.c): Loom's pinning. Counting is a plain increment by
  * the thread itself, nothing shared: a lock and an unlock cost a few

@@ -23,20 +23,20 @@
 
 #define MAX_RANGES 16
 
-static struct range {
-    uintptr_t lo, hi;
-} ranges[MAX_RANGES];
-static unsigned nranges;
+struct weft__code_range weft__own_code[MAX_RANGES];
+unsigned weft__own_code_n;
 static uintptr_t weft_base; /* load address of the object holding libweft */
 
 static void add_segments(const struct dl_phdr_info *info)
 {
-    for (unsigned i = 0; i < info->dlpi_phnum && nranges < MAX_RANGES; i++) {
+    for (unsigned i = 0;
+         i < info->dlpi_phnum && weft__own_code_n < MAX_RANGES; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        ranges[nranges++] = (struct range){lo, lo + ph->p_memsz};
+        weft__own_code[weft__own_code_n++] =
+            (struct weft__code_range){lo, lo + ph->p_memsz};
     }
 }
 
@@ -59,17 +59,4 @@ __attribute__((constructor)) static void find_own_code(void)
         weft_base = (uintptr_t)di.dli_fbase;
     bool first = true;
     dl_iterate_phdr(collect, &first);
-}
-
-/* Runs on: any thread. Whether code at ra belongs to neither the program
- * nor libweft. */
-bool weft__caller_foreign(const void *ra)
-{
-    uintptr_t a = (uintptr_t)ra;
-    if (!nranges)
-        return false;
-    for (unsigned i = 0; i < nranges; i++)
-        if (a - ranges[i].lo < ranges[i].hi - ranges[i].lo)
-            return false;
-    return true;
 }

@@ -127,7 +127,7 @@ static weft__port *ep_port_at(uint32_t i)
     return i == 0 ? &port : NULL;
 }
 
-const weft__poller_ops weft__epoll_ops = {
+const weft__backend weft__epoll_backend = {
     .name = "epoll",
     .init = ep_init,
     .fini = ep_fini,
@@ -140,9 +140,4 @@ const weft__poller_ops weft__epoll_ops = {
     .fetch = ep_fetch,
     .dispatch = ep_dispatch,
     .kick = ep_kick,
-    .ring_op = NULL,
-    .batches = NULL,
-    .deferred = NULL,
-    .submit_deferred = NULL,
-    .batch_counts = NULL,
 };

@@ -32,9 +32,9 @@ typedef struct file_job {
 static int run_file_job(void *arg)
 {
     file_job *j = arg;
-    if (j->op == WEFT__ROP_READ)
+    if (j->op == WEFT__REQ_READ)
         j->res = weft__real(pread)(j->fd, j->data, j->n, j->off);
-    else if (j->op == WEFT__ROP_WRITE)
+    else if (j->op == WEFT__REQ_WRITE)
         j->res = weft__real(pwrite)(j->fd, j->data, j->n, j->off);
     else
         j->res = weft__real(fsync)(j->fd);
@@ -52,7 +52,7 @@ static void drop_file_job(void *arg)
 /* One operation of at most MAX_CHUNK bytes on the pool. */
 static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
 {
-    size_t room = op == WEFT__ROP_FSYNC ? 0 : n;
+    size_t room = op == WEFT__REQ_FSYNC ? 0 : n;
     file_job *j = weft__malloc(sizeof *j + room);
     if (!j) {
         WEFT_ERRNO = ENOMEM;
@@ -64,7 +64,7 @@ static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
         free(j);
         return -1; /* EBADF, EMFILE */
     }
-    if (op == WEFT__ROP_WRITE)
+    if (op == WEFT__REQ_WRITE)
         memcpy(j->data, buf, n);
     bool done;
     int r = weft__offload_owned(run_file_job, j, drop_file_job, &done);
@@ -73,7 +73,7 @@ static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
         return -1;
     }
     ssize_t res = j->res;
-    if (res > 0 && op == WEFT__ROP_READ)
+    if (res > 0 && op == WEFT__REQ_READ)
         memcpy(buf, j->data, (size_t)res);
     if (res < 0)
         WEFT_ERRNO = j->err;
@@ -86,7 +86,7 @@ static ssize_t offload_chunk(int op, int fd, void *buf, size_t n, off_t off)
  * error or a cancellation stops it after some chunks went. */
 ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off)
 {
-    if (op == WEFT__ROP_FSYNC)
+    if (op == WEFT__REQ_FSYNC)
         return offload_chunk(op, fd, NULL, 0, 0);
     size_t done = 0;
     for (;;) {

@@ -1,7 +1,7 @@
 /*
  * io.h — the I/O layer's internal interfaces: fd records (fd.c), the
- * poller and its two backends (poller.c, epoll.c, uring.c), and the libc
- * bindings the hooks and the I/O calls pass through to (libc.c).
+ * offload of file operations (fileio.c), and who called a hook
+ * (caller.c). The poller and its backends are in poller.h.
  *
  * Readiness model (both backends). Every fd a virtual thread waits on is
  * watched edge-triggered, for input and output at once, from its first
@@ -29,9 +29,7 @@
 #include "base/real.h"
 #include "sched/poll.h"
 #include "sched/sched.h"
-
-typedef struct weft__port weft__port;
-typedef struct weft__ring_op weft__ring_op;
+#include "io/poller.h"
 
 /* ------------------------------------------------------------ fd records */
 
@@ -105,113 +103,6 @@ void weft__fd_forked(void);
 void weft__fd_set_user_nonblock(int fd, bool on);
 void weft__fd_set_timeout(int fd, int optname, int64_t ns);
 
-/* ---------------------------------------------------------------- poller */
-
-/* Where events are fetched: the one epoll instance, or one io_uring per
- * carrier (uring.c says why). Backends embed this header first. */
-struct weft__port {
-    _Atomic bool owner;      /* someone fetches from it (poller.c) */
-    uint32_t id;
-    _Atomic uint32_t fetches; /* bumped by each taker of owner */
-    uint32_t swept;           /* the monitor's: fetches at its last sweep */
-};
-
-typedef struct weft__poller_ops {
-    const char *name;
-    int  (*init)(uint32_t max_carriers); /* 0 / errno: backend unusable */
-    void (*fini)(void);
-    /* A port for the calling carrier to fetch from and submit to (kept
-     * in its record: carrier.io_port); NULL if none can be had. */
-    weft__port *(*port_new)(void);
-    weft__port *(*port_at)(uint32_t i);  /* i-th port; NULL past the end */
-    bool per_carrier;                     /* every idle carrier fetches */
-    int  (*arm)(weft__port *pt, int fd, uint32_t seq); /* watch: 0/errno */
-    void (*disarm)(weft__port *pt, int fd, uint32_t seq);
-    /* Fetches events, blocking until one, a kick, or until (weft_now
-     * clock; 0: do not block, -1: no limit). Returns how many it holds. */
-    int  (*fetch)(weft__port *pt, int64_t until);
-    void (*dispatch)(weft__port *pt);    /* delivers what fetch holds */
-    void (*kick)(weft__port *pt);        /* ends a blocked fetch */
-    /* An operation through the ring (NULL: the backend has none): parks
-     * the calling virtual thread until done; returns what the system call
-     * would, with -errno on failure. defer: leave it in the submission
-     * queue for the port's next fetch, which submits every queued
-     * operation in one system call (only for operations that cannot
-     * block: they complete during that submission). *queued: false when
-     * no submission entry could be had (nothing was done). */
-    long (*ring_op)(weft__port *pt, const weft__ring_op *op, bool defer,
-                    bool *queued);
-    /* Whether transfers may be deferred (NULL: never). */
-    bool (*batches)(void);
-    /* Whether deferred operations wait in pt's submission queue; and
-     * submitting them now. */
-    bool (*deferred)(weft__port *pt);
-    void (*submit_deferred)(weft__port *pt);
-    /* Totals over the ports: operations deferred, and the system calls
-     * that submitted them. */
-    void (*batch_counts)(unsigned long long *ops,
-                         unsigned long long *submits);
-    /* In the child of a fork (fork.c): closes the child's copies of the
-     * backend's fds and unmaps its rings, without a system call on the
-     * kernel objects, which are the parent's. No lock: the child has one
-     * thread, and a lock another thread held at the fork stays held. */
-    void (*forked)(void);
-} weft__poller_ops;
-
-extern const weft__poller_ops weft__epoll_ops;
-extern const weft__poller_ops weft__uring_ops;
-
-/* Both backends' kick: a write to an eventfd the port watches. EAGAIN
- * means the counter is full, and a kick is pending anyway. */
-void weft__kick_eventfd(int fd);
-
-/* An operation the io_uring backend performs for a virtual thread: file
- * I/O, and the transfers on non-blocking sockets and pipes that it
- * batches (weft__io_transfer). */
-enum {
-    WEFT__ROP_NONE,    /* a call with no ring twin */
-    WEFT__ROP_READ,    /* read(2), or pread(2) when off >= 0 */
-    WEFT__ROP_WRITE,   /* write(2), or pwrite(2) when off >= 0 */
-    WEFT__ROP_FSYNC,
-    WEFT__ROP_READV,
-    WEFT__ROP_WRITEV,
-    WEFT__ROP_RECV,    /* recv(2) with flags; the ring adds MSG_DONTWAIT */
-    WEFT__ROP_SEND,    /* send(2) with flags; the ring adds MSG_DONTWAIT */
-};
-
-struct weft__ring_op {
-    int kind;          /* WEFT__ROP_* */
-    int fd;
-    void *buf;
-    size_t n;
-    off_t off;         /* -1: the file's position (streams ignore it) */
-    const struct iovec *iov;
-    int iovcnt;
-    int flags;
-};
-
-/* poller.c: the runtime's side. */
-int  weft__io_init(unsigned backend);   /* weft_config.io; 0 / errno */
-void weft__io_fini(void);
-void weft__io_forked(void);             /* a forked child drops it */
-bool weft__io_on(void);                 /* a backend runs */
-int  weft__io_arm(int fd, uint32_t seq, weft__port **port);
-void weft__io_disarm(weft__port *port, int fd, uint32_t seq);
-/* A file operation through the calling carrier's ring. *done: false when
- * the backend has no ring (the caller does it another way). */
-long weft__io_file_op(const weft__ring_op *op, bool *done);
-/* A transfer on a non-blocking socket or pipe (op: not FSYNC), made as one
- * attempt of the system call: its result, or -EAGAIN. Under io_uring, when
- * the calling thread's P has other threads to run (or other transfers are
- * queued), it joins the carrier's batch: one system call submits them all
- * when the P runs dry or the carrier next polls. *done: false when it did
- * not (the caller makes the system call itself). */
-long weft__io_transfer(const weft__ring_op *op, bool *done);
-/* Submits every port's deferred transfers: called before an fd is
- * closed, so that a transfer a thread made before the close is not done
- * on the next file to get its number. */
-void weft__io_submit_deferred(void);
-
 /* fileio.c: a file operation on the offload pool, for the epoll backend.
  * Returns what the syscall would (-1 and errno). */
 ssize_t weft__file_offload(int op, int fd, void *buf, size_t n, off_t off);
@@ -225,7 +116,32 @@ static inline weft_thread *weft__io_g(void)
     return g && likely(!g->plocks) ? g : NULL;
 }
 
-/* caller.c: whether code at ra is neither the program's nor libweft's. */
-bool weft__caller_foreign(const void *ra);
+/* rw.c: weft_read for g, the calling thread as weft__g gave it (the
+ * read hook has it already, and passes it down). */
+ssize_t weft__read(weft_thread *g, int fd, void *buf, size_t n);
+
+/* caller.c: the executable segments of the program and of libweft, read
+ * once when libweft loads. */
+struct weft__code_range {
+    uintptr_t lo, hi;
+};
+extern struct weft__code_range weft__own_code[];
+extern unsigned weft__own_code_n;
+
+/* Runs on: any thread. Whether code at ra is neither the program's nor
+ * libweft's: a few comparisons, inline on every hooked call. Before the
+ * segments are read every caller counts as the program's. */
+static inline bool weft__caller_foreign(const void *ra)
+{
+    uintptr_t a = (uintptr_t)ra;
+    unsigned n = weft__own_code_n;
+    if (!n)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if (a - weft__own_code[i].lo <
+            weft__own_code[i].hi - weft__own_code[i].lo)
+            return false;
+    return true;
+}
 
 #endif

@@ -26,23 +26,20 @@
 #include <valgrind/valgrind.h>
 #endif
 
-static const weft__poller_ops *ops;
-/* ops->name while a backend runs, else NULL: weft_stats reads it from any
- * thread (the SIGQUIT dumper among them) while weft_run may be tearing
- * the poller down. Release/acquire: the name is a constant string. */
+const weft__backend *weft__io_backend;
+/* weft__io_backend->name while a backend runs, else NULL: weft_stats reads
+ * it from any thread (the SIGQUIT dumper among them) while weft_run may
+ * be tearing the poller down. Release/acquire: the name is a constant
+ * string. */
 static const char *_Atomic backend_name;
-/* Set when the first fd is armed or file operation made: until then idle
- * carriers sleep on their futex words, which wake faster than a port, so
- * programs that do no I/O through weft pay nothing for it. */
-static _Atomic bool used;
+_Atomic bool weft__io_used;
 
 static void register_with_scheduler(void);
 
-static void mark_used(void)
+/* The first use (poller.h: weft__io_mark_used). */
+void weft__io_mark_used_slow(void)
 {
-    if (likely(atomic_load_explicit(&used, memory_order_relaxed)))
-        return;
-    atomic_store_explicit(&used, true, memory_order_seq_cst);
+    atomic_store_explicit(&weft__io_used, true, memory_order_seq_cst);
     /* The timer waiter may be asleep on its futex: it must move into the
      * poller, where the events of this fd will arrive. */
     weft__timer_waiter_kick(INT64_MIN + 1);
@@ -90,19 +87,20 @@ int weft__io_init(unsigned backend)
         backend = WEFT_IO_EPOLL;
 #endif
     if (backend != WEFT_IO_EPOLL) {
-        err = weft__uring_ops.init(weft__S.max_carriers);
+        err = weft__uring_backend.init(weft__S.max_carriers);
         if (!err)
-            ops = &weft__uring_ops;
+            weft__io_backend = &weft__uring_backend;
         else if (backend == WEFT_IO_URING)
             return err;
     }
-    if (!ops) {
-        err = weft__epoll_ops.init(weft__S.max_carriers);
+    if (!weft__io_backend) {
+        err = weft__epoll_backend.init(weft__S.max_carriers);
         if (err)
             return err;
-        ops = &weft__epoll_ops;
+        weft__io_backend = &weft__epoll_backend;
     }
-    atomic_store_explicit(&backend_name, ops->name, memory_order_release);
+    atomic_store_explicit(&backend_name, weft__io_backend->name,
+                          memory_order_release);
     register_with_scheduler();
     return 0;
 }
@@ -110,26 +108,26 @@ int weft__io_init(unsigned backend)
 void weft__io_fini(void)
 {
     atomic_store_explicit(&backend_name, NULL, memory_order_release);
-    if (ops)
-        ops->fini();
-    ops = NULL;
-    atomic_store(&used, false);
+    if (weft__io_backend)
+        weft__io_backend->fini();
+    weft__io_backend = NULL;
+    atomic_store(&weft__io_used, false);
 }
 
 /* Runs on: a forked child's only thread (fork.c). */
 void weft__io_forked(void)
 {
-    const weft__poller_ops *o = ops;
-    ops = NULL;
+    const weft__backend *o = weft__io_backend;
+    weft__io_backend = NULL;
     atomic_store_explicit(&backend_name, NULL, memory_order_relaxed);
-    atomic_store_explicit(&used, false, memory_order_relaxed);
+    atomic_store_explicit(&weft__io_used, false, memory_order_relaxed);
     if (o)
         o->forked();
 }
 
 bool weft__io_on(void)
 {
-    return ops != NULL;
+    return weft__io_backend != NULL;
 }
 
 static const char *backend(void)
@@ -139,98 +137,44 @@ static const char *backend(void)
     return name ? name : "none";
 }
 
-/* Runs on: m's own thread. */
-static weft__port *own_port(weft__carrier *m)
+/* Runs on: m's own thread. m's first port (poller.h: weft__io_port). */
+weft__port *weft__io_port_new(weft__carrier *m)
 {
-    if (!m)
-        return NULL;
-    weft__port *pt = atomic_load_explicit(&m->io_port, memory_order_relaxed);
-    if (!pt && (pt = ops->port_new()))
+    weft__port *pt = weft__io_backend->port_new();
+    if (pt)
         atomic_store_explicit(&m->io_port, pt, memory_order_release);
     return pt;
 }
 
-int weft__io_arm(int fd, uint32_t seq, weft__port **port)
+static weft__port *own_port(weft__carrier *m)
 {
-    if (!ops)
-        return ENOSYS;
-    weft__port *pt = own_port(weft__m());
-    if (!pt)
-        return ENOMEM;
-    mark_used();
-    int err = ops->arm(pt, fd, seq);
-    if (!err)
-        *port = pt;
-    return err;
-}
-
-void weft__io_disarm(weft__port *pt, int fd, uint32_t seq)
-{
-    if (ops && pt)
-        ops->disarm(pt, fd, seq);
-}
-
-long weft__io_file_op(const weft__ring_op *op, bool *done)
-{
-    weft__port *pt = ops && ops->ring_op ? own_port(weft__m()) : NULL;
-    *done = pt != NULL;
-    if (!pt)
-        return 0;
-    mark_used();
-    bool queued;
-    long r = ops->ring_op(pt, op, false, &queued);
-    return queued ? r : -EAGAIN;
-}
-
-/* A batch is worth joining when something else will run before the P
- * runs dry (which submits it): another thread of the P, or transfers
- * already queued. Alone, the direct system call is cheaper than parking
- * for the same one. A carrier without its P (a handed-off hog's) has no
- * loop to submit from soon: it makes the call itself. Writes made
- * through the libc hooks never join (foreign/io.c: hook_enter). */
-long weft__io_transfer(const weft__ring_op *op, bool *done)
-{
-    *done = false;
-    weft__carrier *m = weft__m();
-    if (!ops || !ops->batches || !ops->batches() || !m || !m->p ||
-        (m->cur && m->cur->unbatched))
-        return 0;
-    if (!weft__runq_busy(m->p)) {
-        weft__port *pt = atomic_load_explicit(&m->io_port,
-                                              memory_order_relaxed);
-        if (!pt || !ops->deferred(pt))
-            return 0;
-    }
-    weft__port *pt = own_port(m);
-    if (!pt)
-        return 0;
-    mark_used();
-    /* No free entry: the caller makes the system call itself. */
-    return ops->ring_op(pt, op, true, done);
+    return weft__io_port(m);
 }
 
 void weft__io_submit_deferred(void)
 {
-    if (!ops || !ops->submit_deferred)
+    const weft__backend *b = weft__io_backend;
+    if (!b || !b->ring)
         return;
     weft__port *pt;
-    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
-        ops->submit_deferred(pt);
+    for (uint32_t i = 0; (pt = b->port_at(i)); i++)
+        b->ring->submit_deferred(pt);
 }
 
 static void batch_counts(unsigned long long *n_ops,
                          unsigned long long *n_submits)
 {
     *n_ops = *n_submits = 0;
-    const weft__poller_ops *o = ops;
-    if (o && o->batch_counts)
-        o->batch_counts(n_ops, n_submits);
+    const weft__backend *o = weft__io_backend;
+    if (o && o->ring)
+        o->ring->batch_counts(n_ops, n_submits);
 }
 
 static bool idles_in_poller(weft__carrier *m, bool timer_waiter)
 {
-    return ops && atomic_load_explicit(&used, memory_order_relaxed) &&
-           (timer_waiter || ops->per_carrier) && own_port(m);
+    return weft__io_backend &&
+           atomic_load_explicit(&weft__io_used, memory_order_relaxed) &&
+           (timer_waiter || weft__io_backend->per_carrier) && own_port(m);
 }
 
 static weft__port *wait_in_port(weft__carrier *m, int64_t until,
@@ -247,7 +191,7 @@ static weft__port *wait_in_port(weft__carrier *m, int64_t until,
         weft__cpu_relax(); /* a non-blocking poll is brief */
     }
     int n = atomic_load_explicit(wake_word, memory_order_seq_cst)
-                ? 0 : ops->fetch(pt, until);
+                ? 0 : weft__io_backend->fetch(pt, until);
     if (n > 0)
         return pt; /* ownership passes to weft__io_dispatch */
     disown(pt);
@@ -260,7 +204,7 @@ static void dispatch(weft__port *pt)
     bool batch = m && m->firing_timers;
     if (m) /* a batch of wake-ups goes to the back, in order */
         m->firing_timers = true;
-    ops->dispatch(pt);
+    weft__io_backend->dispatch(pt);
     if (m)
         m->firing_timers = batch;
     disown(pt);
@@ -270,7 +214,7 @@ static bool poll_port(weft__port *pt)
 {
     if (!pt || !try_own(pt))
         return false;
-    if (ops->fetch(pt, 0) > 0) {
+    if (weft__io_backend->fetch(pt, 0) > 0) {
         dispatch(pt);
         return true;
     }
@@ -280,7 +224,7 @@ static bool poll_port(weft__port *pt)
 
 static bool fetch_own(weft__carrier *m)
 {
-    if (!ops || !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
+    if (!weft__io_backend || !weft__fd_waiting())
         return false;
     return poll_port(own_port(m));
 }
@@ -295,10 +239,10 @@ static bool fetch_own(weft__carrier *m)
  * stays owned by it. */
 static void sweep(void)
 {
-    if (!ops || !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
+    if (!weft__io_backend || !weft__fd_waiting())
         return;
     weft__port *pt;
-    for (uint32_t i = 0; (pt = ops->port_at(i)); i++) {
+    for (uint32_t i = 0; (pt = weft__io_backend->port_at(i)); i++) {
         uint32_t f = atomic_load_explicit(&pt->fetches, memory_order_relaxed);
         if (f == pt->swept) {
             poll_port(pt);
@@ -313,12 +257,12 @@ static void sweep(void)
 
 static bool fetch_others(weft__carrier *m)
 {
-    if (!ops || !ops->per_carrier ||
+    if (!weft__io_backend || !weft__io_backend->per_carrier ||
         !atomic_load_explicit(&weft__fd_waiters, memory_order_relaxed))
         return false;
     weft__port *mine = atomic_load_explicit(&m->io_port, memory_order_relaxed);
     weft__port *pt;
-    for (uint32_t i = 0; (pt = ops->port_at(i)); i++)
+    for (uint32_t i = 0; (pt = weft__io_backend->port_at(i)); i++)
         if (pt != mine && poll_port(pt))
             return true;
     return false;
@@ -326,10 +270,10 @@ static bool fetch_others(weft__carrier *m)
 
 static void kick(weft__carrier *m)
 {
-    weft__port *pt = ops ? atomic_load_explicit(&m->io_port,
+    weft__port *pt = weft__io_backend ? atomic_load_explicit(&m->io_port,
                                                 memory_order_acquire) : NULL;
     if (pt)
-        ops->kick(pt);
+        weft__io_backend->kick(pt);
 }
 
 void weft__kick_eventfd(int fd)

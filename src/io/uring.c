@@ -214,7 +214,7 @@ static int probe(void)
     return err;
 }
 
-static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
+static void prep_op(struct io_uring_sqe *sqe, const weft__io_req *op,
                     bool nowait);
 
 /* Whether entries made non-blocking complete during their submission, as
@@ -230,9 +230,9 @@ static bool probe_nowait(void)
     bool ok = false;
     if (!weft__ring_init(4, &ring, 0)) {
         char b;
-        weft__ring_op read = {.kind = WEFT__ROP_READ, .fd = sv[0], .buf = &b,
+        weft__io_req read = {.kind = WEFT__REQ_READ, .fd = sv[0], .buf = &b,
                               .n = 1, .off = -1};
-        weft__ring_op recv = {.kind = WEFT__ROP_RECV, .fd = sv[0], .buf = &b,
+        weft__io_req recv = {.kind = WEFT__REQ_RECV, .fd = sv[0], .buf = &b,
                               .n = 1};
         prep_op(io_uring_get_sqe(&ring), &read, true);
         prep_op(io_uring_get_sqe(&ring), &recv, true);
@@ -474,35 +474,35 @@ static unsigned clamp_len(size_t n)
 /* nowait: the entry must complete at once, with EAGAIN if it cannot.
  * For sockets and pipes the file's O_NONBLOCK does not say so: io_uring
  * would wait for readiness, since those files can be polled. */
-static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
+static void prep_op(struct io_uring_sqe *sqe, const weft__io_req *op,
                     bool nowait)
 {
     unsigned n = clamp_len(op->n);
     switch (op->kind) {
-    case WEFT__ROP_READ:
+    case WEFT__REQ_READ:
         io_uring_prep_read(sqe, op->fd, op->buf, n, (uint64_t)op->off);
         break;
-    case WEFT__ROP_WRITE:
+    case WEFT__REQ_WRITE:
         io_uring_prep_write(sqe, op->fd, op->buf, n, (uint64_t)op->off);
         break;
-    case WEFT__ROP_READV:
+    case WEFT__REQ_READV:
         io_uring_prep_readv(sqe, op->fd, op->iov, (unsigned)op->iovcnt,
                             (uint64_t)op->off);
         break;
-    case WEFT__ROP_WRITEV:
+    case WEFT__REQ_WRITEV:
         io_uring_prep_writev(sqe, op->fd, op->iov, (unsigned)op->iovcnt,
                              (uint64_t)op->off);
         break;
-    case WEFT__ROP_RECV:
+    case WEFT__REQ_RECV:
         io_uring_prep_recv(sqe, op->fd, op->buf, n, op->flags | MSG_DONTWAIT);
         break;
-    case WEFT__ROP_SEND:
+    case WEFT__REQ_SEND:
         io_uring_prep_send(sqe, op->fd, op->buf, n, op->flags | MSG_DONTWAIT);
         break;
     default:
         io_uring_prep_fsync(sqe, op->fd, 0);
     }
-    if (nowait && op->kind != WEFT__ROP_RECV && op->kind != WEFT__ROP_SEND)
+    if (nowait && op->kind != WEFT__REQ_RECV && op->kind != WEFT__REQ_SEND)
         sqe->rw_flags = RWF_NOWAIT;
 }
 
@@ -510,7 +510,7 @@ static void prep_op(struct io_uring_sqe *sqe, const weft__ring_op *op,
  * unless deferred. Once queued, op completes: an entry the kernel refused
  * to take now stays queued, counted as deferred (submit_locked), for the
  * next fetch. 0, or EAGAIN: no free entry. */
-static int queue_op(uport *u, const weft__ring_op *op, op_rec *rec,
+static int queue_op(uport *u, const weft__io_req *op, op_rec *rec,
                     bool defer)
 {
     struct io_uring_sqe *sqe = get_sqe(u);
@@ -528,7 +528,7 @@ static int queue_op(uport *u, const weft__ring_op *op, op_rec *rec,
     return 0;
 }
 
-static long ur_ring_op(weft__port *pt, const weft__ring_op *op, bool defer,
+static long ur_req(weft__port *pt, const weft__io_req *op, bool defer,
                        bool *queued)
 {
     uport *u = (uport *)pt;
@@ -580,7 +580,15 @@ static bool ur_deferred(weft__port *pt)
                                 memory_order_relaxed) != 0;
 }
 
-const weft__poller_ops weft__uring_ops = {
+static const weft__backend_ring ur_ring = {
+    .req = ur_req,
+    .batches = ur_batches,
+    .deferred = ur_deferred,
+    .submit_deferred = ur_submit_deferred,
+    .batch_counts = ur_batch_counts,
+};
+
+const weft__backend weft__uring_backend = {
     .name = "uring",
     .init = ur_init,
     .fini = ur_fini,
@@ -593,9 +601,5 @@ const weft__poller_ops weft__uring_ops = {
     .fetch = ur_fetch,
     .dispatch = ur_dispatch,
     .kick = ur_kick,
-    .ring_op = ur_ring_op,
-    .batches = ur_batches,
-    .deferred = ur_deferred,
-    .submit_deferred = ur_submit_deferred,
-    .batch_counts = ur_batch_counts,
+    .ring = &ur_ring,
 };

@@ -1,5 +1,5 @@
 /*
- * ops.c — weft_read, weft_write and the other blocking I/O calls.
+ * rw.c — weft_read, weft_write and the other blocking I/O calls.
  *
  * Each call is one attempt function (the libc call, which cannot block on
  * an fd weft made non-blocking) driven by run_io:
@@ -37,7 +37,7 @@ struct rw {
     socklen_t *addrlen;
     socklen_t tolen;
     struct msghdr *msg;
-    int kind;          /* its ring twin (WEFT__ROP_*) */
+    int kind;          /* its ring twin (WEFT__REQ_*) */
 };
 
 static int64_t timeout_for(const weft__fd *f, short ev)
@@ -106,8 +106,8 @@ static ssize_t stdio_io(weft__fd *f, short ev, attempt_fn attempt, void *ctx)
  * (weft__io_transfer), else the system call itself. */
 static ssize_t attempt_nb(attempt_fn attempt, struct rw *a)
 {
-    if (a->kind != WEFT__ROP_NONE) {
-        weft__ring_op op = {.kind = a->kind, .fd = a->fd, .buf = a->buf,
+    if (a->kind != WEFT__REQ_NONE) {
+        weft__io_req op = {.kind = a->kind, .fd = a->fd, .buf = a->buf,
                             .n = a->n, .off = -1, .iov = a->iov,
                             .iovcnt = a->iovcnt, .flags = a->flags};
         bool done;
@@ -122,34 +122,37 @@ static ssize_t attempt_nb(attempt_fn attempt, struct rw *a)
     return attempt(a);
 }
 
-/* want: for a plain read of a stream, the bytes asked for (else 0). A
- * read that gets fewer has drained the stream, and the next one waits for
- * an input edge before it tries (fd.c: drained), saving the system call
- * that would only say EAGAIN. */
-static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
-                      size_t want)
+/* The calling virtual thread if it may park in I/O (g from weft__g),
+ * else NULL: see weft__io_g. */
+static weft_thread *parking(weft_thread *g)
 {
-    if (!weft__io_g())
-        return os_io(fd, ev, attempt, ctx);
-    weft__fd *f = weft__fd_get(fd);
-    if (!f) /* no memory for its record (the call would block the
-             * carrier), or the kernel reports what is wrong with fd */
-        return WEFT_ERRNO == ENOMEM ? -1 : attempt(ctx);
-    uint32_t fl = fd_flags(f);
-    if (fl & WEFT__FD_NB_USER)
-        return attempt(ctx);
-    if (fl & WEFT__FD_STDIO)
-        return stdio_io(f, ev, attempt, ctx);
-    if (fl & WEFT__FD_FILE) {
-        weft__blocking_enter();
-        ssize_t r = attempt(ctx);
-        weft__blocking_leave();
-        return r;
-    }
+    return g && likely(!g->plocks) ? g : NULL;
+}
+
+/* A non-blocking stream or socket on a virtual thread: attempts, and
+ * parks for the fd's next edge after each EAGAIN. want: for a plain read
+ * of a stream, the bytes asked for (else 0). A read that gets fewer has
+ * drained the stream, and the next one waits for an input edge before it
+ * tries (fd.c: drained), saving the system call that would only say
+ * EAGAIN.
+ *
+ * One read may park twice: once in the carrier's batch (attempt_nb),
+ * whose answer is known only after the batch's submission, and then, if
+ * that answer was EAGAIN, for the fd's next edge. The two cannot be one
+ * park: a ring entry that waited for readiness itself would hold the
+ * caller's buffer in the kernel and park the thread uninterruptibly
+ * until data came (no SO_RCVTIMEO, no cancellation), and whether the
+ * socket is empty is unknown before the attempt. An edge that came while
+ * the batch was submitted is latched in the record (fd.c: ready), so the
+ * second park then returns at once. A drained stream skips the attempt
+ * (wait_first) and parks only once. */
+static ssize_t stream_io(weft__fd *f, short ev, attempt_fn attempt,
+                         struct rw *ctx, size_t want)
+{
     int saved = WEFT_ERRNO;
     int64_t deadline = -1;
     bool timed = false;
-    if (!(fl & WEFT__FD_STREAM))
+    if (!(fd_flags(f) & WEFT__FD_STREAM))
         want = 0;
     bool wait_first = want &&
                       atomic_load_explicit(&f->drained, memory_order_relaxed);
@@ -174,6 +177,41 @@ static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
             return -1;
         }
     }
+}
+
+/* The call on fd by g (NULL: an OS thread, or a thread that must not
+ * park), f being fd's record as weft__fd_get gave it (NULL, errno set:
+ * none could be had; ignored when g is NULL). Decides, once, how the
+ * call is made: see the top of this file. */
+static ssize_t run_io_at(weft_thread *g, weft__fd *f, int fd, short ev,
+                         attempt_fn attempt, struct rw *ctx, size_t want)
+{
+    if (!g)
+        return os_io(fd, ev, attempt, ctx);
+    if (!f) /* no memory for its record (the call would block the
+             * carrier), or the kernel reports what is wrong with fd */
+        return WEFT_ERRNO == ENOMEM ? -1 : attempt(ctx);
+    uint32_t fl = fd_flags(f);
+    if (fl & WEFT__FD_NB_USER)
+        return attempt(ctx);
+    if (fl & WEFT__FD_STDIO)
+        return stdio_io(f, ev, attempt, ctx);
+    if (fl & WEFT__FD_FILE) {
+        weft__blocking_enter();
+        ssize_t r = attempt(ctx);
+        weft__blocking_leave();
+        return r;
+    }
+    return stream_io(f, ev, attempt, ctx, want);
+}
+
+/* run_io_at for the calling thread, looking up fd's record. */
+static ssize_t run_io(int fd, short ev, attempt_fn attempt, struct rw *ctx,
+                      size_t want)
+{
+    weft_thread *g = weft__io_g();
+    return run_io_at(g, g ? weft__fd_get(fd) : NULL, fd, ev, attempt, ctx,
+                     want);
 }
 
 /* Whether a short transfer on fd should be continued, as a blocking call
@@ -245,17 +283,16 @@ static ssize_t try_recvmsg(void *c)
     return weft__real(recvmsg)(a->fd, a->msg, a->flags);
 }
 
-/* A regular file under io_uring: the read or write goes to the ring. */
-static bool file_via_ring(int fd, int kind, void *buf, size_t n, off_t off,
-                          ssize_t *out)
+/* A regular file (f, on a thread that may park) under io_uring: the
+ * operation goes to the ring. False when f is no file or the backend has
+ * no ring; else true, *out getting the call's result (-1, errno set). */
+static bool file_via_ring(const weft__fd *f, int kind, void *buf, size_t n,
+                          off_t off, ssize_t *out)
 {
-    if (!weft__io_g())
-        return false;
-    weft__fd *f = weft__fd_get(fd);
     if (!f || !(fd_flags(f) & WEFT__FD_FILE))
         return false;
     bool done;
-    weft__ring_op op = {.kind = kind, .fd = fd, .buf = buf, .n = n,
+    weft__io_req op = {.kind = kind, .fd = f->fd, .buf = buf, .n = n,
                         .off = off};
     long r = weft__io_file_op(&op, &done);
     if (!done)
@@ -268,15 +305,31 @@ static bool file_via_ring(int fd, int kind, void *buf, size_t n, off_t off,
     return true;
 }
 
+/* The record of fd for a call by g (see run_io_at), or NULL. */
+static weft__fd *record(weft_thread *g, int fd)
+{
+    return g ? weft__fd_get(fd) : NULL;
+}
+
+/* weft_read for g, the caller as weft__g gave it (the read hook has it
+ * already): the thread and fd's record are looked up once, and a file
+ * goes to the ring or is read marked as blocking, a stream parks. */
+ssize_t weft__read(weft_thread *g, int fd, void *buf, size_t n)
+{
+    weft__real_ready();
+    g = parking(g);
+    weft__fd *f = record(g, fd);
+    ssize_t r;
+    if (file_via_ring(f, WEFT__REQ_READ, buf, n, -1, &r))
+        return r;
+    return run_io_at(g, f, fd, POLLIN, try_read,
+                     &(struct rw){.fd = fd, .buf = buf, .n = n,
+                                  .kind = WEFT__REQ_READ}, n);
+}
+
 ssize_t weft_read(int fd, void *buf, size_t n)
 {
-    ssize_t r;
-    weft__real_ready();
-    if (file_via_ring(fd, WEFT__ROP_READ, buf, n, -1, &r))
-        return r;
-    return run_io(fd, POLLIN, try_read,
-                  &(struct rw){.fd = fd, .buf = buf, .n = n,
-                               .kind = WEFT__ROP_READ}, n);
+    return weft__read(weft__g(), fd, buf, n);
 }
 
 ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
@@ -284,7 +337,7 @@ ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt)
     weft__real_ready();
     return run_io(fd, POLLIN, try_readv,
                   &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
-                               .kind = WEFT__ROP_READV}, 0);
+                               .kind = WEFT__REQ_READV}, 0);
 }
 
 /* Whether weft must do MSG_WAITALL itself: the kernel does it only on a
@@ -357,14 +410,14 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
                    .addr = from, .addrlen = fromlen};
     /* The ring's recv has no address, and its MSG_WAITALL retries. */
     if (!from && !(flags & MSG_WAITALL))
-        a.kind = WEFT__ROP_RECV;
+        a.kind = WEFT__REQ_RECV;
     if (flags & MSG_DONTWAIT)
         return try_recvfrom(&a);
     if (!gathers(fd, flags))
         return run_io(fd, POLLIN, try_recvfrom, &a, flags ? 0 : n);
     a.flags &= ~MSG_WAITALL;
     if (!from)
-        a.kind = WEFT__ROP_RECV;
+        a.kind = WEFT__REQ_RECV;
     return flags & MSG_PEEK ? peek_all(fd, &a) : recv_all(fd, &a);
 }
 
@@ -405,11 +458,11 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
         WEFT_ERRNO = EINVAL;
         return -1;
     }
-    if (file_via_ring(fd, WEFT__ROP_READ, buf, n, off, &r))
+    weft__fd *f = record(weft__io_g(), fd);
+    if (file_via_ring(f, WEFT__REQ_READ, buf, n, off, &r))
         return r;
-    if (weft__io_g() && weft__fd_get(fd) &&
-        (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__ROP_READ, fd, buf, n, off);
+    if (f && (fd_flags(f) & WEFT__FD_FILE))
+        return weft__file_offload(WEFT__REQ_READ, fd, buf, n, off);
     return weft__real(pread)(fd, buf, n, off);
 }
 
@@ -467,11 +520,12 @@ ssize_t weft_write(int fd, const void *buf, size_t n)
 {
     ssize_t r;
     weft__real_ready();
-    if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, -1, &r))
+    if (file_via_ring(record(weft__io_g(), fd), WEFT__REQ_WRITE, (void *)buf,
+                      n, -1, &r))
         return r;
     return write_fully(fd, try_write,
                        &(struct rw){.fd = fd, .buf = (void *)buf, .n = n,
-                                    .kind = WEFT__ROP_WRITE});
+                                    .kind = WEFT__REQ_WRITE});
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
@@ -480,7 +534,7 @@ ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
     weft__real_ready();
     struct rw a = {.fd = fd, .buf = (void *)buf, .n = n, .flags = flags,
                    .addr = (struct sockaddr *)to, .tolen = tolen,
-                   .kind = to ? WEFT__ROP_NONE : WEFT__ROP_SEND};
+                   .kind = to ? WEFT__REQ_NONE : WEFT__REQ_SEND};
     if (flags & MSG_DONTWAIT)
         return try_sendto(&a);
     return write_fully(fd, try_sendto, &a);
@@ -503,7 +557,7 @@ ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt)
     weft__real_ready();
     ssize_t r = run_io(fd, POLLOUT, try_writev,
                        &(struct rw){.fd = fd, .iov = iov, .iovcnt = iovcnt,
-                                    .kind = WEFT__ROP_WRITEV}, 0);
+                                    .kind = WEFT__REQ_WRITEV}, 0);
     if (r <= 0 || iovcnt <= 0 || (size_t)r >= iov_total(iov, iovcnt) ||
         !continues(fd))
         return r;
@@ -533,11 +587,11 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
         WEFT_ERRNO = EINVAL;
         return -1;
     }
-    if (file_via_ring(fd, WEFT__ROP_WRITE, (void *)buf, n, off, &r))
+    weft__fd *f = record(weft__io_g(), fd);
+    if (file_via_ring(f, WEFT__REQ_WRITE, (void *)buf, n, off, &r))
         return r;
-    if (weft__io_g() && weft__fd_get(fd) &&
-        (fd_flags(weft__fd_peek(fd)) & WEFT__FD_FILE))
-        return weft__file_offload(WEFT__ROP_WRITE, fd, (void *)buf, n, off);
+    if (f && (fd_flags(f) & WEFT__FD_FILE))
+        return weft__file_offload(WEFT__REQ_WRITE, fd, (void *)buf, n, off);
     return weft__real(pwrite)(fd, buf, n, off);
 }
 
@@ -545,9 +599,10 @@ int weft_fsync(int fd)
 {
     ssize_t r;
     weft__real_ready();
-    if (file_via_ring(fd, WEFT__ROP_FSYNC, NULL, 0, 0, &r))
+    weft__fd *f = record(weft__io_g(), fd);
+    if (file_via_ring(f, WEFT__REQ_FSYNC, NULL, 0, 0, &r))
         return (int)r;
-    if (weft__io_g() && weft__fd_get(fd))
-        return (int)weft__file_offload(WEFT__ROP_FSYNC, fd, NULL, 0, 0);
+    if (f)
+        return (int)weft__file_offload(WEFT__REQ_FSYNC, fd, NULL, 0, 0);
     return weft__real(fsync)(fd);
 }

@@ -201,12 +201,12 @@ static weft__port *wait_in_port(weft__carrier *m, int64_t until,
 static void dispatch(weft__port *pt)
 {
     weft__carrier *m = weft__m();
-    bool batch = m && m->firing_timers;
+    bool batch = m && m->wake_fifo;
     if (m) /* a batch of wake-ups goes to the back, in order */
-        m->firing_timers = true;
+        m->wake_fifo = true;
     weft__io_backend->dispatch(pt);
     if (m)
-        m->firing_timers = batch;
+        m->wake_fifo = batch;
     disown(pt);
 }
 

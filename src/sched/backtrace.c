@@ -32,7 +32,9 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/stack.h"
+#include "sched/thread.h"
 #include "sched/backtrace.h"
 
 /* Reads one word at addr without faulting; false if it is not mapped. */

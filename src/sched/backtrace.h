@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "sched/sched.h"
+#include "sched/thread.h"
 
 #define WEFT__BT_MAX 32
 

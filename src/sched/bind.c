@@ -25,7 +25,7 @@
  *     threads between P's and carriers (stealing, hand-offs, retiring a
  *     P) can move it. The one exception is the monitor's release, below.
  *   - m->nbound counts the threads bound to m; a carrier with bound
- *     threads never ends (carrier.c).
+ *     threads never ends (loop.c).
  *
  * A bound thread's carrier may hold no P when the thread is woken (it went
  * idle and gave its P up). It wakes, takes an idle P if there is one, and
@@ -43,7 +43,11 @@
  */
 #include <errno.h>
 
-#include "sched/sched.h"
+#include "sched/bind.h"
+#include "sched/carrier.h"
+#include "sched/proc.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
 
 /* Runs on: g itself, on carrier m. */
 void weft__bind(weft_thread *g, weft__carrier *m)
@@ -85,7 +89,7 @@ void weft__bound_resumed(weft_thread *g, weft__carrier *now_on)
 }
 
 /* Runs on: any thread. Queues a runnable bound thread for its carrier and
- * wakes the carrier if it idles. The idler's side is in carrier.c (idle):
+ * wakes the carrier if it idles. The idler's side is in idle.c (weft__carrier_idle):
  * it sets m->idling, then looks at nready_bound; here the thread is
  * published, then m->idling is read (both seq_cst), so one of the two
  * sees the other. */

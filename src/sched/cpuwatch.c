@@ -22,7 +22,8 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/monitor.h"
 #include "sched/sched.h"
 
 /* Runs on: the monitor. m's OS thread's CPU time in ns, -1 if unknown.

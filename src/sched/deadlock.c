@@ -19,7 +19,13 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/offload.h"
+#include "sched/scope.h"
+#include "sched/stack.h"
+#include "sched/thread.h"
+#include "sched/timer.h"
 #include "sched/sched.h"
 #include "base/real.h"
 

@@ -15,7 +15,13 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/dump.h"
+#include "sched/monitor.h"
+#include "sched/park.h"
+#include "sched/proc.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
 #include "sched/backtrace.h"
 #include "sched/sched.h"
 

@@ -19,7 +19,7 @@
 #include "base/fault.h"
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/dump.h"
 #include "sched/sched.h"
 
 static struct {

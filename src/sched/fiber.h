@@ -111,7 +111,7 @@ static inline void weft__fiber_stack_fresh(void *lo, size_t size)
 }
 
 /* Whether a stack still needs its TSan fiber (never without TSan).
- * Creating one costs TSan milliseconds: carrier.c makes it in the
+ * Creating one costs TSan milliseconds: loop.c makes it in the
  * scheduler loop, where it counts as no thread's running time. */
 static inline bool weft__fiber_missing(const void *f)
 {

@@ -59,7 +59,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "sched/sched.h"
+#include "sched/thread.h"
 
 #define CHUNK_BITS 16
 #define CHUNK_SIZE (1u << CHUNK_BITS)

@@ -18,7 +18,8 @@
 #include <string.h>
 
 #include "base/fault.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/thread.h"
 
 struct weft_local {
     uint32_t index;

@@ -3,7 +3,7 @@
  * holding up the other virtual threads, by handing its work to a spare.
  *
  * Detection. Each P's owner bumps p->stamp whenever it starts running a
- * thread (carrier.c). Every tick (TICK_NS while any P is busy) the monitor
+ * thread (switch.c, loop.c). Every tick (TICK_NS while any P is busy) the monitor
  * reads the stamps. A stamp with WEFT__STAMP_IN_G that has not changed
  * for hog_ns — or for BLOCKING_NS when WEFT__STAMP_BLOCKING says the
  * carrier is inside a marked blocking call — means one thread has held
@@ -110,7 +110,13 @@
 #include "base/futex.h"
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/bind.h"
+#include "sched/carrier.h"
+#include "sched/monitor.h"
+#include "sched/offload.h"
+#include "sched/proc.h"
+#include "sched/thread.h"
+#include "sched/timer.h"
 #include "sched/runq.h"
 #include "sched/trace.h"
 

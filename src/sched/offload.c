@@ -34,7 +34,9 @@
 #include <time.h>
 
 #include "base/fault.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/offload.h"
+#include "sched/park.h"
 #include "base/real.h"
 
 #define DEFAULT_MAX 64u

@@ -18,7 +18,7 @@
  * goes back to the handler installed before the runtime's.
  *
  * An overflow that faults nothing (it wrote into a neighbour's slab slot)
- * is caught instead by the canary at its next switch (carrier.c).
+ * is caught instead by the canary at its next switch (switch.c).
  *
  * Rejected: telling an overflow by the fault address alone. A frame that
  * jumps the guard faults far below it, and a slab stack's overflow faults
@@ -36,7 +36,10 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/scope.h"
+#include "sched/stack.h"
+#include "sched/thread.h"
 #include "sched/backtrace.h"
 #include "sched/sched.h"
 

@@ -50,7 +50,12 @@
 
 #include "base/fence.h"
 #include "base/futex.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/monitor.h"
+#include "sched/park.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
+#include "sched/timer.h"
 
 #define CLAIMED 1u
 #define INTERRUPTIBLE 2u

@@ -19,15 +19,15 @@
  */
 #include <string.h>
 
+#include "sched/carrier.h"
 #include "sched/runq.h"
-
 
 void weft__proc_init(weft__proc *p, uint32_t id)
 {
     memset(p, 0, sizeof *p);
     p->id = id;
     p->rand = 0x9E3779B97F4A7C15ull * (id + 1);
-    p->fairness = 61;
+    p->fairness = WEFT__GLOBAL_FAIRNESS;
     atomic_init(&p->timer_next, INT64_MAX);
 }
 
@@ -40,7 +40,7 @@ void weft__globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
     else
         weft__S.gq_head = first;
     weft__S.gq_tail = last;
-    /* seq_cst: pairs with an idling carrier's re-check (carrier.c). */
+    /* seq_cst: pairs with an idling carrier's re-check (idle.c). */
     atomic_fetch_add_explicit(&weft__S.gq_size, n, memory_order_seq_cst);
     weft__spin_unlock(&weft__S.lock);
 }
@@ -85,7 +85,7 @@ bool weft__runq_empty(weft__proc *p)
 }
 
 /* Takes half of victim's ring (WEFT__RUNQ_BATCH at most) into batch.
- * Returns how many. (Its runnext is stolen only by carrier.c's
+ * Returns how many. (Its runnext is stolen only by loop.c's
  * steal_runnext, after a delay.) */
 static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
 {

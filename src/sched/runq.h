@@ -5,7 +5,8 @@
 #ifndef WEFT_SCHED_RUNQ_H
 #define WEFT_SCHED_RUNQ_H
 
-#include "sched/sched.h"
+#include "sched/proc.h"
+#include "sched/thread.h"
 
 #define WEFT__RUNQ_MASK (WEFT__RUNQ_SIZE - 1)
 _Static_assert((WEFT__RUNQ_SIZE & WEFT__RUNQ_MASK) == 0,

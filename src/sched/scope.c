@@ -27,7 +27,12 @@
 #include <stdlib.h>
 
 #include "base/fault.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
+#include "sched/timer.h"
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
 {

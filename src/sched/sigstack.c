@@ -36,7 +36,8 @@
 #include "base/fault.h"
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/stack.h"
 #include "sched/sched.h"
 
 #define HOOK __attribute__((visibility("default")))

@@ -57,7 +57,9 @@
 
 #include "base/fault.h"
 #include "sched/fiber.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/proc.h"
+#include "sched/stack.h"
 
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
@@ -109,7 +111,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
     s->map = map;
     s->map_size = map_size;
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
-    /* s->tsan_fiber: made when a thread first runs on s (carrier.c),
+    /* s->tsan_fiber: made when a thread first runs on s (loop.c),
      * not here, where a slab's thousands of stacks are described under
      * the pool's lock. */
     return s;

@@ -30,7 +30,9 @@
 
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/stack.h"
+#include "sched/thread.h"
 #include "sched/sched.h"
 
 #define DEFAULT_MAX_MAP_COUNT 65530

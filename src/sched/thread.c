@@ -51,7 +51,14 @@
 #include "base/fault.h"
 #include "base/futex.h"
 #include "sched/fiber.h"
-#include "sched/sched.h"
+#include "sched/bind.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
+#include "sched/proc.h"
+#include "sched/scope.h"
+#include "sched/stack.h"
+#include "sched/thread.h"
 #include "sched/trace.h"
 
 #define MIN_STACK (16u * 1024)
@@ -282,7 +289,7 @@ static void set_name(weft_thread *g, const char *name)
 
 /* Runs on: the spawner; p is its carrier's P, or NULL. Gives g a stack
  * and the context that starts it there (a new stack's TSan fiber is made
- * at its first run: carrier.c). False: no stack could be had. The stack
+ * at its first run: loop.c). False: no stack could be had. The stack
  * is published last (a dump walks a queued thread's stack from its
  * context: backtrace.c). */
 static bool give_stack(weft__proc *p, weft_thread *g)

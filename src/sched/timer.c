@@ -11,7 +11,7 @@
  *
  * States (weft__timer.state):
  *   IDLE    in no heap; its owner may arm or free it
- *   ARMED   in t->heap's heap (heap lock guards heap_index and when)
+ *   ARMED   in t->p's heap (heap lock guards heap_index and when)
  *   FIRING  popped by a carrier that is running fn outside the lock, for
  *           a sync timer; disarm waits for it to go back to IDLE. A wait
  *           timer is not sync: the thread it wakes may run on another
@@ -35,7 +35,12 @@
 
 #include "base/fault.h"
 #include "base/real.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/park.h"
+#include "sched/proc.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
+#include "sched/timer.h"
 
 int64_t weft_now(void)
 {
@@ -94,7 +99,7 @@ static void heap_remove(weft__proc *p, uint32_t i)
 static void update_next(weft__proc *p)
 {
     int64_t next = p->ntimers ? p->timers[0]->when : INT64_MAX;
-    /* seq_cst: read by an idling timer waiter (carrier.c). */
+    /* seq_cst: read by an idling timer waiter (idle.c). */
     atomic_store_explicit(&p->timer_next, next, memory_order_seq_cst);
 }
 
@@ -122,7 +127,7 @@ int weft__timer_arm(weft__timer *t, int64_t when)
         return ENOMEM;
     }
     t->when = t->due = when;
-    t->heap = p;
+    t->p = p;
     p->timers[p->ntimers] = t;
     t->heap_index = p->ntimers++;
     sift_up(p, t->heap_index);
@@ -152,7 +157,7 @@ void weft__timer_disarm(weft__timer *t)
                 sched_yield(); /* the firing carrier may be preempted */
             continue;
         }
-        weft__proc *p = t->heap;
+        weft__proc *p = t->p;
         weft__spin_lock(&p->timer_lock);
         if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
             WEFT__TIMER_ARMED) {
@@ -175,7 +180,7 @@ int weft__timer_reset(weft__timer *t, int64_t when)
 {
     if (atomic_load_explicit(&t->state, memory_order_acquire) ==
         WEFT__TIMER_ARMED) {
-        weft__proc *p = t->heap;
+        weft__proc *p = t->p;
         weft__spin_lock(&p->timer_lock);
         bool later = atomic_load_explicit(&t->state, memory_order_relaxed) ==
                          WEFT__TIMER_ARMED &&

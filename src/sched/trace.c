@@ -42,7 +42,11 @@
 #include "base/futex.h"
 #include "base/real.h"
 #include "sched/poll.h"
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/dump.h"
+#include "sched/park.h"
+#include "sched/proc.h"
+#include "sched/thread.h"
 #include "sched/backtrace.h"
 #include "sched/trace.h"
 

@@ -12,7 +12,9 @@
 
 #include <stdbool.h>
 
-#include "sched/sched.h"
+#include "sched/carrier.h"
+#include "sched/proc.h"
+#include "sched/thread.h"
 
 #ifdef WEFT_NO_TRACE
 #define WEFT__TRACE(call) ((void)0)

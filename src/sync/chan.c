@@ -26,6 +26,10 @@
 
 #include "base/fault.h"
 #include "sync/chan.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
+#include "sched/thread.h"
 
 #define MAX_ELEM 65536u
 #define MAX_CAP (1u << 30)

@@ -13,6 +13,8 @@
 
 #include "sync/mutex.h"
 #include "sync/waitq.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
 
 struct cond {
     weft__spinlock lock;

@@ -28,6 +28,9 @@
 
 #include "sync/mutex.h"
 #include "sync/waitq.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
 
 struct mutex {
     _Atomic uint32_t state;

@@ -29,6 +29,10 @@
 #include <time.h>
 
 #include "sync/chan.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
+#include "sched/scope.h"
+#include "sched/thread.h"
 
 #define MAX_CASES 1024
 

@@ -14,6 +14,10 @@
 #include <errno.h>
 
 #include "sync/waitq.h"
+#include "sched/carrier.h"
+#include "sched/deadlock.h"
+#include "sched/park.h"
+#include "sched/thread.h"
 
 struct sem {
     _Atomic int64_t count;

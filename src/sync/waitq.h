@@ -9,7 +9,7 @@
 #ifndef WEFT_SYNC_WAITQ_H
 #define WEFT_SYNC_WAITQ_H
 
-#include "sched/sched.h"
+#include "sched/park.h"
 
 /* Holds: the queue's lock. */
 static inline weft__list *weft__q(weft__list *head)

@@ -1,0 +1,54 @@
+/*
+ * scope.h — structured concurrency's scopes (scope.c): each thread's root
+ * scope (its nursery) and the scopes it opens inside it.
+ *
+ * Invariants. A scope belongs to its owner thread; the fields marked
+ * "under lock" are written under s->lock (level 1 of the lock order,
+ * ancestor before descendant), those marked "owner only" by the owner
+ * without it, and live and done are the lock-free paths of finishing
+ * children (see the fields).
+ */
+#ifndef WEFT_SCHED_SCOPE_H
+#define WEFT_SCHED_SCOPE_H
+
+#include "base/compiler.h"
+#include "base/list.h"
+#include "base/spinlock.h"
+#include "sched/park.h"
+
+typedef struct weft__timer weft__timer;
+
+struct weft_scope {
+    weft__spinlock lock;
+    _Atomic int reason;      /* 0, or ECANCELED / ETIMEDOUT once cancelled */
+    int first_error;         /* first failure of a child (reason instead,
+                                if s was cancelled before it); under lock */
+    /* Children not yet finished. Raised under lock by the owner's spawns;
+     * lowered by finishing children, without the lock unless it goes to
+     * 0: so once the owner sees 0 under the lock, no child touches the
+     * scope again (scope.c). */
+    _Atomic uint32_t live;
+    /* Detached children that finished, pushed by themselves (lock-free,
+     * linked through weft_thread.next), unlinked and freed by the owner. */
+    weft_thread *_Atomic done;
+    weft__list children;     /* weft_thread.home_link; under lock */
+    weft_scope *outer;       /* enclosing scope of the same owner; NULL for
+                                a thread's root scope */
+    weft_scope *inner;       /* scope opened inside this one; under lock */
+    weft_thread *owner;
+    weft__waiter *closer;    /* owner waiting for live == 0; under lock */
+    weft__timer *deadline;   /* NULL until weft_scope_deadline */
+    weft__spinlock deadline_lock; /* serialises weft_scope_deadline */
+    bool used;               /* a child was ever spawned in it: owner only */
+    uint32_t spawns;         /* owner only, under lock */
+};
+
+void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
+void weft__scope_cancel_locked(weft_scope *s, int reason);
+void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
+void weft__scope_reap(weft_scope *s);
+void weft__scope_leave(weft_scope *s, uint32_t n);
+void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
+void weft__free_chain(weft_thread *chain);
+
+#endif

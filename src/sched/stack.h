@@ -1,0 +1,66 @@
+/*
+ * stack.h — virtual threads' stacks: the pools they come from (stack.c),
+ * why one could not be had (stackwhy.c), overflow detection (overflow.c)
+ * and each carrier's alternate signal stack (sigstack.c).
+ *
+ * Invariants. A stack belongs to one thread from its spawn until it is
+ * done, then to a pool: the P's cache (owner P only) or the shared pools
+ * (under their lock, level 5 of the lock order). Its fields are written
+ * by stack.c when it is made and never change while it is in use, so any
+ * carrier may read them (the overflow handler does, in a signal); only
+ * tsan_fiber is set later, by the scheduler loop (loop.c), before a thread
+ * first runs on the stack.
+ */
+#ifndef WEFT_SCHED_STACK_H
+#define WEFT_SCHED_STACK_H
+
+#include "base/compiler.h"
+
+typedef struct weft__proc weft__proc;
+typedef struct weft__carrier weft__carrier;
+typedef struct weft__stack weft__stack;
+
+/* Default stacks smaller than this are "compact": carved from guard-less
+ * slabs, several to a page, and checked by a canary (stack.c). */
+#define WEFT__COMPACT_LIMIT (16u * 1024)
+#define WEFT__COMPACT_MIN (2u * 1024)
+
+struct weft__stack {
+    size_t asked;           /* the size asked for (the pools' key) */
+    char *lo;               /* lowest usable byte */
+    size_t size;            /* usable bytes: asked, less a slab's canary */
+    char *map;              /* the guarded mapping, or NULL: slab stack */
+    size_t map_size;
+    weft__stack *next;      /* in a pool */
+    unsigned vg_id;         /* Valgrind stack id */
+    void *tsan_fiber;
+};
+
+weft__stack *weft__stack_get(weft__proc *p, size_t size); /* NULL: ENOMEM */
+void weft__stack_put(weft__proc *p, weft__stack *s);
+
+/* stackwhy.c: why a stack could not be had, in words on stderr. */
+long weft__max_map_count(void);
+bool weft__maps_exhausted(void);
+void weft__warn_no_guards(uint32_t budget);
+void weft__warn_no_stack(size_t size, int err);
+void weft__stackwhy_reset(void);
+
+bool weft__stack_canary_ok(const weft__stack *s);
+bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
+/* A fault this far below a stack is taken for its overflow (overflow.c):
+ * frames that jump a guard page by less are reported. */
+#define WEFT__OVERFLOW_REACH ((size_t)1 << 20)
+size_t weft__stack_reach(const weft__stack *s);
+void weft__stacks_free(weft__proc *p);
+void weft__stacks_teardown(void);
+void weft__stacks_init(void);
+void weft__stacks_trim(void);
+void weft__overflow_handler_install(void);
+void weft__overflow_handler_remove(void);
+_Noreturn void weft__canary_overwritten(weft__carrier *m, weft_thread *g);
+/* sigstack.c: each carrier's alternate signal stack. */
+bool weft__altstack_init(weft__carrier *m);
+void weft__altstack_fini(weft__carrier *m);
+
+#endif

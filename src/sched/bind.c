@@ -115,7 +115,7 @@ void weft__bound_ready(weft_thread *g)
         weft__carrier_wake(m);
 }
 
-/* Runs on: carrier m only, which saw nready_bound > 0 (sched.h:
+/* Runs on: carrier m only, which saw nready_bound > 0 (bind.h:
  * weft__bound_take). The oldest runnable thread bound to m, or NULL. */
 weft_thread *weft__bound_take_slow(weft__carrier *m)
 {

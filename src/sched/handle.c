@@ -42,7 +42,7 @@
  * in the call that joins or reaps it, never where its record is freed: a
  * spawner that frees its detached children by the thousand (B1) would
  * then take each record's first cache line back from the carrier that ran
- * it, for a locked instruction (~5% of B1's profile).
+ * it, for a locked instruction (bench/RESULTS.md: history notes).
  *
  * Lock order: a handle lock comes before every scope lock (sched.h), and
  * is never taken while a lock of a later level is held. A select takes

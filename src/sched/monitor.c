@@ -85,7 +85,7 @@
  * to its end (weft__monitor_run).
  *
  * Sleep. A tick that finds every P idle (after doing its work: a spare
- * to start, late timers) ends with the monitor asleep on M.word until a
+ * to start, late timers) ends with the monitor asleep on mon.word until a
  * carrier takes a P (weft__monitor_kick), or a tick past the next armed
  * timer's due time, if there is one. Nothing is lost meanwhile: with
  * every P idle no thread runs, so none can hog; the timer waiter watches
@@ -94,8 +94,8 @@
  * makes no wake-up at all (bench/idle_wakeups.c). The kick costs a carrier one
  * load while the monitor is awake, and a futex wake only when it sleeps;
  * it comes after the carrier's own wake-up, a system call already. The
- * Dekker pair: the monitor publishes M.sleeping, then re-reads npidle; a
- * carrier that takes a P lowers npidle, then reads M.sleeping (seq_cst).
+ * Dekker pair: the monitor publishes mon.sleeping, then re-reads npidle; a
+ * carrier that takes a P lowers npidle, then reads mon.sleeping (seq_cst).
  */
 #include <errno.h>
 #include <sched.h>
@@ -138,7 +138,7 @@ static struct {
                                    (NO_BASE: not yet read; -1: unknown), */
     bool *spared;               /* ... and whether it was judged preempted */
     _Atomic uint64_t preempted; /* stamps judged preempted, not stuck */
-} M;
+} mon;
 
 #define NO_BASE INT64_MIN
 
@@ -283,9 +283,9 @@ static void hand_off(weft__proc *p, uint64_t st, int64_t since)
     atomic_store_explicit(&p->stuck, true, memory_order_release);
     weft__spin_unlock(&weft__S.lock);
     WEFT__TRACE(weft__trace_handoff(p, m));
-    atomic_fetch_add_explicit(&M.handoffs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mon.handoffs, 1, memory_order_relaxed);
     if (st & WEFT__STAMP_BLOCKING)
-        atomic_fetch_add_explicit(&M.handoffs_blocking, 1,
+        atomic_fetch_add_explicit(&mon.handoffs_blocking, 1,
                                   memory_order_relaxed);
 }
 
@@ -318,14 +318,14 @@ static weft__carrier *holder(weft__proc *p)
 static bool held_long(weft__proc *p, uint32_t i, int64_t limit)
 {
     weft__carrier *m = holder(p);
-    if (!m || M.base_cpu[i] < 0 || weft__carrier_run_state(m) != 'R')
+    if (!m || mon.base_cpu[i] < 0 || weft__carrier_run_state(m) != 'R')
         return true;
     int64_t cpu = weft__carrier_cpu_ns(m);
-    if (cpu < 0 || cpu - M.base_cpu[i] >= limit / 4)
+    if (cpu < 0 || cpu - mon.base_cpu[i] >= limit / 4)
         return true;
-    if (!M.spared[i]) {
-        M.spared[i] = true;
-        atomic_fetch_add_explicit(&M.preempted, 1, memory_order_relaxed);
+    if (!mon.spared[i]) {
+        mon.spared[i] = true;
+        atomic_fetch_add_explicit(&mon.preempted, 1, memory_order_relaxed);
     }
     return false;
 }
@@ -341,29 +341,29 @@ static bool scan(int64_t now)
         uint64_t st = atomic_load_explicit(&p->stamp, memory_order_relaxed);
         if (st & WEFT__STAMP_IN_G)
             busy = true;
-        if (st != M.seen_stamp[i]) {
-            M.seen_stamp[i] = st;
-            M.seen_at[i] = now;
-            M.base_cpu[i] = NO_BASE;
-            M.spared[i] = false;
+        if (st != mon.seen_stamp[i]) {
+            mon.seen_stamp[i] = st;
+            mon.seen_at[i] = now;
+            mon.base_cpu[i] = NO_BASE;
+            mon.spared[i] = false;
             continue;
         }
         if (!(st & WEFT__STAMP_IN_G) ||
             atomic_load_explicit(&p->stuck, memory_order_relaxed))
             continue;
-        int64_t held = now - M.seen_at[i];
+        int64_t held = now - mon.seen_at[i];
         if (st & WEFT__STAMP_BLOCKING) {
             if (held >= BLOCKING_NS)
-                hand_off(p, st, M.seen_at[i]);
+                hand_off(p, st, mon.seen_at[i]);
             continue;
         }
-        if (M.base_cpu[i] == NO_BASE) {
+        if (mon.base_cpu[i] == NO_BASE) {
             weft__carrier *m = holder(p);
-            M.base_cpu[i] = m ? weft__carrier_cpu_ns(m) : -1;
+            mon.base_cpu[i] = m ? weft__carrier_cpu_ns(m) : -1;
         }
         int64_t limit = hog_limit();
         if (held >= limit && held_long(p, i, limit))
-            hand_off(p, st, M.seen_at[i]);
+            hand_off(p, st, mon.seen_at[i]);
     }
     return busy;
 }
@@ -453,13 +453,13 @@ static bool stopping(void)
  * backstop should it not (fire_late_timers). With none, no time-out. */
 static void sleep_until_kicked(void)
 {
-    uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
-    atomic_store_explicit(&M.sleeping, true, memory_order_seq_cst);
+    uint32_t w = atomic_load_explicit(&mon.word, memory_order_acquire);
+    atomic_store_explicit(&mon.sleeping, true, memory_order_seq_cst);
     if (all_idle() && !stopping()) {
         int64_t next = weft__timers_next();
-        weft__futex_wait(&M.word, w, next < 0 ? -1 : next + TICK_NS);
+        weft__futex_wait(&mon.word, w, next < 0 ? -1 : next + TICK_NS);
     }
-    atomic_store_explicit(&M.sleeping, false, memory_order_relaxed);
+    atomic_store_explicit(&mon.sleeping, false, memory_order_relaxed);
 }
 
 /* Runs on: weft_run's thread, carriers started, until the runtime stops. */
@@ -479,8 +479,8 @@ void weft__monitor_run(void)
             sleep_until_kicked();
             continue;
         }
-        uint32_t w = atomic_load_explicit(&M.word, memory_order_acquire);
-        weft__futex_wait(&M.word, w, now + TICK_NS);
+        uint32_t w = atomic_load_explicit(&mon.word, memory_order_acquire);
+        weft__futex_wait(&mon.word, w, now + TICK_NS);
     }
     restore_slice();
 }
@@ -488,13 +488,13 @@ void weft__monitor_run(void)
 /* Runs on: weft_run's thread, before the carriers start. */
 int weft__monitor_init(void)
 {
-    memset(&M, 0, sizeof M);
+    memset(&mon, 0, sizeof mon);
     atomic_store(&weft__S.tick_ns, weft_now());
-    M.seen_stamp = weft__calloc(weft__S.pcap, sizeof *M.seen_stamp);
-    M.seen_at = weft__calloc(weft__S.pcap, sizeof *M.seen_at);
-    M.base_cpu = weft__calloc(weft__S.pcap, sizeof *M.base_cpu);
-    M.spared = weft__calloc(weft__S.pcap, sizeof *M.spared);
-    return M.seen_stamp && M.seen_at && M.base_cpu && M.spared ? 0 : ENOMEM;
+    mon.seen_stamp = weft__calloc(weft__S.pcap, sizeof *mon.seen_stamp);
+    mon.seen_at = weft__calloc(weft__S.pcap, sizeof *mon.seen_at);
+    mon.base_cpu = weft__calloc(weft__S.pcap, sizeof *mon.base_cpu);
+    mon.spared = weft__calloc(weft__S.pcap, sizeof *mon.spared);
+    return mon.seen_stamp && mon.seen_at && mon.base_cpu && mon.spared ? 0 : ENOMEM;
 }
 
 /* Runs on: weft_run's thread, the carriers ended. */
@@ -502,21 +502,21 @@ void weft__monitor_fini(void)
 {
     for (uint32_t i = 0, n = atomic_load(&weft__S.ncarriers); i < n; i++)
         weft__carrier_stat_close(weft__S.carriers[i]);
-    free(M.seen_stamp);
-    free(M.seen_at);
-    free(M.base_cpu);
-    free(M.spared);
-    M.seen_stamp = NULL;
-    M.seen_at = NULL;
-    M.base_cpu = NULL;
-    M.spared = NULL;
+    free(mon.seen_stamp);
+    free(mon.seen_at);
+    free(mon.base_cpu);
+    free(mon.spared);
+    mon.seen_stamp = NULL;
+    mon.seen_at = NULL;
+    mon.base_cpu = NULL;
+    mon.spared = NULL;
 }
 
 /* Runs on: any thread. Runs a tick now. */
 void weft__monitor_poke(void)
 {
-    atomic_fetch_add_explicit(&M.word, 1, memory_order_release);
-    weft__futex_wake(&M.word, 1);
+    atomic_fetch_add_explicit(&mon.word, 1, memory_order_release);
+    weft__futex_wake(&mon.word, 1);
 }
 
 /* Runs on: a carrier that has just taken a P. The clock the monitor keeps
@@ -524,7 +524,7 @@ void weft__monitor_poke(void)
  * carrier's threads read it. */
 void weft__monitor_kick(void)
 {
-    if (!atomic_load_explicit(&M.sleeping, memory_order_seq_cst))
+    if (!atomic_load_explicit(&mon.sleeping, memory_order_seq_cst))
         return;
     atomic_store_explicit(&weft__S.tick_ns, weft_now(), memory_order_relaxed);
     weft__monitor_poke();
@@ -557,13 +557,13 @@ void weft__hog_seen(weft__carrier *m, weft_thread *g)
 void weft__hog_returned(weft__carrier *m)
 {
     m->hog = false;
-    weft__spin_lock(&M.hog_lock);
-    if (m->hog_ns > M.hog_ns) {
-        M.hog_ns = m->hog_ns;
-        M.hog_id = m->hog_id;
-        memcpy(M.hog_name, m->hog_name, sizeof M.hog_name);
+    weft__spin_lock(&mon.hog_lock);
+    if (m->hog_ns > mon.hog_ns) {
+        mon.hog_ns = m->hog_ns;
+        mon.hog_id = m->hog_id;
+        memcpy(mon.hog_name, m->hog_name, sizeof mon.hog_name);
     }
-    weft__spin_unlock(&M.hog_lock);
+    weft__spin_unlock(&mon.hog_lock);
 }
 
 /* Runs on: m's scheduler loop; m->p was marked stuck. Gives the P up: its
@@ -615,13 +615,13 @@ int weft_stats(weft_runtime_stats *out)
     out->carriers_running = weft__S.nprocs + out->stuck -
                             atomic_load(&weft__S.npidle);
     weft__spin_unlock(&weft__S.lock);
-    out->handoffs = atomic_load(&M.handoffs);
-    out->handoffs_blocking = atomic_load(&M.handoffs_blocking);
-    weft__spin_lock(&M.hog_lock);
-    out->longest_hog_ns = (unsigned long long)M.hog_ns;
-    out->longest_hog_id = M.hog_id;
-    memcpy(out->longest_hog_name, M.hog_name, sizeof M.hog_name);
-    weft__spin_unlock(&M.hog_lock);
+    out->handoffs = atomic_load(&mon.handoffs);
+    out->handoffs_blocking = atomic_load(&mon.handoffs_blocking);
+    weft__spin_lock(&mon.hog_lock);
+    out->longest_hog_ns = (unsigned long long)mon.hog_ns;
+    out->longest_hog_id = mon.hog_id;
+    memcpy(out->longest_hog_name, mon.hog_name, sizeof mon.hog_name);
+    weft__spin_unlock(&mon.hog_lock);
     weft__offload_counts(&out->offload_threads, &out->offload_busy);
     snprintf(out->io_backend, sizeof out->io_backend, "%s",
              weft__poll.name());
@@ -647,7 +647,7 @@ void weft__dump_monitor(int fd)
                 "holding pthread locks\n",
             (long long)(weft__S.hog_ns / 1000000), st.handoffs,
             st.handoffs_blocking,
-            (unsigned long long)atomic_load(&M.preempted), st.stuck,
+            (unsigned long long)atomic_load(&mon.preempted), st.stuck,
             st.carriers, st.carriers_idle, st.offload_threads,
             st.offload_busy, st.io_backend, st.io_waiting, st.io_batched,
             st.io_batch_submits, st.bound, st.unbound_resumes,

@@ -96,6 +96,10 @@
  * it comes after the carrier's own wake-up, a system call already. The
  * Dekker pair: the monitor publishes mon.sleeping, then re-reads npidle; a
  * carrier that takes a P lowers npidle, then reads mon.sleeping (seq_cst).
+ *
+ * Longer than our ~500-line aim: detection, hand-off, spare carriers and
+ * demotion all read and write the monitor's one state (mon) on its one
+ * thread; the stats and the dump section are the seam to cut along next.
  */
 #include <errno.h>
 #include <sched.h>

@@ -1,6 +1,11 @@
 /*
  * thread.c — virtual threads: spawn, run, finish, join, cancel.
  *
+ * Longer than our ~500-line aim: spawn, finish and join share the record
+ * free lists and the home-scope accounting (the static helpers of the
+ * records section), which would otherwise have to be exported from a
+ * header on the spawn path. Join is the seam to cut along next.
+ *
  * Life of a thread (weft_thread.state):
  *   NEW       spawned into its parent's innermost scope (its home): linked
  *             in home->children, counted in home->live, queued to run.

@@ -1,7 +1,8 @@
 /*
- * trace.h — scheduler traces (trace.c): WEFT_TRACE=path.json records
- * spawns, runs, parks with their reason, wake-ups, steals, hand-offs and
- * idle periods in the Chrome trace event format, one track per carrier.
+ * trace.h — scheduler traces (trace.c, trace_json.c): WEFT_TRACE=path.json
+ * records spawns, runs, parks with their reason, wake-ups, steals,
+ * hand-offs and idle periods in the Chrome trace event format, one track
+ * per carrier.
  *
  * Every event site is WEFT__TRACE(call): with tracing off it costs one
  * load and one branch the predictor always gets right; built with

@@ -11,8 +11,8 @@
 #define WEFT_FOREIGN_H
 
 /* Called by weft_run so that a program linked with libweft.a always gets
- * the I/O hooks (io.c), the lock hooks (locks.c) and the key hooks
- * (keys.c): see io.c. */
+ * the libc hooks (libc.c), the lock hooks (locks.c) and the key hooks
+ * (keys.c): see libc.c. */
 void weft__io_hooks_linked(void);
 void weft__locks_linked(void);
 void weft__keys_linked(void);

@@ -22,7 +22,7 @@
  *     (sched.h: weft__no_vthread), as do weft_run and a join of a thread
  *     that cannot finish here;
  *   - waking a virtual thread of the parent (an object shared with it)
- *     does nothing: it will never run here (carrier.c: weft__ready);
+ *     does nothing: it will never run here (ready.c: weft__ready);
  *   - when the virtual thread that forked returns, the child exits with
  *     its result, as a program returns from main (thread.c).
  * A fresh runtime in the child (new carriers, new rings) was rejected:

@@ -13,7 +13,7 @@
  * alike — block the carrier, marked blocking so that the monitor moves
  * the carrier's other threads (sched/park.c: block_carrier, io/rw.c:
  * os_io), and it neither yields nor leaves a carrier whose P was handed
- * off (sched/carrier.c): Loom's pinning. Counting is a plain increment by
+ * off (sched/switch.c): Loom's pinning. Counting is a plain increment by
  * the thread itself, nothing shared: a lock and an unlock cost a few
  * branches more than glibc's (bench/foreign_calls.c).
  *
@@ -624,7 +624,7 @@ HOOK int pthread_cond_broadcast(pthread_cond_t *c)
 }
 
 /* Called by weft_run, so that a program linked with libweft.a always
- * gets this file (see io.c: weft__io_hooks_linked). */
+ * gets this file (see libc.c: weft__io_hooks_linked). */
 void weft__locks_linked(void)
 {
 }

@@ -116,7 +116,7 @@ static void ep_kick(weft__port *pt)
 }
 
 /* One epoll instance serves every carrier; only the timer waiter blocks
- * in it (carrier.c). */
+ * in it (sched/idle.c). */
 static weft__port *ep_port_new(void)
 {
     return &port;

@@ -3,15 +3,15 @@
  * decides who fetches events.
  *
  * One party at a time owns the poller (owner): the idle carrier that
- * waits in it (the timer waiter, carrier.c), a carrier whose P ran dry
+ * waits in it (the timer waiter, sched/idle.c), a carrier whose P ran dry
  * polling it without blocking, or the monitor doing the same on its tick
  * while every carrier is busy. The owner fetches events and delivers them
  * (weft__fd_event wakes the waiting threads: onto the owner's P if it has
  * one, else the global queue). Ownership makes each backend's event
  * buffer single-consumer, and a blocked owner is ended by a kick.
  *
- * A waiting carrier announces itself (carrier.c: in_poll) before it reads
- * its wake word and fetches; its wakers store the word and then read
+ * A waiting carrier announces itself (sched/idle.c: in_poll) before it
+ * reads its wake word and fetches; its wakers store the word and then read
  * in_poll, both seq_cst, and kick when it is set: so either the waiter
  * sees the word or the waker kicks.
  */

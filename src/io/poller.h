@@ -209,7 +209,7 @@ static inline long weft__io_file_op(const weft__io_req *op, bool *done)
  * already queued. Alone, the direct system call is cheaper than parking
  * for the same one. A carrier without its P (a handed-off hog's) has no
  * loop to submit from soon: it makes the call itself. Writes made
- * through the libc hooks never join (foreign/io.c: hook_enter). */
+ * through the libc hooks never join (foreign/libc.c: hook_enter). */
 static inline long weft__io_transfer(const weft__io_req *op, bool *done)
 {
     *done = false;

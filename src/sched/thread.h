@@ -94,7 +94,7 @@ struct weft_thread {
     uint32_t pins;               /* weft_pin nesting (and attr.pinned) */
     uint32_t binds;              /* hooked calls from foreign code under way */
     uint32_t unbatched;          /* hooked writes under way: never batched
-                                    (foreign/io.c, io/poller.c) */
+                                    (foreign/libc.c, io/poller.c) */
     /* pthread locks it holds (foreign/locks.c): while > 0 it never
      * switches away: its waits block the carrier (park.c). Written by
      * the thread itself only. */

@@ -1,5 +1,5 @@
 /*
- * hooks.c — libc's blocking entry points, defined by libweft so that code
+ * libc.c — libc's blocking entry points, defined by libweft so that code
  * it never compiled parks virtual threads instead of blocking carriers.
  *
  * A program linked with -lweft (libweft.so or libweft.a), and every

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* The runtime keeps glibc's errno: code that may park reads and writes it
- * through WEFT_ERRNO (sched/sched.h), a hidden call, and everything else
+ * through WEFT_ERRNO (sched/carrier.h), a hidden call, and everything else
  * reads it where no park intervenes. weft.h's accessor (an exported
  * function, so a call through the PLT in libweft.so) would only add a
  * second call to every errno access; carrier.c defines it, so it must not

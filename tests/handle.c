@@ -12,6 +12,8 @@
  */
 #include "wt_stress.h"
 
+#include "sched/carrier.h" /* weft__g and the claim word: white-box */
+
 /* A child that sleeps `ms` and reports whether its sleep was cancelled. */
 struct sleeper {
     int ms;
@@ -100,6 +102,47 @@ Test(handle, join_of_reused_record_is_esrch_and_spares_new_thread,
      .timeout = 10)
 {
     WT_RUN(root_join_after_reuse, NULL, .procs = 1);
+}
+
+/* A reused record's claim word goes on counting wait generations from
+ * where its earlier life left it: a wait timer of that life may still be
+ * running its callback with an old generation (park.c), which must match
+ * no wait of the new life. (Restarting at 0 let such a timer end a later
+ * wait with no deadline at all: weft_chan_recv returned WEFT__EXPIRED.) */
+static const weft_thread *g_record;
+static uint64_t g_generation;
+
+static int note_generation(void *waits)
+{
+    for (intptr_t i = 0; i < (intptr_t)waits; i++)
+        weft_sleep(WT_MS(1));
+    g_record = weft__g();
+    g_generation = atomic_load(&weft__g()->claim) >> 2;
+    return 0;
+}
+
+static int root_generation_survives_reuse(void *arg)
+{
+    weft_thread *t = wt_go(note_generation, (void *)5);
+    WT_REQUIRE(t != NULL);
+    WT_REQUIRE_EQ(weft_join(t, NULL), 0);
+    const weft_thread *first = g_record;
+    uint64_t before = g_generation;
+    WT_CHECK(before >= 5);
+    t = wt_go(note_generation, NULL);
+    WT_REQUIRE(t != NULL);
+    WT_REQUIRE_EQ(weft_join(t, NULL), 0);
+    WT_CHECK(g_record == first); /* one P: the same record, reused */
+    WT_CHECK_MSG(g_generation > before, "generation %llu after %llu",
+                 (unsigned long long)g_generation,
+                 (unsigned long long)before);
+    return 0;
+}
+
+Test(handle, reused_record_goes_on_counting_wait_generations,
+     .timeout = 10)
+{
+    WT_RUN(root_generation_survives_reuse, NULL, .procs = 1);
 }
 
 /* ------------------------------------------------------------ cancel */

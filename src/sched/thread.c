@@ -166,6 +166,7 @@ static weft_thread *alloc_g(weft__proc *p)
     g = weft__calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    atomic_init(&g->claim, 1); /* generation 0, claimed: no wait yet */
     if (weft__handle_register(g)) {
         free(g);
         return NULL;
@@ -331,7 +332,8 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
     atomic_init(&g->detached, a && a->detached);
     g->id = next_id(p);
     set_name(g, a ? a->name : NULL);
-    atomic_init(&g->claim, 1); /* generation 0, claimed: no wait */
+    /* g->claim is left as alloc_g made it: claimed, and in a reused
+     * record at a generation past every wait of its earlier lives. */
     atomic_init(&g->park, WEFT__RUNNING);
     atomic_init(&g->state, WEFT__G_NEW);
     g->bound = NULL;

@@ -534,6 +534,61 @@ Test(stack, guard_budget_exhausted_falls_back_to_slabs, .timeout = 30)
     unsetenv("WEFT_GUARD_BUDGET");
 }
 
+/* Guard-less slabs grow: each holds twice the stacks of the one before
+ * (up to 64 times the first), so that a million threads past the guard
+ * budget cost a few hundred map entries, not one pair per 64 stacks
+ * (which ran out of vm.max_map_count near 340,000 threads). 4,000 parked
+ * threads on 64 KiB stacks: 132 new map entries in slabs of 64, 18 when
+ * they grow. */
+static long map_entries(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    long n = 0;
+    for (int c; (c = fgetc(f)) != EOF;)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static weft_sem g_slab_gate = WEFT_SEM_INIT(0);
+static _Atomic int g_slab_parked;
+
+static int slab_child(void *arg)
+{
+    atomic_fetch_add(&g_slab_parked, 1);
+    return weft_sem_acquire(&g_slab_gate);
+}
+
+static int root_slab_growth(void *arg)
+{
+    enum { N = 4000 };
+    long before = map_entries();
+    WT_REQUIRE(before > 0);
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < N; i++)
+        WT_REQUIRE(weft_go(slab_child, NULL) != NULL);
+    while (atomic_load(&g_slab_parked) < N)
+        WT_REQUIRE_EQ(weft_sleep(WT_MS(1)), 0);
+    long grown = map_entries() - before;
+    WT_CHECK_MSG(grown < 60, "%d slab stacks took %ld map entries", N, grown);
+    for (int i = 0; i < N; i++)
+        WT_CHECK_EQ(weft_sem_release(&g_slab_gate), 0);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    return 0;
+}
+
+Test(stack, slabs_grow_so_map_entries_stay_few, .timeout = 120)
+{
+    setenv("WEFT_GUARD_BUDGET", "0", 1);
+    setenv("WEFT_STACK", "64k", 1);
+    WT_RUN(root_slab_growth, NULL, .procs = 1);
+    unsetenv("WEFT_STACK");
+    unsetenv("WEFT_GUARD_BUDGET");
+}
+
 /* ------------------------------------------------------- out of memory */
 
 /* A stack that cannot be had fails the spawn itself with ENOMEM; nothing

@@ -11,8 +11,10 @@
  * Each guarded stack costs two kernel map entries (the mapping is split by
  * the guard), and vm.max_map_count bounds them (65,530 by default). Past a
  * budget taken from that sysctl, default-size stacks are carved from
- * slabs without a guard per stack (two map entries per slab of 64 or more
- * stacks: the slab has one guard page, at its bottom) and checked
+ * slabs without a guard per stack (two map entries per slab: the slab has
+ * one guard page, at its bottom; each slab holds twice as many stacks as
+ * the one before, up to SLAB_GROWTH doublings, so that a million threads
+ * take a few hundred entries whatever the budget left them) and checked
  * by a canary instead: the WEFT__CANARY bytes just below the stack must
  * still be zero when the thread switches out. The canary is never written.
  * It is not the stack's own lowest bytes because reading an untouched page
@@ -70,6 +72,7 @@
 
 #define SLAB_MIN_STACKS 64
 #define SLAB_MIN_BYTES (2u << 20)
+#define SLAB_GROWTH 6           /* the 7th slab on holds 64 times the 1st */
 #define WEFT__CANARY 64
 #define COLD_MAX 4096
 #define WARM_KEEP 256
@@ -84,12 +87,12 @@ static struct {
     weft__stack *cold;          /* default-size stacks, memory given back */
     uint32_t ncold;
     weft__stack *slab_free;     /* unused slab stacks */
-    char **slabs;               /* every slab mapping, for teardown */
+    struct slab { char *map; size_t bytes; } *slabs; /* for teardown */
     uint32_t nslabs, slab_cap;
     _Atomic uint32_t guarded;   /* live guarded mappings */
     uint32_t guard_budget;
     size_t page;
-    uint32_t slab_stacks;       /* stacks per slab */
+    uint32_t slab_stacks;       /* stacks in the first slab */
 } pool = {.lock = WEFT__SPINLOCK_INIT, .map_lock = WEFT__SPINLOCK_INIT};
 
 static uint32_t read_guard_budget(void)
@@ -109,7 +112,8 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
     s->lo = lo;
     s->size = size;
     s->map = map;
-    s->map_size = map_size;
+    if (map)
+        s->map_size = map_size;
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
     /* s->tsan_fiber: made when a thread first runs on s (loop.c),
      * not here, where a slab's thousands of stacks are described under
@@ -187,41 +191,55 @@ static void unmap_guarded(weft__stack *s)
 /* A slab: a guard page, a page whose last bytes are the first slot's
  * canary, then the slots. The guard bounds how far an overflow that runs
  * down through the slots below it can go before it faults. */
-static size_t slab_bytes(size_t size)
+static uint32_t next_slab_stacks(void)
 {
-    return 2 * pool.page + size * pool.slab_stacks;
+    uint32_t doublings = pool.nslabs < SLAB_GROWTH ? pool.nslabs : SLAB_GROWTH;
+    return pool.slab_stacks << doublings;
 }
 
-/* Under pool.lock. Carves a new slab into the free list. */
-static bool grow_slabs(size_t size)
+static bool note_slab(char *map, size_t bytes)
 {
     if (pool.nslabs == pool.slab_cap) {
         uint32_t cap = pool.slab_cap ? 2 * pool.slab_cap : 64;
-        char **slabs = weft__realloc(pool.slabs, cap * sizeof *slabs);
+        struct slab *slabs = weft__realloc(pool.slabs, cap * sizeof *slabs);
         if (!slabs)
             return false;
         pool.slabs = slabs;
         pool.slab_cap = cap;
     }
-    char *slab = weft__mmap(NULL, slab_bytes(size), PROT_READ | PROT_WRITE,
+    pool.slabs[pool.nslabs++] = (struct slab){map, bytes};
+    return true;
+}
+
+/* Under pool.lock. Carves a new slab into the free list. */
+static bool grow_slabs(size_t size)
+{
+    uint32_t n = next_slab_stacks();
+    size_t bytes = 2 * pool.page + size * n;
+    char *slab = weft__mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (slab == MAP_FAILED)
         return false;
+    if (!note_slab(slab, bytes)) {
+        munmap(slab, bytes);
+        return false;
+    }
     /* Without map entries to split it, the slab goes without its guard:
      * the canary still checks each switch. */
     (void)mprotect(slab, pool.page, PROT_NONE);
     /* Handed out lowest first: a stack's canary then lies on a page its
      * neighbour below has already touched. */
-    for (uint32_t i = pool.slab_stacks; i-- > 0;) {
-        char *slot = slab + 2 * pool.page + (size_t)i * size;
-        weft__stack *s = describe(size, slot, size - WEFT__CANARY, NULL, 0);
+    for (uint32_t i = n; i-- > 0;) {
+        size_t below = 2 * pool.page + (size_t)i * size;
+        weft__stack *s = describe(size, slab + below, size - WEFT__CANARY,
+                                  NULL, 0);
         if (!s)
             continue; /* that slot stays unused */
+        s->slab_below = below;
         s->next = pool.slab_free;
         pool.slab_free = s;
     }
-    pool.slabs[pool.nslabs++] = slab;
     return pool.slab_free != NULL;
 }
 
@@ -428,8 +446,7 @@ size_t weft__stack_reach(const weft__stack *s)
 {
     if (s->map)
         return WEFT__OVERFLOW_REACH;
-    return WEFT__OVERFLOW_REACH + 2 * pool.page +
-           s->asked * pool.slab_stacks;
+    return WEFT__OVERFLOW_REACH + s->slab_below;
 }
 
 static void free_list(weft__stack *s)
@@ -465,7 +482,7 @@ void weft__stacks_teardown(void)
     pool.warm = pool.cold = pool.slab_free = NULL;
     pool.nwarm = pool.ncold = 0;
     for (uint32_t i = 0; i < pool.nslabs; i++)
-        munmap(pool.slabs[i], slab_bytes(weft__S.stack_size));
+        munmap(pool.slabs[i].map, pool.slabs[i].bytes);
     free(pool.slabs);
     pool.slabs = NULL;
     pool.nslabs = pool.slab_cap = 0;

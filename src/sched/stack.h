@@ -30,7 +30,10 @@ struct weft__stack {
     char *lo;               /* lowest usable byte */
     size_t size;            /* usable bytes: asked, less a slab's canary */
     char *map;              /* the guarded mapping, or NULL: slab stack */
-    size_t map_size;
+    union {
+        size_t map_size;    /* a guarded stack: its mapping's size */
+        size_t slab_below;  /* a slab stack: its slab's bytes below lo */
+    };
     weft__stack *next;      /* in a pool */
     unsigned vg_id;         /* Valgrind stack id */
     void *tsan_fiber;

@@ -39,14 +39,17 @@ static int reader(void *arg)
 
 /* Sleeps 10 ms, then on until the reader waits on its fd (at most 5 s):
  * on a loaded machine the reader may start more than 10 ms late, and it
- * must park, not find the byte there. */
+ * must park, not find the byte there. Sleeps at least five times: a sleep
+ * whose carrier the kernel preempts past its deadline before the thread
+ * is off its stack ends without parking (sched/park.c), and the check
+ * wants one that parked. */
 static int writer(void *arg)
 {
     (void)arg;
     weft_sleep(10000000);
     weft_runtime_stats st;
     for (int i = 0; i < 5000; i++) {
-        if (weft_stats(&st) == 0 && st.io_waiting >= 1)
+        if (i >= 4 && weft_stats(&st) == 0 && st.io_waiting >= 1)
             break;
         weft_sleep(1000000);
     }
@@ -78,13 +81,26 @@ static int yielder(void *arg)
     return 0;
 }
 
-/* Holds its carrier 40 ms without a call the runtime could switch at. */
+static unsigned long long handoffs(void)
+{
+    weft_runtime_stats st;
+    return weft_stats(&st) ? 0 : st.handoffs;
+}
+
+/* Holds its carrier, without a call the runtime could switch at, for
+ * 40 ms and until the monitor has handed the carrier's P off: on a loaded
+ * machine the kernel may give this thread too little CPU in 40 ms for the
+ * monitor to call it a hog (it spares a carrier the kernel preempted).
+ * Gives up after 5 s. */
 static int hog(void *arg)
 {
     (void)arg;
-    int64_t end = weft_now() + 40000000;
+    int64_t start = weft_now(), end = start + 40000000;
     while (weft_now() < end)
         ;
+    while (handoffs() == 0 && weft_now() < start + 5000000000)
+        for (end = weft_now() + 100000; weft_now() < end;)
+            ;
     return 0;
 }
 

@@ -404,7 +404,8 @@ typedef struct weft_case {
  *              a join case's thread is the root, detached (still running)
  *              or being joined elsewhere
  *   ESRCH      a join case's handle is stale (weft_join); nothing is taken
- *              through the other cases, even ready ones */
+ *              through the other cases, even ready ones
+ *   EDEADLK    a join case names the calling thread (as weft_join) */
 WEFT_API int weft_select(weft_case *cases, size_t n, int64_t deadline_ns);
 
 /* ------------------------------------------------------ synchronisation */

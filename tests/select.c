@@ -932,6 +932,40 @@ Test(select, join_of_thread_a_select_waits_on_is_einval, .timeout = 10)
     WT_RUN(root_join_while_selected, NULL, .procs = 2);
 }
 
+/* A join case naming the calling thread is EDEADLK, as weft_join is, and
+ * takes nothing through the other cases, even a ready one. */
+static int select_self_body(void *arg)
+{
+    weft_chan *c = arg;
+    int v = -1, r = -1;
+    weft_case cs[2] = {WEFT_RECV(c, &v), WEFT_JOIN(weft_self(), &r)};
+    wt_set_errno(0);
+    WT_CHECK_EQ(weft_select(cs, 2, -1), -1);
+    WT_CHECK_EQ(wt_errno(), EDEADLK);
+    WT_CHECK_EQ(v, -1);
+    WT_CHECK_EQ(weft_chan_recv(c, &v), 0);
+    WT_CHECK_EQ(v, 5);
+    return 0;
+}
+
+static int root_select_self(void *arg)
+{
+    weft_chan *c = mk(1);
+    WT_REQUIRE(c != NULL);
+    int x = 5;
+    WT_CHECK_EQ(weft_chan_send(c, &x), 0);
+    weft_thread *t = wt_go(select_self_body, c);
+    WT_REQUIRE(t != NULL);
+    WT_CHECK_EQ(weft_join(t, NULL), 0);
+    WT_CHECK_EQ(weft_chan_free(c), 0);
+    return 0;
+}
+
+Test(select, join_case_of_the_caller_is_edeadlk, .timeout = 10)
+{
+    WT_RUN(root_select_self, NULL, .procs = 2);
+}
+
 /* 1024 cases are accepted: the one ready among them is found. */
 static int root_max_cases(void *arg)
 {

@@ -131,9 +131,11 @@ static bool valid_case(const weft_case *k)
 }
 
 /* Holds: the handle locks. 0 if every join case's handle is current and
- * names a thread with a scope (not the root); else ESRCH or EINVAL. */
+ * names a thread with a scope (not the root) other than the caller; else
+ * ESRCH, EINVAL or EDEADLK. */
 static int handles_current(weft_case *k, size_t n)
 {
+    weft_thread *self = weft__g();
     for (size_t i = 0; i < n; i++) {
         if (k[i].kind != WEFT_CASE_JOIN)
             continue;
@@ -141,6 +143,8 @@ static int handles_current(weft_case *k, size_t n)
             return ESRCH;
         if (!joined(&k[i])->home)
             return EINVAL;
+        if (joined(&k[i]) == self)
+            return EDEADLK;
     }
     return 0;
 }

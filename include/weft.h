@@ -54,8 +54,13 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* The version of this header: MAJOR.MINOR.PATCH. CMakeLists.txt's
+ * project() VERSION is the one source: configuring refuses a header whose
+ * macros differ from it. weft_version() says which library is linked. */
 #define WEFT_VERSION_MAJOR 0
-#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_MINOR 2
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION "0.2.0"
 
 typedef struct weft_thread weft_thread;
 typedef struct weft_scope weft_scope;
@@ -122,6 +127,11 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  *   (the kernel's error, e.g. ENOSYS, EPERM)  WEFT_IO=uring was asked for
  *           and io_uring cannot be set up */
 WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
+
+/* The version of the library the program runs with, "MAJOR.MINOR.PATCH"
+ * (WEFT_VERSION is the version of the header it was compiled against).
+ * A static string. Runs on: any thread. Never fails. */
+WEFT_API const char *weft_version(void);
 
 /* ------------------------------------------------------------------ errno */
 

@@ -9,6 +9,8 @@ pkgs="cmake gcc g++ make pkg-config liburing-dev libdw-dev clang libcurl4-openss
 # servers the tests start themselves (never as services, see below).
 pkgs="$pkgs libhiredis-dev redis-server libpq-dev postgresql libssl-dev openssl
   libmariadb-dev mariadb-server libmemcached-dev memcached libsqlite3-dev"
+# The manual pages' lint (docs/man/check.py).
+pkgs="$pkgs mandoc"
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
 missing=""
 for p in $pkgs; do

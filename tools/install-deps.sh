@@ -10,7 +10,9 @@ what=${1:-test}
 # file:line.
 pkgs="cmake gcc make pkg-config liburing-dev libdw-dev"
 if [ "$what" != build ]; then
-    pkgs="$pkgs g++ clang libcurl4-openssl-dev gdb valgrind python3"
+    # libbz2-dev: libdw.a needs it, for the fully static link test
+    # (tests/install).
+    pkgs="$pkgs g++ clang libcurl4-openssl-dev gdb valgrind python3 libbz2-dev"
     # The compatibility matrix (tests/compat/): client libraries and the
     # real servers the tests start themselves (never as services, below).
     pkgs="$pkgs libhiredis-dev redis-server libpq-dev postgresql libssl-dev

@@ -16,9 +16,18 @@ FUZZ_BIN = build-fuzz/http_parse_fuzz
 .PHONY: all deps check check-plain check-asan check-tsan check-fuzz fuzz \
   fuzz-build bench demo install clean
 
-all:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+# `make`, `make demo` and `make install` build the library and the
+# examples, not the tests, after installing the Debian packages they need
+# (as root; otherwise they are named). `make install` ends with
+# cmake/ldconfig.cmake.
+.PHONY: deps-build
+all: deps-build
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_TESTS=OFF \
+	  $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
+
+deps-build:
+	@tools/install-deps.sh build
 
 deps:
 	@tools/install-deps.sh test

@@ -1,17 +1,31 @@
 #!/bin/sh
-# Installs the Debian packages that `make check` (test) or `make bench`
-# (bench) needs, when they are missing and we are root. Never fails the
-# build by itself: a missing package shows up as a clear build error later.
+# Installs the Debian packages that `make`, `make demo` and `make install`
+# (build), `make check` (test) or `make bench` (bench) need, when they are
+# missing and we are root; otherwise names them. Never fails the build by
+# itself: a missing package shows up as a clear build error later.
+# Usage: tools/install-deps.sh [build|test|bench]   (default: test)
 set -u
 what=${1:-test}
-pkgs="cmake gcc g++ make pkg-config liburing-dev libdw-dev clang libcurl4-openssl-dev gdb valgrind python3"
-# The compatibility matrix (tests/compat/): client libraries and the real
-# servers the tests start themselves (never as services, see below).
-pkgs="$pkgs libhiredis-dev redis-server libpq-dev postgresql libssl-dev openssl
-  libmariadb-dev mariadb-server libmemcached-dev memcached libsqlite3-dev"
-# The manual pages' lint (docs/man/check.py).
-pkgs="$pkgs mandoc"
+# The library and its examples (README: Build); libdw gives dumps their
+# file:line.
+pkgs="cmake gcc make pkg-config liburing-dev libdw-dev"
+if [ "$what" != build ]; then
+    # libbz2-dev: libdw.a needs it, for the fully static link test
+    # (tests/install).
+    pkgs="$pkgs g++ clang libcurl4-openssl-dev gdb valgrind python3 libbz2-dev"
+    # The compatibility matrix (tests/compat/): client libraries and the
+    # real servers the tests start themselves (never as services, below).
+    pkgs="$pkgs libhiredis-dev redis-server libpq-dev postgresql libssl-dev
+      openssl libmariadb-dev mariadb-server libmemcached-dev memcached
+      libsqlite3-dev"
+    # The manual pages' lint (docs/man/check.py).
+    pkgs="$pkgs mandoc"
+fi
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: not Debian: install the equivalents of:" $pkgs >&2
+    exit 0
+fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

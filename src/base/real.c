@@ -1,9 +1,18 @@
 /*
  * real.c — fills the table of the C library's functions (real.h).
+ *
+ * A dynamic program: from dlsym(RTLD_NEXT), the next definition after
+ * libweft's (glibc's, or an interposer's). A fully static program: from
+ * weft_static_libc (real_static.c), which it links in with
+ * -Wl,-u,weft_static_libc; without it dlsym finds nothing, and the first
+ * hook called says so and aborts: every call would go to NULL.
  */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/real.h"
 
@@ -65,11 +74,33 @@ static void bind_pthread(void)
     BIND(pthread_getspecific); BIND(pthread_setspecific);
 }
 
+/* Linked into a fully static program only (see the top of the file). */
+extern const struct weft__real weft_static_libc __attribute__((weak));
+
+/* Runs before anything else works (a constructor, the first pthread lock
+ * the C runtime takes): a raw write, then abort. */
+static void no_libc(void)
+{
+    static const char msg[] =
+        "weft: no C library functions behind libweft's hooks: a fully "
+        "static program must be linked with -Wl,-u,weft_static_libc "
+        "(README: Linking)\n";
+    syscall(SYS_write, 2, msg, sizeof msg - 1);
+    abort();
+}
+
 /* Idempotent: two threads that race here store the same values. */
 void weft__real_resolve(void)
 {
-    bind_io();
-    bind_pthread();
+    if (&weft_static_libc) {
+        memcpy(&weft__real_table, &weft_static_libc,
+               offsetof(struct weft__real, complete));
+    } else {
+        bind_io();
+        bind_pthread();
+        if (!weft__real_table.read)
+            no_libc();
+    }
     __atomic_store_n(&weft__real_table.complete, (void *)1,
                      __ATOMIC_RELEASE);
 }

@@ -31,6 +31,14 @@
 #include "io/io.h"
 
 #define HOOK __attribute__((visibility("default")))
+/* A hook that a fully static link may have to give up: libc.a defines
+ * getaddrinfo in one member with freeaddrinfo, and ppoll with __ppoll,
+ * all strong. A program that calls freeaddrinfo (libweft does) links that
+ * member, whose getaddrinfo would clash with a strong one of ours:
+ * weak, ours yields, and the program gets libc's, which blocks its
+ * carrier. In a dynamic program weakness changes nothing: the dynamic
+ * linker takes the first definition it finds, weak or not. */
+#define HOOK_YIELDING HOOK __attribute__((weak))
 
 static inline bool off(void)
 {
@@ -228,8 +236,8 @@ static int64_t ts_ns(const struct timespec *ts)
     return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
-HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
-               const sigset_t *mask)
+HOOK_YIELDING int ppoll(struct pollfd *fds, nfds_t n,
+                        const struct timespec *ts, const sigset_t *mask)
 {
     /* A signal mask cannot be swapped in for a virtual thread alone. */
     if (!parks() || mask || (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
@@ -443,8 +451,9 @@ static void drop_gai(void *arg)
     free(j);
 }
 
-HOOK int getaddrinfo(const char *node, const char *service,
-                     const struct addrinfo *hints, struct addrinfo **res)
+HOOK_YIELDING int getaddrinfo(const char *node, const char *service,
+                              const struct addrinfo *hints,
+                              struct addrinfo **res)
 {
     if (!parks())
         return weft__real(getaddrinfo)(node, service, hints, res);

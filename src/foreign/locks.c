@@ -508,9 +508,13 @@ HOOK void call_once(once_flag *once, void (*fn)(void))
 
 /* A C++ function-local static's initialiser runs pinned, as
  * pthread_once's: other threads wait for it in libstdc++, on their
- * carriers. Nothing calls these in a process without libstdc++. */
+ * carriers. Nothing calls these in a process without libstdc++; in a
+ * fully static one, libstdc++'s are out of reach (base/real_static.c). */
 HOOK int __cxa_guard_acquire(int64_t *guard)
 {
+    if (!weft__real(__cxa_guard_acquire))
+        weft__panic("no libstdc++ __cxa_guard_acquire behind weft's (a "
+                    "fully static C++ program? README: Linking)");
     int first = weft__real(__cxa_guard_acquire)(guard);
     if (first)
         held(self(), 0);

@@ -307,6 +307,14 @@ WEFT_API void weft_scope_deadline(weft_scope *s, int64_t deadline_ns);
 
 /* ------------------------------------------------------------------- time */
 
+/* Durations, in nanoseconds (the unit of every time in this API), as
+ * int64_t constants: 3 * WEFT_SEC does not overflow an int, and
+ * weft_now() + 150 * WEFT_MSEC is a deadline. */
+#define WEFT_NSEC ((int64_t)1)
+#define WEFT_USEC ((int64_t)1000)
+#define WEFT_MSEC ((int64_t)1000000)
+#define WEFT_SEC ((int64_t)1000000000)
+
 /* Monotonic clock, nanoseconds. Runs on: any thread. */
 WEFT_API int64_t weft_now(void);
 

@@ -470,6 +470,50 @@ WEFT_API int weft_sem_timedacquire(weft_sem *s, int64_t deadline_ns);
  *   0 / EINVAL / EOVERFLOW (the count would pass INT32_MAX) */
 WEFT_API int weft_sem_release(weft_sem *s);
 
+/* Readers-writer lock: any number of readers at once, or one writer.
+ * Static with WEFT_RWLOCK_INIT (all zero). Writers first, in turns: a
+ * reader does not enter while a writer holds it or waits for it, so
+ * readers cannot starve a writer; a writer that leaves lets in every
+ * reader that was waiting, all at once, before the next writer, so
+ * writers cannot starve readers. Waiting writers enter one at a time, in
+ * the order they came (a writer that comes as the last reader leaves may
+ * pass them). Not a cancellation point (as weft_mutex): a lock is always
+ * acquired. Runs on: any thread.
+ *
+ * The writer has an owner, as a mutex does (a virtual thread, or an OS
+ * thread); readers are not recorded. So a thread that holds a read lock
+ * must not take it again, to read or to write: behind a waiting writer
+ * it would wait for itself. */
+typedef struct weft_rwlock { uint64_t opaque_[6]; } weft_rwlock;
+
+#define WEFT_RWLOCK_INIT {{0, 0, 0, 0, 0, 0}}
+
+/* Takes rl to read, waiting while a writer holds it or waits for it.
+ *   0
+ *   EINVAL   rl is NULL
+ *   EDEADLK  the caller holds rl to write
+ *   EAGAIN   2^29 - 1 read locks are held already */
+WEFT_API int weft_rwlock_rdlock(weft_rwlock *rl);
+/* Takes rl to write, waiting until no one holds it.
+ *   0 / EINVAL (rl is NULL) / EDEADLK (the caller holds rl to write) */
+WEFT_API int weft_rwlock_wrlock(weft_rwlock *rl);
+/* As weft_rwlock_rdlock, never waiting.
+ *   0 / EBUSY (a writer holds rl or waits for it: the caller too) /
+ *   EINVAL / EAGAIN */
+WEFT_API int weft_rwlock_tryrdlock(weft_rwlock *rl);
+/* As weft_rwlock_wrlock, never waiting.
+ *   0 / EBUSY (held, by the caller too) / EINVAL */
+WEFT_API int weft_rwlock_trywrlock(weft_rwlock *rl);
+/* Releases the caller's hold of rl: its write lock if it holds it to
+ * write, else one read lock.
+ *   0
+ *   EINVAL  rl is NULL
+ *   EPERM   rl is not held, or another thread holds it to write: rl is
+ *           left as it was. (An unlock by a thread that holds no read
+ *           lock while others read is not detected: it releases one of
+ *           theirs.) */
+WEFT_API int weft_rwlock_unlock(weft_rwlock *rl);
+
 /* ---------------------------------------------------------- context locals */
 
 /* A context-local key. A child sees its parent's values as they were when it

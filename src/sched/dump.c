@@ -46,6 +46,8 @@ const char *weft__wait_kind_name(int k)
     case WEFT__WAIT_SCOPE: return "scope close (children)";
     case WEFT__WAIT_CHILDREN: return "its children (function returned)";
     case WEFT__WAIT_MUTEX: return "mutex";
+    case WEFT__WAIT_RWLOCK_READ: return "rwlock (to read)";
+    case WEFT__WAIT_RWLOCK_WRITE: return "rwlock (to write)";
     case WEFT__WAIT_COND: return "cond";
     case WEFT__WAIT_SEM: return "semaphore";
     case WEFT__WAIT_CHAN_SEND: return "channel send";

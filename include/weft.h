@@ -224,7 +224,8 @@ WEFT_API int weft_join(weft_thread *t, int *result);
 WEFT_API int weft_detach(weft_thread *t);
 
 /* Cancels t and all its descendants: each of their blocking calls, now and
- * later, fails with ECANCELED. A thread that returns ECANCELED because it was
+ * later, fails with ECANCELED, except inside shielded scopes
+ * (weft_scope_shield). A thread that returns ECANCELED because it was
  * cancelled does not count as a failure of its scope. Runs on: any thread.
  *   0       cancellation requested (idempotent; also when t has finished
  *           but is still joinable)
@@ -287,8 +288,9 @@ WEFT_API weft_scope *weft_scope_open(void);
  *   (error)    the first failure of a child, which came before s was
  *              cancelled (its result)
  *   ECANCELED  s was cancelled (weft_scope_cancel, or an enclosing scope or
- *              thread was cancelled) and no child failed first; children
- *              that failed after it do not change this
+ *              thread was cancelled, unless s is shielded) and no child
+ *              failed first; children that failed after it do not change
+ *              this
  *   ETIMEDOUT  s's deadline passed and no child failed first (likewise)
  *   EINVAL     s is NULL or not the caller's innermost open scope
  *   EPERM      not called from the virtual thread that opened s
@@ -296,7 +298,8 @@ WEFT_API weft_scope *weft_scope_open(void);
 WEFT_API int weft_scope_close(weft_scope *s);
 
 /* Cancels s: its threads, the scopes nested in it and the owner's blocking
- * calls inside s fail with ECANCELED until s closes. Idempotent.
+ * calls inside s fail with ECANCELED until s closes, except inside the
+ * shielded scopes among them (weft_scope_shield). Idempotent.
  * Runs on: any thread (s must be open). */
 WEFT_API void weft_scope_cancel(weft_scope *s);
 
@@ -304,6 +307,30 @@ WEFT_API void weft_scope_cancel(weft_scope *s);
  * cancelled with ETIMEDOUT. A later call replaces an earlier deadline that
  * has not fired; a negative deadline removes it. Runs on: any thread. */
 WEFT_API void weft_scope_deadline(weft_scope *s, int64_t deadline_ns);
+
+/* Shields s, the caller's innermost open scope, from the cancellations of
+ * what encloses it, for cleanup that must wait (a flush, a goodbye, a
+ * rollback) in a thread that is or may be cancelled: Trio's shielded
+ * cancel scope. Until s closes, a cancel of an enclosing scope or of a
+ * thread it is nested in (weft_scope_cancel, weft_cancel, a failing
+ * child, a deadline passing) no longer reaches s's threads, the scopes
+ * nested in s, or the caller's blocking calls inside s. What is s's own
+ * still cancels it: weft_scope_cancel(s), s's deadline, a failing thread
+ * of s; and so do the cancels of the scopes and threads nested in s.
+ *
+ * A cancellation of an enclosing scope already in force in s (s inherits
+ * one when it is opened in a cancelled scope, or it came since) is lifted:
+ * the next blocking calls in s wait. A call it already ended keeps its
+ * error; a thread that returns that error does not count as failing.
+ * weft_scope_close(s) reports only what is s's own. Once s is closed, the
+ * enclosing cancellation is in force again: the caller's next blocking
+ * call fails with ECANCELED (or ETIMEDOUT), and weft_cancelled() is true.
+ * Runs on: virtual thread (the one that opened s).
+ *   0       s is shielded (also when it already was)
+ *   EINVAL  s is NULL, or not the caller's innermost open scope (another
+ *           thread's, or one with a scope open inside it)
+ *   EPERM   not called from a virtual thread (ECHILD in a forked child) */
+WEFT_API int weft_scope_shield(weft_scope *s);
 
 /* ------------------------------------------------------------------- time */
 

@@ -74,6 +74,7 @@ demo: all
 	$(BUILD)/examples/02-stuck
 	$(BUILD)/examples/03-deadlock
 	$(BUILD)/examples/04-pipeline
+	$(BUILD)/examples/05-generator
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -8,7 +8,7 @@
 static int worker(void *arg)
 {
     int ms = (int)(intptr_t)arg;
-    int r = weft_sleep((int64_t)ms * 1000000);
+    int r = weft_sleep(ms * WEFT_MSEC);
     printf("worker %3d ms: %s\n", ms, r ? strerror(r) : "done");
     return r;
 }
@@ -17,7 +17,7 @@ static int main_thread(void *arg)
 {
     (void)arg;
     weft_scope *s = weft_scope_open();
-    weft_scope_deadline(s, weft_now() + 150 * 1000000);
+    weft_scope_deadline(s, weft_now() + 150 * WEFT_MSEC);
     for (int ms = 50; ms <= 250; ms += 100)
         weft_go(worker, (void *)(intptr_t)ms);
     int r = weft_scope_close(s);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <weft.h>
 
-#define FRAME_NS (16 * 1000000LL)
+#define FRAME_NS (16 * WEFT_MSEC)
 
 static atomic_bool stop;
 
@@ -50,7 +50,7 @@ static int frame_loop(void *arg)
         if (late > worst)
             worst = late;
     }
-    printf("60 frames, worst lateness %.2f ms\n", worst / 1e6);
+    printf("60 frames, worst lateness %.2f ms\n", (double)worst / WEFT_MSEC);
     return 0;
 }
 
@@ -70,7 +70,7 @@ static int main_thread(void *arg)
     if (weft_stats(&st) == 0)
         printf("monitor: %llu hand-offs; longest hog '%s', %.0f ms without "
                "a switch\n", st.handoffs, st.longest_hog_name,
-               st.longest_hog_ns / 1e6);
+               (double)st.longest_hog_ns / WEFT_MSEC);
     return r;
 }
 

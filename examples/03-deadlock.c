@@ -26,7 +26,7 @@ static int holder(void *arg)
 static int wanter(void *arg)
 {
     (void)arg;
-    weft_sleep(1000000); /* let holder take the semaphore first */
+    weft_sleep(WEFT_MSEC); /* let holder take the semaphore first */
     weft_sem_acquire(&lock);
     weft_sem_release(&lock);
     return 0;

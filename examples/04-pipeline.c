@@ -25,11 +25,11 @@ static int worker(void *arg)
     (void)arg;
     int job;
     while (weft_chan_recv(jobs, &job) == 0) {
-        int64_t until = weft_now() + 20000; /* 20 µs of work */
+        int64_t until = weft_now() + 20 * WEFT_USEC; /* work */
         while (weft_now() < until)
             ;
         if (job % 16 == 0)
-            weft_sleep(200000); /* 0.2 ms of waiting */
+            weft_sleep(200 * WEFT_USEC); /* as on a slow disk */
         long square = (long)job * job;
         weft_chan_send(results, &square);
     }

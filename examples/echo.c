@@ -21,8 +21,6 @@
 
 #include "server.h"
 
-#define MS(n) ((int64_t)(n) * 1000000)
-
 #define USAGE "usage: %s " SERVER_USAGE " [--idle-ms N]\n"
 
 /* Moves what the client sent back to it: one read (data is there, so it
@@ -74,14 +72,14 @@ int main(int argc, char **argv)
         {0},
     };
     server_opts o = {.addr = "127.0.0.1", .max_conns = 100000};
-    int64_t idle_ns = MS(60000);
+    int64_t idle_ns = 60 * WEFT_SEC;
     int code, bad = 0;
     long v;
     while ((code = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (code != 'i')
             bad |= server_option(&o, code, optarg) != 1;
         else if (server_number("idle-ms", optarg, 1, 86400000, &v))
-            idle_ns = MS(v);
+            idle_ns = v * WEFT_MSEC;
         else
             bad = 1;
     }

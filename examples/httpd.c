@@ -62,14 +62,13 @@
 #include "http_parse.h"
 #include "server.h"
 
-#define MS(n) ((int64_t)(n) * 1000000)
 #define OUT_CAP 16384            /* output buffer; also a file chunk */
 #define OUT_SMALL 2048           /* output buffer in the record */
 #define IN_SMALL 2048            /* input buffer in the record */
 #define IN_SLACK 8192            /* input buffer beyond --max-header */
 #define MAX_BODY (1 << 20)       /* request bodies above: 413 */
 #define HEAD_MAX 256             /* response head without extra fields */
-#define LINGER_NS MS(1000)       /* reading after our side is shut down */
+#define LINGER_NS WEFT_SEC       /* reading after our side is shut down */
 #define LINGER_BYTES (1 << 20)   /* ... and how much */
 /* The answer to a connection turned away (beyond --max-conns, or no
  * memory for its thread), sent by server.c. */
@@ -213,8 +212,8 @@ static void compact(conn *c)
 static void rearm(conn *c)
 {
     int64_t now = weft_now(), slack = c->conf->idle_ns / 16;
-    if (slack > MS(100))
-        slack = MS(100);
+    if (slack > 100 * WEFT_MSEC)
+        slack = 100 * WEFT_MSEC;
     if (c->rearmed_at && now - c->rearmed_at < slack)
         return;
     c->rearmed_at = now;
@@ -574,7 +573,7 @@ static bool httpd_option(httpd_conf *conf, int code, const char *arg)
     case 'i':
         if (!server_number("idle-ms", arg, 1, 86400000, &v))
             return false;
-        conf->idle_ns = MS(v);
+        conf->idle_ns = v * WEFT_MSEC;
         return true;
     case 'H':
         if (!server_number("max-header", arg, 64, 1 << 20, &v))
@@ -610,7 +609,7 @@ int main(int argc, char **argv)
         .server = {.addr = "127.0.0.1", .max_conns = 10000,
                    .busy_reply = BUSY_REPLY},
         .root_fd = -1,
-        .idle_ns = MS(10000),
+        .idle_ns = 10 * WEFT_SEC,
         .limits = {.max_head = 8192, .max_body = MAX_BODY},
     };
     if (!parse_args(argc, argv, &conf))

@@ -53,8 +53,7 @@
 #include <unistd.h>
 #include <weft.h>
 
-#define MS(n) ((int64_t)(n) * 1000000)
-#define TRIM_EVERY MS(1000)      /* how often the trim thread looks */
+#define TRIM_EVERY WEFT_SEC      /* how often the trim thread looks */
 #define TRIM_MIN 256             /* connections ended, at least, to trim */
 
 static struct server {
@@ -261,7 +260,7 @@ static int accept_failed(int e)
 {
     switch (e) {
     case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-        weft_sleep(MS(10)); /* until connections end and free some */
+        weft_sleep(10 * WEFT_MSEC); /* until connections end and free some */
         return 0;
     case ECONNABORTED: case EINTR: case EPROTO: case EPERM: case EAGAIN:
     case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:

@@ -234,7 +234,8 @@ WEFT_API int weft_join(weft_thread *t, int *result);
 WEFT_API int weft_detach(weft_thread *t);
 
 /* Cancels t and all its descendants: each of their blocking calls, now and
- * later, fails with ECANCELED. A thread that returns ECANCELED because it was
+ * later, fails with ECANCELED, except inside shielded scopes
+ * (weft_scope_shield). A thread that returns ECANCELED because it was
  * cancelled does not count as a failure of its scope. Runs on: any thread.
  *   0       cancellation requested (idempotent; also when t has finished
  *           but is still joinable)
@@ -297,8 +298,9 @@ WEFT_API weft_scope *weft_scope_open(void);
  *   (error)    the first failure of a child, which came before s was
  *              cancelled (its result)
  *   ECANCELED  s was cancelled (weft_scope_cancel, or an enclosing scope or
- *              thread was cancelled) and no child failed first; children
- *              that failed after it do not change this
+ *              thread was cancelled, unless s is shielded) and no child
+ *              failed first; children that failed after it do not change
+ *              this
  *   ETIMEDOUT  s's deadline passed and no child failed first (likewise)
  *   EINVAL     s is NULL or not the caller's innermost open scope
  *   EPERM      not called from the virtual thread that opened s
@@ -306,7 +308,8 @@ WEFT_API weft_scope *weft_scope_open(void);
 WEFT_API int weft_scope_close(weft_scope *s);
 
 /* Cancels s: its threads, the scopes nested in it and the owner's blocking
- * calls inside s fail with ECANCELED until s closes. Idempotent.
+ * calls inside s fail with ECANCELED until s closes, except inside the
+ * shielded scopes among them (weft_scope_shield). Idempotent.
  * Runs on: any thread (s must be open). */
 WEFT_API void weft_scope_cancel(weft_scope *s);
 
@@ -315,7 +318,39 @@ WEFT_API void weft_scope_cancel(weft_scope *s);
  * has not fired; a negative deadline removes it. Runs on: any thread. */
 WEFT_API void weft_scope_deadline(weft_scope *s, int64_t deadline_ns);
 
+/* Shields s, the caller's innermost open scope, from the cancellations of
+ * what encloses it, for cleanup that must wait (a flush, a goodbye, a
+ * rollback) in a thread that is or may be cancelled: Trio's shielded
+ * cancel scope. Until s closes, a cancel of an enclosing scope or of a
+ * thread it is nested in (weft_scope_cancel, weft_cancel, a failing
+ * child, a deadline passing) no longer reaches s's threads, the scopes
+ * nested in s, or the caller's blocking calls inside s. What is s's own
+ * still cancels it: weft_scope_cancel(s), s's deadline, a failing thread
+ * of s; and so do the cancels of the scopes and threads nested in s.
+ *
+ * A cancellation of an enclosing scope already in force in s (s inherits
+ * one when it is opened in a cancelled scope, or it came since) is lifted:
+ * the next blocking calls in s wait. A call it already ended keeps its
+ * error; a thread that returns that error does not count as failing.
+ * weft_scope_close(s) reports only what is s's own. Once s is closed, the
+ * enclosing cancellation is in force again: the caller's next blocking
+ * call fails with ECANCELED (or ETIMEDOUT), and weft_cancelled() is true.
+ * Runs on: virtual thread (the one that opened s).
+ *   0       s is shielded (also when it already was)
+ *   EINVAL  s is NULL, or not the caller's innermost open scope (another
+ *           thread's, or one with a scope open inside it)
+ *   EPERM   not called from a virtual thread (ECHILD in a forked child) */
+WEFT_API int weft_scope_shield(weft_scope *s);
+
 /* ------------------------------------------------------------------- time */
+
+/* Durations, in nanoseconds (the unit of every time in this API), as
+ * int64_t constants: 3 * WEFT_SEC does not overflow an int, and
+ * weft_now() + 150 * WEFT_MSEC is a deadline. */
+#define WEFT_NSEC ((int64_t)1)
+#define WEFT_USEC ((int64_t)1000)
+#define WEFT_MSEC ((int64_t)1000000)
+#define WEFT_SEC ((int64_t)1000000000)
 
 /* Monotonic clock, nanoseconds. Runs on: any thread. */
 WEFT_API int64_t weft_now(void);
@@ -472,6 +507,50 @@ WEFT_API int weft_sem_timedacquire(weft_sem *s, int64_t deadline_ns);
 /* Gives one unit back, directly to the longest waiter if there is one.
  *   0 / EINVAL / EOVERFLOW (the count would pass INT32_MAX) */
 WEFT_API int weft_sem_release(weft_sem *s);
+
+/* Readers-writer lock: any number of readers at once, or one writer.
+ * Static with WEFT_RWLOCK_INIT (all zero). Writers first, in turns: a
+ * reader does not enter while a writer holds it or waits for it, so
+ * readers cannot starve a writer; a writer that leaves lets in every
+ * reader that was waiting, all at once, before the next writer, so
+ * writers cannot starve readers. Waiting writers enter one at a time, in
+ * the order they came (a writer that comes as the last reader leaves may
+ * pass them). Not a cancellation point (as weft_mutex): a lock is always
+ * acquired. Runs on: any thread.
+ *
+ * The writer has an owner, as a mutex does (a virtual thread, or an OS
+ * thread); readers are not recorded. So a thread that holds a read lock
+ * must not take it again, to read or to write: behind a waiting writer
+ * it would wait for itself. */
+typedef struct weft_rwlock { uint64_t opaque_[6]; } weft_rwlock;
+
+#define WEFT_RWLOCK_INIT {{0, 0, 0, 0, 0, 0}}
+
+/* Takes rl to read, waiting while a writer holds it or waits for it.
+ *   0
+ *   EINVAL   rl is NULL
+ *   EDEADLK  the caller holds rl to write
+ *   EAGAIN   2^29 - 1 read locks are held already */
+WEFT_API int weft_rwlock_rdlock(weft_rwlock *rl);
+/* Takes rl to write, waiting until no one holds it.
+ *   0 / EINVAL (rl is NULL) / EDEADLK (the caller holds rl to write) */
+WEFT_API int weft_rwlock_wrlock(weft_rwlock *rl);
+/* As weft_rwlock_rdlock, never waiting.
+ *   0 / EBUSY (a writer holds rl or waits for it: the caller too) /
+ *   EINVAL / EAGAIN */
+WEFT_API int weft_rwlock_tryrdlock(weft_rwlock *rl);
+/* As weft_rwlock_wrlock, never waiting.
+ *   0 / EBUSY (held, by the caller too) / EINVAL */
+WEFT_API int weft_rwlock_trywrlock(weft_rwlock *rl);
+/* Releases the caller's hold of rl: its write lock if it holds it to
+ * write, else one read lock.
+ *   0
+ *   EINVAL  rl is NULL
+ *   EPERM   rl is not held, or another thread holds it to write: rl is
+ *           left as it was. (An unlock by a thread that holds no read
+ *           lock while others read is not detected: it releases one of
+ *           theirs.) */
+WEFT_API int weft_rwlock_unlock(weft_rwlock *rl);
 
 /* ---------------------------------------------------------- context locals */
 

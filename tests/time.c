@@ -121,6 +121,24 @@ Test(time, now_advances_at_the_rate_of_clock_monotonic, .timeout = 10)
               "%lld ns", (long long)dw, (long long)lo, (long long)hi);
 }
 
+/* The duration constants are int64_t nanoseconds: products that pass
+ * INT_MAX do not overflow, and they compile in constant expressions. */
+_Static_assert(_Generic(WEFT_SEC, int64_t: 1, default: 0), "int64_t");
+_Static_assert(_Generic(WEFT_NSEC + WEFT_USEC + WEFT_MSEC, int64_t: 1,
+                        default: 0), "int64_t");
+static const int64_t three_s = 3 * WEFT_SEC;
+
+Test(time, duration_constants_are_int64_nanoseconds, .timeout = 10)
+{
+    cr_assert_eq(WEFT_NSEC, 1);
+    cr_assert_eq(WEFT_USEC, 1000 * WEFT_NSEC);
+    cr_assert_eq(WEFT_MSEC, 1000 * WEFT_USEC);
+    cr_assert_eq(WEFT_SEC, 1000 * WEFT_MSEC);
+    cr_assert_eq(three_s, 3000000000LL);
+    int n = 5;
+    cr_assert_eq(n * WEFT_SEC, 5000000000LL); /* an int times one */
+}
+
 /* ---------------------------------------------------- sleep precision */
 
 static int cmp_i64(const void *a, const void *b)

@@ -46,6 +46,8 @@ const char *weft__wait_kind_name(int k)
     case WEFT__WAIT_SCOPE: return "scope close (children)";
     case WEFT__WAIT_CHILDREN: return "its children (function returned)";
     case WEFT__WAIT_MUTEX: return "mutex";
+    case WEFT__WAIT_RWLOCK_READ: return "rwlock (to read)";
+    case WEFT__WAIT_RWLOCK_WRITE: return "rwlock (to write)";
     case WEFT__WAIT_COND: return "cond";
     case WEFT__WAIT_SEM: return "semaphore";
     case WEFT__WAIT_CHAN_SEND: return "channel send";
@@ -89,8 +91,13 @@ static void dump_scope_children(const struct dump *d, weft_scope *s,
     if (inner) {
         indent(fd, depth);
         int reason = atomic_load_explicit(&inner->reason, memory_order_relaxed);
-        dprintf(fd, "scope %p%s\n", (void *)inner,
-                reason ? (reason == ETIMEDOUT ? " [timed out]" : " [cancelled]") : "");
+        bool shielded = atomic_load_explicit(&inner->shielded,
+                                             memory_order_relaxed);
+        const char *why = !reason               ? ""
+                          : reason == ETIMEDOUT ? " [timed out]"
+                                                : " [cancelled]";
+        dprintf(fd, "scope %p%s%s\n", (void *)inner,
+                shielded ? " [shielded]" : "", why);
         dump_scope_children(d, inner, depth + 1);
     }
     weft__spin_unlock(&s->lock);

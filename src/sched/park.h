@@ -41,6 +41,8 @@ typedef enum weft__wait_kind {
     WEFT__WAIT_SCOPE,      /* closing a scope: waits for its children */
     WEFT__WAIT_CHILDREN,   /* finished its function, waits for children */
     WEFT__WAIT_MUTEX,
+    WEFT__WAIT_RWLOCK_READ,  /* weft_rwlock_rdlock */
+    WEFT__WAIT_RWLOCK_WRITE, /* weft_rwlock_wrlock */
     WEFT__WAIT_COND,
     WEFT__WAIT_SEM,
     WEFT__WAIT_CHAN_SEND,

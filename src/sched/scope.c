@@ -12,16 +12,30 @@
  *     live == 0. So no thread outlives its parent. live only reaches 0
  *     under the lock (weft__scope_leave), so an owner that reads 0 under
  *     the lock may free the scope: no child will touch it again.
- *   - reason goes from 0 to ECANCELED or ETIMEDOUT once and stays: the
- *     cancellation is in force for the rest of the scope.
- *   - A cancelled scope's descendants (inner scopes and children's root
- *     scopes, transitively) are all cancelled. Cancel walks the tree down
- *     holding each scope's lock (ancestor before descendant: the declared
- *     lock order); a spawn or an open under a cancelled scope inherits the
- *     reason under the same lock, so no descendant escapes.
- *   - Cancelling a scope interrupts its owner's current wait (if
- *     interruptible): the owner's innermost scope is always the cancelled
- *     scope or nested in it.
+ *   - A scope's reason (the cancellation in force in it) is its own
+ *     reason if it has one (own: the first cancel of the scope itself),
+ *     else its parent's (the scope it is nested in, or for a root scope
+ *     the scope its thread was spawned in), else 0; a shielded scope has
+ *     no parent's. own, once set, stays; so a reason, once set, stays,
+ *     but for the one change a shield makes (below).
+ *   - Cancel sets own and spreads the reason down the tree (inner scopes
+ *     and children's root scopes, transitively), holding each scope's
+ *     lock (ancestor before descendant: the declared lock order), and
+ *     stops at a shielded scope; a spawn or an open under a cancelled
+ *     scope inherits the reason under the same lock, so no descendant
+ *     that should have it escapes.
+ *   - Cancel interrupts the current wait (if interruptible) of the owner
+ *     of the innermost scope it reaches: that scope is the owner's
+ *     innermost (g->cur), where its waits read their reason. A walk cut
+ *     by a shield interrupts no one below the shield.
+ *   - weft_scope_shield marks the owner's innermost scope shielded, then
+ *     walks down from it recomputing each reason from the rule above: a
+ *     reason inherited before the shield is lifted (and kept in lifted,
+ *     thread.c). Only the owner shields, and only its innermost scope,
+ *     so no cancel of the owner's own blocking calls is lost: the owner
+ *     is running, not waiting. When the shielded scope closes, the
+ *     owner's innermost scope is the outer one again, whose reason never
+ *     changed: the enclosing cancel reaches its next blocking call.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,6 +52,9 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
 {
     atomic_init(&s->lock.held, 0);
     atomic_init(&s->reason, 0);
+    s->own = 0;
+    atomic_init(&s->lifted, 0);
+    atomic_init(&s->shielded, false);
     s->first_error = 0;
     atomic_init(&s->live, 0);
     atomic_init(&s->done, NULL);
@@ -52,8 +69,26 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     s->spawns = 0;
 }
 
-/* Holds: s->lock. Cancels s and everything below it with reason. */
-void weft__scope_cancel_locked(weft_scope *s, int reason)
+/* Holds: s->lock. Calls fn(root, arg) on the root scope of each child of
+ * s that is not done, holding that scope's lock: the way down the tree
+ * through s's children (ancestor before descendant). */
+static void each_child_root_locked(weft_scope *s,
+                                   void (*fn)(weft_scope *, int), int arg)
+{
+    weft__list_for_each(n, &s->children) {
+        weft_thread *c = weft__container_of(n, weft_thread, home_link);
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
+            WEFT__G_DONE)
+            continue;
+        weft__spin_lock(&c->root.lock);
+        fn(&c->root, arg);
+        weft__spin_unlock(&c->root.lock);
+    }
+}
+
+/* Holds: s->lock. Puts reason in force in s, unless one is already, and
+ * in every scope below it that is not shielded (a root never is). */
+static void spread_locked(weft_scope *s, int reason)
 {
     int zero = 0;
     /* seq_cst: the canceller's half of the Dekker pair with wait_begin
@@ -62,21 +97,50 @@ void weft__scope_cancel_locked(weft_scope *s, int reason)
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
         return;
-    weft__list_for_each(n, &s->children) {
-        weft_thread *c = weft__container_of(n, weft_thread, home_link);
-        if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
-            WEFT__G_DONE)
-            continue;
-        weft__spin_lock(&c->root.lock);
-        weft__scope_cancel_locked(&c->root, reason);
-        weft__spin_unlock(&c->root.lock);
+    each_child_root_locked(s, spread_locked, reason);
+    weft_scope *in = s->inner;
+    if (!in) {
+        weft__interrupt(s->owner, reason); /* s is its innermost scope */
+        return;
     }
+    weft__spin_lock(&in->lock);
+    if (!atomic_load_explicit(&in->shielded, memory_order_relaxed))
+        spread_locked(in, reason);
+    weft__spin_unlock(&in->lock);
+}
+
+/* Holds: s->lock. Cancels s itself with reason, and so everything below
+ * it up to the shields. */
+void weft__scope_cancel_locked(weft_scope *s, int reason)
+{
+    if (!s->own)
+        s->own = (uint8_t)reason;
+    spread_locked(s, reason);
+}
+
+/* Holds: s->lock. Recomputes s's reason now that its parent's is above
+ * (scope rule at the top), and below it where that changed it. Only ever
+ * lifts or swaps a reason (a shield never adds one: a scope that is not
+ * shielded already has its parent's), so it interrupts no one. */
+static void recompute_locked(weft_scope *s, int above)
+{
+    int want = s->own;
+    if (!want && !atomic_load_explicit(&s->shielded, memory_order_relaxed))
+        want = above;
+    int had = atomic_load_explicit(&s->reason, memory_order_relaxed);
+    if (want == had)
+        return;
+    if (had)
+        atomic_store_explicit(&s->lifted, (uint8_t)had, memory_order_relaxed);
+    /* release: a finishing thread that reads the new reason (acquire,
+     * thread.c: is_failure) also reads the lifted one. */
+    atomic_store_explicit(&s->reason, want, memory_order_release);
+    each_child_root_locked(s, recompute_locked, want);
     if (s->inner) {
         weft__spin_lock(&s->inner->lock);
-        weft__scope_cancel_locked(s->inner, reason);
+        recompute_locked(s->inner, want);
         weft__spin_unlock(&s->inner->lock);
     }
-    weft__interrupt(s->owner, reason);
 }
 
 /* Runs on: s's owner. Waits (not interruptibly) until s has no live
@@ -221,6 +285,20 @@ int weft_scope_close(weft_scope *s)
         r = atomic_load_explicit(&s->reason, memory_order_relaxed);
     free(s);
     return r;
+}
+
+int weft_scope_shield(weft_scope *s)
+{
+    weft_thread *g = weft__g();
+    if (!g)
+        return weft__no_vthread();
+    if (!s || s != g->cur || s == &g->root)
+        return EINVAL;
+    weft__spin_lock(&s->lock);
+    atomic_store_explicit(&s->shielded, true, memory_order_relaxed);
+    recompute_locked(s, 0);
+    weft__spin_unlock(&s->lock);
+    return 0;
 }
 
 void weft_scope_cancel(weft_scope *s)

@@ -11,6 +11,8 @@
 #ifndef WEFT_SCHED_SCOPE_H
 #define WEFT_SCHED_SCOPE_H
 
+#include <errno.h>
+
 #include "base/compiler.h"
 #include "base/list.h"
 #include "base/spinlock.h"
@@ -20,7 +22,10 @@ typedef struct weft__timer weft__timer;
 
 struct weft_scope {
     weft__spinlock lock;
-    _Atomic int reason;      /* 0, or ECANCELED / ETIMEDOUT once cancelled */
+    /* In force: 0, or ECANCELED / ETIMEDOUT. Its own reason if it has
+     * one, else its parent's unless it is shielded (scope.c); written
+     * under lock, read anywhere. */
+    _Atomic int reason;
     int first_error;         /* first failure of a child (reason instead,
                                 if s was cancelled before it); under lock */
     /* Children not yet finished. Raised under lock by the owner's spawns;
@@ -40,8 +45,21 @@ struct weft_scope {
     weft__timer *deadline;   /* NULL until weft_scope_deadline */
     weft__spinlock deadline_lock; /* serialises weft_scope_deadline */
     bool used;               /* a child was ever spawned in it: owner only */
+    /* The three below fit what was padding: a thread record, which holds
+     * its root scope, is sized to the byte (thread.c). Reasons are
+     * ECANCELED or ETIMEDOUT, which fit a byte. */
+    uint8_t own;             /* 0, or the reason of the first cancel of s
+                                itself (weft_scope_cancel, its deadline,
+                                a child's failure, weft_cancel of a root
+                                scope's thread); under lock */
+    /* An inherited reason a shield took away, kept so that a thread that
+     * returns it is not counted as failing (thread.c); under lock. */
+    _Atomic uint8_t lifted;
+    _Atomic bool shielded;   /* set under lock by the owner, never cleared */
     uint32_t spawns;         /* owner only, under lock */
 };
+
+_Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
 void weft__scope_cancel_locked(weft_scope *s, int reason);

@@ -28,7 +28,8 @@
  *
  * Failure. A thread fails when its result is non-zero, unless it is the
  * reason its own cancellation gave it (a thread cancelled with ECANCELED
- * that returns ECANCELED did what was asked). The first failure in a scope
+ * that returns ECANCELED did what was asked), even if a shield lifted
+ * that cancellation since. The first failure in a scope
  * is recorded there and cancels the scope (scope.c); if the scope was
  * already cancelled, what is recorded is the cancellation's reason
  * (ECANCELED or ETIMEDOUT), not the child's result, which is most likely
@@ -459,10 +460,14 @@ void weft__thread_entry(void *unused)
     weft__panic("finished thread #%llu resumed", (unsigned long long)g->id);
 }
 
+/* A thread fails unless it returns 0 or the reason of a cancellation it
+ * was given: the one in force, or one a shield lifted (scope.c). */
 static bool is_failure(weft_thread *g)
 {
-    int reason = atomic_load_explicit(&g->root.reason, memory_order_relaxed);
-    return g->result != 0 && g->result != reason;
+    /* acquire: pairs with the shield's release of a lifted reason. */
+    int reason = atomic_load_explicit(&g->root.reason, memory_order_acquire);
+    int lifted = atomic_load_explicit(&g->root.lifted, memory_order_relaxed);
+    return g->result != 0 && g->result != reason && g->result != lifted;
 }
 
 static void finish_root(weft_thread *g)

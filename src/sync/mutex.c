@@ -9,12 +9,10 @@
  * and hand-off would make every contended unlock a context switch.
  * Not a cancellation point: a lock is always acquired.
  *
- * Ownership: `owner` names the holder, so that an unlock (or a condition
- * wait) by anyone else fails with EPERM instead of breaking the lock, and
- * a holder locking again gets EDEADLK instead of hanging. The holder is a
- * virtual thread (its record, stable across carriers) or an OS thread
- * (the address of a thread-local byte: unique among live threads, and
- * never equal to a thread record). Invariants:
+ * Ownership: `owner` names the holder (its token, holder.h), so that an
+ * unlock (or a condition wait) by anyone else fails with EPERM instead of
+ * breaking the lock, and a holder locking again gets EDEADLK instead of
+ * hanging. Invariants:
  *   - only the holder writes owner: itself just after acquiring, 0 just
  *     before releasing; so a thread that reads its own token there holds
  *     the lock (it wrote the token and has not yet written the 0 after
@@ -26,10 +24,9 @@
  */
 #include <errno.h>
 
+#include "sync/holder.h"
 #include "sync/mutex.h"
 #include "sync/waitq.h"
-#include "sched/carrier.h"
-#include "sched/deadlock.h"
 #include "sched/park.h"
 
 struct mutex {
@@ -43,23 +40,6 @@ _Static_assert(_Alignof(struct mutex) <= _Alignof(weft_mutex),
                "weft_mutex alignment");
 
 #define SPINS 100
-
-/* An OS thread's identity: the address of its copy of this byte. */
-static __thread char os_self __attribute__((tls_model("initial-exec")));
-
-/* The caller's token: its virtual thread, or its OS thread (registered for
- * deadlock reports, as weft__os_use does). Read once per call, before any
- * park: a virtual thread's token stays valid across carriers.
- * Runs on: any thread. */
-static uintptr_t caller(void)
-{
-    weft__carrier *m = weft__m();
-    if (likely(m && m->cur))
-        return (uintptr_t)m->cur;
-    if (!m)
-        weft__os_thread_register();
-    return (uintptr_t)&os_self;
-}
 
 static bool try_lock(struct mutex *m)
 {
@@ -106,7 +86,7 @@ static void lock_slow(struct mutex *m)
 int weft_mutex_lock(weft_mutex *pm)
 {
     struct mutex *m = (struct mutex *)pm;
-    uintptr_t me = caller();
+    uintptr_t me = weft__holder_self();
     if (!m)
         return EINVAL;
     if (unlikely(!try_lock(m))) {
@@ -125,19 +105,19 @@ int weft_mutex_trylock(weft_mutex *pm)
         return EINVAL;
     if (!try_lock(m))
         return EBUSY;
-    set_owner(m, caller());
+    set_owner(m, weft__holder_self());
     return 0;
 }
 
 bool weft__mutex_held(weft_mutex *pm)
 {
-    return owned_by((struct mutex *)pm, caller());
+    return owned_by((struct mutex *)pm, weft__holder_self());
 }
 
 int weft_mutex_unlock(weft_mutex *pm)
 {
     struct mutex *m = (struct mutex *)pm;
-    uintptr_t me = caller();
+    uintptr_t me = weft__holder_self();
     if (!m)
         return EINVAL;
     if (!owned_by(m, me))

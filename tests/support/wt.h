@@ -70,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -321,6 +322,22 @@ __attribute__((noinline, noipa, unused)) static int wt_errno(void)
 __attribute__((noinline, noipa, unused)) static void wt_set_errno(int v)
 {
     errno = v;
+}
+
+/* weft_dump's text, read back from a memory file into buf (size bytes,
+ * NUL-terminated, cut if longer). NULL if no memory file could be made.
+ * Read by a raw system call: weft's pread is a cancellation point, and
+ * the caller may be in a cancelled scope. Runs on: any thread. */
+static inline char *wt_dump_text(char *buf, size_t size)
+{
+    int fd = memfd_create("weft-dump", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    weft_dump(fd);
+    ssize_t n = syscall(SYS_pread64, fd, buf, size - 1, (off_t)0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
 }
 
 /* The carrier the caller runs on, read through an opaque call. */

@@ -77,7 +77,8 @@ static)
     ;;
 cmake)
     step "$work/cmake.log" "$CMAKE" -S "$here/consumer" -B "$work" \
-        -DCMAKE_C_COMPILER="$CC" -DCMAKE_PREFIX_PATH="$prefix"
+        -DCMAKE_C_COMPILER="$CC" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DWEFT_WANTED="$(pc --modversion)"
     step "$work/build.log" "$CMAKE" --build "$work"
     needs yes "$work/prog_shared" libweft.so
     needs no "$work/prog_static" libweft.so

@@ -124,6 +124,10 @@ enum { WEFT_IO_AUTO = 0, WEFT_IO_URING = 1, WEFT_IO_EPOLL = 2 };
  *   ENOMEM  the runtime could not be set up
  *   EAGAIN  a carrier OS thread could not be created
  *   EMFILE / ENFILE  no file descriptor for the I/O poller
+ *   EDEADLK every virtual thread was blocked for ever (none runnable, no
+ *           timer, I/O or offloaded call pending, no OS thread that could
+ *           wake one): a dump of every thread went to stderr and the run
+ *           ended
  *   (the kernel's error, e.g. ENOSYS, EPERM)  WEFT_IO=uring was asked for
  *           and io_uring cannot be set up */
 WEFT_API int weft_run(weft_fn fn, void *arg, const weft_config *cfg);
@@ -301,7 +305,8 @@ WEFT_API weft_scope *weft_scope_open(void);
  *              thread was cancelled, unless s is shielded) and no child
  *              failed first; children that failed after it do not change
  *              this
- *   ETIMEDOUT  s's deadline passed and no child failed first (likewise)
+ *   ETIMEDOUT  s's deadline passed (or an enclosing scope's, unless s is
+ *              shielded) and no child failed first (likewise)
  *   EINVAL     s is NULL or not the caller's innermost open scope
  *   EPERM      not called from the virtual thread that opened s
  *              (ECHILD from a forked child) */
@@ -315,7 +320,9 @@ WEFT_API void weft_scope_cancel(weft_scope *s);
 
 /* Sets s's deadline (absolute, weft_now() clock): when it passes, s is
  * cancelled with ETIMEDOUT. A later call replaces an earlier deadline that
- * has not fired; a negative deadline removes it. Runs on: any thread. */
+ * has not fired; a negative deadline removes it. With no memory for its
+ * timer, s is cancelled with ETIMEDOUT at once: a deadline that cannot be
+ * kept is not dropped. Runs on: any thread. */
 WEFT_API void weft_scope_deadline(weft_scope *s, int64_t deadline_ns);
 
 /* Shields s, the caller's innermost open scope, from the cancellations of
@@ -346,7 +353,8 @@ WEFT_API int weft_scope_shield(weft_scope *s);
 
 /* Durations, in nanoseconds (the unit of every time in this API), as
  * int64_t constants: 3 * WEFT_SEC does not overflow an int, and
- * weft_now() + 150 * WEFT_MSEC is a deadline. */
+ * weft_now() + 150 * WEFT_MSEC is a deadline. Usable in constant
+ * expressions (_Static_assert, case labels), not in #if: each is a cast. */
 #define WEFT_NSEC ((int64_t)1)
 #define WEFT_USEC ((int64_t)1000)
 #define WEFT_MSEC ((int64_t)1000000)
@@ -485,6 +493,7 @@ WEFT_API int weft_mutex_unlock(weft_mutex *m);
  *   0          signalled (or a spurious wake-up: re-check your predicate)
  *   ETIMEDOUT  the deadline (or the scope's deadline) passed
  *   ECANCELED  cancelled
+ *   ENOMEM     (weft_cond_timedwait) no memory for the deadline's timer
  *   EINVAL     c or m is NULL
  *   EPERM      the caller does not hold m: nothing is waited for, and m
  *              is left as it was (not unlocked, not locked) */
@@ -502,7 +511,11 @@ WEFT_API int weft_sem_init(weft_sem *s, unsigned n);
  *   0 / ECANCELED / ETIMEDOUT / EINVAL */
 WEFT_API int weft_sem_acquire(weft_sem *s);
 /* As weft_sem_acquire, giving up at deadline_ns (absolute; negative: none;
- * 0: poll).*/
+ * 0: poll).
+ *   0 / ECANCELED / EINVAL
+ *   ETIMEDOUT  deadline_ns (with 0: no unit was free), or the scope's
+ *              deadline, passed
+ *   ENOMEM     no memory for the deadline's timer */
 WEFT_API int weft_sem_timedacquire(weft_sem *s, int64_t deadline_ns);
 /* Gives one unit back, directly to the longest waiter if there is one.
  *   0 / EINVAL / EOVERFLOW (the count would pass INT32_MAX) */
@@ -630,6 +643,10 @@ WEFT_API int weft_offload(weft_fn fn, void *arg);
  *   - SO_RCVTIMEO / SO_SNDTIMEO are honoured (EAGAIN when they pass).
  *   - -1 with errno ENOMEM when weft cannot get what it needs to wait for
  *     the fd (memory, or the carrier's io_uring ring and its eventfd).
+ *   - on a regular file, under epoll (the offload pool): -1 with errno
+ *     EAGAIN (no pool thread could be started and none is free), ENOMEM
+ *     or EMFILE (no fd for the copy of fd the pool works on); rarely,
+ *     under io_uring, EAGAIN (the carrier's submission queue was full).
  *   - weft_write, weft_send and friends on a stream write everything, as a
  *     blocking libc call does, unless cancelled or an error occurs midway.
  * On an OS thread (or with WEFT_HOOKS=0 for the interposed libc names) each
@@ -679,7 +696,11 @@ WEFT_API int weft_fcntl(int fd, int cmd, ...);
  *   0 / ETIMEDOUT (deadline_ns, or the scope's deadline) / ECANCELED /
  *   EBADF (fd is negative or not open, or was closed with weft_close
  *   meanwhile; checked before any wait, deadline 0 included) /
- *   EINVAL (no event asked for)
+ *   EINVAL (no event asked for) /
+ *   ENOMEM (no memory for the fd's record or the deadline's timer, or no
+ *   io_uring ring for the carrier) /
+ *   another error of poll(2) or of watching fd in the poller (ENOSPC
+ *   from epoll_ctl, say)
  * Runs on: any thread (an OS thread blocks in poll(2)). */
 WEFT_API int weft_wait_fd(int fd, short events, int64_t deadline_ns);
 

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <weft.h>
 
-#define MS(n) ((int64_t)(n) * 1000000)
 #define NUMBERS 1000
 #define WORKERS 4
 
@@ -31,7 +30,7 @@ static int square(void *arg)
     long n;
     while (weft_chan_recv(numbers, &n) == 0) { /* until closed and empty */
         if (n % 100 == 0)
-            weft_sleep(MS(1));                 /* now and then, slow */
+            weft_sleep(WEFT_MSEC);             /* now and then, slow */
         long sq = n * n;
         int r = weft_chan_send(squares, &sq);
         if (r)
@@ -64,7 +63,7 @@ static int collect(long *sum)
         long sq;
         char none;
         weft_case cases[] = {WEFT_RECV(squares, &sq), WEFT_RECV(stop, &none)};
-        int i = weft_select(cases, 2, weft_now() + MS(1000));
+        int i = weft_select(cases, 2, weft_now() + WEFT_SEC);
         if (i < 0)
             return errno;          /* ETIMEDOUT: stalled; or ECANCELED */
         if (i == 1)
@@ -85,7 +84,7 @@ static weft_thread *go(weft_scope *s, weft_fn fn, void *arg)
 
 static int root(void *arg)
 {
-    int64_t time_budget = MS(5000);
+    int64_t time_budget = 5 * WEFT_SEC;
     numbers = weft_chan_make(sizeof(long), 16);
     squares = weft_chan_make(sizeof(long), 16);
     stop = weft_chan_make(1, 0);

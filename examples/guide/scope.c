@@ -6,7 +6,6 @@
 #include <string.h>
 #include <weft.h>
 
-#define MS(n) ((int64_t)(n) * 1000000)
 #define THREADS 1000
 
 static atomic_int cancelled;
@@ -15,7 +14,7 @@ static int sleeper(void *fails)
 {
     if (fails)
         return EIO;
-    int r = weft_sleep(MS(60000));    /* a minute, unless cancelled */
+    int r = weft_sleep(60 * WEFT_SEC); /* a minute, unless cancelled */
     if (r == ECANCELED || r == ETIMEDOUT)
         atomic_fetch_add(&cancelled, 1);
     return r;
@@ -44,7 +43,7 @@ static int root(void *arg)
     int r = crowd(true, -1);
     printf("first scope: %s, %d threads cancelled\n", strerror(r),
            atomic_exchange(&cancelled, 0));
-    r = crowd(false, weft_now() + MS(50));
+    r = crowd(false, weft_now() + 50 * WEFT_MSEC);
     printf("second scope: %s, %d threads cancelled\n", strerror(r),
            atomic_exchange(&cancelled, 0));
     return 0;

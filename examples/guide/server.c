@@ -10,9 +10,8 @@
 #include <unistd.h>
 #include <weft.h>
 
-#define MS(n) ((int64_t)(n) * 1000000)
-#define REQUEST_TIME MS(100)
-#define IDLE_TIME MS(500)
+#define REQUEST_TIME (100 * WEFT_MSEC)
+#define IDLE_TIME (500 * WEFT_MSEC)
 
 static weft_sem slots = WEFT_SEM_INIT(2); /* connections served at once */
 
@@ -32,7 +31,7 @@ static int answer(int fd, const char *line)
     if (!req)
         return errno;
     weft_scope_deadline(req, weft_now() + REQUEST_TIME);
-    int r = weft_sleep(MS(ms));            /* the work */
+    int r = weft_sleep(ms * WEFT_MSEC);    /* the work */
     weft_scope_close(req);
     return say(fd, r == 0 ? "done\n" : "timeout\n");
 }
@@ -134,7 +133,7 @@ static int root(void *arg)
         ask("b", b, "work 1\n");               /* done: two served now */
         if ((c = dial(&addr)) >= 0)
             ask("c", c, NULL);                 /* busy */
-        weft_sleep(IDLE_TIME + MS(100));
+        weft_sleep(IDLE_TIME + 100 * WEFT_MSEC);
         ask("a", a, NULL);                     /* closed: idle too long */
     }
     if (srv) {

@@ -1,11 +1,13 @@
 # Thin wrapper over CMake. `make` builds libweft; `make check` installs what
-# the tests need (as root, Debian), then runs the suite in three builds:
-# plain, ASan+UBSan, TSan, and a short fuzz run of the HTTP parser.
+# the tests need (as root, Debian), then runs the suite in four builds:
+# plain, ASan+UBSan, TSan (gcc), plain with clang, and a short fuzz run of
+# the HTTP parser. Every build of `make check` treats warnings as errors.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 CTEST = ctest --output-on-failure
+CHECK_FLAGS = -DWEFT_BENCH=OFF -DWEFT_WERROR=ON
 # The HTTP parser's libFuzzer target (clang only): `make check-fuzz` runs it
 # FUZZ_SECONDS_CHECK seconds, `make fuzz` FUZZ_SECONDS. New inputs go to
 # build-fuzz/corpus; tests/fuzz/corpus holds the seeds and is only read.
@@ -14,7 +16,7 @@ FUZZ_SECONDS_CHECK ?= 20
 FUZZ_BIN = build-fuzz/http_parse_fuzz
 
 .PHONY: all deps check check-plain check-asan check-tsan check-fuzz fuzz \
-  fuzz-build bench demo install clean
+  fuzz-build bench demo install clean check-clang
 
 # `make`, `make demo` and `make install` build the library and the
 # examples, not the tests, after installing the Debian packages they need
@@ -32,27 +34,34 @@ deps-build:
 deps:
 	@tools/install-deps.sh test
 
-check: deps check-plain check-asan check-tsan check-fuzz
+check: deps check-plain check-asan check-tsan check-clang check-fuzz
 	@echo "make check: all suites passed"
 
 check-plain:
-	cmake -S . -B build-check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_BENCH=OFF
+	cmake -S . -B build-check -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CHECK_FLAGS)
 	cmake --build build-check -j$(JOBS)
 	cd build-check && $(CTEST) -j$(JOBS)
 
 check-asan:
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWEFT_BENCH=OFF \
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug $(CHECK_FLAGS) \
 	  -DWEFT_SANITIZE=address,undefined
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 $(CTEST) -j$(JOBS)
 
 check-tsan:
-	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_BENCH=OFF \
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CHECK_FLAGS) \
 	  -DWEFT_SANITIZE=thread
 	cmake --build build-tsan -j$(JOBS)
 	# One test program at a time: under TSan two of them starve each other
 	# of the two CPUs for tens of ms, and the timing checks fail.
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST) -j1
+
+# The plain suite again, everything built by clang and clang++.
+check-clang:
+	CC=clang CXX=clang++ cmake -S . -B build-clang \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CHECK_FLAGS)
+	cmake --build build-clang -j$(JOBS)
+	cd build-clang && $(CTEST) -j$(JOBS)
 
 fuzz-build:
 	mkdir -p build-fuzz/corpus
@@ -80,4 +89,5 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-check build-asan build-tsan build-bench build-fuzz
+	rm -rf build build-check build-asan build-tsan build-clang build-bench \
+	  build-fuzz

@@ -423,7 +423,8 @@ WEFT_API size_t weft_chan_cap(weft_chan *c);
 
 enum { WEFT_CASE_SEND = 1, WEFT_CASE_RECV = 2, WEFT_CASE_JOIN = 3 };
 
-/* One case of weft_select. Build with the macros below; err is set on the
+/* One case of weft_select. Build with the macros below (in C++ too, which
+ * lists these fields in this order: keep the two in step); err is set on the
  * case that completed: 0, or EPIPE (a send or receive on a closed channel:
  * nothing was sent / nothing received). The opaque space holds the case's
  * waiter while the select waits: a select allocates nothing. */
@@ -437,12 +438,28 @@ typedef struct weft_case {
     uint64_t opaque_[8];
 } weft_case;
 
+/* A case that sends *p on ch, receives into *p from ch, or joins t (its
+ * result into *r). Each is a weft_case value; the other fields zero. */
+#ifndef __cplusplus
 #define WEFT_SEND(ch, p) \
     ((weft_case){.kind = WEFT_CASE_SEND, .chan = (ch), .elem = (void *)(p)})
 #define WEFT_RECV(ch, p) \
     ((weft_case){.kind = WEFT_CASE_RECV, .chan = (ch), .elem = (p)})
 #define WEFT_JOIN(t, r) \
     ((weft_case){.kind = WEFT_CASE_JOIN, .thread = (t), .result = (r)})
+#else
+/* ISO C++ has no compound literals, and designated initialisers only
+ * from C++20: there the same values are list-initialised, every field in
+ * the order of the struct (prvalues, where C's are lvalues). */
+#define WEFT_SEND(ch, p)                                                    \
+    (weft_case{WEFT_CASE_SEND, 0, (ch),                                     \
+               const_cast<void *>(static_cast<const void *>(p)), nullptr,   \
+               nullptr, {0}})
+#define WEFT_RECV(ch, p)                                                    \
+    (weft_case{WEFT_CASE_RECV, 0, (ch), (p), nullptr, nullptr, {0}})
+#define WEFT_JOIN(t, r)                                                     \
+    (weft_case{WEFT_CASE_JOIN, 0, nullptr, nullptr, (t), (r), {0}})
+#endif
 
 /* Completes exactly one of the n cases, chosen at random among those ready
  * (so no case starves), waiting until one is if none is; the others are

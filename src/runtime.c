@@ -103,11 +103,23 @@ static int configure(const weft_config *cfg)
     return 0;
 }
 
+/* v, as a value the compiler knows nothing about, with memory as it was
+ * written so far. */
+#define OPAQUE(v)                                                          \
+    ({                                                                     \
+        __typeof__(v) opaque_ = (v);                                       \
+        __asm__ volatile("" : "+r"(opaque_) : : "memory");                 \
+        opaque_;                                                           \
+    })
+
 /* The dynamic linker resolves a lazily bound function at its first call,
  * saving every vector register on the caller's stack: several KiB on
  * AVX-512 machines, more than a compact stack holds. So the libc functions
  * the runtime calls on a thread's stack are made to resolve here, on the
- * OS stack. (User code in compact threads wants -Wl,-z,now.) */
+ * OS stack. (User code in compact threads wants -Wl,-z,now.) Each call
+ * must really happen: clang drops a malloc whose block is freed unused,
+ * and stores to a block about to be freed, and both compilers inline a
+ * memset or memcpy of a size they know; OPAQUE hides pointers and sizes. */
 static void resolve_libc_bindings(void)
 {
     struct timespec ts;
@@ -115,12 +127,15 @@ static void resolve_libc_bindings(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     *(volatile int *)__errno_location() = 0;
     sched_yield();
-    void *p = realloc(calloc(1, 64), 128);
-    memset(p, 0, 64);
-    memcpy(p, &ts, sizeof ts);
-    free(malloc(16));
-    free(p);
-    weft__futex_wake(&(_Atomic uint32_t){0}, 1);
+    size_t n = OPAQUE(sizeof ts);
+    char *p = OPAQUE(calloc(1, 64));
+    p = OPAQUE(realloc(p, 128));
+    memset(p, 0, n);
+    memcpy(p + 64, &ts, n);
+    free(OPAQUE(p));
+    free(OPAQUE(malloc(16)));
+    _Atomic uint32_t word = 0;
+    weft__futex_wake(&word, 1);
     /* weft_offload's first call from a thread. */
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;

@@ -4,20 +4,11 @@
 // A plain program: exits 0 when every check passed.
 #include <weft.h>
 
+#include "wt_check.hh"
+
 #include <cerrno>
 #include <cstdio>
 #include <string>
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static int body(void *)
 {

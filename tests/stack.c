@@ -39,9 +39,9 @@ struct depth_probe {
     unsigned long sum;
 };
 
-__attribute__((noinline, noipa)) static unsigned long burn(struct depth_probe *p,
-                                                           int left)
+WT_NOIPA static unsigned long burn(struct depth_probe *p, int left)
 {
+    WT_OPAQUE_BODY();
     volatile char buf[1024];
     for (int i = 0; i < (int)sizeof buf; i += 64)
         buf[i] = (char)(left + i);

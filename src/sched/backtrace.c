@@ -105,6 +105,28 @@ static Dwfl *open_dwfl(void)
     return d;
 }
 
+/* The source file and line of pc in mod; NULL if it has none.
+ * dwfl_module_getsrc finds pc's compilation unit through .debug_aranges
+ * alone in the libdw of Debian 12 (0.188), and clang writes no such
+ * section unless asked (-gdwarf-aranges): there each unit of the module
+ * is asked whether it covers pc, as newer libdw does itself. */
+static const char *source_of(Dwfl_Module *mod, uintptr_t pc, int *line)
+{
+    Dwfl_Line *dl = dwfl_module_getsrc(mod, pc);
+    if (dl)
+        return dwfl_lineinfo(dl, NULL, line, NULL, NULL, NULL);
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
+        if (dwarf_haspc(cu, pc - bias) <= 0)
+            continue;
+        Dwarf_Line *l = dwarf_getsrc_die(cu, pc - bias);
+        return l && !dwarf_lineno(l, line) ? dwarf_linesrc(l, NULL, NULL)
+                                           : NULL;
+    }
+    return NULL;
+}
+
 static bool describe_dw(Dwfl *d, uintptr_t pc, struct frame_info *fi)
 {
     Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
@@ -112,14 +134,10 @@ static bool describe_dw(Dwfl *d, uintptr_t pc, struct frame_info *fi)
     if (!name)
         return false;
     snprintf(fi->func, sizeof fi->func, "%s", name);
-    Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
-    if (line) {
-        const char *file = dwfl_lineinfo(line, NULL, &fi->line, NULL, NULL,
-                                         NULL);
-        if (file) {
-            const char *slash = strrchr(file, '/');
-            fi->file = slash ? slash + 1 : file;
-        }
+    const char *file = source_of(mod, pc, &fi->line);
+    if (file) {
+        const char *slash = strrchr(file, '/');
+        fi->file = slash ? slash + 1 : file;
     }
     return true;
 }

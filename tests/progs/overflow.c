@@ -32,12 +32,16 @@
 
 #include <weft.h>
 
+#include "../support/wt_noipa.h"
+#include "overflow_deep.h"
+
 #define DEFAULT_STACK ((size_t)256 * 1024) /* set as the runtime's below */
 
 static volatile int g_forever = 1;
 
-__attribute__((noinline, noipa)) static int recurse(int n)
+WT_NOIPA static int recurse(int n)
 {
+    WT_OPAQUE_BODY();
     volatile char buf[512];
     buf[0] = (char)n;
     buf[511] = (char)n;
@@ -48,9 +52,9 @@ __attribute__((noinline, noipa)) static int recurse(int n)
 
 /* Recurses, filling each frame, until a frame lies `past` bytes below
  * where the stack would end if it started at `top` and held `size`. */
-__attribute__((noinline, noipa)) static int dig(const char *top, size_t size,
-                                                size_t past)
+WT_NOIPA static int dig(const char *top, size_t size, size_t past)
 {
+    WT_OPAQUE_BODY();
     volatile char buf[256];
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = 0x5a;
@@ -58,19 +62,6 @@ __attribute__((noinline, noipa)) static int dig(const char *top, size_t size,
     if ((size_t)(top - here) < size + past)
         return dig(top, size, past) + buf[7];
     return buf[7];
-}
-
-/* A frame far bigger than a guard page, with no probes: its first store
- * lands at its low end, past the guard page and whatever else lies below
- * the stack, in the first unmapped page (where it faults). */
-static size_t g_deep;
-
-__attribute__((noinline, noipa, optimize("no-stack-clash-protection")))
-static int deep_frame(void)
-{
-    volatile char *big = __builtin_alloca(g_deep);
-    big[0] = 1;
-    return big[g_deep / 2];
 }
 
 static bool unmapped(uintptr_t page)
@@ -91,13 +82,26 @@ static size_t deep_to_unmapped(size_t size)
     return 0;
 }
 
-__attribute__((noinline, noipa)) static int big_alloca(void)
+WT_NOIPA static int big_alloca(void)
 {
+    WT_OPAQUE_BODY();
     size_t n = 300 * 1024;
     char *p = alloca(n);
     memset(p, 1, n);
     __asm__ volatile("" : : "r"(p) : "memory"); /* keep the stores */
     return ((volatile char *)p)[n / 2];
+}
+
+/* One frame from a stack of `size` bytes into the first unmapped page
+ * below it. */
+static int jump_the_guard(size_t size)
+{
+    size_t deep = deep_to_unmapped(size);
+    if (!deep) {
+        fprintf(stderr, "overflow: no unmapped page below the stack\n");
+        return 1;
+    }
+    return deep_frame(deep) == 42 ? 0 : 1;
 }
 
 enum mode { RECURSE, SLIGHT, DEEP, ALLOCA };
@@ -113,12 +117,7 @@ static int victim(void *arg)
         weft_yield(); /* the switch-out checks the canary */
         return 0;
     case DEEP:
-        g_deep = deep_to_unmapped(size);
-        if (!g_deep) {
-            fprintf(stderr, "overflow: no unmapped page below the stack\n");
-            return 1;
-        }
-        return deep_frame() == 42 ? 0 : 1;
+        return jump_the_guard(size);
     case ALLOCA:
         return big_alloca() == 42 ? 0 : 1;
     case RECURSE:

@@ -77,6 +77,7 @@
 
 #include <weft.h>
 
+#include "wt_noipa.h"
 #include "wt_report.h"
 #include "wt_sched.h"
 
@@ -315,12 +316,14 @@ static inline void wt_run_expect_at(struct wt_here at, const char *name,
 
 /* errno read through a call the compiler cannot fold or cache: a virtual
  * thread may resume on another carrier, whose errno lives elsewhere. */
-__attribute__((noinline, noipa, unused)) static int wt_errno(void)
+WT_NOIPA static int wt_errno(void)
 {
+    WT_OPAQUE_BODY();
     return errno;
 }
-__attribute__((noinline, noipa, unused)) static void wt_set_errno(int v)
+WT_NOIPA static void wt_set_errno(int v)
 {
+    WT_OPAQUE_BODY();
     errno = v;
 }
 
@@ -340,9 +343,11 @@ static inline char *wt_dump_text(char *buf, size_t size)
     return buf;
 }
 
-/* The carrier the caller runs on, read through an opaque call. */
-__attribute__((noinline, noipa, unused)) static pthread_t wt_carrier(void)
+/* The carrier the caller runs on, read through an opaque call (glibc
+ * declares pthread_self const: a compiler may reuse its result). */
+WT_NOIPA static pthread_t wt_carrier(void)
 {
+    WT_OPAQUE_BODY();
     return pthread_self();
 }
 

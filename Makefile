@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper over CMake. `make` builds libweft; `make check` installs what
 # the tests need (as root, Debian), then runs the suite in four builds:
 # plain, ASan+UBSan, TSan (gcc), plain with clang, and a short fuzz run of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/ab.sh REV [BENCH...] — weft against itself at git revision REV:
 # builds REV (a worktree under BENCH_AB_DIR, /tmp/weft-ab) and the working
 # tree (BENCH_BUILD, <repo>/build-bench), runs each of weft's benchmark

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/c10k.sh SERVER [ARGS...] — B8 c10k: starts the echo server
 # SERVER ARGS --port 0 --procs 2 (weft's examples/echo or
 # bench/peers/go/echo), reads its RSS once it listens, opens

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/c10k_client.c — B8 c10k's load generator: plain epoll, no weft, so
  * that it loads every echo server the same way.
  *

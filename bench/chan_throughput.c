@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B4 chan_throughput: the root virtual thread sends 10,000,000 longs (the
  * size of Go's int) through a channel of capacity 1024 to one consumer
  * thread, then closes it; the consumer receives until the channel is closed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B9 foreign_overhead: the libc calls unmodified libraries make, on a
  * virtual thread through whatever libweft defines, against glibc's own
  * functions on a plain OS thread.

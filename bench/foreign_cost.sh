@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/foreign_cost.sh — what weft's handling of foreign code costs,
 # measured A/B in one run, alternating (BENCH_RUNS pairs, 5):
 #   B6 with 2 hogs, the ticker sleeping with weft_sleep (B6 as defined)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A library built apart from weft (no weft.h), as a third-party library
  * is: B6's ticker calls it in BENCH_TICK_SLEEP=foreign mode, so that its
  * sleep is a hooked call made from another shared object, which binds the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/http_hello.sh CONNS SERVER [ARGS...] — B7 http_hello: starts the
 # HTTP server SERVER ARGS --port 0 --procs 2 (weft's examples/httpd or a
 # peer: bench/peers/go/http_hello, bench/peers/nginx/http_hello.sh), warms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B3 idle_memory: N virtual threads (default 1,000,000; argv[1]) with the
  * default stack size each park receiving on one shared rendezvous channel.
  * Each bumps an atomic counter just before it blocks; the root polls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B10 idle_wakeups: a runtime whose virtual threads all wait on pipe reads
  * and channel receives, no timer armed, for S seconds (default 10;
  * argv[1]). Counts the context switches, voluntary and involuntary, of

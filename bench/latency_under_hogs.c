@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B6 latency_under_hogs: with procs = 2, argv[1] (2 or 4) hog threads spin
  * in a tight loop with no function calls, and a ticker thread, spawned right
  * after them, loops: t0 = weft_now(); weft_sleep(1 ms); lateness = weft_now()

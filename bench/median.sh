@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/median.sh — sourced by bench/ab.sh and bench/foreign_cost.sh.
 # median: the median of the numbers on standard input (separated by spaces
 # or newlines); the mean of the two middle ones for an even count.

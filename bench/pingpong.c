@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B2 pingpong: with procs = argv[1] (default 1), the root virtual thread and
  * one child bounce a token through two rendezvous channels (capacity 0),
  * 1,000,000 round trips; prints ns per round trip. The child is spawned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B5 ring: 1,000 virtual threads (the root and 999 children) in a ring,
  * each receiving from its own rendezvous channel and sending to the next
  * one's. A token goes round 1,000 times: 1,000,000 hops (sends), each adding

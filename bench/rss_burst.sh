@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/rss_burst.sh SERVER [ARGS...] — memory of an HTTP server around a
 # burst of connections: starts SERVER ARGS --port 0 --procs 2 (weft's
 # examples/httpd, or bench/peers/nginx/http_hello.sh: 2 workers, access

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh [benchmark...] — builds weft's benchmarks (bench/*.c) and their
 # peers (bench/peers/), runs each benchmark BENCH_RUNS times (default 3),
 # alternating weft and the peers, and prints a table of medians and the

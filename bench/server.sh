@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/server.sh — sourced by the server benchmarks' drivers (http_hello.sh,
 # c10k.sh): raising the open-file limit, starting a server program that
 # follows the servers' CLI protocol (`--port 0 --procs N` on the command

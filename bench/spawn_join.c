@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B1 spawn_join: inside weft_run, opens a scope, spawns 1,000,000 detached
  * virtual threads that do nothing and closes the scope (which waits for them
  * all); prints the spawn+wait time per thread. A 10,000-thread round first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bs switch: with procs = 1, two virtual threads call weft_yield() in turns,
  * 10,000,000 calls in total; prints ns per switch (each yield hands the only
  * P over to the other thread). The root thread waits in weft_scope_close

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/trace_overhead.sh — what the WEFT_TRACE event sites cost.
 # Builds weft's switch (Bs), pingpong (B2, procs 1) and ring (B5) programs
 # twice in Release: with the event sites compiled in (the default) and with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs at the end of `cmake --install` (`make install`): how will programs
 # linked with -lweft find libweft.so.0 at run time?
 #  - A directory the dynamic loader's cache covers (/usr/local/lib, from

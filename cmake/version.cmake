@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The version of weft, from project()'s VERSION, and what follows from it.
 #
 # WEFT_SOVERSION, the shared library's ABI number (its soname is

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check_guide.py — docs/guide.md says what its programs are and do.
 
   check_guide.py code GUIDE DIR

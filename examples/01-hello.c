@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 01-hello: three virtual threads in a scope; the slowest is cancelled
  * by a deadline, and the scope reports it. */
 #include <errno.h>

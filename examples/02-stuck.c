@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 02-stuck: a frame loop that must tick every 16 ms keeps its deadline
  * while, on the same two P's, two threads crunch numbers without ever
  * yielding and a third waits in a blocking library call (run through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * 03-deadlock — what weft shows when no thread can ever run again.
  *

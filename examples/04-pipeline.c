@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 04-pipeline: fan-out and fan-in through bounded channels. A reader
  * thread feeds numbered jobs to four workers, which "work" (spin for a
  * while, now and then wait on a timer, as on a slow disk) and pass results

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 05-generator: a generator is a thread and a channel. The producer
  * yields the Fibonacci numbers through a rendezvous channel (capacity 0:
  * a send completes only when the consumer takes the value, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo — a TCP echo server: every byte a client sends comes back to it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_files.c — request path to file (see http_files.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_files.h — maps a request path to a regular file below a root
  * directory, safely: the part of httpd that touches the file system

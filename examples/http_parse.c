@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.c — the HTTP/1.x request-head parser (see http_parse.h for
  * the grammar it accepts and what each status means).

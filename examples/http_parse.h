@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.h — an HTTP/1.x request-head parser: a pure function of a
  * byte buffer, with no I/O, no allocation and no weft dependency (so that

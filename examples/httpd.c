@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * httpd — an HTTP/1.1 server written as plain blocking code, one virtual
  * thread per connection.

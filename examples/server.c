@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c — the listening socket and the accept loop of the server
  * examples (see server.h).

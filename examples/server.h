@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h — what the server examples (echo.c, httpd.c) share: the
  * options every server takes, a listening socket, and an accept loop that

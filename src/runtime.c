@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runtime.c — weft_run: sets the runtime up, runs the root thread to
  * completion on carrier threads while the calling OS thread runs the

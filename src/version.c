@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * version.c — weft_version: the library's version, as its header states it.
  *

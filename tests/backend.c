@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.c — the automatic choice of I/O backend: io_uring where the
  * kernel allows it, epoll when io_uring is forbidden (a seccomp profile

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.c — transfers on sockets and pipes batched in a carrier's ring
  * (io_uring backend): a read or write made while its P has other threads

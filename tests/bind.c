@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bind.c — threads bound to their carrier: a park inside a hooked call
  * made from a separately compiled library (tests/foreign/keep_errno.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan.c — weft_chan: creation limits, buffered FIFO order and capacity,
  * rendezvous, close (sends fail, receives drain then fail, waiters woken),

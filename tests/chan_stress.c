@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_stress.c — randomized channel traffic checked against a model.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cond.c — weft_cond: signal, broadcast, timedwait, cancellation, waiting
  * without the mutex (EPERM), sharing with plain OS threads, static

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // cxx.cc — weft.h from C++: it compiles (C++11 and later), its errno
 // accessor works there, and library headers included after it (whose
 // templates read errno, as std::stoi does) compile against the accessor.

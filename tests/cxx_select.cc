@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // cxx_select.cc — weft_select from C++17 through WEFT_SEND, WEFT_RECV and
 // WEFT_JOIN: each case completes as it does from C, and a deadline with
 // no case ready ends the select with ETIMEDOUT. Built with

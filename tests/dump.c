@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c — weft_dump: the thread tree with names, nesting and what each
  * parked thread waits on.

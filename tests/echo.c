@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo.c — the echo example (examples/echo.c) run as a child process and
  * driven over loopback: bytes come back unchanged, many clients at once,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errno.c — code that writes errno, parks and reads errno sees its own
  * value even when it resumed on another carrier, compiled at -O2.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * faults.c — every call weft makes for a resource (memory, mappings, OS
  * threads, rings, fds) is failed on purpose, one at a time, and the error

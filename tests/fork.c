@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork.c — fork(2) while a runtime runs: the child goes on as a plain
  * single-threaded process, never hangs, and leaves the parent's runtime

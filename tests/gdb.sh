@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/gdb.sh PROG SCRIPT — tools/weft-gdb.py against tests/progs/parked.c:
 # `weft threads` lists the parked thread with its wait, and `weft bt` walks
 # its stack down to its own function.

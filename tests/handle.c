@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.c — thread handles that outlive their thread: a handle whose
  * thread was joined, whose detached thread ended, whose scope closed, or

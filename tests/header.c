@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * header.c — weft.h on its own, with each of its macros used, compiled
  * (never run) by every compiler and language weft supports: C11 with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hooks.c — libweft's libc interposition: read(), poll(), nanosleep() and
  * the other blocking libc entry points, called by their libc names from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.c — the request-head parser of the HTTP example
  * (examples/http_parse.c): valid heads and what they say, pipelined heads,

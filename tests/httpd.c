@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * httpd.c — the HTTP example (examples/httpd.c) run as a child process and
  * driven over loopback: keep-alive, pipelining, HEAD, request bodies, file

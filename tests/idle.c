@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * idle.c — an idle runtime sleeps. With every virtual thread waiting on a
  * pipe or a channel and no timer armed, the process makes (almost) no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_blocking.c — the program keeps its own view of blocking, while
  * weft sets O_NONBLOCK underneath: O_NONBLOCK and FIONBIO set by the

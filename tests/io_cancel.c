@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_cancel.c — how a wait on an fd ends early: weft_cancel ends a
  * parked read or write (ECANCELED, or the short count already written)

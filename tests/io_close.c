@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_close.c — the end of a stream and of an fd: a read returns 0
  * at EOF (also when the data and the end arrive together), ECONNRESET on

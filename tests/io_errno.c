@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_errno.c — errno survives a parked read, poll, accept and write:
  * the call that parks a virtual thread, and resumes it maybe on another

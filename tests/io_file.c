@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_file.c — regular files: pread / pwrite at offsets (holes read
  * as zeros), short reads at EOF, 9 MiB moved whole, read / write using

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_poll.c — weft_poll and weft_wait_fd: each ready fd is reported,
  * a time-out of 0 returns at once and a longer one expires on time, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_rw.c — weft_read / weft_write / readv / writev on pipes,
  * socketpairs and TCP on loopback: bytes arrive whole and in order, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_socket.c — socket calls keep their libc contract: recv and
  * recvmsg with MSG_PEEK / MSG_WAITALL / MSG_DONTWAIT, UDP datagrams with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_stats.c — what weft tells about I/O: the backend in use, as
  * WEFT_IO and weft_config.io ask; the threads waiting on fds

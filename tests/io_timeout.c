@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_timeout.c — socket time-outs: SO_RCVTIMEO (set before or after
  * weft first sees the socket) and SO_SNDTIMEO end a read, a write or an

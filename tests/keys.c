@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keys.c — pthread keys and C11 tss_* belong to the virtual thread: each
  * virtual thread sees its own values on a shared carrier, across yields,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * local.c — context locals: inheritance at spawn, isolation between parent
  * and child, destructors, OS threads, migration between carriers.

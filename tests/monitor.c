@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.c — a carrier stuck in a loop with no calls or in a system call
  * weft cannot see does not hold up the other virtual threads: its P's work

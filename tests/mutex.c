@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mutex.c — weft_mutex: mutual exclusion under contention, trylock,
  * misuse, ownership (only the holder unlocks), sharing with plain OS

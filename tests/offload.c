@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * offload.c — weft_offload: a blocking function runs on a pool OS thread
  * while only its caller parks; cancellation and deadlines release the

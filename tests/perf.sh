@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/perf.sh PROG — `perf record -g` sees virtual threads' frames: in a
 # sample taken while tests/progs/traced.c's "hog" thread runs, the call
 # chain walks the thread's own stack from hog down to its first frame,

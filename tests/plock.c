@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plock.c — pthread locks on virtual threads (foreign/locks.c): a thread
  * that holds one stays on its carrier and its waits block the carrier; a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rwlock.c — weft_rwlock: readers share it, a writer holds it alone,
  * writers first (a waiting writer stops new readers), parked readers

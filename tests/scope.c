@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scope.c — scopes: waiting for children, failure cancels siblings and the
  * owner, explicit cancellation, deadlines, nesting, weft_cancel on a

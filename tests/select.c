@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select.c — weft_select: polling and deadlines, choosing among ready
  * cases and leaving the others untouched, send / receive / join cases,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sem.c — weft_sem: counting, polling, time-outs, cancellation, direct
  * handoff to the longest waiter, sharing with plain OS threads, static

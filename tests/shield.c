@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shield.c — weft_scope_shield: a shielded scope waits through the
  * cancellation of what encloses it (a cancel that came before the shield,

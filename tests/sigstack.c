@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigstack.c — signal handlers run on the carrier's alternate stack: one
  * installed without SA_ONSTACK gets it, and a handler using far more stack

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/skipped.sh LOG — weft.skipped, the last test of a ctest run: lists
 # each test that skipped in the run (the SKIPPED: lines that the test
 # programs and scripts appended to LOG) and exits 77 if there is any, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c — stacks: custom sizes are usable, sizes out of range are
  * refused, an overflow is reported with the thread's name and aborts (seen

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress.c — randomized spawn / join / cancel / scope / deadline trees,
  * checked against a model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread.c — virtual threads: spawn, join, detach, names, weft_run, yield,
  * errno across carriers, the structured rule that a thread waits for its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * time.c — weft_now and weft_sleep: monotonicity, wake-up precision, many
  * sleepers at once, sleeps that return at once.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/trace.sh PROG CHECKER — runs tests/progs/traced.c with WEFT_TRACE
 # and checks the file it writes (tests/trace_check.py).
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/trace_check.py TRACE FD — checks a WEFT_TRACE file written by
 tests/progs/traced.c: valid JSON in the Chrome trace event format, "B" and
 "E" balanced and in time order on every track, and every kind of scheduler

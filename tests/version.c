@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * version.c — the library says the version its header says, and the
  * shared library's soname follows the versioning policy (README.md,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages that `make`, `make demo` and `make install`
 # (build), `make check` (test) or `make bench` (bench) need, when they are
 # missing and we are root; otherwise names them. Never fails the build by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/trace-screenshot.sh TRACE.json OUT.png [WIDTH] — renders a WEFT_TRACE
 # file in the Catapult trace viewer (the chrome://tracing front end) in
 # headless Chromium and saves the timeline as a PNG.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weft-gdb.py — gdb commands for weft's virtual threads.
 #
 #   (gdb) source tools/weft-gdb.py

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check.py — the manual pages are well formed and cover weft.h.
 
   check.py lint MANDIR

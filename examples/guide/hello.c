@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* guide/hello.c: one virtual thread says hello; the root waits for it. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* guide/pipeline.c: numbers flow from a generator through four workers
  * to the root, over bounded channels. The root waits with weft_select:
  * for a result, for the "stop" channel to close, or for a second at most

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* guide/scope.c: a thousand threads in a scope. The first failure cancels
  * the rest; a deadline cancels them all. */
 #include <errno.h>

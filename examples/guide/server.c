@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* guide/server.c: a line server with deadlines, and its clients, in one
  * process. A request "work N" takes N ms and must be answered within
  * 100 ms; a connection idle for 500 ms is closed; a third connection is

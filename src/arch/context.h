@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * context.h — the machine context switch, one implementation per CPU
  * architecture (arch/<arch>/switch.S and make.c).

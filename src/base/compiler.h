@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * compiler.h — small portable helpers used everywhere in the runtime.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.c — the counters behind weft__fault (base/fault.h). Compiled to
  * nothing unless WEFT_FAULTS is defined: only the weft_faults library,

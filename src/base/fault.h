@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.h — fault injection: make a chosen call to the system fail, so
  * that tests run the error paths real exhaustion would take.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fence.c — the heavy side of the asymmetric fence (fence.h), and its
  * registration with the kernel.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fence.h — an asymmetric Dekker fence. Two parties each store, then load
  * what the other stored; at least one must see the other's store. A

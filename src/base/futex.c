@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futex.c — Linux futex wrappers (private futexes, absolute CLOCK_MONOTONIC
  * deadlines through FUTEX_WAIT_BITSET so that a retried wait never drifts).

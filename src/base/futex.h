@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futex.h — the OS-thread sleep of the runtime: idle carriers and OS threads
  * blocked on weft objects wait on a 32-bit word.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.h — intrusive circular doubly linked list. A node not on any list has
  * next == NULL (weft__list_linked tells); a head points to itself when empty.

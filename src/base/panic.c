@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * panic.c — a broken internal invariant: say what, dump the threads, abort.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * real.c — fills the table of the C library's functions (real.h).
  *

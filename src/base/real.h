@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * real.h — the C library's own functions behind libweft's hooks.
  *

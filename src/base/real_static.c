@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * real_static.c — the C library's functions for a fully static executable.
  *

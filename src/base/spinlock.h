@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spinlock.h — the lock that guards every short critical section of the
  * runtime (a queue of waiters, a run queue, a timer heap, a scope).

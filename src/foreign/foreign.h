@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * foreign.h — the interposition layer's entry points for the runtime.
  *

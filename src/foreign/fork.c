@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork.c — fork(2) while a runtime runs: the child has no runtime.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libc.c — libc's blocking entry points, defined by libweft so that code
  * it never compiled parks virtual threads instead of blocking carriers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * locks.c — pthread locks on virtual threads: holding one pins the thread
  * to its carrier; waiting for one parks it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * caller.c — who called a hook: the program (or libweft), or foreign code.
  *

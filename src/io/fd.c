@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fd.c — weft's record of each fd: what kind of file it is, whether weft
  * made it non-blocking underneath the program, its poller registration,

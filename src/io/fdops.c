@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fdops.c — the I/O calls that are not plain transfers: accept, connect,
  * poll, weft_wait_fd, close and fcntl.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fileio.c — file operations on the offload pool (the epoll backend has
  * no asynchronous file I/O).

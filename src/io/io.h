@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io.h — the I/O layer's internal interfaces: fd records (fd.c), the
  * offload of file operations (fileio.c), and who called a hook

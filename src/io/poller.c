@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poller.c — the runtime's side of the poller: picks the backend, and
  * decides who fetches events.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poller.h — the poller's internal interface: the backends (epoll.c,
  * uring.c) behind one table, the runtime's side (poller.c), and the calls

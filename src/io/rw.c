@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rw.c — weft_read, weft_write and the other blocking I/O calls.
  *

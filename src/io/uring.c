@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uring.c — the io_uring backend of the poller: one ring per carrier.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backtrace.c — the call stacks of virtual threads, for dumps and stack
  * overflow reports.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backtrace.h — call stacks of virtual threads (backtrace.c).
  */

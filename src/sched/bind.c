@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bind.c — threads bound to their carrier: parks inside foreign code, and
  * weft_pin.

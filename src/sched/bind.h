@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bind.h — threads bound to one carrier (bind.c): pinned ones, and those
  * in a hooked call from foreign code, which must resume on the OS thread

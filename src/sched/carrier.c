@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * carrier.c — the carrier OS threads: starting one, reusing the record of
  * one that ended, what a carrier's thread runs around its scheduler loop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * carrier.h — M's, the carrier OS threads, and weft__S, the scheduler's
  * shared state: the carrier record, the current carrier, and the calls of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cpuwatch.c — what the kernel says a carrier's OS thread is doing: its
  * CPU time, and whether it runs (or waits for a CPU) or sleeps. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deadlock.c — ending a run in which no virtual thread can ever run again.
  *

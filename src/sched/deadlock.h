@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deadlock.h — deadlock detection (deadlock.c): when every virtual thread
  * waits and nothing could wake one, the run is declared deadlocked and

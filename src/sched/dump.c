@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c — weft_dump: every virtual thread as a tree, with what it waits on.
  *

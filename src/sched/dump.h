@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.h — the state dump (dump.c), printed on SIGQUIT (dumpsig.c), on a
  * panic and on a deadlock.

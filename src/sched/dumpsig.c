@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dumpsig.c — SIGQUIT (or WEFT_DUMP_SIGNAL) writes the dump to stderr and
  * the program goes on.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fiber.h — tells the sanitizers and Valgrind about stack switches, so that
  * their reports on virtual threads are real. Compiles to nothing in a plain

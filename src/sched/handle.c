@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.c — thread handles: what weft_go and weft_self give out, and what
  * every call taking a weft_thread * reads back.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * idle.c — idle carriers: giving back the P, sleeping on the futex word
  * or in the I/O port until a waker hands a P over (ready.c), the earliest

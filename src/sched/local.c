@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * local.c — context locals: values that a thread passes down to the
  * threads it spawns, as they were at the spawn.

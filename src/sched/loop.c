@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.c — the scheduler loop: what a carrier runs on its own OS stack
  * when its P has nothing for the switch (switch.c) to go to. It reads as

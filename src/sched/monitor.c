@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.c — the monitor: one OS thread that keeps a stuck carrier from
  * holding up the other virtual threads, by handing its work to a spare.

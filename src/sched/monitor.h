@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.h — the monitor (monitor.c): the OS thread that ticks the
  * clock the waits read, hands off the P's of carriers stuck in a thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * offload.c — weft_offload: blocking calls run on a pool of OS threads
  * while the calling virtual thread is parked.

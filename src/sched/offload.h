@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * offload.h — the offload pool (offload.c): OS threads that run blocking
  * functions for virtual threads, which park meanwhile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overflow.c — the report of a virtual thread's stack overflow.
  *

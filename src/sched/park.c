@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * park.c — how a thread waits and how it is woken, for virtual threads and
  * OS threads alike.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * park.h — the park/wake protocol's interface (park.c): the waiter record
  * one wait of one thread leaves on one object, what a thread waits on,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pick.h — which thread a carrier runs next from its own queues: the
  * threads bound to it, its P's runnext and ring, and now and then the

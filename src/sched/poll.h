@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poll.h — what the scheduler asks of the I/O poller.
  *

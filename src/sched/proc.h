@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.h — P's, the processor slots (proc.c): each P's run queues, timer
  * heap, caches and the stamp the monitor watches.

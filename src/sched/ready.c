@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ready.c — making threads runnable: queueing them (on the caller's P, or
  * globally), and waking an idle carrier to run them.

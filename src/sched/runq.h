@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runq.h — the owner's side of a P's local run queue, inline because it is
  * on the path of every switch. The protocol is described in proc.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched.h — the scheduler's headers in one, for the layers above it (io/,
  * sync/, foreign/, runtime.c) and for the lock order, which spans them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scope.c — scopes: nurseries that are also cancel scopes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scope.h — structured concurrency's scopes (scope.c): each thread's root
  * scope (its nursery) and the scopes it opens inside it.

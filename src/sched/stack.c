@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c — virtual-thread stacks: mapping, guard pages, pooling, and how
  * far below each an overflow may reach.

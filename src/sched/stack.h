@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.h — virtual threads' stacks: the pools they come from (stack.c),
  * why one could not be had (stackwhy.c), overflow detection (overflow.c)

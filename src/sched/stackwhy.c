@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stackwhy.c — why a stack could not be had, said in words.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * switch.c — switching between virtual threads on a carrier, and the work
  * the next context does once the previous thread is off its stack.

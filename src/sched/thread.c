@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread.c — virtual threads: spawn, run, finish, join, cancel.
  *

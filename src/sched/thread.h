@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread.h — the virtual thread record (thread.c), its handles
  * (handle.c), its locals (local.c) and the hooks through which foreign/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c — per-P timer heaps: the deadlines of sleeps, timed waits and
  * scope deadlines; the clock (weft_now) and weft_sleep.

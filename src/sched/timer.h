@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.h — one-shot timers (timer.c), kept in a heap per P.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.c — scheduler traces in the Chrome trace event format: recording
  * the events and spooling them.

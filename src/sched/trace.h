@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.h — scheduler traces (trace.c, trace_json.c): WEFT_TRACE=path.json
  * records spawns, runs, parks with their reason, wake-ups, steals,

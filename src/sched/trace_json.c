@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace_json.c — turns a trace's spool (trace_spool.h) into the Chrome
  * trace event format's JSON, once the run has ended.

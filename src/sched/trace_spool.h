@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace_spool.h — the format of the trace spool, between its recording
  * (trace.c) and its formatting as JSON (trace_json.c). Private to the two.

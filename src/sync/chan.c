@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan.c — bounded MPMC channels, for virtual and OS threads alike.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan.h — the channel's insides, shared by chan.c (single operations) and
  * select.c (many at once). Invariants are stated in chan.c.

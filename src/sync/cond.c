@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cond.c — weft_cond: condition variables for virtual and OS threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * holder.c — the thread-local byte whose address names an OS thread as a
  * lock's holder (holder.h).

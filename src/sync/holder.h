@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * holder.h — who holds a lock: the token weft_mutex and weft_rwlock
  * record for their holder, so that only the holder unlocks.

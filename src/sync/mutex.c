@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mutex.c — weft_mutex: one lock for virtual and OS threads alike.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mutex.h — what other synchronisation objects need from weft_mutex.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rwlock.c — weft_rwlock: many readers or one writer, for virtual and OS
  * threads alike.

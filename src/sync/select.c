@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select.c — weft_select: the first of many sends, receives and joins.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sem.c — weft_sem: counting semaphores for virtual and OS threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * waitq.h — the queue of waiters that every blocking object keeps, and the
  * layout checks that tie the public opaque structs to the real ones.

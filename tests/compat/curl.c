@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * curl.c — compatibility row: libcurl's blocking easy API
  * (curl_easy_perform) against an HTTP server in virtual threads of the

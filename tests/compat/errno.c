@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errno.c — compatibility row: a library compiled separately at -O2,
  * without weft's headers (keep_errno.c, libweft_compat_keep_errno.so),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * getaddrinfo.c — compatibility row: 1,000 concurrent getaddrinfo()
  * calls from virtual threads. No network: "localhost" comes from

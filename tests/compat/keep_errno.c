@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keep_errno.c — a stand-in for any C library nobody recompiled for weft:
  * built on its own at -O2 as a shared library, without weft's headers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mariadb.c — compatibility row: the MariaDB client library's blocking
  * API (mysql_real_connect, mysql_query) against a real mariadbd on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memcached.c — compatibility row: libmemcached's blocking API
  * (memcached_set, memcached_get) against a real memcached on loopback,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * postgres.c — compatibility row: libpq's blocking API (PQconnectdb,
  * PQexecParams) against a real PostgreSQL server on loopback, made by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redis.c — compatibility row: hiredis's blocking API against a real
  * redis-server on loopback.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c — starting and stopping the real servers of the compatibility
  * matrix; see server.h for the contract.

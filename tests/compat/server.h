@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h — real servers for the compatibility matrix (tests/compat/).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite.c — compatibility row: SQLite in WAL mode, CONNS connections to
  * one database file (SQLite's default serialized threading mode: each

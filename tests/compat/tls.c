@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.c — compatibility row: OpenSSL's blocking TLS API (SSL_connect,
  * SSL_accept, SSL_read, SSL_write on plain sockets), client and server in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keep_errno.c — a library compiled without weft (separately, at -O2, no
  * weft.h), as a third-party library would be: it keeps errno and its own

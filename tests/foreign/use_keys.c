@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * use_keys.c — a shared library for tests/keys.c that uses pthread keys the
  * way OpenSSL keeps its error queue: its references are glibc's versioned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse_fuzz.c — libFuzzer target for examples/http_parse.c.
  *

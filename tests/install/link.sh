@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # link.sh — weft installed into a prefix, and prog.c built against it one
 # way per call and run (WEFT_IO passes through to it).
 #

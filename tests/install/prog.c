@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * prog.c — a program built against an installed weft, each way a program
  * can link it (link.sh). It spawns virtual threads that report over a

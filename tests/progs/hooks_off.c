@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hooks_off.c — helper for tests/hooks.c: a virtual thread calls libc's
  * read() on a socket that an OS thread writes to 150 ms later, while a

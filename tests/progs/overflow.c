@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overflow.c — helper for tests/stack.c: a virtual thread named
  * "overflow-victim" recurses without end. The runtime must report the

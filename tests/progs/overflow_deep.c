@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overflow_deep.c — overflow.c's frame that jumps the guard page; built
  * with -fno-stack-clash-protection (tests/CMakeLists.txt).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overflow_deep.h — overflow.c's "deep" frame, in a file of its own
  * (overflow_deep.c) because it is built without stack-clash protection,

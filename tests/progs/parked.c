@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parked.c — helper for tests/gdb.sh: one virtual thread, "napper", parks
  * in weft_sleep; the root then calls all_parked(), where the test's gdb

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plain_io.c — helper for tests/hooks.c: a program that knows nothing of
  * weft (not linked with it, never calls it), run with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigquit.c — helper for tests/dump.c: while a virtual thread named
  * "quit-sleeper" sleeps, the process receives SIGQUIT. The runtime must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * traced.c — helper for tests/trace.sh: a workload on two P's that makes
  * every kind of scheduler event (spawn, run, park on a channel, a sleep,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt.h — shared helpers for weft's Criterion tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_io.h — helpers for the I/O suites (tests/io_*.c, tests/hooks.c), on
  * top of wt.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_noipa.h — WT_NOIPA, for a test function the compiler must treat as
  * unknown at every call: never inlined, and nothing it proves about the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_report.h — how a test reports: a failure at the line of the test
  * that caused it, and a skip as a skip.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_sched.h — the kernel's scheduling delay, as the yardstick of the
  * latency tests.

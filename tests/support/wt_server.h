@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_server.h — helpers for tests that run a server example (echo,
  * httpd) as a child process and talk to it over loopback sockets, from

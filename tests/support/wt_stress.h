@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wt_stress.h — shared scaffolding for the randomized stress tests
  * (stress.c, chan_stress.c): the base seed, and a watchdog that turns a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/peers/nginx/http_hello.sh --port P --procs N [--max-conns N]: B7's
 # nginx peer behind the CLI of weft's examples/httpd. Writes a minimal
 # nginx.conf into a temporary directory (N worker processes, access log off,

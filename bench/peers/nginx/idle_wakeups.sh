@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/peers/nginx/idle_wakeups.sh [SECONDS] — B10's nginx peer: nginx
 # started as for B7 (http_hello.sh beside this script: 2 workers, one
 # listening socket), left without a connection. After a second to settle,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* B1 spawn_join, OS-thread baseline: pthread_create + pthread_join of
  * 100,000 threads that do nothing (default attributes), in batches of 1,000
  * live threads (all 100,000 at once would exceed the kernel's map and thread

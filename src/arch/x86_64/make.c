@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * make.c — builds the initial save area of a new x86-64 context, matching
  * the layout documented in switch.S.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crit-shim.c — the runner behind crit-shim/criterion/criterion.h: forks
  * one process per test (at most -jN at once), kills it at its time-out, and

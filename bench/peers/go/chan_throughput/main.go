@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B4 chan_throughput, Go peer: the main goroutine sends 10,000,000 ints
 // through a channel of capacity 1024 to one consumer goroutine, then closes
 // it; the consumer receives until the channel is closed. Prints ns per

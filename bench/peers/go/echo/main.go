@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B8 c10k, Go peer: a TCP echo server on 127.0.0.1, one goroutine per
 // connection reading into its own buffer and writing back what it read,
 // with the CLI of weft's examples/echo (see package server).

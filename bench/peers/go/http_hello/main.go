@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B7 http_hello, Go peer: net/http serving GET /hello with the body "hello\n"
 // (HTTP/1.1, keep-alive) on 127.0.0.1, with the CLI of weft's
 // examples/httpd (see package server).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B3 idle_memory, Go peer: N goroutines (default 1,000,000; argv[1]) each
 // block receiving on one shared unbuffered channel. Each bumps an atomic
 // counter just before it blocks; main polls until all N have, sleeps 200 ms,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B6 latency_under_hogs, Go peer: with GOMAXPROCS = 2, argv[1] (2 or 4)
 // goroutines spin in a tight loop with no function calls, and a ticker
 // goroutine, started right after them, loops: t0 = time.Now();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B2 pingpong, Go peer: with GOMAXPROCS = procs (argv[1], default 1), the
 // main goroutine and one other bounce a token through two unbuffered
 // channels, 1,000,000 round trips; prints ns per round trip. The other

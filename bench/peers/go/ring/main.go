@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B5 ring, Go peer: 1,000 goroutines (main and 999 others) in a ring, each
 // receiving from its own unbuffered channel and sending to the next one's.
 // A token goes round 1,000 times: 1,000,000 hops (sends), each adding 1 to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Package server is the CLI protocol the server peers (B7 http_hello, B8
 // echo) share with weft's example servers: --port P (0 picks a free one) on
 // 127.0.0.1, --procs N (GOMAXPROCS), --max-conns N (connections served at

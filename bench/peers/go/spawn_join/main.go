@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // B1 spawn_join, Go peer: spawns 1,000,000 goroutines that do nothing and
 // waits for all of them with a sync.WaitGroup; prints ns per goroutine.
 // GOMAXPROCS is left at its default (the number of CPUs).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bs switch, Go peer: with GOMAXPROCS=1, two goroutines call
 // runtime.Gosched() in turns, 10,000,000 calls in total; prints ns per
 // Gosched (each one hands the only P over to the other goroutine).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A stand-in for the part of Criterion's API the suite uses, and the
  * suite's default runner (tests/CMakeLists.txt says why: Criterion's runner

@@ -290,14 +290,26 @@ Test(plock, mutex_timedlock_times_out_parked, .timeout = 10)
 static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
 static atomic_int g_readers_in, g_max_readers;
 
+/* Raises g_max_readers to the readers in now. */
+static void note_readers(void)
+{
+    int n = atomic_load(&g_readers_in), m = atomic_load(&g_max_readers);
+    while (n > m && !atomic_compare_exchange_weak(&g_max_readers, &m, n)) {
+    }
+}
+
 static int reader(void *arg)
 {
     WT_CHECK_EQ(pthread_rwlock_rdlock(&g_rw), 0);
-    int n = atomic_fetch_add(&g_readers_in, 1) + 1;
-    int m = atomic_load(&g_max_readers);
-    while (n > m && !atomic_compare_exchange_weak(&g_max_readers, &m, n)) {
-    }
-    usleep(2000);
+    atomic_fetch_add(&g_readers_in, 1);
+    note_readers();
+    /* Holds the read lock (pinned: each sleep blocks the carrier) until
+     * another reader is in beside it, or 200 ms: a fixed 2 ms hold missed
+     * the overlap on a loaded machine, when the woken readers queued on
+     * one P and the other carrier was slow to take them. */
+    for (int i = 0; i < 100 && atomic_load(&g_readers_in) < 2; i++)
+        usleep(2000);
+    note_readers();
     atomic_fetch_sub(&g_readers_in, 1);
     WT_CHECK_EQ(pthread_rwlock_unlock(&g_rw), 0);
     return 0;

@@ -11,21 +11,31 @@
 static weft_mutex mutex = WEFT_MUTEX_INIT;
 static weft_cond cond = WEFT_COND_INIT;
 static weft_sem sem = WEFT_SEM_INIT(2);
+static weft_rwlock rwlock = WEFT_RWLOCK_INIT;
+static const char version[] = WEFT_VERSION;
+static const int version_number[] = {WEFT_VERSION_MAJOR, WEFT_VERSION_MINOR,
+                                     WEFT_VERSION_PATCH};
 
-int header_select(weft_chan *c, weft_thread *t);
+int header_uses(weft_chan *c, weft_thread *t);
 
-/* A const value to send, a place to receive into, a result to join. */
-int header_select(weft_chan *c, weft_thread *t)
+/* Each macro in use: a const value to send, a place to receive into, a
+ * result to join, a deadline in the time units, the static objects. */
+int header_uses(weft_chan *c, weft_thread *t)
 {
     const int value = 1;
     int into = 0, result = 0;
     weft_case cases[] = {WEFT_SEND(c, &value), WEFT_RECV(c, &into),
                          WEFT_JOIN(t, &result)};
-    int i = weft_select(cases, sizeof cases / sizeof cases[0], weft_now());
+    int64_t deadline = weft_now() + WEFT_SEC + WEFT_MSEC + WEFT_USEC +
+                       WEFT_NSEC;
+    int i = weft_select(cases, sizeof cases / sizeof cases[0], deadline);
     if (i < 0)
         return errno;
     weft_mutex_lock(&mutex);
     weft_cond_signal(&cond);
     weft_mutex_unlock(&mutex);
-    return weft_sem_release(&sem) + cases[i].err;
+    weft_rwlock_rdlock(&rwlock);
+    weft_rwlock_unlock(&rwlock);
+    return weft_sem_release(&sem) + cases[i].err + version[0] +
+           version_number[0];
 }

@@ -68,6 +68,7 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     atomic_init(&s->deadline_lock.held, 0);
     s->used = false;
     s->spawns = 0;
+    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
 }
 
 /* Holds: s->lock. Calls fn(root, arg) on the root scope of each child of

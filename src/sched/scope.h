@@ -58,6 +58,10 @@ struct weft_scope {
     _Atomic uint8_t lifted;
     _Atomic bool shielded;   /* set under lock by the owner, never cleared */
     uint32_t spawns;         /* owner only, under lock */
+    /* Distance from the root thread's root scope: its outer's + 1, or for
+     * a thread's root scope its home's + 1. Set before the scope can be
+     * reached, never changed: scope locks nest by depth (sched.h). */
+    uint32_t depth;
 };
 
 _Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");

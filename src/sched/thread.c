@@ -352,6 +352,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         weft_scope *home = parent->cur;
         home->used = true; /* the owner's own field: parent is its owner */
         g->home = home;
+        g->root.depth = home->depth + 1;
         weft_thread *freed = NULL;
         weft__spin_lock(&home->lock);
         /* Free finished detached children now and then (every 32 spawns:

@@ -7,8 +7,11 @@
  *   2. Lock every object involved: join cases' handle locks first (which
  *      prove each handle current, so that its record and scope stay put,
  *      and under which a joined thread leaves its scope), then their
- *      scopes, then channels (the declared lock order), each set by
- *      address, each lock once.
+ *      scopes, then channels (the declared lock order), each lock once;
+ *      handles and channels by address, scopes ancestor first (by depth,
+ *      then address), as a cancel takes them: a select that held a
+ *      descendant's lock and waited for its ancestor's would deadlock
+ *      with a cancel of the ancestor, which waits for the descendant's.
  *   3. Poll the cases in a random order; complete the first ready one.
  *   4. Else queue one waiter per case (stored in the case's opaque space:
  *      no allocation), drop the locks, and park. A waker that claims any of
@@ -68,6 +71,18 @@ static int by_address(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Scope locks ancestor first: by depth, then by address. */
+static int ancestor_first(const void *a, const void *b)
+{
+    const weft_scope *x = weft__container_of(*(weft__spinlock *const *)a,
+                                             weft_scope, lock);
+    const weft_scope *y = weft__container_of(*(weft__spinlock *const *)b,
+                                             weft_scope, lock);
+    if (x->depth != y->depth)
+        return x->depth < y->depth ? -1 : 1;
+    return by_address(a, b);
+}
+
 /* The record a join case names (unchecked: see handles_current). */
 static weft_thread *joined(const weft_case *k)
 {
@@ -86,8 +101,8 @@ static weft__spinlock *lock_of(const weft_case *k, int group)
     return group == 0 ? &joined(k)->handle.lock : &joined(k)->home->lock;
 }
 
-/* Appends the locks of group to locks[m...], by address, each once.
- * Returns the new count. */
+/* Appends the locks of group to locks[m...] in lock order (see the top
+ * of the file), each once. Returns the new count. */
 static size_t add_group(weft_case *k, size_t n, int group,
                         weft__spinlock **locks, size_t m)
 {
@@ -97,7 +112,8 @@ static size_t add_group(weft_case *k, size_t n, int group,
         if (l)
             locks[m++] = l;
     }
-    qsort(locks + first, m - first, sizeof *locks, by_address);
+    qsort(locks + first, m - first, sizeof *locks,
+          group == 1 ? ancestor_first : by_address);
     size_t u = first;
     for (size_t i = first; i < m; i++)
         if (u == first || locks[u - 1] != locks[i])

@@ -1044,15 +1044,15 @@ struct scope_probe {
 static void *probe_main(void *arg)
 {
     struct scope_probe *p = arg;
-    weft__spin_lock(&p->ancestor->lock);
+    weft__scope_lock(p->ancestor);
     atomic_store(&p->holding, 1);
     while (!atomic_load(&p->selecting))
         wt_block_ms(1);
     wt_block_ms(100); /* the select is at the ancestor's lock by now */
-    p->descendant_free = weft__spin_trylock(&p->descendant->lock);
+    p->descendant_free = weft__scope_trylock(p->descendant);
     if (p->descendant_free)
-        weft__spin_unlock(&p->descendant->lock);
-    weft__spin_unlock(&p->ancestor->lock);
+        weft__scope_unlock(p->descendant);
+    weft__scope_unlock(p->ancestor);
     return NULL;
 }
 

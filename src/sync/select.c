@@ -71,13 +71,16 @@ static int by_address(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static const weft_scope *scope_of(const weft__spinlock *l)
+{
+    return weft__container_of(l, weft_scope, lock);
+}
+
 /* Scope locks ancestor first: by depth, then by address. */
 static int ancestor_first(const void *a, const void *b)
 {
-    const weft_scope *x = weft__container_of(*(weft__spinlock *const *)a,
-                                             weft_scope, lock);
-    const weft_scope *y = weft__container_of(*(weft__spinlock *const *)b,
-                                             weft_scope, lock);
+    const weft_scope *x = scope_of(*(weft__spinlock *const *)a);
+    const weft_scope *y = scope_of(*(weft__spinlock *const *)b);
     if (x->depth != y->depth)
         return x->depth < y->depth ? -1 : 1;
     return by_address(a, b);
@@ -121,10 +124,20 @@ static size_t add_group(weft_case *k, size_t n, int group,
     return u;
 }
 
-static void lock_all(weft__spinlock **locks, size_t m)
+/* Takes the m locks at locks, in order: handle locks below index
+ * scopes, scope locks from there below index chans, channel locks from
+ * there on. */
+static void lock_all(weft__spinlock **locks, size_t m, size_t scopes,
+                     size_t chans)
 {
-    for (size_t i = 0; i < m; i++)
-        weft__spin_lock(locks[i]);
+    for (size_t i = 0; i < m; i++) {
+        bool scope = i >= scopes && i < chans;
+        weft__spin_lock_keyed(locks[i],
+                              i < scopes ? WEFT__LOCK_HANDLE
+                              : scope    ? WEFT__LOCK_SCOPE
+                                         : WEFT__LOCK_CHAN,
+                              scope ? scope_of(locks[i])->depth : 0);
+    }
 }
 
 static void unlock_all(weft__spinlock **locks, size_t m)
@@ -248,7 +261,7 @@ static void dequeue_case(weft_case *k)
         weft__join_forget(joined(k), k->thread, w);
         return;
     }
-    weft__spin_lock(&k->chan->lock);
+    weft__spin_lock(&k->chan->lock, WEFT__LOCK_CHAN);
     weft__q_forget(w);
     weft__spin_unlock(&k->chan->lock);
 }
@@ -317,14 +330,15 @@ static int lock_cases(weft_case *k, size_t n, weft__spinlock **locks,
                       size_t *held)
 {
     size_t mh = add_group(k, n, 0, locks, 0);
-    lock_all(locks, mh);
+    lock_all(locks, mh, mh, mh);
     int err = handles_current(k, n);
     if (err) {
         unlock_all(locks, mh);
         return err;
     }
-    size_t m = add_group(k, n, 2, locks, add_group(k, n, 1, locks, mh));
-    lock_all(locks + mh, m - mh);
+    size_t ms = add_group(k, n, 1, locks, mh);
+    size_t m = add_group(k, n, 2, locks, ms);
+    lock_all(locks + mh, m - mh, 0, ms - mh);
     err = joins_free(k, n);
     if (err) /* scopes first: a thread out of its scope may go next */
         unlock_all(locks, m);

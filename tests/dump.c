@@ -4,16 +4,14 @@
  * parked thread waits on.
  */
 #include "wt.h"
+#include "wt_child.h"
 
 #include <ctype.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 /* Reads everything written to fd (a regular file) since offset 0. */
 static char *slurp(int fd)
@@ -284,37 +282,18 @@ Test(dump, without_runtime_does_not_crash, .timeout = 10)
  * observed from outside through progs/sigquit.c. */
 Test(dump, sigquit_dumps_to_stderr_and_carries_on, .timeout = 30)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    posix_spawn_file_actions_addclose(&fa, p[0]);
+    static struct wt_child res;
     char *argv[] = {(char *)WT_SIGQUIT_PROG, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, WT_SIGQUIT_PROG, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    cr_assert_eq(rc, 0, "posix_spawn: %s", strerror(rc));
-    static char err[1 << 16];
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(p[0], err + len, sizeof err - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    err[len] = 0;
-    close(p[0]);
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    wt_run_child(argv, &res);
+    const char *err = res.err;
+    int status = res.status;
     cr_log_info("helper stderr:\n%s", err);
     cr_assert(WIFEXITED(status), "helper killed by signal %d; stderr:\n%s",
               WIFSIGNALED(status) ? WTERMSIG(status) : 0, err);
     cr_assert_eq(WEXITSTATUS(status), 0, "helper exit status %d; stderr:\n%s",
                  WEXITSTATUS(status), err);
     cr_assert_not_null(strstr(err, "survived"), "stderr:\n%s", err);
-    char *name = strstr(err, "quit-sleeper");
+    const char *name = strstr(err, "quit-sleeper");
     cr_assert(name != NULL && name < strstr(err, "sigquit: weft_run"),
               "no dump naming 'quit-sleeper' before the run ended:\n%s", err);
 }

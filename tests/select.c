@@ -3,9 +3,11 @@
  * select.c — weft_select: polling and deadlines, choosing among ready
  * cases and leaving the others untouched, send / receive / join cases,
  * closed channels, fairness, cancellation, plain OS threads, argument
- * errors.
+ * errors, the order in which the scopes of joins are locked.
  */
 #include "wt.h"
+
+#include "sched/thread.h" /* records, scopes, their locks: white-box */
 
 #if WT_SANITIZED
 #define SLACK_MS 200
@@ -1000,4 +1002,121 @@ static int root_max_cases(void *arg)
 Test(select, accepts_1024_cases, .timeout = 10)
 {
     WT_RUN(root_max_cases, NULL, .procs = 1);
+}
+
+/* ------------------------------------------ lock order of joins' scopes */
+
+/* A chain of threads, each spawned by the one before into its nursery,
+ * each waiting for quit: t[k]'s home is t[k-1]'s root scope, one level
+ * deeper in the scope tree than t[k-1]'s home. */
+#define CHAIN 4
+
+static struct {
+    weft_chan *quit;
+    weft_thread *t[CHAIN];
+    atomic_int made;
+} g_chain;
+
+static int chain_body(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    if (k + 1 < CHAIN &&
+        !(g_chain.t[k + 1] = weft_go(chain_body, (void *)(intptr_t)(k + 1))))
+        return ENOMEM;
+    atomic_fetch_add(&g_chain.made, 1);
+    int v;
+    return weft_chan_recv(g_chain.quit, &v) == EPIPE ? 0 : EPROTO;
+}
+
+static int return_zero(void *arg)
+{
+    return 0;
+}
+
+/* An OS thread that holds an ancestor scope's lock while a select runs,
+ * then looks whether the select took the descendant's meanwhile. */
+struct scope_probe {
+    weft_scope *ancestor, *descendant;
+    atomic_int holding, selecting;
+    int descendant_free;
+};
+
+static void *probe_main(void *arg)
+{
+    struct scope_probe *p = arg;
+    weft__scope_lock(p->ancestor);
+    atomic_store(&p->holding, 1);
+    while (!atomic_load(&p->selecting))
+        wt_block_ms(1);
+    wt_block_ms(100); /* the select is at the ancestor's lock by now */
+    p->descendant_free = weft__scope_trylock(p->descendant);
+    if (p->descendant_free)
+        weft__scope_unlock(p->descendant);
+    weft__scope_unlock(p->ancestor);
+    return NULL;
+}
+
+/* A home deeper in the chain (j) at a lower address than a shallower one
+ * (i): address order alone would lock j's first. */
+static bool reversed_pair(int *i, int *j)
+{
+    for (*i = 0; *i < CHAIN; (*i)++)
+        for (*j = *i + 1; *j < CHAIN; (*j)++)
+            if ((uintptr_t)weft__handle_record(g_chain.t[*j])->home <
+                (uintptr_t)weft__handle_record(g_chain.t[*i])->home)
+                return true;
+    return false;
+}
+
+static int root_join_scope_order(void *arg)
+{
+    /* Records a join frees go back on the P's cache, last in first out:
+     * the chain's threads get these, the later ones older records. */
+    weft_thread *warm[CHAIN];
+    for (int k = 0; k < CHAIN; k++)
+        WT_REQUIRE((warm[k] = wt_go(return_zero, NULL)) != NULL);
+    for (int k = 0; k < CHAIN; k++)
+        WT_REQUIRE_EQ(weft_join(warm[k], NULL), 0);
+    g_chain.quit = mk(0);
+    WT_REQUIRE(g_chain.quit != NULL);
+    atomic_store(&g_chain.made, 0);
+    WT_REQUIRE((g_chain.t[0] = wt_go(chain_body, (void *)(intptr_t)0)));
+    for (int k = 0; k < 1000 && atomic_load(&g_chain.made) < CHAIN; k++)
+        WT_REQUIRE_EQ(weft_sleep(WT_MS(1)), 0);
+    WT_REQUIRE_EQ(atomic_load(&g_chain.made), CHAIN);
+    int i, j;
+    bool set_up = reversed_pair(&i, &j);
+    WT_CHECK_MSG(set_up, "no home deeper in the chain at a lower address: "
+                 "the case cannot be set up");
+    if (!set_up)
+        return WT_EFAIL;
+    static struct scope_probe p;
+    p.ancestor = weft__handle_record(g_chain.t[i])->home;
+    p.descendant = weft__handle_record(g_chain.t[j])->home;
+    pthread_t pt;
+    WT_REQUIRE_EQ(pthread_create(&pt, NULL, probe_main, &p), 0);
+    WT_CHECK(wt_yield_until(&p.holding, 100000000L));
+    weft_case cs[2] = {WEFT_JOIN(g_chain.t[j], NULL),
+                       WEFT_JOIN(g_chain.t[i], NULL)};
+    atomic_store(&p.selecting, 1);
+    wt_set_errno(0);
+    WT_CHECK_EQ(weft_select(cs, 2, 0), -1);
+    WT_CHECK_EQ(wt_errno(), ETIMEDOUT);
+    pthread_join(pt, NULL);
+    WT_CHECK_MSG(p.descendant_free, "the select held the deeper scope's "
+                 "lock while it waited for its ancestor's");
+    WT_CHECK_EQ(weft_chan_close(g_chain.quit), 0);
+    WT_CHECK_EQ(weft_join(g_chain.t[0], NULL), 0);
+    WT_CHECK_EQ(weft_chan_free(g_chain.quit), 0);
+    return 0;
+}
+
+/* A cancel locks a scope, then its descendants' (sched/sched.h); a select
+ * joining threads of nested scopes must take them in the same order, or
+ * the two can deadlock: the select holding the descendant's lock and
+ * waiting for the ancestor's, which the cancel holds while it waits for
+ * the descendant's. An OS thread stands in for the cancel. */
+Test(select, join_scopes_locked_ancestor_first, .timeout = 10)
+{
+    WT_RUN(root_join_scope_order, NULL, .procs = 1);
 }

@@ -6,15 +6,11 @@
  * cannot be had fails the spawn with ENOMEM and says why on stderr.
  */
 #include "wt.h"
+#include "wt_child.h"
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 /* Sanitizers make frames bigger: recurse less deep to use the same space. */
 #if WT_SANITIZED
@@ -225,41 +221,15 @@ Test(stack, config_stack_size_out_of_range_is_einval, .timeout = 10)
 
 /* ------------------------------------------------------------ overflow */
 
-struct child_result {
-    int status;
-    char err[16384];
-};
-
 /* Runs the overflow helper with `kib` as its argument; collects its exit
  * status and stderr. */
-static void run_overflow(const char *kib, struct child_result *res)
+static void run_overflow(const char *kib, struct wt_child *res)
 {
     /* Sanitizers' own SIGSEGV handlers would pre-empt the runtime's. */
     setenv("ASAN_OPTIONS", "handle_segv=0:detect_leaks=0", 1);
     setenv("TSAN_OPTIONS", "handle_segv=0", 1);
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    posix_spawn_file_actions_addclose(&fa, p[0]);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 0, 0);
     char *argv[] = {(char *)WT_OVERFLOW_PROG, (char *)kib, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, WT_OVERFLOW_PROG, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    cr_assert_eq(rc, 0, "posix_spawn %s: %s", WT_OVERFLOW_PROG, strerror(rc));
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(p[0], res->err + len, sizeof res->err - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    res->err[len] = 0;
-    close(p[0]);
-    cr_assert_eq(waitpid(pid, &res->status, 0), pid);
+    wt_run_child(argv, res);
 }
 
 /* Past a slab stack lie the stack below's live, poisoned frames: ASan
@@ -269,7 +239,7 @@ static void run_overflow(const char *kib, struct child_result *res)
  * has no guard, and 1 run in 70 crashes there after the report's opening
  * rule. Any of these ends the helper, which exits 0 only if nothing
  * caught the overflow. */
-static bool caught_by_asan(const struct child_result *res)
+static bool caught_by_asan(const struct wt_child *res)
 {
 #if defined(__SANITIZE_ADDRESS__)
     if (strstr(res->err, "AddressSanitizer") ||
@@ -289,7 +259,7 @@ static bool caught_by_asan(const struct child_result *res)
 static const char *expect_report(const char *kib, char *const *env,
                                  const char *where)
 {
-    static struct child_result res;
+    static struct wt_child res;
     for (char *const *e = env; e && *e; e++)
         putenv(*e);
     /* The deep frame needs an unmapped page within reach below the
@@ -401,7 +371,7 @@ Test(stack, big_alloca_faults_in_the_guard_page, .timeout = 60)
  * its own size (a mapping of its own), or compact (`stack`: WEFT_STACK). */
 static void check_canary(const char *kib, const char *stack)
 {
-    static struct child_result res;
+    static struct wt_child res;
     setenv("WEFT_GUARD_BUDGET", "0", 1);
     setenv("OVERFLOW_SLIGHT", "1", 1);
     if (stack)

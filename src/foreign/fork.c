@@ -66,15 +66,23 @@
  * per OS thread, since glibc runs the handlers of one fork in the thread
  * that forks, and those of forks in other threads meanwhile (it holds no
  * lock of its own across them). */
-static weft__spinlock *const locks[] = {&weft__S.lock, &weft__S.g_lock};
+static const struct {
+    weft__spinlock *lock;
+    weft__lock_class cls;
+} locks[] = {
+    {&weft__S.lock, WEFT__LOCK_SCHED},
+    {&weft__S.g_lock, WEFT__LOCK_RECORDS},
+};
 #define NLOCKS (sizeof locks / sizeof locks[0])
 static __thread bool taken[NLOCKS];
 static __thread bool tried;
 
-static bool take(weft__spinlock *l)
+/* A trylock: no order is checked (base/lockrank.c), the one above is
+ * the declared one. */
+static bool take(weft__spinlock *l, weft__lock_class cls)
 {
     int64_t until = weft_now() + LOCK_WAIT_NS;
-    while (!weft__spin_trylock(l)) {
+    while (!weft__spin_trylock(l, cls)) {
         if (weft_now() > until)
             return false;
         sched_yield();
@@ -88,7 +96,7 @@ static void prepare(void)
         return;
     tried = true;
     for (size_t i = 0; i < NLOCKS; i++)
-        taken[i] = take(locks[i]);
+        taken[i] = take(locks[i].lock, locks[i].cls);
 }
 
 /* in_child: the locks prepare could not take are free too, since their
@@ -100,9 +108,9 @@ static void release(bool in_child)
     tried = false;
     for (size_t i = NLOCKS; i-- > 0;) {
         if (taken[i])
-            weft__spin_unlock(locks[i]);
+            weft__spin_unlock(locks[i].lock);
         else if (in_child)
-            weft__spin_reset(locks[i]);
+            weft__spin_reset(locks[i].lock);
         taken[i] = false;
     }
 }

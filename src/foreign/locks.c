@@ -99,7 +99,7 @@ static inline void released(weft_thread *g, int r)
 #define COND_RETRY_NS 100000000LL /* a spurious wake-up, allowed */
 
 typedef struct bucket {
-    weft__spinlock lock;
+    weft__spinlock lock;    /* lock order 5: PTHREAD (sched/sched.h) */
     weft__list waiters;     /* addr_waiter.w.link; under lock */
     _Atomic uint32_t n;     /* waiters linked; read without the lock */
 } bucket;
@@ -124,7 +124,7 @@ static void link_wait(addr_waiter *a, const void *addr, weft__wait_kind kind)
     bucket *b = bucket_of(addr);
     a->addr = addr;
     weft__wait_begin(&a->w, 0, kind, addr);
-    weft__spin_lock(&b->lock);
+    weft__spin_lock(&b->lock, WEFT__LOCK_PTHREAD);
     weft__list_push_back(&b->waiters, &a->w.link);
     atomic_fetch_add_explicit(&b->n, 1, memory_order_relaxed);
     weft__spin_unlock(&b->lock);
@@ -133,7 +133,7 @@ static void link_wait(addr_waiter *a, const void *addr, weft__wait_kind kind)
 static void unlink_wait(addr_waiter *a)
 {
     bucket *b = bucket_of(a->addr);
-    weft__spin_lock(&b->lock);
+    weft__spin_lock(&b->lock, WEFT__LOCK_PTHREAD);
     if (weft__list_linked(&a->w.link)) {
         weft__list_remove(&a->w.link);
         atomic_fetch_sub_explicit(&b->n, 1, memory_order_relaxed);
@@ -159,7 +159,7 @@ static inline void unlocker_fence(void)
 static __attribute__((noinline)) void wake_slow(bucket *b, const void *addr,
                                                 int max)
 {
-    weft__spin_lock(&b->lock);
+    weft__spin_lock(&b->lock, WEFT__LOCK_PTHREAD);
     weft__list *l = b->waiters.next;
     while (max && l != &b->waiters) {
         addr_waiter *a = (addr_waiter *)((char *)l - offsetof(addr_waiter,

@@ -135,7 +135,7 @@ weft__fd *weft__fd_get(int fd)
     weft__fd *f = &ch[fd & (CHUNK - 1)];
     if (likely(atomic_load_explicit(&f->flags, memory_order_acquire)))
         return f;
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     int err = atomic_load_explicit(&f->flags, memory_order_relaxed)
                   ? 0 : classify(f);
     weft__spin_unlock(&f->lock);
@@ -156,7 +156,7 @@ weft__fd *weft__fd_adopt_socket(int fd, bool user_nonblock,
     if (!ch)
         return NULL;
     weft__fd *f = &ch[fd & (CHUNK - 1)];
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     f->ready = 0;
     /* An accepted socket inherits its listener's time-outs. */
     f->rcvtimeo_ns = parent ? parent->rcvtimeo_ns : 0;
@@ -193,7 +193,7 @@ void weft__fd_forget(int fd)
     if (!f || !atomic_load_explicit(&f->flags, memory_order_acquire))
         return;
     weft__io_submit_deferred();
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     uint32_t seq = atomic_load_explicit(&f->seq, memory_order_relaxed);
     uint32_t armed = atomic_exchange_explicit(&f->armed, 0,
                                               memory_order_relaxed);
@@ -222,7 +222,7 @@ void weft__fd_copy(int from, int to)
     if (!ch)
         return;
     weft__fd *f = &ch[to & (CHUNK - 1)];
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     f->rcvtimeo_ns = src->rcvtimeo_ns;
     f->sndtimeo_ns = src->sndtimeo_ns;
     f->ready = 0;
@@ -237,7 +237,7 @@ void weft__fd_set_user_nonblock(int fd, bool on)
     weft__fd *f = weft__fd_peek(fd);
     if (!f)
         return;
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     uint32_t fl = atomic_load_explicit(&f->flags, memory_order_relaxed);
     if (fl & WEFT__FD_KNOWN) {
         fl &= ~(WEFT__FD_NB_USER | WEFT__FD_NB_OURS);
@@ -255,7 +255,7 @@ void weft__fd_set_timeout(int fd, int optname, int64_t ns)
     weft__fd *f = weft__fd_peek(fd);
     if (!f)
         return;
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     if (atomic_load_explicit(&f->flags, memory_order_relaxed)) {
         if (optname == SO_RCVTIMEO)
             f->rcvtimeo_ns = ns;
@@ -270,7 +270,7 @@ static int ensure_armed(weft__fd *f, uint32_t seq)
 {
     if (atomic_load_explicit(&f->armed, memory_order_acquire) == seq + 1)
         return 0;
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     int err = 0;
     if (atomic_load_explicit(&f->seq, memory_order_relaxed) != seq)
         err = EBADF;
@@ -291,7 +291,7 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
         ev |= POLLIN | POLLOUT;
     if (events & POLLRDHUP)
         ev |= POLLIN;
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     if (atomic_load_explicit(&f->seq, memory_order_relaxed) != seq) {
         weft__spin_unlock(&f->lock);
         return;
@@ -318,7 +318,7 @@ void weft__fd_event(int fd, uint32_t seq, uint32_t events)
 
 void weft__fd_note_drained(weft__fd *f)
 {
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     if (!(f->ready & POLLIN) &&
         !atomic_load_explicit(&f->hung_up, memory_order_relaxed))
         atomic_store_explicit(&f->drained, true, memory_order_relaxed);
@@ -372,7 +372,7 @@ int weft__fd_wait(weft__fd *f, short events, int64_t deadline)
 /* Holds: nothing. Unlinks w from f if a waker did not. */
 static void unlink_waiter(weft__fd *f, weft__waiter *w)
 {
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     if (weft__list_linked(&w->link))
         weft__list_remove(&w->link);
     weft__spin_unlock(&f->lock);
@@ -383,7 +383,7 @@ static void unlink_waiter(weft__fd *f, weft__waiter *w)
 static int link_waiter(weft__fd *f, uint32_t seq, weft__waiter *w,
                        const short *events)
 {
-    weft__spin_lock(&f->lock);
+    weft__spin_lock(&f->lock, WEFT__LOCK_FD);
     int r = 0;
     if (atomic_load_explicit(&f->seq, memory_order_relaxed) != seq)
         r = EBADF;

@@ -48,7 +48,7 @@ enum {
 
 typedef struct weft__fd {
     int fd;                   /* first: what dumps read (sched/poll.h) */
-    weft__spinlock lock;
+    weft__spinlock lock;      /* lock order 5: FD (sched/sched.h) */
     _Atomic uint32_t flags;   /* WEFT__FD_*; written under lock */
     _Atomic uint32_t seq;     /* bumped (under lock) when the fd closes */
     _Atomic uint32_t armed;   /* seq + 1 of the poller registration, or 0 */

@@ -75,7 +75,7 @@
 
 typedef struct uport {
     weft__port hdr;
-    weft__spinlock sq_lock;
+    weft__spinlock sq_lock; /* lock order 7: RING_SQ (sched/sched.h) */
     struct io_uring ring;
     int kickfd;
     weft__carrier *m;       /* whose thread submits (and runs its task work) */
@@ -95,7 +95,7 @@ static bool batching;       /* transfers may be deferred (probe_nowait) */
 static uport **ports;
 static uint32_t maxports;
 static _Atomic uint32_t nports;
-static weft__spinlock ports_lock;
+static weft__spinlock ports_lock; /* lock order 7: RING_PORTS */
 
 static uint64_t poll_data(int fd, uint32_t seq)
 {
@@ -138,7 +138,7 @@ static void submit_deferred(uport *u)
         return;
     if (!atomic_load_explicit(&u->deferred, memory_order_relaxed))
         return;
-    weft__spin_lock(&u->sq_lock);
+    weft__spin_lock(&u->sq_lock, WEFT__LOCK_RING_SQ);
     if (atomic_load_explicit(&u->deferred, memory_order_relaxed))
         submit_locked(u);
     weft__spin_unlock(&u->sq_lock);
@@ -289,7 +289,7 @@ static void free_ports(uport **gone, uint32_t n)
 static void ur_fini(void)
 {
     /* Under ports_lock: weft_stats may be reading the ports' counts. */
-    weft__spin_lock(&ports_lock);
+    weft__spin_lock(&ports_lock, WEFT__LOCK_RING_PORTS);
     uint32_t n;
     uport **gone = take_ports(&n);
     weft__spin_unlock(&ports_lock);
@@ -311,7 +311,7 @@ static weft__port *ur_port_new(void)
     uport *u = make_port();
     if (!u)
         return NULL;
-    weft__spin_lock(&ports_lock);
+    weft__spin_lock(&ports_lock, WEFT__LOCK_RING_PORTS);
     uint32_t i = atomic_load_explicit(&nports, memory_order_relaxed);
     if (i < maxports) {
         u->hdr.id = i;
@@ -336,7 +336,7 @@ static weft__port *ur_port_at(uint32_t i)
 static int submit_one(uport *u, void (*prep)(struct io_uring_sqe *, void *),
                       void *arg)
 {
-    weft__spin_lock(&u->sq_lock);
+    weft__spin_lock(&u->sq_lock, WEFT__LOCK_RING_SQ);
     struct io_uring_sqe *sqe = get_sqe(u);
     int err = 0;
     if (!sqe) {
@@ -544,7 +544,7 @@ static long ur_req(weft__port *pt, const weft__io_req *op, bool defer,
      * completion comes, so the caller must not return before it. */
     weft__wait_begin(&rec.w, 0, WEFT__WAIT_RING_IO, NULL);
     atomic_fetch_add_explicit(&weft__fd_waiters, 1, memory_order_relaxed);
-    weft__spin_lock(&u->sq_lock);
+    weft__spin_lock(&u->sq_lock, WEFT__LOCK_RING_SQ);
     int err = queue_op(u, op, &rec, defer);
     weft__spin_unlock(&u->sq_lock);
     if (err)
@@ -560,7 +560,7 @@ static void ur_batch_counts(unsigned long long *ops,
                             unsigned long long *submits)
 {
     *ops = *submits = 0;
-    weft__spin_lock(&ports_lock);
+    weft__spin_lock(&ports_lock, WEFT__LOCK_RING_PORTS);
     uint32_t n = atomic_load_explicit(&nports, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         *ops += atomic_load_explicit(&ports[i]->batched_ops,

@@ -39,8 +39,8 @@
  * resumes elsewhere. The library then sees another carrier's thread-local
  * state; weft counts each such resume (weft_stats, dump).
  *
- * Lock order: a carrier's bound_lock is a leaf (level 5 in sched.h): taken
- * by wakers, which may hold object, scope and timer locks.
+ * Lock order: a carrier's bound_lock is a leaf (level 9 in sched.h): taken
+ * by wakers, which may hold handle, scope, object and timer locks.
  */
 #include <errno.h>
 
@@ -98,7 +98,7 @@ void weft__bound_ready(weft_thread *g)
 {
     weft__carrier *m = g->bound;
     g->next = NULL;
-    weft__spin_lock(&m->bound_lock);
+    weft__spin_lock(&m->bound_lock, WEFT__LOCK_BOUND);
     if (m->bound_tail)
         m->bound_tail->next = g;
     else {
@@ -120,7 +120,7 @@ void weft__bound_ready(weft_thread *g)
  * weft__bound_take). The oldest runnable thread bound to m, or NULL. */
 weft_thread *weft__bound_take_slow(weft__carrier *m)
 {
-    weft__spin_lock(&m->bound_lock);
+    weft__spin_lock(&m->bound_lock, WEFT__LOCK_BOUND);
     weft_thread *g = m->bound_head;
     if (g) {
         m->bound_head = g->next;
@@ -152,7 +152,7 @@ void weft__bound_sweep(int64_t now)
                                           memory_order_relaxed) <
                    weft__S.hog_ns)
             continue;
-        weft__spin_lock(&m->bound_lock);
+        weft__spin_lock(&m->bound_lock, WEFT__LOCK_BOUND);
         weft_thread *first = m->bound_head, *last = m->bound_tail;
         uint32_t k = atomic_exchange_explicit(&m->nready_bound, 0,
                                               memory_order_relaxed);
@@ -181,7 +181,7 @@ unsigned weft__bound_count(void)
 unsigned weft__lock_pinned_count(void)
 {
     unsigned n = 0;
-    weft__spin_lock(&weft__S.g_lock);
+    weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     for (weft_thread *g = weft__S.all_g; g; g = g->all_next)
         if (atomic_load_explicit(&g->state, memory_order_relaxed) !=
                 WEFT__G_DONE &&

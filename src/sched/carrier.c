@@ -99,7 +99,7 @@ static void carrier_run(weft__carrier *m)
     weft__carrier_loop(m);
     weft__altstack_fini(m);
     weft__set_m(NULL);
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *idler = NULL;
     if (m->demoted) { /* it ends before the runtime: its record is reused */
         m->exited = true;
@@ -124,7 +124,7 @@ static void *carrier_main(void *arg)
 static weft__carrier *carrier_record(void)
 {
     weft__carrier *m = NULL;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     uint32_t n = atomic_load(&weft__S.ncarriers);
     for (uint32_t i = 0; i < n && weft__S.nexited; i++)
         if (weft__S.carriers[i]->exited) {
@@ -152,7 +152,7 @@ static weft__carrier *carrier_record(void)
     weft__trace_carrier(m);
     weft__S.carriers[n] = m;
     /* Published before it runs: wake-ups and the stop sweep see it. */
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     atomic_store(&weft__S.ncarriers, n + 1);
     weft__spin_unlock(&weft__S.lock);
     return m;
@@ -177,7 +177,7 @@ int weft__carrier_spawn(weft__proc *p)
     m->p = NULL;
     m->spinning = false;
     atomic_fetch_sub(&weft__S.nmspinning, 1);
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     m->exited = true;
     weft__S.nexited++;
     weft__spin_unlock(&weft__S.lock);

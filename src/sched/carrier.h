@@ -8,7 +8,7 @@
  * (idling until woken).
  *
  * Invariants. A carrier's fields are written by the carrier itself,
- * except those marked "sched lock" (weft__S.lock, level 4 of the lock
+ * except those marked "sched lock" (weft__S.lock, level 8 of the lock
  * order: the idle lists, nextp, idle), the monitor's (demoted,
  * nice_before, stat_*, exited: monitor.c, cpuwatch.c) and the bound
  * queue's (bind.c, under bound_lock). weft__S's fields marked "lock" are
@@ -98,13 +98,13 @@ struct weft__carrier {
     _Atomic bool idling;         /* in idle(): wakers of bound threads wake
                                     it (pairs with nready_bound) */
     _Atomic int64_t bound_since; /* when the queue's head was queued */
-    weft__spinlock bound_lock;
+    weft__spinlock bound_lock;   /* lock order 9: BOUND (sched.h) */
     weft_thread *bound_head, *bound_tail; /* under bound_lock */
 };
 
 
 struct weft__sched {
-    weft__spinlock lock;
+    weft__spinlock lock;              /* lock order 8: SCHED (sched.h) */
     weft_thread *gq_head, *gq_tail;   /* global run queue; lock */
     _Atomic uint32_t gq_size;
     weft__proc *idle_p;               /* lock */
@@ -149,7 +149,7 @@ struct weft__sched {
     _Atomic uint64_t unbound_resumes; /* bound threads the monitor let
                                          resume elsewhere (bind.c) */
     /* Thread record pool shared by all P's. */
-    weft__spinlock g_lock;
+    weft__spinlock g_lock;            /* lock order 10: RECORDS */
     weft_thread *free_g;
     weft_thread *all_g;               /* every record; g_lock */
 };

@@ -85,7 +85,7 @@ static void dump_scope_children(const struct dump *d, weft_scope *s,
                                 int depth)
 {
     int fd = d->fd;
-    weft__spin_lock(&s->lock);
+    weft__scope_lock(s);
     weft__list_for_each(n, &s->children)
         dump_thread(d, weft__container_of(n, weft_thread, home_link), depth);
     weft_scope *inner = s->inner;
@@ -101,7 +101,7 @@ static void dump_scope_children(const struct dump *d, weft_scope *s,
                 shielded ? " [shielded]" : "", why);
         dump_scope_children(d, inner, depth + 1);
     }
-    weft__spin_unlock(&s->lock);
+    weft__scope_unlock(s);
 }
 
 /* g's name, or, for an unnamed thread, its function's. */
@@ -216,7 +216,7 @@ static void dump_sched(int fd)
     for (uint32_t i = 0, np = weft__nallp(); i < np; i++) {
         weft__proc *p = &weft__S.procs[i];
         uint32_t n = atomic_load(&p->tail) - atomic_load(&p->head);
-        weft__spin_lock(&p->timer_lock);
+        weft__spin_lock(&p->timer_lock, WEFT__LOCK_TIMERS);
         uint32_t ntimers = p->ntimers;
         weft__spin_unlock(&p->timer_lock);
         dprintf(fd, "  P%u: %u queued, %u timers%s\n", i, n, ntimers,

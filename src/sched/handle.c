@@ -76,7 +76,7 @@ static weft_thread **_Atomic chunks[NCHUNKS];
 static _Atomic uint32_t nslots;
 /* The slot number of this run's first slot: written at teardown only. */
 static uint32_t slot_base;
-static weft__spinlock grow_lock;
+static weft__spinlock grow_lock; /* lock order 10: HANDLE_TABLE */
 
 static uint32_t gen_of(const weft_thread *h)
 {
@@ -88,7 +88,7 @@ static uint32_t gen_of(const weft_thread *h)
  * every slot given out). */
 int weft__handle_register(weft_thread *g)
 {
-    weft__spin_lock(&grow_lock);
+    weft__spin_lock(&grow_lock, WEFT__LOCK_HANDLE_TABLE);
     uint32_t i = atomic_load_explicit(&nslots, memory_order_relaxed);
     weft_thread **chunk = NULL;
     if (i < MAX_SLOTS) {
@@ -150,7 +150,7 @@ weft_thread *weft__handle_lock(const weft_thread *h)
     weft_thread *g = weft__handle_record(h);
     if (!g)
         return NULL;
-    weft__spin_lock(&g->handle.lock);
+    weft__spin_lock(&g->handle.lock, WEFT__LOCK_HANDLE);
     if (weft__handle_current(g, h))
         return g;
     weft__spin_unlock(&g->handle.lock);
@@ -173,7 +173,7 @@ void weft__handle_end_locked(weft_thread *g)
 /* Runs on: any thread, holding no runtime lock; g's thread is DONE. */
 void weft__handle_end(weft_thread *g)
 {
-    weft__spin_lock(&g->handle.lock);
+    weft__spin_lock(&g->handle.lock, WEFT__LOCK_HANDLE);
     weft__handle_end_locked(g);
     weft__spin_unlock(&g->handle.lock);
 }

@@ -56,7 +56,7 @@ static void remove_idle_m_locked(weft__carrier *m)
 static void leave_idle(weft__carrier *m)
 {
     atomic_store_explicit(&m->idling, false, memory_order_relaxed);
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     if (weft__S.timer_waiter == m) {
         weft__S.timer_waiter = NULL;
         atomic_store_explicit(&weft__S.timer_wait_until, INT64_MIN,
@@ -79,7 +79,7 @@ static void leave_idle(weft__carrier *m)
  * first to confirm it declares it. */
 static bool deadlock_check(uint64_t *epoch, bool confirm)
 {
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     bool yes = weft__deadlock_suspected() && !weft__work_anywhere() &&
                (!confirm || (*epoch == weft__S.idle_epoch &&
                              !weft__S.deadlocked));
@@ -141,7 +141,7 @@ static weft__port *idle_in_poller(weft__carrier *m, int64_t until,
  * in the poller), or the runtime stops. */
 void weft__carrier_idle(weft__carrier *m)
 {
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     /* A handed-off P: find_runnable retires it first. */
     if (m->p && weft__proc_handed_off(m->p)) {
         weft__spin_unlock(&weft__S.lock);
@@ -227,7 +227,7 @@ void weft__carrier_idle(weft__carrier *m)
  * them is woken to idle again, taking the timer waiter's place. */
 void weft__timer_waiting_hand_on(void)
 {
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *w = weft__S.timer_waiter ? NULL : weft__S.idle_m;
     weft__spin_unlock(&weft__S.lock);
     if (w)

@@ -187,7 +187,7 @@ static weft_thread *bound_without_p(weft__carrier *m)
     weft_thread *g = weft__bound_take(m);
     if (!g)
         return NULL;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     bool took = weft__take_idle_p_locked(m);
     weft__spin_unlock(&weft__S.lock);
     if (took) /* a P is busy: the monitor watches it */

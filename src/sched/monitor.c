@@ -133,7 +133,8 @@ static struct {
     _Atomic bool sleeping;
     _Atomic uint64_t handoffs;
     _Atomic uint64_t handoffs_blocking; /* ... in a marked blocking call */
-    weft__spinlock hog_lock;    /* the longest hog's record */
+    weft__spinlock hog_lock;    /* the longest hog's record; lock order
+                                   11: HOG (sched.h) */
     int64_t hog_ns;
     uint64_t hog_id;
     char hog_name[32];
@@ -215,7 +216,7 @@ static void deepen(int64_t now)
         weft__proc *p = &weft__S.procs[i];
         if (!atomic_load_explicit(&p->stuck, memory_order_relaxed))
             continue;
-        weft__spin_lock(&weft__S.lock);
+        weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
         weft__carrier *m = p->m;
         if (atomic_load_explicit(&p->stuck, memory_order_relaxed) && m &&
             m->demoted && m->demoted < DEEP_NICE &&
@@ -269,7 +270,7 @@ static weft__proc *extra_proc_locked(void)
  * lets go of p. */
 static void hand_off(weft__proc *p, uint64_t st, int64_t since)
 {
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *m = p->m;
     weft__proc *extra = NULL;
     if (!m || atomic_load_explicit(&p->stamp, memory_order_relaxed) != st ||
@@ -311,7 +312,7 @@ static int64_t hog_limit(void)
 /* The carrier that holds p, or NULL. */
 static weft__carrier *holder(weft__proc *p)
 {
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *m = p->m;
     weft__spin_unlock(&weft__S.lock);
     return m;
@@ -399,7 +400,7 @@ static void ensure_carrier(void)
     if (work && weft__wakep())
         return;
     bool timers = weft__timers_next() >= 0;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__proc *p = weft__S.idle_p;
     bool none = atomic_load(&weft__S.ncarriers) == weft__S.nexited;
     if (!p || weft__S.idle_m || !(work || timers || none)) {
@@ -411,7 +412,7 @@ static void ensure_carrier(void)
     weft__spin_unlock(&weft__S.lock);
     if (weft__carrier_spawn(p) == 0)
         return;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     p->idle_next = weft__S.idle_p;
     weft__S.idle_p = p;
     atomic_fetch_add_explicit(&weft__S.npidle, 1, memory_order_seq_cst);
@@ -562,7 +563,7 @@ void weft__hog_seen(weft__carrier *m, weft_thread *g)
 void weft__hog_returned(weft__carrier *m)
 {
     m->hog = false;
-    weft__spin_lock(&mon.hog_lock);
+    weft__spin_lock(&mon.hog_lock, WEFT__LOCK_HOG);
     if (m->hog_ns > mon.hog_ns) {
         mon.hog_ns = m->hog_ns;
         mon.hog_id = m->hog_id;
@@ -591,7 +592,7 @@ bool weft__proc_retire(weft__carrier *m)
     }
     if (n)
         weft__globq_put_chain(first, last, n);
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     p->m = NULL;
     p->idle_next = weft__S.retired_p;
     weft__S.retired_p = p;
@@ -613,7 +614,7 @@ int weft_stats(weft_runtime_stats *out)
         return ESRCH;
     memset(out, 0, sizeof *out);
     out->procs = weft__S.nprocs;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     out->carriers = atomic_load(&weft__S.ncarriers) - weft__S.nexited;
     out->carriers_idle = weft__S.nidle_m;
     out->stuck = atomic_load(&weft__S.nstuck);
@@ -622,7 +623,7 @@ int weft_stats(weft_runtime_stats *out)
     weft__spin_unlock(&weft__S.lock);
     out->handoffs = atomic_load(&mon.handoffs);
     out->handoffs_blocking = atomic_load(&mon.handoffs_blocking);
-    weft__spin_lock(&mon.hog_lock);
+    weft__spin_lock(&mon.hog_lock, WEFT__LOCK_HOG);
     out->longest_hog_ns = (unsigned long long)mon.hog_ns;
     out->longest_hog_id = mon.hog_id;
     memcpy(out->longest_hog_name, mon.hog_name, sizeof mon.hog_name);

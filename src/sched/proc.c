@@ -35,7 +35,7 @@ void weft__proc_init(weft__proc *p, uint32_t id)
 void weft__globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n)
 {
     last->next = NULL;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     if (weft__S.gq_tail)
         weft__S.gq_tail->next = first;
     else
@@ -131,7 +131,7 @@ weft_thread *weft__globq_get(weft__proc *p)
 {
     if (!atomic_load_explicit(&weft__S.gq_size, memory_order_acquire))
         return NULL;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     uint32_t size = atomic_load_explicit(&weft__S.gq_size, memory_order_relaxed);
     uint32_t n = size / weft__S.nprocs + 1;
     if (n > size)

@@ -7,7 +7,7 @@
  * marked "owner only" are written by that carrier alone. The ring's head
  * is advanced by the owner and thieves with a CAS, tail and runnext_puts
  * by the owner (proc.c, runq.h). The timer heap belongs to timer.c, under
- * timer_lock (level 3 of the lock order). stamp is the owner's, stuck and
+ * timer_lock (level 6 of the lock order). stamp is the owner's, stuck and
  * hog_* the monitor's (monitor.c). idle_next and m change under the
  * scheduler lock, when the P goes idle or is handed to a carrier.
  */
@@ -66,7 +66,7 @@ struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
     weft__proc *idle_next;       /* under the scheduler lock */
     weft__carrier *m;            /* the carrier that holds it, or NULL */
     /* Timer heap. */
-    weft__spinlock timer_lock;
+    weft__spinlock timer_lock;   /* lock order 6: TIMERS (sched.h) */
     weft__timer **timers;
     uint32_t ntimers, timer_cap;
     _Atomic int64_t timer_next;  /* earliest when, INT64_MAX if none */

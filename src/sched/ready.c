@@ -50,7 +50,7 @@ bool weft__wakep(void)
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
         return true;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *m = weft__S.idle_m;
     weft__proc *p = weft__S.idle_p;
     if (!m || !p) {
@@ -150,7 +150,7 @@ void weft__timer_waiter_kick(int64_t when)
     if (when >= atomic_load_explicit(&weft__S.timer_wait_until,
                                      memory_order_seq_cst))
         return;
-    weft__spin_lock(&weft__S.lock);
+    weft__spin_lock(&weft__S.lock, WEFT__LOCK_SCHED);
     weft__carrier *m = weft__S.timer_waiter;
     if (m) {
         weft__S.timer_waiter = NULL;

@@ -68,6 +68,7 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     atomic_init(&s->deadline_lock.held, 0);
     s->used = false;
     s->spawns = 0;
+    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
 }
 
 /* Holds: s->lock. Calls fn(root, arg) on the root scope of each child of
@@ -81,9 +82,9 @@ static void each_child_root_locked(weft_scope *s,
         if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
             WEFT__G_DONE)
             continue;
-        weft__spin_lock(&c->root.lock);
+        weft__scope_lock(&c->root);
         fn(&c->root, arg);
-        weft__spin_unlock(&c->root.lock);
+        weft__scope_unlock(&c->root);
     }
 }
 
@@ -104,10 +105,10 @@ static void spread_locked(weft_scope *s, int reason)
         weft__interrupt(s->owner, reason); /* s is its innermost scope */
         return;
     }
-    weft__spin_lock(&in->lock);
+    weft__scope_lock(in);
     if (!atomic_load_explicit(&in->shielded, memory_order_relaxed))
         spread_locked(in, reason);
-    weft__spin_unlock(&in->lock);
+    weft__scope_unlock(in);
 }
 
 /* Holds: s->lock. Cancels s itself with reason, and so everything below
@@ -138,9 +139,9 @@ static void recompute_locked(weft_scope *s, int above)
     atomic_store_explicit(&s->reason, want, memory_order_release);
     each_child_root_locked(s, recompute_locked, want);
     if (s->inner) {
-        weft__spin_lock(&s->inner->lock);
+        weft__scope_lock(s->inner);
         recompute_locked(s->inner, want);
-        weft__spin_unlock(&s->inner->lock);
+        weft__scope_unlock(s->inner);
     }
 }
 
@@ -151,9 +152,9 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
     for (;;) {
         weft__waiter w;
         weft__wait_begin(&w, 0, kind, s);
-        weft__spin_lock(&s->lock);
+        weft__scope_lock(s);
         if (atomic_load_explicit(&s->live, memory_order_acquire) == 0) {
-            weft__spin_unlock(&s->lock);
+            weft__scope_unlock(s);
             weft__wait_abort(&w);
             return;
         }
@@ -170,14 +171,14 @@ void weft__scope_leave(weft_scope *s, uint32_t n)
     uint32_t v = atomic_load_explicit(&s->live, memory_order_relaxed);
     for (;;) {
         if (v == n) {
-            weft__spin_lock(&s->lock);
+            weft__scope_lock(s);
             if (atomic_fetch_sub_explicit(&s->live, n, memory_order_acq_rel) ==
                     n &&
                 s->closer) {
                 weft__wake(s->closer, 0);
                 s->closer = NULL;
             }
-            weft__spin_unlock(&s->lock);
+            weft__scope_unlock(s);
             return;
         }
         /* release: the children's results and DONE states precede it. */
@@ -220,7 +221,7 @@ void weft__free_chain(weft_thread *chain)
 void weft__scope_reap(weft_scope *s)
 {
     weft_thread *freed = NULL, *unjoined = NULL;
-    weft__spin_lock(&s->lock);
+    weft__scope_lock(s);
     weft__scope_collect_done_locked(s, &freed);
     weft__list *n;
     while ((n = weft__list_pop_front(&s->children))) {
@@ -228,7 +229,7 @@ void weft__scope_reap(weft_scope *s)
         g->next = unjoined;
         unjoined = g;
     }
-    weft__spin_unlock(&s->lock);
+    weft__scope_unlock(s);
     for (weft_thread *g = unjoined; g; g = g->next)
         weft__handle_end(g); /* handle locks come before s's */
     weft__free_chain(freed);
@@ -249,13 +250,13 @@ weft_scope *weft_scope_open(void)
     }
     weft_scope *outer = g->cur;
     weft__scope_init(s, g, outer);
-    weft__spin_lock(&outer->lock);
+    weft__scope_lock(outer);
     outer->inner = s;
     atomic_store_explicit(&s->reason,
                           atomic_load_explicit(&outer->reason,
                                                memory_order_relaxed),
                           memory_order_relaxed);
-    weft__spin_unlock(&outer->lock);
+    weft__scope_unlock(outer);
     g->cur = s;
     return s;
 }
@@ -277,9 +278,9 @@ int weft_scope_close(weft_scope *s)
         free(s->deadline);
     }
     weft__scope_reap(s);
-    weft__spin_lock(&s->outer->lock);
+    weft__scope_lock(s->outer);
     s->outer->inner = NULL;
-    weft__spin_unlock(&s->outer->lock);
+    weft__scope_unlock(s->outer);
     g->cur = s->outer;
     int r = s->first_error;
     if (!r)
@@ -295,10 +296,10 @@ int weft_scope_shield(weft_scope *s)
         return weft__no_vthread();
     if (!s || s != g->cur || s == &g->root)
         return EINVAL;
-    weft__spin_lock(&s->lock);
+    weft__scope_lock(s);
     atomic_store_explicit(&s->shielded, true, memory_order_relaxed);
     recompute_locked(s, 0);
-    weft__spin_unlock(&s->lock);
+    weft__scope_unlock(s);
     return 0;
 }
 
@@ -307,18 +308,18 @@ void weft_scope_cancel(weft_scope *s)
     weft__os_use();
     if (!s)
         return;
-    weft__spin_lock(&s->lock);
+    weft__scope_lock(s);
     weft__scope_cancel_locked(s, ECANCELED);
-    weft__spin_unlock(&s->lock);
+    weft__scope_unlock(s);
 }
 
 static void deadline_fire(void *arg, uint64_t gen)
 {
     weft_scope *s = arg;
     (void)gen;
-    weft__spin_lock(&s->lock);
+    weft__scope_lock(s);
     weft__scope_cancel_locked(s, ETIMEDOUT);
-    weft__spin_unlock(&s->lock);
+    weft__scope_unlock(s);
 }
 
 /* Holds: s->deadline_lock. Sets the deadline; false if it must be
@@ -351,7 +352,7 @@ void weft_scope_deadline(weft_scope *s, int64_t deadline_ns)
 {
     if (!s)
         return;
-    weft__spin_lock(&s->deadline_lock);
+    weft__spin_lock(&s->deadline_lock, WEFT__LOCK_DEADLINE);
     bool kept = set_deadline_locked(s, deadline_ns);
     weft__spin_unlock(&s->deadline_lock);
     if (!kept)

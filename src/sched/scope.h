@@ -4,7 +4,7 @@
  * scope (its nursery) and the scopes it opens inside it.
  *
  * Invariants. A scope belongs to its owner thread; the fields marked
- * "under lock" are written under s->lock (level 1 of the lock order,
+ * "under lock" are written under s->lock (level 2 of the lock order,
  * ancestor before descendant), those marked "owner only" by the owner
  * without it, and live and done are the lock-free paths of finishing
  * children (see the fields).
@@ -22,7 +22,7 @@
 typedef struct weft__timer weft__timer;
 
 struct weft_scope {
-    weft__spinlock lock;
+    weft__spinlock lock;     /* lock order 2: SCOPE, by depth (sched.h) */
     /* In force: 0, or ECANCELED / ETIMEDOUT. Its own reason if it has
      * one, else its parent's unless it is shielded (scope.c); written
      * under lock, read anywhere. */
@@ -44,7 +44,8 @@ struct weft_scope {
     weft_thread *owner;
     weft__waiter *closer;    /* owner waiting for live == 0; under lock */
     weft__timer *deadline;   /* NULL until weft_scope_deadline */
-    weft__spinlock deadline_lock; /* serialises weft_scope_deadline */
+    weft__spinlock deadline_lock; /* serialises weft_scope_deadline; lock
+                                     order 3: DEADLINE */
     bool used;               /* a child was ever spawned in it: owner only */
     /* The three below fit what was padding: a thread record, which holds
      * its root scope, is sized to the byte (thread.c). Reasons are
@@ -58,9 +59,21 @@ struct weft_scope {
     _Atomic uint8_t lifted;
     _Atomic bool shielded;   /* set under lock by the owner, never cleared */
     uint32_t spawns;         /* owner only, under lock */
+    /* Distance from the root thread's root scope: its outer's + 1, or for
+     * a thread's root scope its home's + 1. Set before the scope can be
+     * reached, never changed: scope locks nest by depth (sched.h). */
+    uint32_t depth;
 };
 
 _Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");
+
+/* s's lock: level 2 of the lock order, where an ancestor comes before its
+ * descendants; the depth says which is which (base/lockrank.h). */
+#define weft__scope_lock(s) \
+    weft__spin_lock_keyed(&(s)->lock, WEFT__LOCK_SCOPE, (s)->depth)
+#define weft__scope_trylock(s) \
+    weft__spin_trylock_keyed(&(s)->lock, WEFT__LOCK_SCOPE, (s)->depth)
+#define weft__scope_unlock(s) weft__spin_unlock(&(s)->lock)
 
 void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
 void weft__scope_cancel_locked(weft_scope *s, int reason);

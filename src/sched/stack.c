@@ -81,8 +81,9 @@
 #define STACK_BATCH (WEFT__STACK_CACHE / 2) /* moved at once, cache <-> pool */
 
 static struct {
-    weft__spinlock lock;
-    weft__spinlock map_lock;    /* serialises creating mappings */
+    weft__spinlock lock;        /* lock order 10: STACK_POOL (sched.h) */
+    weft__spinlock map_lock;    /* serialises creating mappings; lock
+                                   order 10: STACK_MAP */
     weft__stack *warm;          /* default-size stacks with their memory */
     uint32_t nwarm;
     weft__stack *cold;          /* default-size stacks, memory given back */
@@ -128,7 +129,7 @@ static weft__stack *describe(size_t asked, char *lo, size_t size, char *map,
  * waiters cost a cross-CPU wake-up each; a spin here costs far less. */
 static char *map_and_touch(size_t map_size)
 {
-    weft__spin_lock(&pool.map_lock);
+    weft__spin_lock(&pool.map_lock, WEFT__LOCK_STACK_MAP);
     char *map = weft__mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
@@ -248,7 +249,7 @@ static weft__stack *from_slab(size_t size)
 {
     if (size >= WEFT__COMPACT_LIMIT)
         weft__warn_no_guards(pool.guard_budget);
-    weft__spin_lock(&pool.lock);
+    weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
     weft__stack *s = pool.slab_free;
     if (!s && grow_slabs(size))
         s = pool.slab_free;
@@ -277,7 +278,7 @@ static void push(weft__stack **list, uint32_t *n, weft__stack *s)
 
 static weft__stack *from_pools(void)
 {
-    weft__spin_lock(&pool.lock);
+    weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
     weft__stack *s = pop(&pool.warm, &pool.nwarm);
     if (!s)
         s = pop(&pool.cold, &pool.ncold);
@@ -328,7 +329,7 @@ static weft__stack *map_new(size_t size, bool pooled)
  * False if the pools are empty. */
 static bool refill(weft__proc *p)
 {
-    weft__spin_lock(&pool.lock);
+    weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
     for (uint32_t i = 0; i < STACK_BATCH; i++) {
         weft__stack *s = pop(&pool.warm, &pool.nwarm);
         if (!s && !(s = pop(&pool.cold, &pool.ncold)))
@@ -343,7 +344,7 @@ static bool refill(weft__proc *p)
  * pool, under one lock. */
 static void spill(weft__proc *p)
 {
-    weft__spin_lock(&pool.lock);
+    weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
     for (uint32_t i = 0; i < STACK_BATCH && p->stacks; i++)
         push(&pool.warm, &pool.nwarm, pop(&p->stacks, &p->nstacks));
     weft__spin_unlock(&pool.lock);
@@ -383,7 +384,7 @@ void weft__stack_put(weft__proc *p, weft__stack *s)
         free(s);
         return;
     }
-    weft__spin_lock(&pool.lock);
+    weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
     push(&pool.warm, &pool.nwarm, s);
     weft__spin_unlock(&pool.lock);
 }
@@ -405,7 +406,7 @@ static void give_back(weft__stack *s)
 void weft__stacks_trim(void)
 {
     for (int i = 0; i < TRIM_BATCH; i++) {
-        weft__spin_lock(&pool.lock);
+        weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
         weft__stack *s = pool.nwarm > WARM_KEEP ? pop(&pool.warm, &pool.nwarm)
                                                 : NULL;
         bool unmap = s && s->map && pool.ncold >= COLD_MAX;
@@ -417,7 +418,7 @@ void weft__stacks_trim(void)
             continue;
         }
         give_back(s);
-        weft__spin_lock(&pool.lock);
+        weft__spin_lock(&pool.lock, WEFT__LOCK_STACK_POOL);
         push(&pool.cold, &pool.ncold, s);
         weft__spin_unlock(&pool.lock);
     }

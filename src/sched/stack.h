@@ -6,7 +6,7 @@
  *
  * Invariants. A stack belongs to one thread from its spawn until it is
  * done, then to a pool: the P's cache (owner P only) or the shared pools
- * (under their lock, level 5 of the lock order). Its fields are written
+ * (under their lock, level 10 of the lock order). Its fields are written
  * by stack.c when it is made and never change while it is in use, so any
  * carrier may read them (the overflow handler does, in a signal); only
  * tsan_fiber is set later, by the scheduler loop (loop.c), before a thread

@@ -106,6 +106,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
      * slow paths (running timers): always go through
      * the scheduler loop, which runs on the carrier's OS stack. A carrier
      * whose P was handed off goes there too, to give it up. */
+    weft__lockrank_switching(lk);
     weft__proc *p = m->p;
     weft_thread *next = NULL;
     WEFT__TRACE(weft__trace_switch_out(m, g, after));

@@ -81,7 +81,7 @@
  * different P's. */
 static void move_batch(weft__proc *p, bool spill)
 {
-    weft__spin_lock(&weft__S.g_lock);
+    weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     for (uint32_t i = 0; i < G_BATCH; i++) {
         weft_thread **from = spill ? &p->free_g : &weft__S.free_g;
         weft_thread **to = spill ? &weft__S.free_g : &p->free_g;
@@ -111,7 +111,7 @@ static weft_thread *pop_free(weft__proc *p)
         }
         return g;
     }
-    weft__spin_lock(&weft__S.g_lock);
+    weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     weft_thread *g = weft__S.free_g;
     if (g)
         weft__S.free_g = g->next;
@@ -173,7 +173,7 @@ static weft_thread *alloc_g(weft__proc *p)
         free(g);
         return NULL;
     }
-    weft__spin_lock(&weft__S.g_lock);
+    weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     g->all_next = weft__S.all_g;
     weft__S.all_g = g;
     weft__spin_unlock(&weft__S.g_lock);
@@ -194,7 +194,7 @@ void weft__free_g(weft_thread *g)
             move_batch(p, true);
         return;
     }
-    weft__spin_lock(&weft__S.g_lock);
+    weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     g->next = weft__S.free_g;
     weft__S.free_g = g;
     weft__spin_unlock(&weft__S.g_lock);
@@ -352,8 +352,9 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         weft_scope *home = parent->cur;
         home->used = true; /* the owner's own field: parent is its owner */
         g->home = home;
+        g->root.depth = home->depth + 1;
         weft_thread *freed = NULL;
-        weft__spin_lock(&home->lock);
+        weft__scope_lock(home);
         /* Free finished detached children now and then (every 32 spawns:
          * each collection pulls the done stack's line from the carriers
          * that push to it). */
@@ -364,7 +365,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
         if (reason)
             atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
-        weft__spin_unlock(&home->lock);
+        weft__scope_unlock(home);
         weft__free_chain(freed);
     }
     return g;
@@ -579,8 +580,9 @@ static void finish(weft__carrier *m, weft_thread *g)
         finish_detached(m, g, home);
         return;
     }
-    weft__spin_lock(&g->handle.lock); /* g may leave its scope */
-    weft__spin_lock(&home->lock);
+    /* g may leave its scope */
+    weft__spin_lock(&g->handle.lock, WEFT__LOCK_HANDLE);
+    weft__scope_lock(home);
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
     /* The joiner first: it asked for this result, and a failure's cancel
      * below must not take it away (its next blocking call sees it). */
@@ -590,7 +592,7 @@ static void finish(weft__carrier *m, weft_thread *g)
     bool detached = atomic_load_explicit(&g->detached, memory_order_relaxed);
     if (detached)
         weft__thread_leave_home_locked(g);
-    weft__spin_unlock(&home->lock);
+    weft__scope_unlock(home);
     weft__spin_unlock(&g->handle.lock);
     if (joiner) /* the last use of g: the joiner may free it at once */
         weft__complete(joiner, WEFT__CASE + (int)joiner->index);
@@ -632,9 +634,9 @@ static bool gone(weft_thread *t)
     weft_scope *home = t->home; /* alive: t, current, is not freed */
     if (!home)
         return false;
-    weft__spin_lock(&home->lock);
+    weft__scope_lock(home);
     bool r = weft__thread_gone_locked(t);
-    weft__spin_unlock(&home->lock);
+    weft__scope_unlock(home);
     return r;
 }
 
@@ -652,10 +654,10 @@ static weft_thread *lock_home(const weft_thread *h, int *err)
     if (!home) {
         *err = EINVAL;
     } else {
-        weft__spin_lock(&home->lock);
+        weft__scope_lock(home);
         if (!weft__thread_gone_locked(t))
             return t;
-        weft__spin_unlock(&home->lock); /* before t, then home, is freed */
+        weft__scope_unlock(home); /* before t, then home, is freed */
     }
     weft__handle_unlock(t);
     return NULL;
@@ -664,7 +666,7 @@ static weft_thread *lock_home(const weft_thread *h, int *err)
 /* Holds: what lock_home took. Drops it. */
 static void unlock_home(weft_thread *t)
 {
-    weft__spin_unlock(&t->home->lock);
+    weft__scope_unlock(t->home);
     weft__handle_unlock(t);
 }
 
@@ -675,14 +677,14 @@ static void unlock_home(weft_thread *t)
 void weft__join_forget(weft_thread *t, const weft_thread *h,
                        const weft__waiter *w)
 {
-    weft__spin_lock(&t->handle.lock);
+    weft__spin_lock(&t->handle.lock, WEFT__LOCK_HANDLE);
     if (weft__handle_current(t, h)) {
-        weft__spin_lock(&t->home->lock);
+        weft__scope_lock(t->home);
         if (t->joiner == w) {
             t->joiner = NULL;
             t->joining = false;
         }
-        weft__spin_unlock(&t->home->lock);
+        weft__scope_unlock(t->home);
     }
     weft__spin_unlock(&t->handle.lock);
 }
@@ -781,9 +783,9 @@ int weft_cancel(weft_thread *h)
         return ESRCH;
     bool dead = gone(t);
     if (!dead) {
-        weft__spin_lock(&t->root.lock);
+        weft__scope_lock(&t->root);
         weft__scope_cancel_locked(&t->root, ECANCELED);
-        weft__spin_unlock(&t->root.lock);
+        weft__scope_unlock(&t->root);
     }
     weft__handle_unlock(t);
     return dead ? ESRCH : 0;

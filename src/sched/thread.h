@@ -56,7 +56,7 @@ struct weft_thread {
      * record's size and the place of its hot fields are tuned for
      * spawning (thread.c). */
     struct {
-        weft__spinlock lock;
+        weft__spinlock lock;     /* lock order 1: HANDLE (sched.h) */
         _Atomic uint32_t gen;
     } handle;
     void *asan_fake;             /* ASan fake-stack slot while switched out

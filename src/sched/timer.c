@@ -122,7 +122,7 @@ int weft__timer_arm(weft__timer *t, int64_t when)
 {
     weft__carrier *m = weft__m();
     weft__proc *p = m && m->p ? m->p : &weft__S.procs[0];
-    weft__spin_lock(&p->timer_lock);
+    weft__spin_lock(&p->timer_lock, WEFT__LOCK_TIMERS);
     if (!heap_reserve(p)) {
         weft__spin_unlock(&p->timer_lock);
         return ENOMEM;
@@ -159,7 +159,7 @@ void weft__timer_disarm(weft__timer *t)
             continue;
         }
         weft__proc *p = t->p;
-        weft__spin_lock(&p->timer_lock);
+        weft__spin_lock(&p->timer_lock, WEFT__LOCK_TIMERS);
         if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
             WEFT__TIMER_ARMED) {
             heap_remove(p, t->heap_index);
@@ -182,7 +182,7 @@ int weft__timer_reset(weft__timer *t, int64_t when)
     if (atomic_load_explicit(&t->state, memory_order_acquire) ==
         WEFT__TIMER_ARMED) {
         weft__proc *p = t->p;
-        weft__spin_lock(&p->timer_lock);
+        weft__spin_lock(&p->timer_lock, WEFT__LOCK_TIMERS);
         bool later = atomic_load_explicit(&t->state, memory_order_relaxed) ==
                          WEFT__TIMER_ARMED &&
                      when >= t->when;
@@ -214,7 +214,7 @@ bool weft__timers_run(weft__proc *p, int64_t now)
 {
     bool fired = false;
     while (atomic_load_explicit(&p->timer_next, memory_order_acquire) <= now) {
-        weft__spin_lock(&p->timer_lock);
+        weft__spin_lock(&p->timer_lock, WEFT__LOCK_TIMERS);
         if (!p->ntimers || p->timers[0]->when > now) {
             weft__spin_unlock(&p->timer_lock);
             break;

@@ -72,7 +72,7 @@ static struct {
     pthread_t writer;
     _Atomic uint32_t writer_word; /* futex: 1 = drain now */
     _Atomic bool stopping;
-    weft__spinlock shared_lock;
+    weft__spinlock shared_lock;   /* lock order 12: TRACE (sched.h) */
     struct weft__trace_ring *shared;
 } T = {.fd = -1, .spool = -1};
 
@@ -129,7 +129,7 @@ static void emit(weft__carrier *m, const struct weft__trace_rec *e)
         ring_publish(m->trace);
         return;
     }
-    weft__spin_lock(&T.shared_lock);
+    weft__spin_lock(&T.shared_lock, WEFT__LOCK_TRACE);
     struct weft__trace_rec *s = ring_slot(T.shared);
     *s = *e;
     s->ts = now_stamp();

@@ -150,7 +150,7 @@ int weft_chan_try_send(weft_chan *c, const void *elem)
         return EINVAL;
     weft__os_use();
     weft__waiter *partner;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     weft__chan_try t = weft__chan_try_send_locked(c, elem, &partner);
     weft__spin_unlock(&c->lock);
     return try_result(t, partner);
@@ -162,7 +162,7 @@ int weft_chan_try_recv(weft_chan *c, void *elem)
         return EINVAL;
     weft__os_use();
     weft__waiter *partner;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     weft__chan_try t = weft__chan_try_recv_locked(c, elem, &partner);
     weft__spin_unlock(&c->lock);
     return try_result(t, partner);
@@ -184,7 +184,7 @@ static int chan_op(weft_chan *c, void *elem, bool send)
     if (r)
         return r;
     weft__waiter *partner;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     weft__chan_try t = send ? weft__chan_try_send_locked(c, elem, &partner)
                             : weft__chan_try_recv_locked(c, elem, &partner);
     if (t != WEFT__CHAN_WOULD_BLOCK) {
@@ -204,7 +204,8 @@ static int chan_op(weft_chan *c, void *elem, bool send)
     r = weft__wait_block(&w, &c->lock, -1);
     if (r == WEFT__CASE)
         return w.err;
-    weft__spin_lock(&c->lock); /* interrupted: nothing was moved */
+    /* interrupted: nothing was moved */
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     weft__q_forget(&w);
     weft__spin_unlock(&c->lock);
     return r;
@@ -235,7 +236,7 @@ int weft_chan_close(weft_chan *c)
     if (!valid(c))
         return EINVAL;
     weft__os_use();
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     if (c->closed) {
         weft__spin_unlock(&c->lock);
         return EPIPE;
@@ -251,7 +252,7 @@ int weft_chan_free(weft_chan *c)
 {
     if (!valid(c))
         return EINVAL;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     bool busy = !weft__list_empty(&c->sendq) || !weft__list_empty(&c->recvq);
     if (!busy)
         c->magic = 0;
@@ -266,7 +267,7 @@ size_t weft_chan_len(weft_chan *c)
 {
     if (!valid(c))
         return 0;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_CHAN);
     size_t n = c->count;
     weft__spin_unlock(&c->lock);
     return n;

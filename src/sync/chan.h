@@ -11,7 +11,7 @@
 #define WEFT__CHAN_MAGIC 0x6368616eu /* "chan" */
 
 struct weft_chan {
-    weft__spinlock lock;
+    weft__spinlock lock;       /* lock order 5: CHAN (sched/sched.h) */
     uint32_t magic;
     bool closed;               /* under lock */
     size_t elem;               /* element size, bytes */

@@ -18,7 +18,7 @@
 #include "sched/park.h"
 
 struct cond {
-    weft__spinlock lock;
+    weft__spinlock lock;     /* lock order 4: COND (sched/sched.h) */
     uint32_t unused;
     weft__list waiters;
 };
@@ -36,12 +36,12 @@ int weft_cond_timedwait(weft_cond *pc, weft_mutex *m, int64_t deadline_ns)
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_COND, c);
     if (r)
         return r;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_COND);
     weft__list_push_back(weft__q(&c->waiters), &w.link);
     weft_mutex_unlock(m);
     r = weft__wait_block(&w, &c->lock, deadline_ns < 0 ? -1 : deadline_ns);
     if (r) {
-        weft__spin_lock(&c->lock);
+        weft__spin_lock(&c->lock, WEFT__LOCK_COND);
         weft__q_forget(&w);
         weft__spin_unlock(&c->lock);
     }
@@ -60,7 +60,7 @@ int weft_cond_signal(weft_cond *pc)
     struct cond *c = (struct cond *)pc;
     if (!c)
         return EINVAL;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_COND);
     weft__q_wake_one(&c->waiters, 0);
     weft__spin_unlock(&c->lock);
     return 0;
@@ -72,7 +72,7 @@ int weft_cond_broadcast(weft_cond *pc)
     struct cond *c = (struct cond *)pc;
     if (!c)
         return EINVAL;
-    weft__spin_lock(&c->lock);
+    weft__spin_lock(&c->lock, WEFT__LOCK_COND);
     while (weft__q_wake_one(&c->waiters, 0)) {
     }
     weft__spin_unlock(&c->lock);

@@ -32,7 +32,7 @@
 
 struct mutex {
     _Atomic uint32_t state;
-    weft__spinlock lock;
+    weft__spinlock lock;     /* lock order 5: MUTEX (sched/sched.h) */
     weft__list waiters;
     _Atomic uintptr_t owner; /* the holder's token; see above */
 };
@@ -73,7 +73,7 @@ static void lock_slow(struct mutex *m)
     for (;;) {
         weft__waiter w;
         weft__wait_begin(&w, 0, WEFT__WAIT_MUTEX, m);
-        weft__spin_lock(&m->lock);
+        weft__spin_lock(&m->lock, WEFT__LOCK_MUTEX);
         if (atomic_exchange_explicit(&m->state, 2, memory_order_acquire) == 0) {
             weft__spin_unlock(&m->lock);
             weft__wait_abort(&w);
@@ -126,7 +126,7 @@ int weft_mutex_unlock(weft_mutex *pm)
     set_owner(m, 0);
     /* release: the critical section happens-before the next locker. */
     if (atomic_exchange_explicit(&m->state, 0, memory_order_release) == 2) {
-        weft__spin_lock(&m->lock);
+        weft__spin_lock(&m->lock, WEFT__LOCK_MUTEX);
         weft__q_wake_one(&m->waiters, 0);
         weft__spin_unlock(&m->lock);
     }

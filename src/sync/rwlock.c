@@ -20,7 +20,7 @@
  * neither interruptible nor timed (not a cancellation point, as
  * weft_mutex), so only a hand-off claims a queued wait.
  *
- * Invariants (lock: the queue lock, level 2 of the lock order):
+ * Invariants (lock: the queue lock, level 5 of the lock order):
  *   - RQ is set iff readers is non-empty, WQ iff writers is; both change
  *     only under the lock.
  *   - W and a non-zero READERS never hold together; RQ never holds
@@ -58,7 +58,7 @@
 
 struct rwlock {
     _Atomic uint32_t state;
-    weft__spinlock lock;
+    weft__spinlock lock;     /* lock order 5: RWLOCK (sched/sched.h) */
     weft__list readers;      /* queued readers' waiters; under lock */
     weft__list writers;      /* queued writers' waiters; under lock */
     _Atomic uintptr_t owner; /* the writer's token; see above */
@@ -158,7 +158,7 @@ static int read_slow(struct rwlock *l)
     while (r == EBUSY) {
         weft__waiter w;
         weft__wait_begin(&w, 0, WEFT__WAIT_RWLOCK_READ, l);
-        weft__spin_lock(&l->lock);
+        weft__spin_lock(&l->lock, WEFT__LOCK_RWLOCK);
         if ((r = try_read(l)) == EBUSY &&
             queue_locked(l, &l->readers, RQ, W | WQ, &w))
             return weft__wait_block(&w, &l->lock, -1);
@@ -179,7 +179,7 @@ static void write_slow(struct rwlock *l)
     for (;;) {
         weft__waiter w;
         weft__wait_begin(&w, 0, WEFT__WAIT_RWLOCK_WRITE, l);
-        weft__spin_lock(&l->lock);
+        weft__spin_lock(&l->lock, WEFT__LOCK_RWLOCK);
         if (enter_write_locked(l)) {
             weft__spin_unlock(&l->lock);
             weft__wait_abort(&w);
@@ -253,7 +253,7 @@ static void leave_slow(struct rwlock *l, uint32_t mine, bool readers_first)
 {
     weft__list woken;
     weft__list_init(&woken);
-    weft__spin_lock(&l->lock);
+    weft__spin_lock(&l->lock, WEFT__LOCK_RWLOCK);
     pass_on_locked(l, mine, readers_first, &woken);
     weft__spin_unlock(&l->lock);
     wake_all(&woken);
@@ -329,7 +329,8 @@ int weft_rwlock_trywrlock(weft_rwlock *prl)
     if (!fast_write(l)) {
         if (load(l, memory_order_relaxed) & (W | READERS))
             return EBUSY;
-        weft__spin_lock(&l->lock); /* free, a hand-off under way */
+        /* free, a hand-off under way */
+        weft__spin_lock(&l->lock, WEFT__LOCK_RWLOCK);
         bool in = enter_write_locked(l);
         weft__spin_unlock(&l->lock);
         if (!in)

@@ -7,8 +7,11 @@
  *   2. Lock every object involved: join cases' handle locks first (which
  *      prove each handle current, so that its record and scope stay put,
  *      and under which a joined thread leaves its scope), then their
- *      scopes, then channels (the declared lock order), each set by
- *      address, each lock once.
+ *      scopes, then channels (the declared lock order), each lock once;
+ *      handles and channels by address, scopes ancestor first (by depth,
+ *      then address), as a cancel takes them: a select that held a
+ *      descendant's lock and waited for its ancestor's would deadlock
+ *      with a cancel of the ancestor, which waits for the descendant's.
  *   3. Poll the cases in a random order; complete the first ready one.
  *   4. Else queue one waiter per case (stored in the case's opaque space:
  *      no allocation), drop the locks, and park. A waker that claims any of
@@ -68,6 +71,21 @@ static int by_address(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static const weft_scope *scope_of(const weft__spinlock *l)
+{
+    return weft__container_of(l, weft_scope, lock);
+}
+
+/* Scope locks ancestor first: by depth, then by address. */
+static int ancestor_first(const void *a, const void *b)
+{
+    const weft_scope *x = scope_of(*(weft__spinlock *const *)a);
+    const weft_scope *y = scope_of(*(weft__spinlock *const *)b);
+    if (x->depth != y->depth)
+        return x->depth < y->depth ? -1 : 1;
+    return by_address(a, b);
+}
+
 /* The record a join case names (unchecked: see handles_current). */
 static weft_thread *joined(const weft_case *k)
 {
@@ -86,8 +104,8 @@ static weft__spinlock *lock_of(const weft_case *k, int group)
     return group == 0 ? &joined(k)->handle.lock : &joined(k)->home->lock;
 }
 
-/* Appends the locks of group to locks[m...], by address, each once.
- * Returns the new count. */
+/* Appends the locks of group to locks[m...] in lock order (see the top
+ * of the file), each once. Returns the new count. */
 static size_t add_group(weft_case *k, size_t n, int group,
                         weft__spinlock **locks, size_t m)
 {
@@ -97,7 +115,8 @@ static size_t add_group(weft_case *k, size_t n, int group,
         if (l)
             locks[m++] = l;
     }
-    qsort(locks + first, m - first, sizeof *locks, by_address);
+    qsort(locks + first, m - first, sizeof *locks,
+          group == 1 ? ancestor_first : by_address);
     size_t u = first;
     for (size_t i = first; i < m; i++)
         if (u == first || locks[u - 1] != locks[i])
@@ -105,10 +124,20 @@ static size_t add_group(weft_case *k, size_t n, int group,
     return u;
 }
 
-static void lock_all(weft__spinlock **locks, size_t m)
+/* Takes the m locks at locks, in order: handle locks below index
+ * scopes, scope locks from there below index chans, channel locks from
+ * there on. */
+static void lock_all(weft__spinlock **locks, size_t m, size_t scopes,
+                     size_t chans)
 {
-    for (size_t i = 0; i < m; i++)
-        weft__spin_lock(locks[i]);
+    for (size_t i = 0; i < m; i++) {
+        bool scope = i >= scopes && i < chans;
+        weft__spin_lock_keyed(locks[i],
+                              i < scopes ? WEFT__LOCK_HANDLE
+                              : scope    ? WEFT__LOCK_SCOPE
+                                         : WEFT__LOCK_CHAN,
+                              scope ? scope_of(locks[i])->depth : 0);
+    }
 }
 
 static void unlock_all(weft__spinlock **locks, size_t m)
@@ -232,7 +261,7 @@ static void dequeue_case(weft_case *k)
         weft__join_forget(joined(k), k->thread, w);
         return;
     }
-    weft__spin_lock(&k->chan->lock);
+    weft__spin_lock(&k->chan->lock, WEFT__LOCK_CHAN);
     weft__q_forget(w);
     weft__spin_unlock(&k->chan->lock);
 }
@@ -301,14 +330,15 @@ static int lock_cases(weft_case *k, size_t n, weft__spinlock **locks,
                       size_t *held)
 {
     size_t mh = add_group(k, n, 0, locks, 0);
-    lock_all(locks, mh);
+    lock_all(locks, mh, mh, mh);
     int err = handles_current(k, n);
     if (err) {
         unlock_all(locks, mh);
         return err;
     }
-    size_t m = add_group(k, n, 2, locks, add_group(k, n, 1, locks, mh));
-    lock_all(locks + mh, m - mh);
+    size_t ms = add_group(k, n, 1, locks, mh);
+    size_t m = add_group(k, n, 2, locks, ms);
+    lock_all(locks + mh, m - mh, 0, ms - mh);
     err = joins_free(k, n);
     if (err) /* scopes first: a thread out of its scope may go next */
         unlock_all(locks, m);

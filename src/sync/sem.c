@@ -22,7 +22,7 @@
 
 struct sem {
     _Atomic int64_t count;
-    weft__spinlock lock;
+    weft__spinlock lock;     /* lock order 5: SEM (sched/sched.h) */
     _Atomic uint32_t nwaiters;
     weft__list waiters;
 };
@@ -60,7 +60,7 @@ static int acquire_slow(struct sem *s, int64_t deadline)
     int r = weft__wait_begin(&w, WEFT__WAIT_INTERRUPTIBLE, WEFT__WAIT_SEM, s);
     if (r)
         return r;
-    weft__spin_lock(&s->lock);
+    weft__spin_lock(&s->lock, WEFT__LOCK_SEM);
     atomic_fetch_add_explicit(&s->nwaiters, 1, memory_order_seq_cst);
     if (try_take(s)) {
         atomic_fetch_sub_explicit(&s->nwaiters, 1, memory_order_relaxed);
@@ -71,7 +71,7 @@ static int acquire_slow(struct sem *s, int64_t deadline)
     weft__list_push_back(weft__q(&s->waiters), &w.link);
     r = weft__wait_block(&w, &s->lock, deadline);
     if (r) {
-        weft__spin_lock(&s->lock);
+        weft__spin_lock(&s->lock, WEFT__LOCK_SEM);
         if (weft__list_linked(&w.link)) {
             weft__list_remove(&w.link);
             atomic_fetch_sub_explicit(&s->nwaiters, 1, memory_order_relaxed);
@@ -129,7 +129,7 @@ int weft_sem_release(weft_sem *ps)
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
     if (atomic_load_explicit(&s->nwaiters, memory_order_seq_cst)) {
-        weft__spin_lock(&s->lock);
+        weft__spin_lock(&s->lock, WEFT__LOCK_SEM);
         hand_over(s);
         weft__spin_unlock(&s->lock);
     }

@@ -4,9 +4,10 @@
 # peers (bench/peers/), runs each benchmark BENCH_RUNS times (default 3),
 # alternating weft and the peers, and prints a table of medians and the
 # weft/peer ratios (lower is better for every metric but requests/s). The
-# table is also written to <build dir>/results.txt. A peer that cannot be
-# built or run is shown as "missing (reason)"; that alone does not make the
-# script fail.
+# table is also written to <build dir>/results.txt, and a chart of the
+# ratios against their targets to results.png (bench/chart.sh). A peer
+# that cannot be built or run is shown as "missing (reason)"; that alone
+# does not make the script fail.
 # Which benchmarks there are, their peers, metrics (the headline one and any
 # secondary ones), and the environment and arguments their programs run
 # with: the maps below (ALL ... WEFT_PROG).
@@ -36,8 +37,8 @@ ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
 declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
                   [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
-                  [hogs2]="go" [hogs4]="go" [http100]="go nginx"
-                  [http1000]="go nginx" [c10k]="go" [getspecific]="glibc"
+                  [hogs2]="go" [hogs4]="go" [http100]="go nginx libuv"
+                  [http1000]="go nginx libuv" [c10k]="go libuv" [getspecific]="glibc"
                   [mutex_pair]="glibc" [idle_wakeups]="nginx")
 # The headline metric: its weft/peer ratio is the one that counts.
 declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
@@ -46,17 +47,30 @@ declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
                    [idle_memory_compact]=idle_memory_bytes
                    [chan_throughput]=chan_throughput_ns [ring]=ring_ns
                    [hogs2]=latency_p99_us [hogs4]=latency_p99_us
-                   [http100]=http_rps [http1000]=http_rps [c10k]=c10k_bytes
+                   [http100]=server_cpu_us_per_req
+                   [http1000]=server_cpu_us_per_req [c10k]=c10k_bytes
                    [getspecific]=getspecific_ns [mutex_pair]=mutex_pair_ns
                    [idle_wakeups]=idle_wakeups)
+# Ratio targets (weft/peer of the headline metric; bench/RESULTS.md): a
+# ceiling, as every headline metric is better lower. Pairs with no ratio
+# target (the OS-thread baselines, B3's absolute one, B10 against nginx's
+# zero) are drawn grey in the chart.
+declare -A TARGET=([spawn_join/go]=0.5 [pingpong/go]=0.5 [pingpong2/go]=0.7
+                   [switch/go]=0.5 [switch/boost]=3
+                   [idle_memory_compact/go]=1.0 [chan_throughput/go]=0.7
+                   [ring/go]=0.5 [hogs2/go]=0.25 [hogs4/go]=0.25
+                   [http100/nginx]=0.9 [http100/go]=0.5 [http100/libuv]=1.0
+                   [http1000/nginx]=0.9 [http1000/go]=0.5
+                   [http1000/libuv]=1.0 [c10k/go]=1.0 [c10k/libuv]=1.0
+                   [getspecific/glibc]=2 [mutex_pair/glibc]=1.3)
 # Metrics where higher is better (the ratio's target is then a floor).
 declare -A HIGHER=([http_rps]=1)
 # Secondary metrics, shown beneath the headline one with their medians and,
 # in parentheses, their ratio. A run that lacks one of them fails.
 declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
                   [hogs4]="latency_p50_us latency_max_us"
-                  [http100]="latency_p99_us client_cpu_pct"
-                  [http1000]="latency_p99_us client_cpu_pct")
+                  [http100]="http_rps latency_p99_us client_cpu_pct"
+                  [http1000]="http_rps latency_p99_us client_cpu_pct")
 # A benchmark that reuses another's programs (SRC), the environment weft's
 # program runs with there (WEFT_ENV), and the arguments given to weft's
 # program and to every peer's alike (ARGS):
@@ -130,7 +144,8 @@ reason_from() {
 
 # --------------------------------------------------------------- install
 # As root, tools/install-deps.sh installs the peers' Debian packages
-# (golang-go, libboost-context-dev, nginx, wrk) that are missing.
+# (golang-go, libboost-context-dev, nginx, wrk, libuv1-dev, gnuplot-nox)
+# that are missing.
 if [[ $(id -u) == 0 ]]; then
     "$REPO/tools/install-deps.sh" bench >"$B/apt.log" 2>&1 ||
         echo "installing packages failed, see $B/apt.log" >&2
@@ -190,6 +205,12 @@ build_peer() {
     pthread)
         gcc -O2 -pthread -o "$out" "$REPO/bench/peers/pthread/$b.c" \
             >"$log" 2>&1 ;;
+    libuv)
+        # http_hello parses requests with examples/httpd's parser.
+        local d=$REPO/bench/peers/libuv extra=()
+        [[ $b == http_hello ]] && extra=("$REPO/examples/http_parse.c")
+        gcc -O2 -pthread -I"$REPO/examples" -o "$out" "$d/$b.c" \
+            "$d/loops.c" "${extra[@]}" -luv >"$log" 2>&1 ;;
     glibc)
         [[ -x $B/bench/$b ]] ||
             { echo "weft's $b program was not built" >"$log"; return 1; }
@@ -207,7 +228,7 @@ build_peer() {
 
 echo "building peers..." >&2
 mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread" "$B/peers/nginx" \
-    "$B/peers/glibc"
+    "$B/peers/glibc" "$B/peers/libuv"
 for b in "${SELECTED[@]}"; do
     for p in ${PEERS[$b]}; do
         s=$(src_of "$b")
@@ -290,12 +311,14 @@ figure() {
     fi
 }
 
-# higher_note: which of the selected metrics are better higher, if any.
+# higher_note: which of the selected metrics (headline or secondary) are
+# better higher, if any.
 higher_note() {
-    local b m=()
+    local b x m=()
     for b in "${SELECTED[@]}"; do
-        [[ -n ${HIGHER[${METRIC[$b]}]:-} && " ${m[*]} " != *" ${METRIC[$b]} "* ]] &&
-            m+=("${METRIC[$b]}")
+        for x in ${METRIC[$b]} ${EXTRA[$b]:-}; do
+            [[ -n ${HIGHER[$x]:-} && " ${m[*]} " != *" $x "* ]] && m+=("$x")
+        done
     done
     [[ ${#m[@]} -gt 0 ]] && echo ", except ${m[*]} (higher is better)"
 }
@@ -400,10 +423,32 @@ rss_burst_lines() {
     done
 }
 
+# chart_data: "BENCH/PEER RATIO TARGET" for each pair with both figures.
+chart_data() {
+    local b p w v
+    for b in "${SELECTED[@]}"; do
+        w=$(figure "$b/weft")
+        [[ $w == missing* ]] && continue
+        for p in ${PEERS[$b]}; do
+            v=$(figure "$b/$p")
+            [[ $v == missing* ]] && continue
+            awk -v k="$b/$p" -v a="$w" -v b="$v" -v t="${TARGET[$b/$p]:--}" \
+                'BEGIN { if (b > 0) printf "%s %.4g %s\n", k, a / b, t }'
+        done
+    done
+}
+
 {
     ((${#SELECTED[@]})) && report
     ((RSS_BURST)) && rss_burst_lines
 } | tee "$B/results.txt"
+# The chart beside the table (results.png); no chart is no failure.
+if ((${#SELECTED[@]})); then
+    chart_data >"$B/results.dat"
+    "$REPO/bench/chart.sh" "$B/results.dat" "$B/results.png" \
+        "weft / peer, medians of $RUNS runs, $(date -u '+%Y-%m-%d'), nproc $(nproc)" &&
+        echo "chart: $B/results.png" >&2
+fi
 # Peers may be missing; weft itself may not.
 for b in "${SELECTED[@]}"; do
     [[ -z ${MISSING[$b/weft]:-} ]] || exit 1

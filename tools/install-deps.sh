@@ -22,7 +22,8 @@ if [ "$what" != build ]; then
     # The manual pages' lint (docs/man/check.py).
     pkgs="$pkgs mandoc"
 fi
-[ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk"
+[ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk libuv1-dev
+  gnuplot-nox"
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not Debian: install the equivalents of:" $pkgs >&2
     exit 0

@@ -6,6 +6,7 @@
  */
 #include "wt.h"
 
+#include <fenv.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ spawn/join */
@@ -733,6 +734,44 @@ Test(thread, yielding_threads_take_turns, .timeout = 10)
     WT_RUN(root_turns, NULL, .procs = 1);
     cr_assert_eq(atomic_load(&g_turns[0]), 1000);
     cr_assert_eq(atomic_load(&g_turns[1]), 1000);
+}
+
+/* Floating-point modes and SSE status flags belong to each thread: one
+ * that rounds upward and has raised "inexact" in SSE arithmetic keeps both
+ * across switches, while the thread it takes turns with keeps the default
+ * mode and clear flags. (Not the x87 status word: the ABI leaves it to the
+ * caller, and feraiseexcept(FE_INEXACT) sets it there.) */
+static volatile double g_third = 3.0;
+
+static int fp_keeper(void *arg)
+{
+    bool upward = arg != NULL;
+    int mode = upward ? FE_UPWARD : FE_TONEAREST;
+    WT_REQUIRE(fesetround(mode) == 0);
+    feclearexcept(FE_ALL_EXCEPT);
+    if (upward)
+        g_third = 1.0 / g_third; /* inexact, in MXCSR */
+    for (int i = 0; i < 1000; i++) {
+        weft_yield();
+        WT_CHECK_EQ(fegetround(), mode);
+        WT_CHECK_EQ(fetestexcept(FE_INEXACT) != 0, upward);
+    }
+    return 0;
+}
+
+static int root_fp_modes(void *arg)
+{
+    weft_thread *a = wt_go(fp_keeper, (void *)1);
+    weft_thread *b = wt_go(fp_keeper, NULL);
+    WT_REQUIRE(a && b);
+    WT_CHECK_EQ(weft_join(a, NULL), 0);
+    WT_CHECK_EQ(weft_join(b, NULL), 0);
+    return 0;
+}
+
+Test(thread, floating_point_modes_and_flags_are_per_thread, .timeout = 10)
+{
+    WT_RUN(root_fp_modes, NULL, .procs = 1);
 }
 
 Test(thread, yield_on_os_thread_returns_zero, .timeout = 10)

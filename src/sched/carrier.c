@@ -32,11 +32,13 @@ _Atomic uint32_t weft__fd_waiters;
 
 __thread weft__carrier *weft__tls_m __attribute__((tls_model("initial-exec")));
 
+#if !defined(__x86_64__) /* x86-64: inline, carrier.h */
 WEFT_NOIPA weft__carrier *weft__m(void)
 {
     __asm__ volatile("" ::: "memory");
     return weft__tls_m;
 }
+#endif
 
 WEFT_NOIPA void weft__set_m(weft__carrier *m)
 {

@@ -157,15 +157,34 @@ struct weft__sched {
 extern struct weft__sched weft__S;
 
 /* carrier.c: the current carrier and thread, and errno. */
-weft__carrier *weft__m(void);
 void weft__set_m(weft__carrier *m);
+extern __thread weft__carrier *weft__tls_m
+    __attribute__((tls_model("initial-exec")));
+/* The current carrier, read afresh at each call: safe after a park, which
+ * may resume the thread on another carrier. On x86-64 the read is inline:
+ * a volatile asm that goes through %fs itself (so no thread pointer the
+ * compiler may have kept from before a switch is used), with a memory
+ * clobber so that it is never moved across a switch either. Elsewhere, a
+ * call the compiler cannot see into (carrier.c). */
+#if defined(__x86_64__)
+static inline weft__carrier *weft__m(void)
+{
+    weft__carrier *m;
+    __asm__ volatile("movq weft__tls_m@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0"
+                     : "=r"(m)
+                     :
+                     : "memory");
+    return m;
+}
+#else
+weft__carrier *weft__m(void);
+#endif
 /* The current carrier read inline, for the hottest paths: only in a
  * function that cannot park between this read and its last use of the
  * result, and that reads it no second time after a park (the compiler
  * may keep the thread pointer in a register across the switch, and the
  * thread may resume on another carrier). Everywhere else: weft__m(). */
-extern __thread weft__carrier *weft__tls_m
-    __attribute__((tls_model("initial-exec")));
 static inline weft__carrier *weft__m_here(void)
 {
     return weft__tls_m;

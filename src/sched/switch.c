@@ -65,7 +65,8 @@ void weft__blocking_leave(void)
 
 /* A yielding thread goes back on its own P: no other carrier needs waking
  * for it, since this one is about to run something. */
-static void requeue_yielded(weft__carrier *m, weft_thread *g)
+static inline __attribute__((always_inline)) void requeue_yielded(
+    weft__carrier *m, weft_thread *g)
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
     if (likely(m->p && !g->bound))
@@ -79,6 +80,9 @@ static inline void check_stack(weft__carrier *m, weft_thread *g)
     if (unlikely(!g->stack->map) && !weft__stack_canary_ok(g->stack))
         weft__canary_overwritten(m, g);
 }
+
+static inline __attribute__((always_inline)) void after_switch(
+    weft__carrier *m);
 
 /* Runs on: g, switching out. The thread to switch to directly, or NULL
  * to go through the scheduler loop. Under TSan, a thread whose stack has
@@ -141,7 +145,7 @@ void weft__switch_out_on(weft__carrier *m, weft_thread *g,
     weft__carrier *now_on = weft__m();
     if (unlikely(g->bound))
         weft__bound_resumed(g, now_on);
-    weft__after_switch_on(now_on);
+    after_switch(now_on);
     /* Last: the after action, timers and I/O polling may set errno. */
     *now_on->errno_loc = g->saved_errno;
 }
@@ -188,8 +192,10 @@ static inline void poll_io_sometimes(weft__carrier *m)
 
 /* Runs on: the context that has just been switched to, on carrier m. Does
  * the previous thread's after action, then fires the P's due timers (now
- * that no lock of the previous thread is held). */
-void weft__after_switch_on(weft__carrier *m)
+ * that no lock of the previous thread is held). Inline in the switch,
+ * which runs it on every park and yield, as is the yield's requeue. */
+static inline __attribute__((always_inline)) void after_switch(
+    weft__carrier *m)
 {
     weft__after_kind after = m->after;
     if (after == WEFT__AFTER_NONE) {
@@ -218,6 +224,11 @@ void weft__after_switch_on(weft__carrier *m)
     flush_finished(m);
     fire_own_timers(m);
     poll_io_sometimes(m);
+}
+
+void weft__after_switch_on(weft__carrier *m)
+{
+    after_switch(m);
 }
 
 void weft__after_switch(void)

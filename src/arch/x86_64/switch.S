@@ -8,6 +8,13 @@
  * the six registers and one 8-byte slot holding MXCSR (low 4 bytes) and the
  * x87 control word (next 2 bytes), and store rsp in the context.
  *
+ * ldmxcsr is slow (microcoded, several times a plain load), and threads
+ * almost never change their floating-point modes: so the switch loads the
+ * saved MXCSR and control word only where they differ from the values just
+ * saved. Loading a value equal to the current one changes nothing, so each
+ * thread still resumes with exactly the state it left with, status flags
+ * included.
+ *
  * Save area, from the saved sp upward (offsets in bytes; make.c builds the
  * same layout for a new context and asserts it):
  *    0  mxcsr          4  x87 control word
@@ -31,9 +38,15 @@ weft__ctx_switch:
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
+        movl    (%rsp), %eax            /* rax, rcx: caller-saved */
+        movzwl  4(%rsp), %ecx
         movq    (%rsi), %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
+        cmpl    (%rsp), %eax
+        jne     .Lload_mxcsr
+.Lmxcsr_done:
+        cmpw    4(%rsp), %cx
+        jne     .Lload_cw
+.Lcw_done:
         addq    $8, %rsp
         popq    %r15
         popq    %r14
@@ -42,6 +55,12 @@ weft__ctx_switch:
         popq    %rbx
         popq    %rbp
         ret
+.Lload_mxcsr:
+        ldmxcsr (%rsp)
+        jmp     .Lmxcsr_done
+.Lload_cw:
+        fldcw   4(%rsp)
+        jmp     .Lcw_done
         .cfi_endproc
         .size   weft__ctx_switch, .-weft__ctx_switch
 

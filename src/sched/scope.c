@@ -8,11 +8,15 @@
  * the scope it was spawned in (its home).
  *
  * Invariants:
- *   - live counts the scope's children that are not DONE; a scope closes
- *     only when live == 0, and a thread finishes only when its root scope's
- *     live == 0. So no thread outlives its parent. live only reaches 0
- *     under the lock (weft__scope_leave), so an owner that reads 0 under
- *     the lock may free the scope: no child will touch it again.
+ *   - live counts the scope's children that are not DONE, plus the
+ *     credit its owner took for spawns to come (scope.h):
+ *     while credit is held, live stays above the children's count, and
+ *     the owner gives it back, under the lock, before it waits for 0. A
+ *     scope closes only when live == 0, and a thread finishes only when
+ *     its root scope's live == 0. So no thread outlives its parent. live
+ *     only reaches 0 under the lock (weft__scope_leave), so an owner that
+ *     reads 0 under the lock may free the scope: no child will touch it
+ *     again.
  *   - A scope's reason (the cancellation in force in it) is its own
  *     reason if it has one (own: the first cancel of the scope itself),
  *     else its parent's (the scope it is nested in, or for a root scope
@@ -68,6 +72,7 @@ void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
     atomic_init(&s->deadline_lock.held, 0);
     s->used = false;
     s->spawns = 0;
+    s->credit = 0;
     s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
 }
 
@@ -153,6 +158,11 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
         weft__waiter w;
         weft__wait_begin(&w, 0, kind, s);
         weft__scope_lock(s);
+        if (s->credit) {
+            atomic_fetch_sub_explicit(&s->live, s->credit,
+                                      memory_order_relaxed);
+            s->credit = 0;
+        }
         if (atomic_load_explicit(&s->live, memory_order_acquire) == 0) {
             weft__scope_unlock(s);
             weft__wait_abort(&w);

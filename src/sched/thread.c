@@ -361,7 +361,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         if ((++home->spawns & 31) == 0)
             weft__scope_collect_done_locked(home, &freed);
         weft__list_push_back(&home->children, &g->home_link);
-        atomic_fetch_add_explicit(&home->live, 1, memory_order_relaxed);
+        weft__scope_count_spawn(home);
         int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
         if (reason)
             atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);

@@ -126,7 +126,8 @@ void weft__enqueue(weft_thread *g)
  * queue holds WEFT__SPAWN_BACKLOG threads already, the spawner first lets
  * the queued threads run.
  * This is back pressure on spawn storms: a loop spawning a million threads
- * holds a few hundred records and stacks at a time, hot in this P's caches,
+ * holds a few dozen records and stacks at a time, hot in this P's caches
+ * and within its pools of them (WEFT__STACK_CACHE, WEFT__G_CACHE),
  * instead of a million in the global queue. */
 void weft__enqueue_spawned(weft_thread *g)
 {

@@ -53,29 +53,6 @@
 #include "sched/thread.h"
 #include "sched/timer.h"
 
-void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
-{
-    atomic_init(&s->lock.held, 0);
-    atomic_init(&s->reason, 0);
-    s->own = 0;
-    atomic_init(&s->lifted, 0);
-    atomic_init(&s->shielded, false);
-    s->first_error = 0;
-    atomic_init(&s->live, 0);
-    atomic_init(&s->done, NULL);
-    weft__list_init(&s->children);
-    s->outer = outer;
-    s->inner = NULL;
-    s->owner = owner;
-    s->closer = NULL;
-    s->deadline = NULL;
-    atomic_init(&s->deadline_lock.held, 0);
-    s->used = false;
-    s->spawns = 0;
-    s->credit = 0;
-    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
-}
-
 /* Holds: s->lock. Calls fn(root, arg) on the root scope of each child of
  * s that is not done, holding that scope's lock: the way down the tree
  * through s's children (ancestor before descendant). */
@@ -253,7 +230,7 @@ weft_scope *weft_scope_open(void)
         errno = weft__no_vthread();
         return NULL;
     }
-    weft_scope *s = weft__malloc(sizeof *s);
+    weft_scope *s = weft__calloc(1, sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;

@@ -95,7 +95,18 @@ static inline void weft__scope_count_spawn(weft_scope *s)
     s->credit--;
 }
 
-void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
+/* Initialises s in zeroed memory (a thread's record is zeroed at its
+ * spawn: thread.c), where every field but these starts at 0. Inline: a
+ * spawn makes one. */
+static inline void weft__scope_init(weft_scope *s, weft_thread *owner,
+                                    weft_scope *outer)
+{
+    weft__list_init(&s->children);
+    s->outer = outer;
+    s->owner = owner;
+    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
+}
+
 void weft__scope_cancel_locked(weft_scope *s, int reason);
 void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);

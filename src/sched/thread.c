@@ -455,7 +455,8 @@ void weft__thread_entry(void *unused)
     if (g->pins)
         weft__bind(g, m);
     g->result = thread_body(g);
-    weft__locals_release(g);
+    if (g->local_log || g->locals) /* most threads have neither */
+        weft__locals_release(g);
     g->pins = 0;
     weft__unbind(g);
     weft__switch_out(g, WEFT__AFTER_EXIT, NULL);

@@ -193,15 +193,6 @@ void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed)
     }
 }
 
-void weft__free_chain(weft_thread *chain)
-{
-    while (chain) {
-        weft_thread *next = chain->next;
-        weft__free_g(chain);
-        chain = next;
-    }
-}
-
 /* Runs on: s's owner, once s has no live children. Frees the records of
  * children that finished without being joined, whose handles die here
  * (detached ones' died as they ended), before s can be freed. */

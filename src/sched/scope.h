@@ -112,6 +112,5 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);
 void weft__scope_leave(weft_scope *s, uint32_t n);
 void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
-void weft__free_chain(weft_thread *chain);
 
 #endif

@@ -113,6 +113,7 @@ void weft__thread_entry(void *unused);
 void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__finish_flush(weft__carrier *m);
 void weft__free_g(weft_thread *g);
+void weft__free_chain(weft_thread *chain);
 bool weft__thread_gone_locked(const weft_thread *t);
 void weft__thread_leave_home_locked(weft_thread *g);
 void weft__join_forget(weft_thread *t, const weft_thread *h,

@@ -237,7 +237,19 @@ void weft__blocking_leave(void);
 void weft__enqueue(weft_thread *g);   /* runnable: current P or global */
 void weft__enqueue_on(weft__carrier *m, weft_thread *g);
 void weft__enqueue_spawned(weft_thread *g);
-bool weft__wakep(void);  /* false: an idle P has no carrier */
+bool weft__wakep_slow(void);
+
+/* Runs on: any thread that has just queued a thread. Wakes an idle
+ * carrier if there is an idle P and no carrier is already looking for
+ * work (ready.c); false: an idle P has no carrier. */
+static inline bool weft__wakep(void)
+{
+    /* seq_cst: the queuer's half of the Dekker pair with an idling carrier
+     * (ready.c); the thread it queued is already published. */
+    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst))
+        return true;
+    return weft__wakep_slow();
+}
 void weft__carrier_wake(weft__carrier *m);
 void weft__timer_waiter_kick(int64_t when);
 

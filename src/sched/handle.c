@@ -162,16 +162,8 @@ void weft__handle_unlock(weft_thread *g)
     weft__spin_unlock(&g->handle.lock);
 }
 
-/* Holds: g's handle lock; g's thread is DONE. Makes every handle of g
- * stale (idempotent). */
-void weft__handle_end_locked(weft_thread *g)
-{
-    uint32_t gen = atomic_load_explicit(&g->handle.gen, memory_order_relaxed);
-    atomic_store_explicit(&g->handle.gen, gen | 1u, memory_order_relaxed);
-}
-
-/* Runs on: any thread, holding no runtime lock; g's thread is DONE. */
-void weft__handle_end(weft_thread *g)
+/* weft__handle_end's way when g's handle lock is held (thread.h). */
+void weft__handle_end_slow(weft_thread *g)
 {
     weft__spin_lock(&g->handle.lock, WEFT__LOCK_HANDLE);
     weft__handle_end_locked(g);

@@ -30,8 +30,9 @@ typedef struct weft__timer weft__timer;
 #define WEFT__RUNQ_BATCH 128u
 /* Queued threads at which a spawner yields to them (ready.c): fewer
  * records and stacks in flight, hotter in the caches, than a full ring
- * (bench/RESULTS.md: history notes). */
-#define WEFT__SPAWN_BACKLOG 255u
+ * (bench/RESULTS.md: history notes). Below WEFT__STACK_CACHE, so that
+ * the stacks in flight never leave the P's pool for the global one. */
+#define WEFT__SPAWN_BACKLOG 31u
 #define WEFT__STACK_CACHE 32u    /* stacks a P keeps (stack.c) */
 #define WEFT__G_CACHE 64u        /* thread records a P keeps (thread.c) */
 

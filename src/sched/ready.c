@@ -12,8 +12,8 @@
  * earliest timer; arming an earlier timer kicks it
  * (weft__timer_waiter_kick).
  *
- * weft__wakep stays in this file with weft__ready, its caller at every
- * wake-up, so that the compiler may inline its fast path there.
+ * weft__wakep's first look, which finds no idle P while every carrier is
+ * busy, is inline (carrier.h), on the path of every wake-up and spawn.
  */
 #include "sched/bind.h"
 #include "sched/carrier.h"
@@ -35,15 +35,12 @@ void weft__carrier_wake(weft__carrier *m)
         weft__futex_wake(&m->wake_word, 1);
 }
 
-/* Runs on: any thread. Wakes an idle carrier if there is an idle P and no
- * carrier is already looking for work. Returns false if there was an idle P
- * but no idle carrier to give it to (the monitor then starts one). */
-bool weft__wakep(void)
+/* Runs on: any thread, which saw an idle P (weft__wakep, carrier.h).
+ * Wakes an idle carrier unless a carrier is already looking for work.
+ * Returns false if there was an idle P but no idle carrier to give it to
+ * (the monitor then starts one). */
+bool weft__wakep_slow(void)
 {
-    /* seq_cst: the queuer's half of the Dekker pair with an idling carrier
-     * (see top of file); the thread it queued is already published. */
-    if (!atomic_load_explicit(&weft__S.npidle, memory_order_seq_cst))
-        return true;
     uint32_t zero = 0;
     if (atomic_load_explicit(&weft__S.nmspinning, memory_order_relaxed) ||
         !atomic_compare_exchange_strong_explicit(&weft__S.nmspinning, &zero, 1,
@@ -126,7 +123,8 @@ void weft__enqueue(weft_thread *g)
  * queue holds WEFT__SPAWN_BACKLOG threads already, the spawner first lets
  * the queued threads run.
  * This is back pressure on spawn storms: a loop spawning a million threads
- * holds a few hundred records and stacks at a time, hot in this P's caches,
+ * holds a few dozen records and stacks at a time, hot in this P's caches
+ * and within its pools of them (WEFT__STACK_CACHE, WEFT__G_CACHE),
  * instead of a million in the global queue. */
 void weft__enqueue_spawned(weft_thread *g)
 {

@@ -8,11 +8,15 @@
  * the scope it was spawned in (its home).
  *
  * Invariants:
- *   - live counts the scope's children that are not DONE; a scope closes
- *     only when live == 0, and a thread finishes only when its root scope's
- *     live == 0. So no thread outlives its parent. live only reaches 0
- *     under the lock (weft__scope_leave), so an owner that reads 0 under
- *     the lock may free the scope: no child will touch it again.
+ *   - live counts the scope's children that are not DONE, plus the
+ *     credit its owner took for spawns to come (scope.h):
+ *     while credit is held, live stays above the children's count, and
+ *     the owner gives it back, under the lock, before it waits for 0. A
+ *     scope closes only when live == 0, and a thread finishes only when
+ *     its root scope's live == 0. So no thread outlives its parent. live
+ *     only reaches 0 under the lock (weft__scope_leave), so an owner that
+ *     reads 0 under the lock may free the scope: no child will touch it
+ *     again.
  *   - A scope's reason (the cancellation in force in it) is its own
  *     reason if it has one (own: the first cancel of the scope itself),
  *     else its parent's (the scope it is nested in, or for a root scope
@@ -48,28 +52,6 @@
 #include "sched/scope.h"
 #include "sched/thread.h"
 #include "sched/timer.h"
-
-void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer)
-{
-    atomic_init(&s->lock.held, 0);
-    atomic_init(&s->reason, 0);
-    s->own = 0;
-    atomic_init(&s->lifted, 0);
-    atomic_init(&s->shielded, false);
-    s->first_error = 0;
-    atomic_init(&s->live, 0);
-    atomic_init(&s->done, NULL);
-    weft__list_init(&s->children);
-    s->outer = outer;
-    s->inner = NULL;
-    s->owner = owner;
-    s->closer = NULL;
-    s->deadline = NULL;
-    atomic_init(&s->deadline_lock.held, 0);
-    s->used = false;
-    s->spawns = 0;
-    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
-}
 
 /* Holds: s->lock. Calls fn(root, arg) on the root scope of each child of
  * s that is not done, holding that scope's lock: the way down the tree
@@ -153,6 +135,11 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind)
         weft__waiter w;
         weft__wait_begin(&w, 0, kind, s);
         weft__scope_lock(s);
+        if (s->credit) {
+            atomic_fetch_sub_explicit(&s->live, s->credit,
+                                      memory_order_relaxed);
+            s->credit = 0;
+        }
         if (atomic_load_explicit(&s->live, memory_order_acquire) == 0) {
             weft__scope_unlock(s);
             weft__wait_abort(&w);
@@ -206,15 +193,6 @@ void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed)
     }
 }
 
-void weft__free_chain(weft_thread *chain)
-{
-    while (chain) {
-        weft_thread *next = chain->next;
-        weft__free_g(chain);
-        chain = next;
-    }
-}
-
 /* Runs on: s's owner, once s has no live children. Frees the records of
  * children that finished without being joined, whose handles die here
  * (detached ones' died as they ended), before s can be freed. */
@@ -243,7 +221,7 @@ weft_scope *weft_scope_open(void)
         errno = weft__no_vthread();
         return NULL;
     }
-    weft_scope *s = weft__malloc(sizeof *s);
+    weft_scope *s = weft__calloc(1, sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;

@@ -29,10 +29,10 @@ struct weft_scope {
     _Atomic int reason;
     int first_error;         /* first failure of a child (reason instead,
                                 if s was cancelled before it); under lock */
-    /* Children not yet finished. Raised under lock by the owner's spawns;
-     * lowered by finishing children, without the lock unless it goes to
-     * 0: so once the owner sees 0 under the lock, no child touches the
-     * scope again (scope.c). */
+    /* Children not yet finished, plus credit. Raised under lock by the
+     * owner's spawns, a block of credit at a time; lowered by finishing
+     * children, without the lock unless it goes to 0: so once the owner
+     * sees 0 under the lock, no child touches the scope again (scope.c). */
     _Atomic uint32_t live;
     /* Detached children that finished, pushed by themselves (lock-free,
      * linked through weft_thread.next), unlinked and freed by the owner. */
@@ -58,7 +58,11 @@ struct weft_scope {
      * returns it is not counted as failing (thread.c); under lock. */
     _Atomic uint8_t lifted;
     _Atomic bool shielded;   /* set under lock by the owner, never cleared */
-    uint32_t spawns;         /* owner only, under lock */
+    uint16_t spawns;         /* owner only, under lock; wraps */
+    /* Counted in live ahead of the spawns that use it up, so that a spawn
+     * needs no locked add; given back before the owner waits for live to
+     * reach 0. Owner only, under lock. */
+    uint16_t credit;
     /* Distance from the root thread's root scope: its outer's + 1, or for
      * a thread's root scope its home's + 1. Set before the scope can be
      * reached, never changed: scope locks nest by depth (sched.h). */
@@ -75,12 +79,38 @@ _Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");
     weft__spin_trylock_keyed(&(s)->lock, WEFT__LOCK_SCOPE, (s)->depth)
 #define weft__scope_unlock(s) weft__spin_unlock(&(s)->lock)
 
-void weft__scope_init(weft_scope *s, weft_thread *owner, weft_scope *outer);
+/* live counted ahead at a time (weft__scope_count_spawn). */
+#define WEFT__SPAWN_CREDIT 64u
+
+/* Holds: s->lock; runs on s's owner, spawning a child into s. Counts it
+ * in live, from credit taken a block at a time: one locked add per block,
+ * not per spawn (inline: it is on the path of every spawn). */
+static inline void weft__scope_count_spawn(weft_scope *s)
+{
+    if (unlikely(!s->credit)) {
+        atomic_fetch_add_explicit(&s->live, WEFT__SPAWN_CREDIT,
+                                  memory_order_relaxed);
+        s->credit = WEFT__SPAWN_CREDIT;
+    }
+    s->credit--;
+}
+
+/* Initialises s in zeroed memory (a thread's record is zeroed at its
+ * spawn: thread.c), where every field but these starts at 0. Inline: a
+ * spawn makes one. */
+static inline void weft__scope_init(weft_scope *s, weft_thread *owner,
+                                    weft_scope *outer)
+{
+    weft__list_init(&s->children);
+    s->outer = outer;
+    s->owner = owner;
+    s->depth = outer ? outer->depth + 1 : 0; /* a root's: see weft__spawn */
+}
+
 void weft__scope_cancel_locked(weft_scope *s, int reason);
 void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);
 void weft__scope_leave(weft_scope *s, uint32_t n);
 void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
-void weft__free_chain(weft_thread *chain);
 
 #endif

@@ -350,9 +350,8 @@ static void spill(weft__proc *p)
     weft__spin_unlock(&pool.lock);
 }
 
-/* Runs on: any carrier or weft_run's thread (p: its P, or NULL). Returns a
- * stack of size bytes, or NULL when memory is exhausted. */
-weft__stack *weft__stack_get(weft__proc *p, size_t size)
+/* weft__stack_get's way when the P's cache cannot serve (stack.h). */
+weft__stack *weft__stack_get_slow(weft__proc *p, size_t size)
 {
     bool pooled = size == weft__S.stack_size;
     weft__stack *s = NULL;
@@ -363,8 +362,8 @@ weft__stack *weft__stack_get(weft__proc *p, size_t size)
     return map_new(size, pooled);
 }
 
-/* Runs on: any carrier (p: its P, or NULL); s's thread is off it. */
-void weft__stack_put(weft__proc *p, weft__stack *s)
+/* weft__stack_put's way when the P's cache cannot take s (stack.h). */
+void weft__stack_put_slow(weft__proc *p, weft__stack *s)
 {
     bool pooled = s->asked == weft__S.stack_size;
     if (pooled && p) {

@@ -16,10 +16,7 @@
 #define WEFT_SCHED_STACK_H
 
 #include "base/compiler.h"
-
-typedef struct weft__proc weft__proc;
-typedef struct weft__carrier weft__carrier;
-typedef struct weft__stack weft__stack;
+#include "sched/carrier.h"
 
 /* Default stacks smaller than this are "compact": carved from guard-less
  * slabs, several to a page, and checked by a canary (stack.c). */
@@ -40,8 +37,37 @@ struct weft__stack {
     void *tsan_fiber;
 };
 
-weft__stack *weft__stack_get(weft__proc *p, size_t size); /* NULL: ENOMEM */
-void weft__stack_put(weft__proc *p, weft__stack *s);
+weft__stack *weft__stack_get_slow(weft__proc *p, size_t size);
+void weft__stack_put_slow(weft__proc *p, weft__stack *s);
+
+/* Runs on: any carrier or weft_run's thread (p: its P, or NULL). A stack
+ * of size bytes, or NULL when memory is exhausted. Inline, for the path
+ * of every spawn: a default stack from the P's cache; the rest in
+ * stack.c. */
+static inline weft__stack *weft__stack_get(weft__proc *p, size_t size)
+{
+    weft__stack *s = p ? p->stacks : NULL;
+    if (likely(s && size == weft__S.stack_size)) {
+        p->stacks = s->next;
+        p->nstacks--;
+        return s;
+    }
+    return weft__stack_get_slow(p, size);
+}
+
+/* Runs on: any carrier (p: its P, or NULL); s's thread is off it. Inline
+ * like weft__stack_get: a default stack back to a P's cache with room. */
+static inline void weft__stack_put(weft__proc *p, weft__stack *s)
+{
+    if (likely(p && s->asked == weft__S.stack_size &&
+               p->nstacks < WEFT__STACK_CACHE)) {
+        s->next = p->stacks;
+        p->stacks = s;
+        p->nstacks++;
+        return;
+    }
+    weft__stack_put_slow(p, s);
+}
 
 /* stackwhy.c: why a stack could not be had, in words on stderr. */
 long weft__max_map_count(void);

@@ -79,7 +79,7 @@
  * spill, from p's cache to the global pool: one lock per batch, not one per
  * record, since a spawner and the carriers its threads finish on sit on
  * different P's. */
-static void move_batch(weft__proc *p, bool spill)
+static WEFT_NOIPA void move_batch(weft__proc *p, bool spill)
 {
     weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     for (uint32_t i = 0; i < G_BATCH; i++) {
@@ -180,24 +180,53 @@ static weft_thread *alloc_g(weft__proc *p)
     return g;
 }
 
-/* Runs on: any thread. g is DONE, unreachable from any scope, and its
- * handles are dead. */
-void weft__free_g(weft_thread *g)
+/* Runs on: any thread with no P. Frees g to the global pool. */
+static void free_g_global(weft_thread *g)
 {
-    g->magic = WEFT__G_DEAD; /* its handles are dead already (handle.c) */
-    weft__carrier *m = weft__m();
-    weft__proc *p = m ? m->p : NULL;
-    if (p) {
-        g->next = p->free_g;
-        p->free_g = g;
-        if (++p->nfree_g > WEFT__G_CACHE)
-            move_batch(p, true);
-        return;
-    }
     weft__spin_lock(&weft__S.g_lock, WEFT__LOCK_RECORDS);
     g->next = weft__S.free_g;
     weft__S.free_g = g;
     weft__spin_unlock(&weft__S.g_lock);
+}
+
+/* Runs on: any thread; p is its carrier's P, or NULL. g is DONE,
+ * unreachable from any scope, and its handles are dead. Inline: the
+ * owner of a scope frees its detached children by the dozen. */
+static inline void free_g_on(weft__proc *p, weft_thread *g)
+{
+    g->magic = WEFT__G_DEAD; /* its handles are dead already (handle.c) */
+    if (unlikely(!p)) {
+        free_g_global(g);
+        return;
+    }
+    g->next = p->free_g;
+    p->free_g = g;
+    if (unlikely(++p->nfree_g > WEFT__G_CACHE))
+        move_batch(p, true);
+}
+
+static weft__proc *my_p(void)
+{
+    weft__carrier *m = weft__m();
+    return m ? m->p : NULL;
+}
+
+/* Runs on: any thread. Frees g (free_g_on's conditions). */
+void weft__free_g(weft_thread *g)
+{
+    free_g_on(my_p(), g);
+}
+
+/* Runs on: any thread. Frees a chain of records linked through next,
+ * each as weft__free_g would. */
+void weft__free_chain(weft_thread *chain)
+{
+    weft__proc *p = my_p();
+    while (chain) {
+        weft_thread *next = chain->next;
+        free_g_on(p, chain);
+        chain = next;
+    }
 }
 
 /* Runs on: weft_run's thread at teardown. */
@@ -361,7 +390,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         if ((++home->spawns & 31) == 0)
             weft__scope_collect_done_locked(home, &freed);
         weft__list_push_back(&home->children, &g->home_link);
-        atomic_fetch_add_explicit(&home->live, 1, memory_order_relaxed);
+        weft__scope_count_spawn(home);
         int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
         if (reason)
             atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
@@ -455,7 +484,8 @@ void weft__thread_entry(void *unused)
     if (g->pins)
         weft__bind(g, m);
     g->result = thread_body(g);
-    weft__locals_release(g);
+    if (g->local_log || g->locals) /* most threads have neither */
+        weft__locals_release(g);
     g->pins = 0;
     weft__unbind(g);
     weft__switch_out(g, WEFT__AFTER_EXIT, NULL);

@@ -113,6 +113,7 @@ void weft__thread_entry(void *unused);
 void weft__thread_finish(weft__carrier *m, weft_thread *g);
 void weft__finish_flush(weft__carrier *m);
 void weft__free_g(weft_thread *g);
+void weft__free_chain(weft_thread *chain);
 bool weft__thread_gone_locked(const weft_thread *t);
 void weft__thread_leave_home_locked(weft_thread *g);
 void weft__join_forget(weft_thread *t, const weft_thread *h,
@@ -127,10 +128,30 @@ weft_thread *weft__handle_record(const weft_thread *h); /* unchecked */
 bool weft__handle_current(const weft_thread *g, const weft_thread *h);
 weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
 void weft__handle_unlock(weft_thread *g);
-void weft__handle_end_locked(weft_thread *g);
-void weft__handle_end(weft_thread *g);
+void weft__handle_end_slow(weft_thread *g);
 void weft__handle_reborn(weft_thread *g);
 void weft__handles_reset(void);
+
+/* Holds: g's handle lock; g's thread is DONE. Makes every handle of g
+ * stale (idempotent; handle.c). */
+static inline void weft__handle_end_locked(weft_thread *g)
+{
+    uint32_t gen = atomic_load_explicit(&g->handle.gen, memory_order_relaxed);
+    atomic_store_explicit(&g->handle.gen, gen | 1u, memory_order_relaxed);
+}
+
+/* Runs on: any thread, holding no runtime lock; g's thread is DONE. Ends
+ * g's handles under its handle lock (handle.c). Inline, for the exit of
+ * every detached thread: the lock is almost always free. */
+static inline void weft__handle_end(weft_thread *g)
+{
+    if (unlikely(!weft__spin_trylock(&g->handle.lock, WEFT__LOCK_HANDLE))) {
+        weft__handle_end_slow(g);
+        return;
+    }
+    weft__handle_end_locked(g);
+    weft__spin_unlock(&g->handle.lock);
+}
 
 /* local.c */
 void weft__locals_release(weft_thread *g);

@@ -25,6 +25,8 @@
 #include "sched/timer.h"
 #include "sched/trace.h"
 
+#include <sched.h>
+
 #ifndef SPIN_NS
 #define SPIN_NS 50000            /* how long an idle carrier looks for work */
 #endif
@@ -36,7 +38,8 @@
 #define STEAL_RUNNEXT_NS 12000
 #define IO_SPIN_POLL_EVERY 4     /* a spinning carrier polls I/O this often
                                     (rounds of its steal loop) */
-#define STEAL_PAUSES 128         /* pause instructions between steal rounds */
+#define STEAL_PAUSES 128         /* pause instructions between steal rounds
+                                    while a carrier is stuck */
 
 static uint32_t fastrand(weft__proc *p)
 {
@@ -74,6 +77,30 @@ static void stop_spinning(weft__carrier *m)
     if (atomic_fetch_sub_explicit(&weft__S.nmspinning, 1,
                                   memory_order_seq_cst) == 1)
         weft__wakep();
+}
+
+/* Between two rounds of a spin, which do not follow each other in a tight
+ * loop: the victims' queue lines are written by their owners at every
+ * switch, and each read of ours makes the owner's next write a miss.
+ *
+ * The wait is a sched_yield, not pause instructions, while no carrier is
+ * stuck: on a shared machine the task waiting for this CPU is often the
+ * one about to make our next work (a server's client on the same cores:
+ * pausing held the CPU it needed, and B7's server spent about a quarter
+ * more CPU per request, bench/RESULTS.md); on an idle CPU the call
+ * returns after its ~0.2 us of system call (B5's ring, whose carriers
+ * spin between hops, did not change). With a carrier stuck (a hog, whose
+ * P was handed off) the tasks it would yield to are our own hogs, and the
+ * thread it spins to run would wait behind their time slices: there it
+ * pauses. */
+static void spin_pause(void)
+{
+    if (likely(!atomic_load_explicit(&weft__S.nstuck, memory_order_relaxed))) {
+        sched_yield();
+        return;
+    }
+    for (int i = 0; i < STEAL_PAUSES; i++)
+        weft__cpu_relax();
 }
 
 static bool try_spin(weft__carrier *m)
@@ -250,12 +277,7 @@ static weft_thread *find_runnable(weft__carrier *m)
                 int64_t next_timer = weft__timers_next();
                 if (next_timer >= 0 && next_timer <= now)
                     break;
-                /* Poll the victims' queues every half microsecond or so,
-                 * not in a tight loop: their cache lines are written by
-                 * their owners at every switch, and each read of ours
-                 * makes the owner's next write a miss. */
-                for (int i = 0; i < STEAL_PAUSES; i++)
-                    weft__cpu_relax();
+                spin_pause();
                 now = weft_now();
             } while (now - start < SPIN_NS &&
                      !atomic_load_explicit(&weft__S.done,

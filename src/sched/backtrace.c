@@ -4,10 +4,11 @@
  * overflow reports.
  *
  * Walking. Everything is built with frame pointers, so a stack is a chain
- * of (saved rbp, return address) pairs. A parked thread's chain starts at
- * the registers weft__ctx_switch pushed (arch/x86_64/switch.S: rbp at
- * sp + 48, the return address at sp + 56); a faulting thread's at the
- * registers of the signal's context. Each step must point upward and
+ * of (saved frame pointer, return address) pairs: rbp's on x86-64, the
+ * frame records of x29 on AArch64, the same two words in the same order.
+ * A parked thread's chain starts at the registers weft__ctx_switch saved
+ * (arch/context.h: WEFT__CTX_FP_AT and WEFT__CTX_PC_AT above the saved
+ * sp); a faulting thread's at the registers of the signal's context. Each step must point upward and
  * stay inside the thread's stack, and every read goes through
  * process_vm_readv: a dump runs beside the threads it shows, and a parked
  * thread may wake, finish and give its stack back (even unmapped) while
@@ -72,8 +73,9 @@ int weft__backtrace_parked(const weft_thread *g, uintptr_t *pcs, int max)
     if (!sp)
         return 0;
     uintptr_t lo = (uintptr_t)s->lo, hi = lo + s->size, fp, pc;
-    if (sp < lo || sp + 64 > hi || !read_word(sp + 48, &fp) ||
-        !read_word(sp + 56, &pc))
+    if (sp < lo || sp + WEFT__CTX_SAVE_BYTES > hi ||
+        !read_word(sp + WEFT__CTX_FP_AT, &fp) ||
+        !read_word(sp + WEFT__CTX_PC_AT, &pc))
         return 0;
     return weft__backtrace_from(fp, pc, lo, hi, pcs, max);
 }

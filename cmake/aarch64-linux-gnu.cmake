@@ -38,3 +38,7 @@ set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
 set(ENV{PKG_CONFIG_LIBDIR}
   ${WEFT_AARCH64_DEPS}/usr/lib/aarch64-linux-gnu/pkgconfig)
 set(ENV{PKG_CONFIG_SYSROOT_DIR} ${WEFT_AARCH64_DEPS})
+
+# Programs find the unpacked liburing.so.2 where it lies: nothing else
+# would tell the AArch64 dynamic linker, under qemu, to look there.
+set(CMAKE_BUILD_RPATH ${WEFT_AARCH64_DEPS}/usr/lib/aarch64-linux-gnu)

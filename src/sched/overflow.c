@@ -84,12 +84,28 @@ static bool on_altstack(const weft__carrier *m, uintptr_t sp)
     return a && sp + weft__page() >= a && sp < a + m->altstack_size;
 }
 
+/* A stack-clash probe of g's own frame that hit g's guard page. GCC
+ * probes at sp on x86-64, but up to 1 KiB above it on AArch64 (the
+ * caller-protected area of its stack-clash scheme): there sp may already
+ * be a page below the guard, inside whatever is mapped next, this
+ * carrier's alternate signal stack included. */
+#define PROBE_ABOVE_SP 1024
+static bool is_probe(const weft__stack *s, uintptr_t fault, uintptr_t sp)
+{
+    return weft__stack_guard_hit(s, (const void *)fault) && fault >= sp &&
+           fault - sp <= PROBE_ABOVE_SP;
+}
+
 /* Whether the fault is g's overflow. */
 static bool is_overflow(const weft__carrier *m, const weft_thread *g,
                         uintptr_t fault, uintptr_t sp)
 {
     const weft__stack *s = g->stack;
-    if (!s || on_altstack(m, sp))
+    if (!s)
+        return false;
+    if (is_probe(s, fault, sp))
+        return true;
+    if (on_altstack(m, sp))
         return false;
     if (below(s, sp))
         return true;

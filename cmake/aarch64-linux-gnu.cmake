@@ -4,10 +4,10 @@
 # for `make check-aarch64`, which runs the result under qemu-user.
 #   cmake -S . -B build-aarch64 \
 #     -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-# liburing for arm64 is not a cross package in Debian: tools/install-deps.sh
-# aarch64 unpacks Debian's arm64 liburing packages into WEFT_AARCH64_DEPS
-# (default /opt/weft-aarch64), a root of its own, so that the machine's
-# own packages and architectures stay as they were.
+# liburing and libdw for arm64 are not cross packages in Debian:
+# tools/install-deps.sh aarch64 unpacks Debian's arm64 packages of them
+# into WEFT_AARCH64_DEPS (default /opt/weft-aarch64), a root of its own,
+# so that the machine's own packages and architectures stay as they were.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
@@ -39,6 +39,11 @@ set(ENV{PKG_CONFIG_LIBDIR}
   ${WEFT_AARCH64_DEPS}/usr/lib/aarch64-linux-gnu/pkgconfig)
 set(ENV{PKG_CONFIG_SYSROOT_DIR} ${WEFT_AARCH64_DEPS})
 
-# Programs find the unpacked liburing.so.2 where it lies: nothing else
-# would tell the AArch64 dynamic linker, under qemu, to look there.
-set(CMAKE_BUILD_RPATH ${WEFT_AARCH64_DEPS}/usr/lib/aarch64-linux-gnu)
+# Programs find the unpacked liburing and libdw (and libdw's own
+# libraries) where they lie: nothing else would tell the AArch64 dynamic
+# linker, under qemu, or the linker, to look there.
+set(CMAKE_BUILD_RPATH ${WEFT_AARCH64_DEPS}/usr/lib/aarch64-linux-gnu
+  ${WEFT_AARCH64_DEPS}/lib/aarch64-linux-gnu)
+# DT_RPATH, not DT_RUNPATH: it serves libdw's own dependencies too.
+set(CMAKE_EXE_LINKER_FLAGS_INIT -Wl,--disable-new-dtags)
+set(CMAKE_SHARED_LINKER_FLAGS_INIT -Wl,--disable-new-dtags)

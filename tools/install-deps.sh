@@ -12,8 +12,8 @@ what=${1:-test}
 # file:line.
 pkgs="cmake gcc make pkg-config liburing-dev libdw-dev"
 # The AArch64 cross build and qemu-user to run it (cmake/
-# aarch64-linux-gnu.cmake); python3 for the trace tests. liburing comes
-# apart, below.
+# aarch64-linux-gnu.cmake); python3 for the trace tests. liburing and
+# libdw come apart, below.
 [ "$what" = aarch64 ] && pkgs="cmake make pkg-config python3
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
   qemu-user-static"
@@ -31,28 +31,33 @@ if [ "$what" != build ] && [ "$what" != aarch64 ]; then
 fi
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk libuv1-dev
   gnuplot-nox"
-# liburing for arm64: Debian has no cross package of it. Its two arm64
-# packages are fetched and unpacked into a root of their own
-# (WEFT_AARCH64_DEPS, default /opt/weft-aarch64: the toolchain file looks
-# there), without adding arm64 to dpkg's architectures, which would have
-# apt keep every shared library of both in step.
+# liburing and libdw for arm64: Debian has no cross packages of them.
+# Their arm64 packages (and the libraries libdw needs) are fetched and
+# unpacked into a root of their own (WEFT_AARCH64_DEPS, default
+# /opt/weft-aarch64: the toolchain file looks there), without adding
+# arm64 to dpkg's architectures, which would have apt keep every shared
+# library of both in step. The root's .packages says what it holds.
 arm64_root=${WEFT_AARCH64_DEPS:-/opt/weft-aarch64}
-arm64_liburing() {
-    [ -e "$arm64_root/usr/include/liburing.h" ] && return 0
+arm64_pkgs="liburing2 liburing-dev libdw1 libdw-dev libelf1 libelf-dev
+  zlib1g libbz2-1.0 liblzma5"
+arm64_unpack() {
+    want=$(echo $arm64_pkgs)
+    [ "$(cat "$arm64_root/.packages" 2>/dev/null)" = "$want" ] && return 0
     if [ "$(id -u)" != 0 ]; then
-        echo "install-deps: no arm64 liburing in $arm64_root" \
+        echo "install-deps: $arm64_root lacks arm64 packages of: $want" \
             "(run as root to unpack Debian's)" >&2
         return 0
     fi
-    echo "install-deps: unpacking arm64 liburing into $arm64_root"
+    echo "install-deps: unpacking arm64 $want into $arm64_root"
     archs="-o APT::Architectures::=$(dpkg --print-architecture)
       -o APT::Architectures::=arm64"
+    debs=$(for p in $want; do printf '%s:arm64 ' "$p"; done)
     dir=$(mktemp -d) && chmod 755 "$dir" && (cd "$dir" &&
         apt-get $archs update -q >/dev/null &&
-        apt-get $archs download -q liburing2:arm64 liburing-dev:arm64 \
-            >/dev/null 2>&1) &&
+        apt-get $archs download -q $debs >/dev/null 2>&1) &&
         mkdir -p "$arm64_root" &&
-        for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" "$arm64_root"; done
+        for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" "$arm64_root"; done &&
+        echo "$want" >"$arm64_root/.packages"
     rm -rf "$dir"
 }
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -65,7 +70,7 @@ for p in $pkgs; do
         || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
-    [ "$what" = aarch64 ] && arm64_liburing
+    [ "$what" = aarch64 ] && arm64_unpack
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -84,7 +89,7 @@ if [ ! -e $policy ]; then
     trap 'rm -f $policy' EXIT
 fi
 apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
-[ "$what" = aarch64 ] && arm64_liburing
+[ "$what" = aarch64 ] && arm64_unpack
 # Where a policy-rc.d of the machine's own let a service start anyway (or
 # systemd ignored it), stop the servers the tests start by themselves.
 for svc in redis-server postgresql mariadb memcached; do

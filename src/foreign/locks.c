@@ -43,9 +43,9 @@
  * passes the asymmetric fence's light side (base/fence.h: a compiler
  * barrier only while the waiter's side is membarrier(2), which puts a
  * full barrier into the unlocker's instruction stream). Should both
- * miss, the timed retry still ends the wait. A condition waiter links itself before it releases
- * the mutex, so a signaller that changed the predicate under the mutex
- * finds it.
+ * miss, the timed retry still ends the wait. A condition waiter links
+ * itself before it releases the mutex, so a signaller that changed the
+ * predicate under the mutex finds it.
  *
  * Pinned calls cannot be interrupted: a deadline or a cancellation waits
  * for the lock (or the condition) like an OS thread would. Process-shared

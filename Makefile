@@ -17,7 +17,7 @@ FUZZ_SECONDS_CHECK ?= 20
 FUZZ_BIN = build-fuzz/http_parse_fuzz
 
 .PHONY: all deps check check-plain check-asan check-tsan check-fuzz fuzz \
-  fuzz-build bench demo install clean check-clang
+  fuzz-build bench demo install clean check-clang check-aarch64
 
 # `make`, `make demo` and `make install` build the library and the
 # examples, not the tests, after installing the Debian packages they need
@@ -64,6 +64,12 @@ check-clang:
 	cmake --build build-clang -j$(JOBS)
 	cd build-clang && $(CTEST) -j$(JOBS)
 
+# AArch64: the library, the tests and the examples cross-built, and run
+# under qemu-user (tools/check-aarch64.sh; README, Platforms). Not part of
+# `make check`: CI runs it after.
+check-aarch64:
+	JOBS=$(JOBS) tools/check-aarch64.sh build-aarch64
+
 fuzz-build:
 	mkdir -p build-fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -91,4 +97,4 @@ install: all
 
 clean:
 	rm -rf build build-check build-asan build-tsan build-clang build-bench \
-	  build-fuzz
+	  build-fuzz build-aarch64

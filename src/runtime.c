@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/fault.h"
+#include "base/page.h"
 #include "base/fence.h"
 #include "base/futex.h"
 #include "base/real.h"
@@ -98,7 +99,7 @@ static int configure(const weft_config *cfg)
     weft__S.max_carriers = max_carriers;
     /* Below WEFT__COMPACT_LIMIT: compact mode, guard-less slab stacks in
      * steps of 1 KiB; otherwise whole pages, guarded. */
-    size_t step = stack < WEFT__COMPACT_LIMIT ? 1024 : 4096;
+    size_t step = stack < WEFT__COMPACT_LIMIT ? 1024 : weft__page();
     weft__S.stack_size = (stack + step - 1) & ~(step - 1);
     weft__S.compact = weft__S.stack_size < WEFT__COMPACT_LIMIT;
     return 0;

@@ -365,6 +365,7 @@ static bool replay(const struct kind *k)
 /* Counts the calls of kind k the workload makes, then fails each. */
 static void sweep(const char *name, bool from)
 {
+    wt_skip_without_backend();
     const struct kind *k = kind_named(name, strlen(name));
     cr_assert(k);
     if (replay(k))

@@ -486,6 +486,7 @@ static int run_prog(const char *path, const char *const *env, char *out,
  * CPU meanwhile). */
 static long hooks_off_ticks(const char *hooks, long *min)
 {
+    wt_skip_without_backend();
     char env[32], out[512];
     snprintf(env, sizeof env, "WEFT_HOOKS=%s", hooks);
     const char *const extra[] = {env, NULL};

@@ -684,6 +684,8 @@ Test(httpd, survives_running_out_of_memory, .timeout = 120)
 {
     if (WT_SANITIZED)
         cr_skip_test("sanitizers cannot run with RLIMIT_AS lowered");
+    wt_skip_if_emulated("qemu maps the guest's memory apart from "
+                        "RLIMIT_AS");
     /* One malloc arena: a carrier's first malloc would otherwise reserve
      * a 64 MiB arena of address space, all the headroom at once. */
     setenv("MALLOC_ARENA_MAX", "1", 1);

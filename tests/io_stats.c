@@ -62,6 +62,7 @@ Test(io_stats, config_io_picks_the_backend, .timeout = 10)
     cfg.io = WEFT_IO_EPOLL;
     cr_assert_eq(weft_run(root_backend, NULL, &cfg), 0);
     cr_assert(!strcmp(g_backend, "epoll"), "backend '%s'", g_backend);
+    wt_skip_without_uring();
     cfg.io = WEFT_IO_URING;
     cr_assert_eq(weft_run(root_backend, NULL, &cfg), 0);
     cr_assert(!strcmp(g_backend, "uring"), "backend '%s'", g_backend);

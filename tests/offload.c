@@ -276,7 +276,10 @@ static int root_dump(void *arg)
     close(fd);
     WT_CHECK_MSG(strstr(buf, "on offloaded call") != NULL,
                  "dump lacks the offload wait:\n%.400s", buf);
-    WT_CHECK_MSG(strstr(buf, "offload pool 1 threads (1 busy)") != NULL,
+    /* The pool's size is not checked: under epoll, mkstemp's open went
+     * through the pool too (io/fileio.c), and that thread may still be
+     * there, idle. */
+    WT_CHECK_MSG(strstr(buf, "threads (1 busy)") != NULL,
                  "dump lacks the pool:\n%.400s", buf);
     release_blocked_call(&b);
     int r = 0;

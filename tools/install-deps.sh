@@ -1,16 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages that `make`, `make demo` and `make install`
-# (build), `make check` (test) or `make bench` (bench) need, when they are
-# missing and we are root; otherwise names them. Never fails the build by
-# itself: a missing package shows up as a clear build error later.
-# Usage: tools/install-deps.sh [build|test|bench]   (default: test)
+# (build), `make check` (test), `make bench` (bench) or `make
+# check-aarch64` (aarch64) need, when they are missing and we are root;
+# otherwise names them. Never fails the build by itself: a missing package
+# shows up as a clear build error later.
+# Usage: tools/install-deps.sh [build|test|bench|aarch64]   (default: test)
 set -u
 what=${1:-test}
 # The library and its examples (README: Build); libdw gives dumps their
 # file:line.
 pkgs="cmake gcc make pkg-config liburing-dev libdw-dev"
-if [ "$what" != build ]; then
+# The AArch64 cross build and qemu-user to run it (cmake/
+# aarch64-linux-gnu.cmake); python3 for the trace tests. liburing and
+# libdw come apart, below.
+[ "$what" = aarch64 ] && pkgs="cmake make pkg-config python3
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
+  qemu-user-static"
+if [ "$what" != build ] && [ "$what" != aarch64 ]; then
     # libbz2-dev: libdw.a needs it, for the fully static link test
     # (tests/install).
     pkgs="$pkgs g++ clang libcurl4-openssl-dev gdb valgrind python3 libbz2-dev"
@@ -24,6 +31,35 @@ if [ "$what" != build ]; then
 fi
 [ "$what" = bench ] && pkgs="$pkgs golang-go libboost-context-dev nginx wrk libuv1-dev
   gnuplot-nox"
+# liburing and libdw for arm64: Debian has no cross packages of them.
+# Their arm64 packages (and the libraries libdw needs) are fetched and
+# unpacked into a root of their own (WEFT_AARCH64_DEPS, default
+# /opt/weft-aarch64: the toolchain file looks there), without adding
+# arm64 to dpkg's architectures, which would have apt keep every shared
+# library of both in step. The root's .packages says what it holds.
+arm64_root=${WEFT_AARCH64_DEPS:-/opt/weft-aarch64}
+arm64_pkgs="liburing2 liburing-dev libdw1 libdw-dev libelf1 libelf-dev
+  zlib1g libbz2-1.0 liblzma5"
+arm64_unpack() {
+    want=$(echo $arm64_pkgs)
+    [ "$(cat "$arm64_root/.packages" 2>/dev/null)" = "$want" ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: $arm64_root lacks arm64 packages of: $want" \
+            "(run as root to unpack Debian's)" >&2
+        return 0
+    fi
+    echo "install-deps: unpacking arm64 $want into $arm64_root"
+    archs="-o APT::Architectures::=$(dpkg --print-architecture)
+      -o APT::Architectures::=arm64"
+    debs=$(for p in $want; do printf '%s:arm64 ' "$p"; done)
+    dir=$(mktemp -d) && chmod 755 "$dir" && (cd "$dir" &&
+        apt-get $archs update -q >/dev/null &&
+        apt-get $archs download -q $debs >/dev/null 2>&1) &&
+        mkdir -p "$arm64_root" &&
+        for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" "$arm64_root"; done &&
+        echo "$want" >"$arm64_root/.packages"
+    rm -rf "$dir"
+}
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not Debian: install the equivalents of:" $pkgs >&2
     exit 0
@@ -33,7 +69,10 @@ for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
         || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    [ "$what" = aarch64 ] && arm64_unpack
+    exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: missing Debian packages:$missing (run as root to install)" >&2
     exit 0
@@ -50,6 +89,7 @@ if [ ! -e $policy ]; then
     trap 'rm -f $policy' EXIT
 fi
 apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
+[ "$what" = aarch64 ] && arm64_unpack
 # Where a policy-rc.d of the machine's own let a service start anyway (or
 # systemd ignored it), stop the servers the tests start by themselves.
 for svc in redis-server postgresql mariadb memcached; do

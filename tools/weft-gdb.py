@@ -10,14 +10,22 @@
 #
 # Needs a libweft built with debug information (the default build is). The
 # walk follows frame pointers, as weft's own dumps do: see
-# src/sched/backtrace.c and the save area in src/arch/x86_64/switch.S.
+# src/sched/backtrace.c and the save areas in src/arch/*/switch.S.
 
 import gdb
 
 STATES = {0: "new", 1: "runnable", 2: "running", 3: "waiting", 4: "done"}
-# Offsets in the save area weft__ctx_switch leaves at the saved sp.
-SAVED_RBP = 48
-SAVED_RIP = 56
+# Offsets in the save area weft__ctx_switch leaves at the saved sp: the
+# caller's frame pointer and the return address (src/arch/context.h).
+SAVED_FP_PC = {"x86-64": (48, 56), "aarch64": (0, 8)}
+
+
+def _saved_fp_pc():
+    arch = gdb.selected_inferior().architecture().name()
+    for name, offsets in SAVED_FP_PC.items():
+        if name in arch:
+            return offsets
+    raise gdb.GdbError("weft: no save area layout for " + arch)
 
 
 def _threads():
@@ -66,8 +74,9 @@ def _frames(g):
     lo = int(stack["lo"])
     hi = lo + int(stack["size"])
     try:
-        fp = _read_word(sp + SAVED_RBP)
-        pcs = [_read_word(sp + SAVED_RIP)]
+        fp_at, pc_at = _saved_fp_pc()
+        fp = _read_word(sp + fp_at)
+        pcs = [_read_word(sp + pc_at)]
         while lo <= fp and fp + 16 <= hi and len(pcs) < 64:
             nxt, ret = _read_word(fp), _read_word(fp + 8)
             if ret == 0:

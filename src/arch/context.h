@@ -13,6 +13,22 @@
 
 #include <stddef.h>
 
+/* Where weft__ctx_switch leaves the frame-pointer chain's first link in
+ * the save area at a parked context's sp (offsets in bytes): the caller's
+ * frame pointer, and the return address into it. A stack walk of a
+ * parked thread starts there (sched/backtrace.c, tools/weft-gdb.py). */
+#if defined(__x86_64__)
+#define WEFT__CTX_SAVE_BYTES 64
+#define WEFT__CTX_FP_AT 48 /* rbp */
+#define WEFT__CTX_PC_AT 56
+#elif defined(__aarch64__)
+#define WEFT__CTX_SAVE_BYTES 176
+#define WEFT__CTX_FP_AT 0 /* x29 */
+#define WEFT__CTX_PC_AT 8 /* x30 */
+#else
+#error "weft supports x86_64 and aarch64 (see CMakeLists.txt)"
+#endif
+
 typedef struct weft__ctx {
     void *sp; /* valid while the context is not running */
 } weft__ctx;

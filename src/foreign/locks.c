@@ -37,11 +37,15 @@
  * the bucket lock, n raised) and only then tries the lock once more; an
  * unlocker releases the lock, then reads n. The waiter's side passes a
  * full fence (weft__fence_heavy: it is about to park anyway), the
- * unlocker's side a compiler barrier after glibc's unlock, itself a
- * locked instruction (base/fence.h). Should both miss, the timed retry
- * still ends the wait. A condition waiter links itself before it releases
- * the mutex, so a signaller that changed the predicate under the mutex
- * finds it.
+ * unlocker's side a compiler barrier after glibc's unlock: on x86-64 that
+ * unlock is a locked instruction, itself a full barrier; elsewhere it is
+ * a store-release, which a later load may pass, so there the unlocker
+ * passes the asymmetric fence's light side (base/fence.h: a compiler
+ * barrier only while the waiter's side is membarrier(2), which puts a
+ * full barrier into the unlocker's instruction stream). Should both
+ * miss, the timed retry still ends the wait. A condition waiter links
+ * itself before it releases the mutex, so a signaller that changed the
+ * predicate under the mutex finds it.
  *
  * Pinned calls cannot be interrupted: a deadline or a cancellation waits
  * for the lock (or the condition) like an OS thread would. Process-shared
@@ -143,8 +147,9 @@ static void unlink_wait(addr_waiter *a)
 
 /* The unlocker's half of the Dekker pair (see top of file). On x86 the
  * glibc unlock just made was a locked instruction, a full barrier: the
- * compiler must only keep the load after it. Elsewhere, the asymmetric
- * fence's light side. */
+ * compiler must only keep the load after it. Elsewhere (AArch64: glibc
+ * unlocks with a store-release, which the load of n may pass), the
+ * asymmetric fence's light side, paired with the waiter's heavy one. */
 static inline void unlocker_fence(void)
 {
 #if defined(__x86_64__)

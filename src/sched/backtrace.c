@@ -4,12 +4,14 @@
  * overflow reports.
  *
  * Walking. Everything is built with frame pointers, so a stack is a chain
- * of (saved rbp, return address) pairs. A parked thread's chain starts at
- * the registers weft__ctx_switch pushed (arch/x86_64/switch.S: rbp at
- * sp + 48, the return address at sp + 56); a faulting thread's at the
- * registers of the signal's context. Each step must point upward and
- * stay inside the thread's stack, and every read goes through
- * process_vm_readv: a dump runs beside the threads it shows, and a parked
+ * of (saved frame pointer, return address) pairs: rbp's on x86-64, the
+ * frame records of x29 on AArch64, the same two words in the same order.
+ * A parked thread's chain starts at the registers weft__ctx_switch saved
+ * (arch/context.h: WEFT__CTX_FP_AT and WEFT__CTX_PC_AT above the saved
+ * sp); a faulting thread's at the registers of the signal's context.
+ * Each step must point upward and stay inside the thread's stack, and
+ * every read goes through process_vm_readv (or, where that is refused,
+ * a pipe: read_word): a dump runs beside the threads it shows, and a parked
  * thread may wake, finish and give its stack back (even unmapped) while
  * it is being walked. A torn chain ends the walk; it never faults.
  *
@@ -21,6 +23,8 @@
  * program waits, starting at the weft_ call it made.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,13 +42,43 @@
 #include "sched/thread.h"
 #include "sched/backtrace.h"
 
-/* Reads one word at addr without faulting; false if it is not mapped. */
+/* The word at addr through a pipe of its own: write(2) fails with
+ * EFAULT on an address that is not mapped where a load would fault.
+ * Five system calls a word, for the few places that have no
+ * process_vm_readv. Async-signal-safe, as overflow.c needs. */
+static bool read_word_piped(uintptr_t addr, uintptr_t *out)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        return false;
+    bool ok = weft__real(write)(p[1], (const void *)addr, sizeof *out) ==
+                  (ssize_t)sizeof *out &&
+              weft__real(read)(p[0], out, sizeof *out) ==
+                  (ssize_t)sizeof *out;
+    weft__real(close)(p[0]);
+    weft__real(close)(p[1]);
+    return ok;
+}
+
+/* Reads one word at addr without faulting; false if it is not mapped.
+ * Where process_vm_readv is refused (ENOSYS under qemu-user; EPERM under
+ * a seccomp profile without it, as container runtimes' defaults are),
+ * every later read goes through a pipe. The flag is a hint, relaxed:
+ * a reader that misses it only tries process_vm_readv once more. */
 static bool read_word(uintptr_t addr, uintptr_t *out)
 {
-    struct iovec local = {out, sizeof *out};
-    struct iovec remote = {(void *)addr, sizeof *out};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-           (ssize_t)sizeof *out;
+    static _Atomic bool no_vm_readv;
+    if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
+        struct iovec local = {out, sizeof *out};
+        struct iovec remote = {(void *)addr, sizeof *out};
+        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (n == (ssize_t)sizeof *out)
+            return true;
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+            return false;
+        atomic_store_explicit(&no_vm_readv, true, memory_order_relaxed);
+    }
+    return read_word_piped(addr, out);
 }
 
 int weft__backtrace_from(uintptr_t fp, uintptr_t pc, uintptr_t lo,
@@ -72,8 +106,9 @@ int weft__backtrace_parked(const weft_thread *g, uintptr_t *pcs, int max)
     if (!sp)
         return 0;
     uintptr_t lo = (uintptr_t)s->lo, hi = lo + s->size, fp, pc;
-    if (sp < lo || sp + 64 > hi || !read_word(sp + 48, &fp) ||
-        !read_word(sp + 56, &pc))
+    if (sp < lo || sp + WEFT__CTX_SAVE_BYTES > hi ||
+        !read_word(sp + WEFT__CTX_FP_AT, &fp) ||
+        !read_word(sp + WEFT__CTX_PC_AT, &pc))
         return 0;
     return weft__backtrace_from(fp, pc, lo, hi, pcs, max);
 }

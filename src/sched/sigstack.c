@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "base/fault.h"
+#include "base/page.h"
 #include "base/real.h"
 #include "sched/poll.h"
 #include "sched/carrier.h"
@@ -56,7 +57,7 @@ static size_t altstack_bytes(size_t page)
  * interrupted stack. */
 bool weft__altstack_init(weft__carrier *m)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = weft__page();
     size_t size = altstack_bytes(page);
     char *map = weft__mmap(NULL, size + page, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -80,7 +81,7 @@ void weft__altstack_fini(weft__carrier *m)
         return;
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = weft__page();
     munmap((char *)m->altstack - page, m->altstack_size + page);
     m->altstack = NULL;
     m->altstack_size = 0;

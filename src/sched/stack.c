@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "base/fault.h"
+#include "base/page.h"
 #include "sched/fiber.h"
 #include "sched/carrier.h"
 #include "sched/proc.h"
@@ -491,7 +492,7 @@ void weft__stacks_teardown(void)
 
 void weft__stacks_init(void)
 {
-    pool.page = (size_t)sysconf(_SC_PAGESIZE);
+    pool.page = weft__page();
     pool.guard_budget = read_guard_budget();
     /* Lets tests reach the guard-less fallback without 28,000 threads. */
     const char *env = getenv("WEFT_GUARD_BUDGET");

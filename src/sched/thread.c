@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "base/fault.h"
+#include "base/page.h"
 #include "base/futex.h"
 #include "sched/fiber.h"
 #include "sched/bind.h"
@@ -402,7 +403,7 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
 
 static size_t round_stack(size_t size)
 {
-    size_t page = 4096;
+    size_t page = weft__page();
     return (size + page - 1) & ~(page - 1);
 }
 

@@ -35,10 +35,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 #include "base/fault.h"
 #include "base/futex.h"
 #include "base/real.h"
@@ -49,6 +45,31 @@
 #include "sched/thread.h"
 #include "sched/trace.h"
 #include "sched/trace_spool.h"
+
+/* The CPU's own counter, where it is a clock: the time-stamp counter on
+ * x86-64; on AArch64 the generic timer's virtual count (CNTVCT_EL0),
+ * which the architecture keeps at a fixed rate and in step on every CPU,
+ * and which Linux lets user space read. Each goes with the name of the
+ * kernel clock source that says the kernel trusts it (tsc_steady). No
+ * ISB before the read: a stamp may be a few instructions early. */
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#define HAVE_COUNTER 1
+#define COUNTER_CLOCKSOURCE "tsc\n"
+static inline uint64_t read_counter(void)
+{
+    return __rdtsc();
+}
+#elif defined(__aarch64__)
+#define HAVE_COUNTER 1
+#define COUNTER_CLOCKSOURCE "arch_sys_counter\n"
+static inline uint64_t read_counter(void)
+{
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+}
+#endif
 
 bool weft__tracing;
 
@@ -80,9 +101,9 @@ static struct {
 
 static inline int64_t now_stamp(void)
 {
-#if defined(__x86_64__)
+#ifdef HAVE_COUNTER
     if (likely(T.c.tsc))
-        return (int64_t)__rdtsc();
+        return (int64_t)read_counter();
 #endif
     return weft_now();
 }
@@ -278,12 +299,12 @@ static struct weft__trace_ring *ring_new(uint32_t track)
     return r;
 }
 
-/* The time-stamp counter serves as a clock where the kernel itself uses
- * it as one: it has then found it steady and in step on every CPU (and
+/* The CPU's counter serves as a clock where the kernel itself uses it as
+ * one: it has then found it steady and in step on every CPU (and
  * WEFT_TRACE_CLOCK is not "monotonic"). */
 static bool tsc_steady(void)
 {
-#if defined(__x86_64__)
+#ifdef HAVE_COUNTER
     const char *clock = getenv("WEFT_TRACE_CLOCK");
     if (clock && strcmp(clock, "monotonic") == 0)
         return false;
@@ -292,7 +313,8 @@ static bool tsc_steady(void)
                     "current_clocksource", "re");
     if (!f)
         return false;
-    bool tsc = fgets(src, sizeof src, f) && strcmp(src, "tsc\n") == 0;
+    bool tsc = fgets(src, sizeof src, f) &&
+               strcmp(src, COUNTER_CLOCKSOURCE) == 0;
     weft__real(fclose)(f);
     return tsc;
 #else
@@ -343,8 +365,8 @@ int weft__trace_start(void)
     T.c.pid = (int)getpid();
     T.c.tsc = tsc_steady();
     T.c.t0 = weft_now();
-#if defined(__x86_64__)
-    T.c.tsc0 = __rdtsc();
+#ifdef HAVE_COUNTER
+    T.c.tsc0 = read_counter();
 #endif
     T.c.stamp0 = T.c.tsc ? (int64_t)T.c.tsc0 : T.c.t0;
     T.spool_failed = false;
@@ -384,8 +406,8 @@ void weft__trace_stop(void)
     weft__tracing = false;
     drain_all();
     T.c.t1 = weft_now();
-#if defined(__x86_64__)
-    T.c.tsc1 = __rdtsc();
+#ifdef HAVE_COUNTER
+    T.c.tsc1 = read_counter();
 #endif
     weft__trace_json_write(T.fd, T.spool, !T.spool_failed, &T.c);
     close_files();

@@ -29,13 +29,21 @@ struct sem {
 _Static_assert(sizeof(struct sem) <= sizeof(weft_sem), "weft_sem size");
 _Static_assert(offsetof(struct sem, count) == 0, "WEFT_SEM_INIT sets count");
 
+/* A waiter raises nwaiters, then tries count; a poster raises count,
+ * then reads nwaiters: a Dekker pair, so each side's load is seq_cst.
+ * x86-64 would order a relaxed load after the waiter's locked increment
+ * anyway (the same mov is emitted for both); AArch64 would not: after
+ * the increment's store-release (STLXR), a plain load of count may be
+ * satisfied before the increment is visible, and waiter and poster could
+ * each miss the other, the waiter then sleeping on a count of 1. The
+ * load-acquire that seq_cst gives (LDAR) is ordered after it. */
 static bool try_take(struct sem *s)
 {
-    int64_t c = atomic_load_explicit(&s->count, memory_order_relaxed);
+    int64_t c = atomic_load_explicit(&s->count, memory_order_seq_cst);
     while (c > 0)
         if (atomic_compare_exchange_weak_explicit(&s->count, &c, c - 1,
                                                   memory_order_seq_cst,
-                                                  memory_order_relaxed))
+                                                  memory_order_seq_cst))
             return true;
     return false;
 }

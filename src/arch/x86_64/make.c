@@ -13,7 +13,11 @@ enum {
     SLOT_CSR, SLOT_R15, SLOT_R14, SLOT_R13, SLOT_R12, SLOT_RBX, SLOT_RBP,
     SLOT_RET, SLOT_COUNT
 };
-_Static_assert(SLOT_COUNT * 8 == 64, "save area is 64 bytes: see switch.S");
+_Static_assert(SLOT_COUNT * 8 == WEFT__CTX_SAVE_BYTES,
+               "save area is 64 bytes: see switch.S");
+_Static_assert(SLOT_RBP * 8 == WEFT__CTX_FP_AT &&
+                   SLOT_RET * 8 == WEFT__CTX_PC_AT,
+               "context.h names the frame chain's start: see switch.S");
 
 #define MXCSR_DEFAULT 0x1F80u   /* all exceptions masked, round to nearest */
 #define X87CW_DEFAULT 0x037Fu   /* all exceptions masked, 64-bit precision */

@@ -15,11 +15,16 @@ tools/install-deps.sh aarch64
 # install tests' programs) are AArch64 executables too: the kernel hands
 # them to qemu through binfmt_misc, which Debian's qemu-user-static
 # describes but, without systemd, nobody registers.
+# The registry is the kernel's, not the file system's: in a chroot or a
+# container where it is not mounted, qemu may be registered already (by
+# the host), and only shows once it is mounted; registering it twice
+# fails with EEXIST.
 binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e $binfmt/register ] && [ "$(id -u)" = 0 ]; then
+    mount -t binfmt_misc binfmt_misc $binfmt
+fi
 if [ ! -e $binfmt/qemu-aarch64 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        [ -e $binfmt/register ] ||
-            mount -t binfmt_misc binfmt_misc $binfmt
+    if [ -w $binfmt/register ]; then
         cat /usr/lib/binfmt.d/qemu-aarch64.conf >$binfmt/register
     else
         echo "check-aarch64: qemu-aarch64 is not registered with" \

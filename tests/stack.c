@@ -368,16 +368,21 @@ Test(stack, big_alloca_faults_in_the_guard_page, .timeout = 60)
 /* A stack without a guard page (none left in the budget) that a thread
  * runs a little past, then leaves by yielding: the canary below it must
  * catch that at the switch. Stack of the default size (from a slab) or of
- * its own size (a mapping of its own), or compact (`stack`: WEFT_STACK). */
+ * its own size (a mapping of its own), or compact (`stack`: WEFT_STACK).
+ * One P: in a slab, the stack below the victim's is its spawner's, which
+ * the overflow writes over; with a second carrier the spawner could still
+ * be running on it (not yet parked in its join) and crash first. */
 static void check_canary(const char *kib, const char *stack)
 {
     static struct wt_child res;
     setenv("WEFT_GUARD_BUDGET", "0", 1);
+    setenv("WEFT_PROCS", "1", 1);
     setenv("OVERFLOW_SLIGHT", "1", 1);
     if (stack)
         setenv("WEFT_STACK", stack, 1);
     run_overflow(kib, &res);
     unsetenv("OVERFLOW_SLIGHT");
+    unsetenv("WEFT_PROCS");
     unsetenv("WEFT_GUARD_BUDGET");
     cr_log_info("overflow helper stderr:\n%s", res.err);
     if (caught_by_asan(&res))

@@ -91,9 +91,10 @@ static int step_chan(void)
     }
     int v;
     weft_case idle = WEFT_RECV(c, &v);
-    if (!err && (weft_select(&idle, 1, weft_now() + WT_MS(1)) != -1 ||
-                 wt_errno() != ETIMEDOUT))
-        err = WT_EFAIL;
+    if (!err) /* ENOMEM (no timer) is an error; a case chosen is wrong */
+        err = weft_select(&idle, 1, weft_now() + WT_MS(1)) != -1 ? WT_EFAIL
+              : wt_errno() == ETIMEDOUT                           ? 0
+                                                                  : wt_errno();
     weft_chan_close(c);
     int r = 0, j = t ? weft_join(t, &r) : 0;
     if (!err)
@@ -441,6 +442,35 @@ static int sleep_without_timer_memory(void *arg)
 Test(faults, sleep_without_timer_memory_fails_enomem, .timeout = 30)
 {
     WT_RUN(sleep_without_timer_memory, NULL, .procs = 1);
+}
+
+static int select_without_timer_memory(void *arg)
+{
+    weft_chan *c = weft_chan_make(sizeof(int), 1);
+    WT_REQUIRE(c);
+    int v;
+    weft_case k = WEFT_RECV(c, &v);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 1, false); /* the P's timer heap */
+    int r = weft_select(&k, 1, weft_now() + WT_MS(20));
+    int e = wt_errno();
+    unsigned failed = weft__fault_failed(WEFT__FAULT_ALLOC);
+    weft__fault_arm(WEFT__FAULT_ALLOC, 0, false);
+    WT_REQUIRE_EQ(failed, 1);
+    WT_CHECK_EQ(r, -1);
+    WT_CHECK_EQ(e, ENOMEM);
+    /* With memory again, the same select times out. */
+    WT_CHECK_EQ(weft_select(&k, 1, weft_now() + WT_MS(1)), -1);
+    WT_CHECK_EQ(wt_errno(), ETIMEDOUT);
+    weft_chan_free(c);
+    return 0;
+}
+
+/* A select whose deadline's timer cannot be armed fails with ENOMEM, as
+ * weft.h documents for every wait with a deadline: not ETIMEDOUT at once,
+ * and not a wait without end. */
+Test(faults, select_without_timer_memory_fails_enomem, .timeout = 30)
+{
+    WT_RUN(select_without_timer_memory, NULL, .procs = 1);
 }
 
 /* ---------------------------------------- an fd record without memory */

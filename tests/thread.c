@@ -736,6 +736,47 @@ Test(thread, yielding_threads_take_turns, .timeout = 10)
     cr_assert_eq(atomic_load(&g_turns[1]), 1000);
 }
 
+/* A thread queued behind one that keeps its carrier busy is taken by the
+ * idle carrier (a thief takes what has waited a few microseconds), long
+ * before the monitor would hand the busy carrier's P off: hog_ms is 2 s
+ * here, and the busy thread gives up after 1.5 s. */
+static atomic_int g_queued_ran;
+
+static int mark_queued_ran(void *arg)
+{
+    atomic_store(&g_queued_ran, 1);
+    return 0;
+}
+
+static int busy_until_marked(void *arg)
+{
+    int64_t t0 = weft_now();
+    while (!atomic_load(&g_queued_ran) && weft_now() - t0 < WT_MS(1500))
+        ;
+    *(int64_t *)arg = weft_now() - t0;
+    return 0;
+}
+
+static int root_queued_behind_busy(void *arg)
+{
+    int64_t busy_for = -1;
+    weft_thread *busy = wt_go(busy_until_marked, &busy_for);
+    weft_thread *queued = wt_go(mark_queued_ran, NULL);
+    WT_REQUIRE(busy && queued);
+    WT_CHECK_EQ(weft_join(busy, NULL), 0);
+    WT_CHECK_EQ(weft_join(queued, NULL), 0);
+    WT_CHECK_MSG(busy_for < WT_MS(500),
+                 "the queued thread ran only after %lld ms",
+                 (long long)(busy_for / 1000000));
+    return 0;
+}
+
+Test(thread, a_thread_queued_behind_a_busy_one_runs_on_an_idle_carrier,
+     .timeout = 10)
+{
+    WT_RUN(root_queued_behind_busy, NULL, .procs = 2, .hog_ms = 2000);
+}
+
 /* Floating-point modes and SSE status flags belong to each thread: one
  * that rounds upward and has raised "inexact" in SSE arithmetic keeps both
  * across switches, while the thread it takes turns with keeps the default

@@ -36,6 +36,11 @@
  * a cross-core lock transfer (bench/RESULTS.md: history notes), so the
  * wait is longer, still well under the cost of waking a carrier. */
 #define STEAL_RUNNEXT_NS 12000
+/* A thread queued on a busy P is stolen only once it has waited there
+ * this long (see ring_waited). */
+#ifndef STEAL_AGE_NS
+#define STEAL_AGE_NS 20000
+#endif
 #define IO_SPIN_POLL_EVERY 4     /* a spinning carrier polls I/O this often
                                     (rounds of its steal loop) */
 #define STEAL_PAUSES 128         /* pause instructions between steal rounds
@@ -163,6 +168,47 @@ static bool runnext_look_due(weft__carrier *m, int64_t now)
     return true;
 }
 
+/* Whether victim's ring holds a thread that has waited STEAL_AGE_NS.
+ *
+ * A thread queued behind a running one usually runs where it is within
+ * microseconds: a spawner's children (the spawner yields to them every
+ * WEFT__SPAWN_BACKLOG spawns), a server's woken connections. Stealing it
+ * moves its record and stack to another core, several cache misses on
+ * each side, more than the thread's whole run (B1 at 2 P's took 6 times
+ * as long per thread as at one). So a thief steals only what the owner
+ * has left waiting: threads that were queued at a thief's last look and
+ * are still there STEAL_AGE_NS later. The look records the tail; a head
+ * short of it means one of those threads waits yet. No stamp per thread:
+ * the owner's path is unchanged.
+ *
+ * Thieves look at most once per STEAL_AGE_NS per victim, and share the
+ * look (victim's looked_*, a line the owner never touches): each read
+ * of head and tail costs the owner a miss at its next queue operation,
+ * and a spinner reading them at every round cost B1 a third. Relaxed: a
+ * look torn between two thieves moves one steal by a period. A thief
+ * that finds nothing keeps spinning, and an idler that sees queued work
+ * does not sleep (idle.c), so aged work is always seen: a thread waits
+ * at most two periods for a thief. A stuck P's threads wait for nothing:
+ * taken at once. */
+static bool ring_waited(weft__proc *victim, int64_t now)
+{
+    int64_t at = atomic_load_explicit(&victim->looked_at,
+                                      memory_order_relaxed);
+    if (at && now - at < STEAL_AGE_NS)
+        return false;
+    if (weft__proc_handed_off(victim)) /* on the line of the owner's stamp */
+        return !weft__runq_empty(victim);
+    uint32_t h = atomic_load_explicit(&victim->head, memory_order_relaxed);
+    uint32_t t = atomic_load_explicit(&victim->tail, memory_order_relaxed);
+    uint32_t seen = atomic_load_explicit(&victim->looked_tail,
+                                         memory_order_relaxed);
+    bool waited = at && (int32_t)(seen - h) > 0;
+    atomic_store_explicit(&victim->looked_tail, t, memory_order_relaxed);
+    atomic_store_explicit(&victim->looked_at, waited ? 0 : now,
+                          memory_order_relaxed);
+    return waited;
+}
+
 static weft_thread *steal(weft__carrier *m, int64_t now)
 {
     weft__proc *p = m->p;
@@ -173,7 +219,8 @@ static weft_thread *steal(weft__carrier *m, int64_t now)
         weft__proc *victim = &weft__S.procs[(start + i) % n];
         if (victim == p)
             continue;
-        weft_thread *g = weft__runq_steal(p, victim);
+        weft_thread *g =
+            ring_waited(victim, now) ? weft__runq_steal(p, victim) : NULL;
         if (!g && look_runnext)
             g = steal_runnext(m, victim, now);
         if (g) {

@@ -6,7 +6,8 @@
  * Invariants. A P is held by at most one carrier (m), its owner; fields
  * marked "owner only" are written by that carrier alone. The ring's head
  * is advanced by the owner and thieves with a CAS, tail and runnext_puts
- * by the owner (proc.c, runq.h). The timer heap belongs to timer.c, under
+ * by the owner (proc.c, runq.h); looked_tail and looked_at by thieves
+ * only (loop.c). The timer heap belongs to timer.c, under
  * timer_lock (level 6 of the lock order). stamp is the owner's, stuck and
  * hog_* the monitor's (monitor.c). idle_next and m change under the
  * scheduler lock, when the P goes idle or is handed to a carrier.
@@ -51,7 +52,12 @@ struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
                                        runnext apart from a later one */
     _Atomic(weft_thread *) ring[WEFT__RUNQ_SIZE]
         __attribute__((aligned(WEFT_CACHELINE)));
-    uint32_t id;
+    /* Thieves' shared look at the ring (loop.c, ring_waited): the tail
+     * when a thief last looked and when. Thief-written, on a line of its
+     * own so that the owner's queue operations never miss on it. */
+    _Atomic uint32_t looked_tail __attribute__((aligned(WEFT_CACHELINE)));
+    _Atomic int64_t looked_at;
+    uint32_t id __attribute__((aligned(WEFT_CACHELINE)));
     uint32_t fairness;           /* countdown to a global-queue check */
     uint64_t rand;               /* owner only */
     /* For the monitor (monitor.c): the owner bumps stamp each time it
@@ -71,15 +77,17 @@ struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
     weft__timer **timers;
     uint32_t ntimers, timer_cap;
     _Atomic int64_t timer_next;  /* earliest when, INT64_MAX if none */
+    /* Caches: owner only, on a line of their own with the counters
+     * below: the owner writes them at every spawn and finish, and a
+     * spinning carrier reads timer_next (above) at every round. */
+    weft__stack *stacks __attribute__((aligned(WEFT_CACHELINE)));
+    uint32_t nstacks;
+    weft_thread *free_g;
+    uint32_t nfree_g;
     /* Counters kept per P so that spawning and finishing threads on
      * different carriers write no shared line: owner only writes. */
     _Atomic int64_t live;        /* spawns minus finishes counted here */
     uint64_t id_next, id_end;    /* block of thread ids */
-    /* Caches: owner only. */
-    weft__stack *stacks;
-    uint32_t nstacks;
-    weft_thread *free_g;
-    uint32_t nfree_g;
 };
 
 /* A P's owner takes from the global queue first once in this many picks

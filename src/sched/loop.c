@@ -7,10 +7,11 @@
  * (idle.c).
  *
  * Spinning. A carrier that finds no work spins for SPIN_NS, stealing
- * (waking a sleeping carrier costs tens of microseconds on small VMs);
- * at most half the busy P's' carriers spin at once (Go's rule). The last
- * spinner to find work wakes another carrier, since there may be more
- * work than one can take.
+ * (waking a sleeping carrier costs tens of microseconds on small VMs)
+ * only threads that have waited STEAL_AGE_NS where they are (see
+ * ring_waited); at most half the busy P's' carriers spin at once (Go's
+ * rule). The last spinner to find work wakes another carrier, since
+ * there may be more work than one can take.
  *
  * Runs on: carrier m's scheduler context (m->cur is NULL), holding m->p
  * or no P.

@@ -175,8 +175,8 @@ static bool runnext_look_due(weft__carrier *m, int64_t now)
  * microseconds: a spawner's children (the spawner yields to them every
  * WEFT__SPAWN_BACKLOG spawns), a server's woken connections. Stealing it
  * moves its record and stack to another core, several cache misses on
- * each side, more than the thread's whole run (B1 at 2 P's took 6 times
- * as long per thread as at one). So a thief steals only what the owner
+ * each side, more than the thread's whole run (B1 at 2 P's took about 7
+ * times as long per thread as at one). So a thief steals only what the owner
  * has left waiting: threads that were queued at a thief's last look and
  * are still there STEAL_AGE_NS later. The look records the tail; a head
  * short of it means one of those threads waits yet. No stamp per thread:
@@ -190,7 +190,9 @@ static bool runnext_look_due(weft__carrier *m, int64_t now)
  * that finds nothing keeps spinning, and an idler that sees queued work
  * does not sleep (idle.c), so aged work is always seen: a thread waits
  * at most two periods for a thief. A stuck P's threads wait for nothing:
- * taken at once. */
+ * taken at the next look, however long they have waited (stuck is read
+ * only then: it shares a line with the stamp the owner writes at every
+ * switch). */
 static bool ring_waited(weft__proc *victim, int64_t now)
 {
     int64_t at = atomic_load_explicit(&victim->looked_at,

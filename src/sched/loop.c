@@ -151,11 +151,12 @@ static weft_thread *steal_runnext(weft__carrier *m, weft__proc *victim,
         return NULL;
 take:
     m->seen_runnext = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &g, NULL,
-                                                 memory_order_acq_rel,
-                                                 memory_order_relaxed))
-        return NULL;
-    return g;
+    weft__runq_thief_enter(victim);
+    bool took = atomic_compare_exchange_strong_explicit(
+        &victim->runnext, &g, NULL, memory_order_acq_rel,
+        memory_order_relaxed);
+    weft__runq_thief_leave(victim);
+    return took ? g : NULL;
 }
 
 /* Runnexts are read a few times per grace period, not at every round:

@@ -4,8 +4,9 @@
  *
  * Local queue: a ring of WEFT__RUNQ_SIZE slots plus a one-slot runnext.
  * Only the P's owner (the carrier holding it) pushes, at tail; the owner and
- * thieves on other carriers take from head, each with a CAS on head, so a
- * slot is consumed exactly once. The owner may write slot i only while
+ * thieves on other carriers take from head, thieves with a CAS on head and
+ * the owner with one too while a thief is at work (runq.h), so a slot is
+ * consumed exactly once. The owner may write slot i only while
  * tail - head < size, so a slot a thief has read stays valid until its CAS
  * on head either succeeds or fails.
  *
@@ -18,6 +19,7 @@
  * WEFT__RUNQ_BATCH threads, moves at once).
  * gq_size mirrors its length for lock-free emptiness checks.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "sched/carrier.h"
@@ -85,6 +87,32 @@ bool weft__runq_empty(weft__proc *p)
            !atomic_load_explicit(&p->runnext, memory_order_acquire);
 }
 
+/* Runs on: a thief, before it takes from victim's head or runnext. The
+ * thief's side of the owner's entry (runq.h): once the owner is seen out,
+ * it takes with a CAS until the thief leaves. */
+void weft__runq_thief_enter(weft__proc *victim)
+{
+    atomic_fetch_add_explicit(&victim->thieves, 1, memory_order_seq_cst);
+    if (!weft__fence_asym)
+        return; /* the owner takes with a CAS too */
+    weft__fence_heavy();
+    /* acquire: the owner's plain stores before it left. Its stay is a
+     * few instructions, unless the system took its CPU meanwhile. */
+    for (unsigned spins = 0;
+         atomic_load_explicit(&victim->owner_in, memory_order_acquire);
+         spins++) {
+        if (spins < 64)
+            weft__cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+void weft__runq_thief_leave(weft__proc *victim)
+{
+    atomic_fetch_sub_explicit(&victim->thieves, 1, memory_order_release);
+}
+
 /* Takes half of victim's ring (WEFT__RUNQ_BATCH at most) into batch.
  * Returns how many. (Its runnext is stolen only by loop.c's
  * steal_runnext, after a delay.) */
@@ -117,7 +145,9 @@ static uint32_t runq_grab(weft__proc *victim, weft_thread **batch)
 weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim)
 {
     weft_thread *batch[WEFT__RUNQ_BATCH];
+    weft__runq_thief_enter(victim);
     uint32_t n = runq_grab(victim, batch);
+    weft__runq_thief_leave(victim);
     if (n == 0)
         return NULL;
     for (uint32_t i = 0; i + 1 < n; i++)

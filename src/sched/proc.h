@@ -5,9 +5,9 @@
  *
  * Invariants. A P is held by at most one carrier (m), its owner; fields
  * marked "owner only" are written by that carrier alone. The ring's head
- * is advanced by the owner and thieves with a CAS, tail and runnext_puts
- * by the owner (proc.c, runq.h); looked_tail and looked_at by thieves
- * only (loop.c). The timer heap belongs to timer.c, under
+ * is advanced by the owner and thieves (runq.h), tail, owner_in and
+ * runnext_puts by the owner; thieves and looked_* by thieves only
+ * (proc.c, loop.c). The timer heap belongs to timer.c, under
  * timer_lock (level 6 of the lock order). stamp is the owner's, stuck and
  * hog_* the monitor's (monitor.c). idle_next and m change under the
  * scheduler lock, when the P goes idle or is handed to a carrier.
@@ -41,9 +41,12 @@ typedef struct weft__timer weft__timer;
  * fields never share a line with the next P's queue. */
 struct __attribute__((aligned(WEFT_CACHELINE))) weft__proc {
     /* Local run queue: the owner pushes at tail; the owner and thieves take
-     * from head with a CAS. */
+     * from head (runq.h: the owner without a locked instruction while no
+     * thief is at work). */
     _Atomic uint32_t head;
     _Atomic uint32_t tail;
+    _Atomic uint32_t owner_in;   /* the owner is taking without a CAS */
+    _Atomic uint32_t thieves;    /* thieves taking from head or runnext */
     /* runnext on a line of its own: a hand-off writes it at every message,
      * and a spinning thief's look at head and tail must not take that
      * line from the owner each time (see loop.c, steal_runnext). */
@@ -118,6 +121,8 @@ static inline bool weft__proc_handed_off(weft__proc *p)
 /* proc.c: run queues. "owner" = the carrier holding p. */
 bool weft__runq_empty(weft__proc *p);
 weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim);
+void weft__runq_thief_enter(weft__proc *victim);
+void weft__runq_thief_leave(weft__proc *victim);
 void weft__globq_put(weft_thread *g);
 void weft__globq_put_chain(weft_thread *first, weft_thread *last, uint32_t n);
 weft_thread *weft__globq_get(weft__proc *p);

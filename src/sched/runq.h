@@ -2,10 +2,23 @@
 /*
  * runq.h — the owner's side of a P's local run queue, inline because it is
  * on the path of every switch. The protocol is described in proc.c.
+ *
+ * Thieves take from head and runnext with a CAS. The owner took the same
+ * way, one locked instruction at every switch (about a sixth of a bare
+ * switch), though steals are rare: a thief takes only threads their P
+ * has left waiting (loop.c). So the owner announces itself (owner_in) and,
+ * while no thief is at work, takes with plain loads and stores; a thief
+ * announces itself (thieves), makes the owner's announcement visible with
+ * the heavy side of the asymmetric fence (base/fence.h: membarrier, some
+ * microseconds) and waits for the owner to leave. Either the owner sees
+ * the thief and takes with a CAS as thieves do, or the thief sees the
+ * owner and waits for it: never both on plain stores. Without membarrier
+ * the owner always takes with the CAS.
  */
 #ifndef WEFT_SCHED_RUNQ_H
 #define WEFT_SCHED_RUNQ_H
 
+#include "base/fence.h"
 #include "sched/proc.h"
 #include "sched/thread.h"
 
@@ -15,6 +28,28 @@ _Static_assert((WEFT__RUNQ_SIZE & WEFT__RUNQ_MASK) == 0,
 
 bool weft__runq_put_slow(weft__proc *p, weft_thread *g, uint32_t h,
                          uint32_t t);
+
+/* Runs on: owner of p. Whether it may take from head and runnext with
+ * plain loads and stores until weft__runq_owner_leave (see top of file). */
+static inline bool weft__runq_owner_enter(weft__proc *p)
+{
+    if (unlikely(!weft__fence_asym))
+        return false;
+    atomic_store_explicit(&p->owner_in, 1, memory_order_relaxed);
+    /* The light side of the fence: a compiler barrier (asym). */
+    atomic_signal_fence(memory_order_seq_cst);
+    /* acquire: a thief's CAS on head is seen once it has left. */
+    if (likely(!atomic_load_explicit(&p->thieves, memory_order_acquire)))
+        return true;
+    atomic_store_explicit(&p->owner_in, 0, memory_order_release);
+    return false;
+}
+
+/* release: the owner's plain stores are seen by a thief that saw it go. */
+static inline void weft__runq_owner_leave(weft__proc *p)
+{
+    atomic_store_explicit(&p->owner_in, 0, memory_order_release);
+}
 
 /* Runs on: owner of p. next: put g in runnext (the previous occupant moves
  * to the ring's tail). */
@@ -33,7 +68,17 @@ static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
             atomic_store_explicit(&p->runnext, g, memory_order_release);
             return;
         }
-        g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+        if (likely(weft__runq_owner_enter(p))) {
+            /* Read again: a thief may have taken it before we entered. */
+            weft_thread *old =
+                atomic_load_explicit(&p->runnext, memory_order_relaxed);
+            atomic_store_explicit(&p->runnext, g, memory_order_release);
+            weft__runq_owner_leave(p);
+            g = old;
+        } else {
+            g = atomic_exchange_explicit(&p->runnext, g,
+                                         memory_order_acq_rel);
+        }
         if (!g)
             return;
     }
@@ -57,6 +102,22 @@ static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
 /* Runs on: owner of p. */
 static inline weft_thread *weft__runq_get(weft__proc *p)
 {
+    if (likely(weft__runq_owner_enter(p))) {
+        weft_thread *g =
+            atomic_load_explicit(&p->runnext, memory_order_relaxed);
+        if (g) {
+            atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+        } else {
+            uint32_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
+            if (h != atomic_load_explicit(&p->tail, memory_order_relaxed)) {
+                g = atomic_load_explicit(&p->ring[h & WEFT__RUNQ_MASK],
+                                         memory_order_relaxed);
+                atomic_store_explicit(&p->head, h + 1, memory_order_relaxed);
+            }
+        }
+        weft__runq_owner_leave(p);
+        return g;
+    }
     weft_thread *g = atomic_load_explicit(&p->runnext, memory_order_relaxed);
     if (g && atomic_compare_exchange_strong_explicit(
                  &p->runnext, &g, NULL, memory_order_acquire,

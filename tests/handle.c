@@ -575,3 +575,79 @@ Test(handle, stress_stale_handles_across_carriers, .timeout = 120)
     free(st.child);
     st.child = NULL;
 }
+
+/* ------------------------------------------------ detached ends racing */
+/* A detached thread's handles end without their lock as it finishes
+ * (src/sched/handle.c). Another carrier cancels handles of children that
+ * are finishing or have finished, while the owner spawns more children
+ * into the records they free: a cancel returns 0 (it came first) or
+ * ESRCH, and never reaches a later thread. */
+
+enum { RACE_KIDS = 20000, RACE_RING = 64 };
+
+struct end_race {
+    weft_thread *_Atomic ring[RACE_RING]; /* handles of finishing kids */
+    atomic_int published;
+    atomic_bool stop;
+    atomic_int wrongly_cancelled;
+    atomic_int bad_rc;
+    atomic_long cancels;
+};
+
+static int race_kid(void *arg)
+{
+    struct end_race *e = arg;
+    weft_yield();
+    if (weft_cancelled())
+        atomic_fetch_add(&e->wrongly_cancelled, 1);
+    /* From here on a cancel of this thread is allowed: it is ending. */
+    int i = atomic_fetch_add(&e->published, 1) % RACE_RING;
+    atomic_store(&e->ring[i], weft_self());
+    return 0;
+}
+
+static int race_canceller(void *arg)
+{
+    struct end_race *e = arg;
+    while (!atomic_load(&e->stop)) {
+        for (int i = 0; i < RACE_RING; i++) {
+            weft_thread *h = atomic_load(&e->ring[i]);
+            if (!h)
+                continue;
+            int rc = weft_cancel(h);
+            if (rc != 0 && rc != ESRCH)
+                atomic_fetch_add(&e->bad_rc, 1);
+            atomic_fetch_add(&e->cancels, 1);
+        }
+        weft_yield();
+    }
+    return 0;
+}
+
+static int root_cancel_races_detached_ends(void *arg)
+{
+    static const weft_attr detached = {.detached = true};
+    struct end_race *e = calloc(1, sizeof *e);
+    WT_REQUIRE(e != NULL);
+    weft_scope *outer = weft_scope_open();
+    WT_REQUIRE(outer != NULL);
+    WT_REQUIRE(wt_go(race_canceller, e) != NULL);
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < RACE_KIDS; i++)
+        WT_REQUIRE(weft_go_with(&detached, race_kid, e) != NULL);
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    atomic_store(&e->stop, true);
+    WT_CHECK_EQ(weft_scope_close(outer), 0);
+    WT_CHECK_EQ(atomic_load(&e->wrongly_cancelled), 0);
+    WT_CHECK_EQ(atomic_load(&e->bad_rc), 0);
+    WT_CHECK(atomic_load(&e->cancels) > 0);
+    free(e);
+    return 0;
+}
+
+Test(handle, cancels_racing_detached_ends_never_reach_a_later_thread,
+     .timeout = 60)
+{
+    WT_RUN(root_cancel_races_detached_ends, NULL, .procs = 2);
+}

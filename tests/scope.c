@@ -1127,3 +1127,118 @@ Test(scope, deadline_due_while_thread_parks_on_sem, .timeout = 10)
 {
     WT_RUN(root_deadline_at_sem_park, NULL, .procs = 1);
 }
+
+/* ------------------------------------------------------ spawn batches */
+/* The owner of an opened scope links its children into the scope in
+ * batches (src/sched/scope.c: "Spawn batches"): a child spawned since the
+ * last batch is not yet in the scope's list, yet every call and every
+ * cancel must find it. */
+
+enum { BATCH_KIDS = 1500, BATCH_ROUNDS = 12 };
+
+struct batch_round {
+    weft_scope *sc;
+    atomic_int cancelled;   /* children whose sleep ended in ECANCELED */
+    atomic_int other;       /* children whose sleep ended otherwise */
+    int delay_us;           /* the canceller's wait before it cancels */
+};
+
+static int batch_sleeper(void *arg)
+{
+    struct batch_round *r = arg;
+    int rc = weft_sleep(WT_MS(60000));
+    atomic_fetch_add(rc == ECANCELED ? &r->cancelled : &r->other, 1);
+    return 0;
+}
+
+static int batch_canceller(void *arg)
+{
+    struct batch_round *r = arg;
+    int64_t until = weft_now() + WT_US(r->delay_us);
+    while (weft_now() < until)
+        ; /* on the other carrier, while the owner spawns */
+    weft_scope_cancel(r->sc);
+    return 0;
+}
+
+/* A cancel lands while the owner spawns a burst of children: each child,
+ * spawned before or after it, in a batch or not, ends its sleep with
+ * ECANCELED (one that missed it would sleep a minute: the time-out). */
+static int root_cancel_reaches_batched_children(void *arg)
+{
+    for (int round = 0; round < BATCH_ROUNDS; round++) {
+        struct batch_round r = {.delay_us = 20 * round};
+        r.sc = weft_scope_open();
+        WT_REQUIRE(r.sc != NULL);
+        WT_REQUIRE(wt_go(batch_canceller, &r) != NULL);
+        int spawned = 0;
+        for (; spawned < BATCH_KIDS; spawned++)
+            WT_REQUIRE(wt_go(batch_sleeper, &r) != NULL);
+        WT_CHECK_EQ(weft_scope_close(r.sc), ECANCELED);
+        WT_CHECK_EQ(atomic_load(&r.cancelled), spawned);
+        WT_CHECK_EQ(atomic_load(&r.other), 0);
+    }
+    return 0;
+}
+
+Test(scope, cancel_reaches_every_child_of_an_owner_spawning_a_burst,
+     .timeout = 40)
+{
+    WT_RUN(root_cancel_reaches_batched_children, NULL, .procs = 2);
+}
+
+static int sleep_ms_arg(void *arg)
+{
+    int rc = weft_sleep(WT_MS((intptr_t)arg));
+    return rc == ECANCELED ? 0 : rc;
+}
+
+/* Handles of children still in the owner's batch work as any other:
+ * name, cancel, detach and join, before the batch is linked. */
+static int root_calls_on_batched_children(void *arg)
+{
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    weft_thread *t[5];
+    for (int i = 0; i < 5; i++)
+        WT_REQUIRE((t[i] = wt_go(sleep_ms_arg, (void *)(intptr_t)60000)));
+    WT_CHECK(weft_name(t[4]) != NULL);
+    WT_CHECK_EQ(weft_cancel(t[3]), 0);
+    int r = -1;
+    WT_CHECK_EQ(weft_join(t[3], &r), 0);
+    WT_CHECK_EQ(r, 0);
+    WT_CHECK_EQ(weft_detach(t[2]), 0);
+    WT_CHECK_EQ(weft_join(t[2], NULL), EINVAL);
+    weft_scope_cancel(sc); /* the owner's own joins now fail: close */
+    WT_CHECK_EQ(weft_scope_close(sc), ECANCELED);
+    WT_CHECK_EQ(weft_join(t[4], NULL), ESRCH); /* reaped by the close */
+    return 0;
+}
+
+Test(scope, calls_on_children_still_in_the_owners_batch, .timeout = 10)
+{
+    WT_RUN(root_calls_on_batched_children, NULL, .procs = 1);
+}
+
+/* A child that fails cancels its siblings, those spawned in the same
+ * batch after it included. */
+static int root_failure_in_a_batch(void *arg)
+{
+    struct batch_round r = {0};
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < 100; i++)
+        WT_REQUIRE(wt_go(batch_sleeper, &r) != NULL);
+    WT_REQUIRE(wt_go(ret_arg, (void *)(intptr_t)EIO) != NULL);
+    for (int i = 0; i < 100; i++)
+        WT_REQUIRE(wt_go(batch_sleeper, &r) != NULL);
+    WT_CHECK_EQ(weft_scope_close(sc), EIO);
+    WT_CHECK_EQ(atomic_load(&r.cancelled), 200);
+    return 0;
+}
+
+Test(scope, failure_in_a_batch_cancels_the_siblings_spawned_after,
+     .timeout = 20)
+{
+    WT_RUN(root_failure_in_a_batch, NULL, .procs = 2);
+}

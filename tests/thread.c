@@ -911,3 +911,66 @@ Test(thread, pending_timer_is_not_a_deadlock, .timeout = 10)
 {
     run_late_value(false);
 }
+
+/* A P's owner takes from its queue without a locked instruction while no
+ * thief is at work (src/sched/runq.h), and thieves take threads that
+ * waited. Here threads yield, some after a spin long enough for the
+ * threads queued behind them to be stolen: each thread is queued and
+ * taken thousands of times between the two carriers, and none may ever
+ * run twice at once or be lost (the scope's close would then hang: the
+ * time-out). */
+enum { STEAL_THREADS = 48, STEAL_TURNS = 3000 };
+
+struct steal_race {
+    atomic_int running[STEAL_THREADS];
+    atomic_int twice;
+    atomic_long turns;
+};
+
+struct steal_kid {
+    struct steal_race *race;
+    int index;
+};
+
+static int steal_kid_main(void *arg)
+{
+    struct steal_kid *k = arg;
+    struct steal_race *r = k->race;
+    for (int i = 0; i < STEAL_TURNS; i++) {
+        if (atomic_fetch_add(&r->running[k->index], 1) != 0)
+            atomic_fetch_add(&r->twice, 1);
+        if (i % 7 == k->index % 7) { /* hold the carrier ~30 us */
+            int64_t until = weft_now() + WT_US(30);
+            while (weft_now() < until)
+                ;
+        }
+        atomic_fetch_sub(&r->running[k->index], 1);
+        atomic_fetch_add(&r->turns, 1);
+        weft_yield();
+    }
+    return 0;
+}
+
+static int root_steals_race_owner(void *arg)
+{
+    struct steal_race *r = calloc(1, sizeof *r);
+    struct steal_kid *k = calloc(STEAL_THREADS, sizeof *k);
+    WT_REQUIRE(r && k);
+    weft_scope *sc = weft_scope_open();
+    WT_REQUIRE(sc != NULL);
+    for (int i = 0; i < STEAL_THREADS; i++) {
+        k[i] = (struct steal_kid){r, i};
+        WT_REQUIRE(wt_go(steal_kid_main, &k[i]) != NULL);
+    }
+    WT_CHECK_EQ(weft_scope_close(sc), 0);
+    WT_CHECK_EQ(atomic_load(&r->twice), 0);
+    WT_CHECK_EQ(atomic_load(&r->turns), (long)STEAL_THREADS * STEAL_TURNS);
+    free(k);
+    free(r);
+    return 0;
+}
+
+Test(thread, threads_stolen_while_their_owner_takes_run_once, .timeout = 60)
+{
+    WT_RUN(root_steals_race_owner, NULL, .procs = 2);
+}

@@ -41,6 +41,13 @@ static inline void weft__fence_light(void)
         atomic_thread_fence(memory_order_seq_cst);
 }
 
+/* A full fence, where both sides of a pair are rare enough to pay one
+ * (thread handles: handle.c). */
+static inline void weft__fence_full(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 #if defined(__SANITIZE_THREAD__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

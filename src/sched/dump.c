@@ -86,6 +86,7 @@ static void dump_scope_children(const struct dump *d, weft_scope *s,
 {
     int fd = d->fd;
     weft__scope_lock(s);
+    weft__scope_link_spawned_locked(s);
     weft__list_for_each(n, &s->children)
         dump_thread(d, weft__container_of(n, weft_thread, home_link), depth);
     weft_scope *inner = s->inner;

@@ -29,13 +29,17 @@
  *     nslots never change, so a reader that loaded nslots (acquire) reads
  *     them without a lock. Records are never returned to malloc before
  *     teardown (thread.c), so a slot's record is always readable.
- *   - A record's handles die under its handle lock
- *     (weft_thread.handle.lock), and before the record is freed. So
- *     whoever holds that lock and saw its handle's generation there knows
- *     that the record is not freed until it lets go, nor its scope (home):
- *     a scope is freed only once its children's handles died. A spawn
- *     makes the generation even without the lock: no handle names an odd
- *     one, so no holder of the lock relies on it.
+ *   - A record's handles die before the record is freed, under its
+ *     handle lock (weft_thread.handle.lock) or, for a detached thread
+ *     that ends, without it but with a fence on each side: the ender's
+ *     after, the holder's between taking the lock and reading the
+ *     generation, the freer's before it waits for the lock to be free
+ *     (weft__handle_settle). So whoever holds that lock and saw its
+ *     handle's generation there knows that the record is not freed until
+ *     it lets go, nor its scope (home): a scope is freed only once its
+ *     children's records were. A spawn makes the generation even without
+ *     the lock: no handle names an odd one, so no holder of the lock
+ *     relies on it.
  *   - Slot numbers go on from one weft_run to the next (slot_base): a
  *     handle kept from an earlier run names no slot of this one.
  *
@@ -43,7 +47,10 @@
  * in the call that joins or reaps it, never where its record is freed: a
  * spawner that frees its detached children by the thousand (B1) would
  * then take each record's first cache line back from the carrier that ran
- * it, for a locked instruction (bench/RESULTS.md: history notes).
+ * it, for a locked instruction (bench/RESULTS.md: history notes). A
+ * detached thread's end takes no lock at all: the lock's locked exchange
+ * was one of the three left per spawn-run-exit, and the freer's wait
+ * costs a read of the line it writes anyway (g->next).
  *
  * Lock order: a handle lock comes before every scope lock (sched.h), and
  * is never taken while a lock of a later level is held. A select takes
@@ -58,8 +65,10 @@
  * whoever lets go last.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
+#include "base/fence.h"
 #include "sched/thread.h"
 
 #define CHUNK_BITS 16
@@ -135,11 +144,28 @@ weft_thread *weft__handle_record(const weft_thread *h)
     return chunk[i % CHUNK_SIZE];
 }
 
-/* Holds: g's handle lock. Whether h is g's current handle. */
+/* Holds: g's handle lock. Whether h is g's current handle. The fence is
+ * the holder's half of the pair with a detached thread's lock-free end
+ * (weft__handle_settle): the lock taken before the generation is read. */
 bool weft__handle_current(const weft_thread *g, const weft_thread *h)
 {
+    weft__fence_full();
     return atomic_load_explicit(&g->handle.gen, memory_order_relaxed) ==
            gen_of(h);
+}
+
+/* weft__handle_settle's way while the lock is held (thread.h). */
+void weft__handle_settle_slow(weft_thread *g)
+{
+    /* acquire: the holder's writes to g come before g's reuse. */
+    for (unsigned spins = 0;
+         atomic_load_explicit(&g->handle.lock.held, memory_order_acquire);
+         spins++) {
+        if (spins < 64)
+            weft__cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 /* Runs on: any thread, holding no runtime lock. Locks the record h names

@@ -29,15 +29,17 @@ struct weft_scope {
     _Atomic int reason;
     int first_error;         /* first failure of a child (reason instead,
                                 if s was cancelled before it); under lock */
-    /* Children not yet finished, plus credit. Raised under lock by the
-     * owner's spawns, a block of credit at a time; lowered by finishing
+    /* Children not yet finished, plus credit. Raised by the owner's
+     * spawns, a block of credit at a time; lowered by finishing
      * children, without the lock unless it goes to 0: so once the owner
      * sees 0 under the lock, no child touches the scope again (scope.c). */
     _Atomic uint32_t live;
     /* Detached children that finished, pushed by themselves (lock-free,
      * linked through weft_thread.next), unlinked and freed by the owner. */
     weft_thread *_Atomic done;
-    weft__list children;     /* weft_thread.home_link; under lock */
+    /* weft_thread.home_link; under lock, read and changed only after
+     * weft__scope_link_spawned_locked (an opened scope's spawn batch) */
+    weft__list children;
     weft_scope *outer;       /* enclosing scope of the same owner; NULL for
                                 a thread's root scope */
     weft_scope *inner;       /* scope opened inside this one; under lock */
@@ -58,10 +60,10 @@ struct weft_scope {
      * returns it is not counted as failing (thread.c); under lock. */
     _Atomic uint8_t lifted;
     _Atomic bool shielded;   /* set under lock by the owner, never cleared */
-    uint16_t spawns;         /* owner only, under lock; wraps */
+    uint16_t spawns;         /* owner only; wraps */
     /* Counted in live ahead of the spawns that use it up, so that a spawn
      * needs no locked add; given back before the owner waits for live to
-     * reach 0. Owner only, under lock. */
+     * reach 0. Owner only (under lock when it is given back). */
     uint16_t credit;
     /* Distance from the root thread's root scope: its outer's + 1, or for
      * a thread's root scope its home's + 1. Set before the scope can be
@@ -70,6 +72,32 @@ struct weft_scope {
 };
 
 _Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");
+
+/* Children an opened scope's owner spawned without the scope's lock, not
+ * yet linked in its children (scope.c: "Spawn batches"). */
+#define WEFT__SPAWN_BATCH 32u
+typedef struct weft__spawn_batch {
+    _Atomic uint32_t n;      /* g[0 .. n) pushed; raised by the owner alone,
+                                reset to 0 by it under lock */
+    uint32_t linked;         /* g[0 .. linked) linked in children; under
+                                lock */
+    bool active;             /* spawns go here; set and cleared by the
+                                owner under lock, read under lock */
+    weft_thread *g[WEFT__SPAWN_BATCH]; /* g[i] written before n passes i */
+} weft__spawn_batch;
+
+/* What weft_scope_open allocates: a thread's root scope (in its record)
+ * has no batch, and is told apart by having no outer scope. */
+typedef struct weft__opened_scope {
+    weft_scope s;
+    weft__spawn_batch batch;
+} weft__opened_scope;
+
+/* s's spawn batch, or NULL for a root scope. */
+static inline weft__spawn_batch *weft__scope_batch(weft_scope *s)
+{
+    return s->outer ? &((weft__opened_scope *)s)->batch : NULL;
+}
 
 /* s's lock: level 2 of the lock order, where an ancestor comes before its
  * descendants; the depth says which is which (base/lockrank.h). */
@@ -82,9 +110,9 @@ _Static_assert(ECANCELED < 256 && ETIMEDOUT < 256, "a reason fits a byte");
 /* live counted ahead at a time (weft__scope_count_spawn). */
 #define WEFT__SPAWN_CREDIT 64u
 
-/* Holds: s->lock; runs on s's owner, spawning a child into s. Counts it
- * in live, from credit taken a block at a time: one locked add per block,
- * not per spawn (inline: it is on the path of every spawn). */
+/* Runs on: s's owner, spawning a child into s. Counts it in live, from
+ * credit taken a block at a time: one locked add per block, not per spawn
+ * (inline: it is on the path of every spawn). */
 static inline void weft__scope_count_spawn(weft_scope *s)
 {
     if (unlikely(!s->credit)) {
@@ -112,5 +140,6 @@ void weft__scope_wait_children(weft_scope *s, weft__wait_kind kind);
 void weft__scope_reap(weft_scope *s);
 void weft__scope_leave(weft_scope *s, uint32_t n);
 void weft__scope_collect_done_locked(weft_scope *s, weft_thread **freed);
+void weft__scope_link_spawned_locked(weft_scope *s);
 
 #endif

@@ -66,6 +66,7 @@
 #include "sched/proc.h"
 #include "sched/scope.h"
 #include "sched/stack.h"
+#include "base/fence.h"
 #include "sched/thread.h"
 #include "sched/trace.h"
 
@@ -120,10 +121,26 @@ static weft_thread *pop_free(weft__proc *p)
     return g;
 }
 
-/* Clears a recycled record through libc's memset: GCC would inline a
- * constant-size memset as `rep stos`, whose start-up cost was the largest
- * single cost of a spawn. */
-static void *(*volatile memset_fn)(void *, int, size_t) = memset;
+/* Clears n bytes at p, n a constant, with 16-byte stores written out:
+ * GCC turns a constant-size memset (or a loop it recognises as one) into
+ * `rep stos`, whose start-up cost was the largest single cost of a spawn,
+ * and a call to libc's memset cost some 45 instructions more per record
+ * than these stores. */
+typedef char weft__zero16 __attribute__((vector_size(16), aligned(8),
+                                         may_alias));
+static inline __attribute__((always_inline)) void zero_bytes(char *p,
+                                                             size_t n)
+{
+    const weft__zero16 zero = {0};
+    size_t i = 0;
+#pragma GCC unroll 32
+    for (; i + 16 <= n; i += 16) {
+        *(weft__zero16 *)(p + i) = zero;
+        __asm__("" : : "r"(p) : "memory"); /* no memset pattern to find */
+    }
+    for (; i < n; i++)
+        p[i] = 0;
+}
 
 /* The handle state is kept too (handle.c), and sits right after claim. */
 _Static_assert(offsetof(weft_thread, handle) ==
@@ -146,8 +163,8 @@ static void zero_record(weft_thread *g)
      * the first wait_begin. */
     size_t at = offsetof(weft_thread, claim);
     size_t end = offsetof(weft_thread, handle) + sizeof g->handle;
-    memset_fn(g, 0, at);
-    memset_fn((char *)g + end, 0, sizeof *g - end);
+    zero_bytes((char *)g, at);
+    zero_bytes((char *)g + end, sizeof *g - end);
     uint64_t c = atomic_load_explicit(&g->claim, memory_order_relaxed);
     atomic_store_explicit(&g->claim, (((c >> 2) + 1) << 2) | 1u,
                           memory_order_relaxed);
@@ -218,16 +235,27 @@ void weft__free_g(weft_thread *g)
     free_g_on(my_p(), g);
 }
 
-/* Runs on: any thread. Frees a chain of records linked through next,
- * each as weft__free_g would. */
-void weft__free_chain(weft_thread *chain)
+/* Runs on: any thread, holding no runtime lock; p is its carrier's P, or
+ * NULL. Frees a chain of records linked through next, each as
+ * weft__free_g would. A detached child that ended is freed here only (its
+ * handles ended without their lock): the fence and the wait are the
+ * freer's half (handle.c). Inline: a spawn frees its finished siblings. */
+static inline void free_chain_on(weft__proc *p, weft_thread *chain)
 {
-    weft__proc *p = my_p();
+    if (!chain)
+        return;
+    weft__fence_full();
     while (chain) {
         weft_thread *next = chain->next;
+        weft__handle_settle(chain);
         free_g_on(p, chain);
         chain = next;
     }
+}
+
+void weft__free_chain(weft_thread *chain)
+{
+    free_chain_on(my_p(), chain);
 }
 
 /* Runs on: weft_run's thread at teardown. */
@@ -341,6 +369,55 @@ static bool give_stack(weft__proc *p, weft_thread *g)
     return true;
 }
 
+/* Runs on: home's owner, spawning g into it. Pushes g on home's spawn
+ * batch without the lock, if home has one, active and not full (scope.c:
+ * "Spawn batches"). */
+static inline bool push_spawned(weft_scope *home, weft_thread *g)
+{
+    weft__spawn_batch *b = weft__scope_batch(home);
+    if (!b || !b->active)
+        return false;
+    uint32_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
+    if (n == WEFT__SPAWN_BATCH)
+        return false;
+    b->g[n] = g;
+    /* release: g and its slot are written before a linker reads them. */
+    atomic_store_explicit(&b->n, n + 1, memory_order_release);
+    /* The frequent half of the pair with a cancel of home (scope.c):
+     * the push stored, then the reason read. */
+    weft__fence_light();
+    int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
+    if (unlikely(reason))
+        atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
+    return true;
+}
+
+/* Runs on: home's owner, spawning g into it. Links g in home's children
+ * under the lock, after what home's batch holds, which it empties and
+ * marks active; frees the finished detached children, now and then in a
+ * scope without a batch (every 32 spawns: each collection pulls the done
+ * stack's line from the carriers that push to it), at each full batch in
+ * one with. */
+static void link_spawned(weft__proc *p, weft_scope *home, weft_thread *g)
+{
+    weft__spawn_batch *b = weft__scope_batch(home);
+    weft_thread *freed = NULL;
+    weft__scope_lock(home);
+    if (b || (++home->spawns & 31) == 0)
+        weft__scope_collect_done_locked(home, &freed); /* links the batch */
+    if (b) {
+        atomic_store_explicit(&b->n, 0, memory_order_relaxed);
+        b->linked = 0;
+        b->active = true;
+    }
+    weft__list_push_back(&home->children, &g->home_link);
+    int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
+    if (reason)
+        atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
+    weft__scope_unlock(home);
+    free_chain_on(p, freed);
+}
+
 /* Runs on: a virtual thread (the parent) or weft_run (the root: parent
  * NULL, home NULL). NULL when there is no memory for the record or the
  * stack: then nothing of the spawn is left. */
@@ -383,20 +460,9 @@ weft_thread *weft__spawn(weft_thread *parent, const weft_attr *a, weft_fn fn,
         home->used = true; /* the owner's own field: parent is its owner */
         g->home = home;
         g->root.depth = home->depth + 1;
-        weft_thread *freed = NULL;
-        weft__scope_lock(home);
-        /* Free finished detached children now and then (every 32 spawns:
-         * each collection pulls the done stack's line from the carriers
-         * that push to it). */
-        if ((++home->spawns & 31) == 0)
-            weft__scope_collect_done_locked(home, &freed);
-        weft__list_push_back(&home->children, &g->home_link);
         weft__scope_count_spawn(home);
-        int reason = atomic_load_explicit(&home->reason, memory_order_relaxed);
-        if (reason)
-            atomic_store_explicit(&g->root.reason, reason, memory_order_relaxed);
-        weft__scope_unlock(home);
-        weft__free_chain(freed);
+        if (!push_spawned(home, g))
+            link_spawned(p, home, g);
     }
     return g;
 }
@@ -524,7 +590,8 @@ static void finish_root(weft_thread *g)
 static void finish_detached(weft__carrier *m, weft_thread *g, weft_scope *home)
 {
     atomic_store_explicit(&g->state, WEFT__G_DONE, memory_order_relaxed);
-    weft__handle_end(g); /* here, where g's first line is hot (handle.c) */
+    /* here, where g's first line is hot; the flush fences (handle.c) */
+    weft__handle_end_unlocked(g);
     if (m->fin_scope != home)
         weft__finish_flush(m);
     m->fin_scope = home;
@@ -542,6 +609,9 @@ void weft__finish_flush(weft__carrier *m)
     weft_scope *home = m->fin_scope;
     if (!m->fin_count)
         return;
+    /* The ender's half of the pair with a holder of a handle lock: the
+     * batch's handles ended before it can reach a freer (handle.c). */
+    weft__fence_full();
     weft_thread *top = atomic_load_explicit(&home->done, memory_order_relaxed);
     do
         m->fin_tail->next = top;
@@ -575,6 +645,7 @@ static void record_failure_locked(weft_scope *s, int result)
  * closed and freed in between. */
 void weft__thread_leave_home_locked(weft_thread *g)
 {
+    weft__scope_link_spawned_locked(g->home);
     weft__list_remove(&g->home_link);
     weft__handle_end_locked(g);
 }
@@ -654,6 +725,7 @@ static bool ended_detached(const weft_thread *t)
  * (out of its scope's children), or detached and ended. */
 bool weft__thread_gone_locked(const weft_thread *t)
 {
+    weft__scope_link_spawned_locked(t->home);
     return !weft__list_linked(&t->home_link) || ended_detached(t);
 }
 

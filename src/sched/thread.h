@@ -129,6 +129,7 @@ bool weft__handle_current(const weft_thread *g, const weft_thread *h);
 weft_thread *weft__handle_lock(const weft_thread *h); /* NULL: stale */
 void weft__handle_unlock(weft_thread *g);
 void weft__handle_end_slow(weft_thread *g);
+void weft__handle_settle_slow(weft_thread *g);
 void weft__handle_reborn(weft_thread *g);
 void weft__handles_reset(void);
 
@@ -141,8 +142,7 @@ static inline void weft__handle_end_locked(weft_thread *g)
 }
 
 /* Runs on: any thread, holding no runtime lock; g's thread is DONE. Ends
- * g's handles under its handle lock (handle.c). Inline, for the exit of
- * every detached thread: the lock is almost always free. */
+ * g's handles under its handle lock (handle.c). */
 static inline void weft__handle_end(weft_thread *g)
 {
     if (unlikely(!weft__spin_trylock(&g->handle.lock, WEFT__LOCK_HANDLE))) {
@@ -151,6 +151,32 @@ static inline void weft__handle_end(weft_thread *g)
     }
     weft__handle_end_locked(g);
     weft__spin_unlock(&g->handle.lock);
+}
+
+/* Runs on: whoever frees g, holding no runtime lock, after a seq_cst
+ * fence that follows g's end (weft__free_chain). A detached thread ends
+ * its handles without the lock (weft__handle_end_unlocked), then fences
+ * (thread.c: weft__finish_flush) before its record can reach a freer.
+ * A caller of weft__handle_lock whose lock came first in the fences'
+ * order may still hold it, having seen the old generation: we wait for
+ * it. One whose lock comes after sees the odd generation and lets go.
+ * Inline: a spawner frees its detached children by the dozen. */
+static inline void weft__handle_settle(weft_thread *g)
+{
+    /* acquire: the holder's writes to g come before g's reuse. */
+    if (unlikely(atomic_load_explicit(&g->handle.lock.held,
+                                      memory_order_acquire)))
+        weft__handle_settle_slow(g);
+}
+
+/* Runs on: the carrier a detached thread g ended on; g is DONE. Ends g's
+ * handles without the lock, for the exit of every detached thread: a
+ * caller that locked g before may still hold the lock, trusting the
+ * generation it saw, so g is freed only by weft__free_chain, which
+ * waits for it, and only after a fence of the ender (handle.c). */
+static inline void weft__handle_end_unlocked(weft_thread *g)
+{
+    weft__handle_end_locked(g);
 }
 
 /* local.c */

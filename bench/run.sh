@@ -30,18 +30,24 @@ B=${BENCH_BUILD:-$REPO/build-bench}
 RUNS=${BENCH_RUNS:-3}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 SETTLE=${BENCH_SETTLE:-1}
+# spawn_join1 is B1 at one P against weft itself at this revision (the
+# tree before the spawn path was reworked; issue "B1 at procs 1"), built
+# from this repository's history in a worktree under the build directory.
+BASELINE=7ebf6a8
 
-ALL=(spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
+ALL=(spawn_join spawn_join1 pingpong pingpong2 switch idle_memory idle_memory_compact
      chan_throughput ring hogs2 hogs4 http100 http1000 c10k getspecific
      mutex_pair idle_wakeups)
-declare -A PEERS=([spawn_join]="go pthread" [pingpong]="go" [pingpong2]="go"
+declare -A PEERS=([spawn_join]="go pthread" [spawn_join1]="$BASELINE"
+                  [pingpong]="go" [pingpong2]="go"
                   [switch]="go boost" [idle_memory]="go"
                   [idle_memory_compact]="go" [chan_throughput]="go" [ring]="go"
                   [hogs2]="go" [hogs4]="go" [http100]="go nginx libuv"
                   [http1000]="go nginx libuv" [c10k]="go libuv" [getspecific]="glibc"
                   [mutex_pair]="glibc" [idle_wakeups]="nginx")
 # The headline metric: its weft/peer ratio is the one that counts.
-declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
+declare -A METRIC=([spawn_join]=spawn_join_ns [spawn_join1]=spawn_join_ns
+                   [pingpong]=pingpong_ns
                    [pingpong2]=pingpong_ns [switch]=switch_ns
                    [idle_memory]=idle_memory_bytes
                    [idle_memory_compact]=idle_memory_bytes
@@ -55,7 +61,8 @@ declare -A METRIC=([spawn_join]=spawn_join_ns [pingpong]=pingpong_ns
 # ceiling, as every headline metric is better lower. Pairs with no ratio
 # target (the OS-thread baselines, B3's absolute one, B10 against nginx's
 # zero) are drawn grey in the chart.
-declare -A TARGET=([spawn_join/go]=0.5 [pingpong/go]=0.5 [pingpong2/go]=0.7
+declare -A TARGET=([spawn_join/go]=0.5 [spawn_join1/$BASELINE]=0.6
+                   [pingpong/go]=0.5 [pingpong2/go]=0.7
                    [switch/go]=0.5 [switch/boost]=3
                    [idle_memory_compact/go]=1.0 [chan_throughput/go]=0.7
                    [ring/go]=0.5 [hogs2/go]=0.25 [hogs4/go]=0.25
@@ -90,11 +97,14 @@ declare -A EXTRA=([hogs2]="latency_p50_us latency_max_us"
 # - getspecific and mutex_pair are B9 (foreign_calls): the program takes the
 #   case as its argument; its glibc peer is the same program with --glibc
 #   (glibc's own functions on a plain OS thread, found past libweft's).
-declare -A SRC=([idle_memory_compact]=idle_memory [pingpong2]=pingpong
+declare -A SRC=([spawn_join1]=spawn_join
+                [idle_memory_compact]=idle_memory [pingpong2]=pingpong
                 [hogs2]=latency_under_hogs [hogs4]=latency_under_hogs
                 [http100]=http_hello [http1000]=http_hello [c10k]=echo
                 [getspecific]=foreign_calls [mutex_pair]=foreign_calls)
 declare -A WEFT_ENV=([idle_memory_compact]="WEFT_STACK=2k")
+# The environment of weft's program and every peer's alike.
+declare -A BOTH_ENV=([spawn_join1]="WEFT_PROCS=1")
 declare -A ARGS=([pingpong]=1 [pingpong2]=2 [hogs2]=2 [hogs4]=4
                  [http100]=100 [http1000]=1000 [getspecific]=getspecific
                  [mutex_pair]=mutex)
@@ -216,6 +226,15 @@ build_peer() {
             { echo "weft's $b program was not built" >"$log"; return 1; }
         printf '#!/bin/sh\nexec "%s" --glibc "$@"\n' "$B/bench/$b" \
             >"$out" 2>"$log" && chmod +x "$out" ;;
+    "$BASELINE")
+        # weft at an earlier revision: its own program for this benchmark.
+        local src=$B/peers/$p/src bld=$B/peers/$p/build
+        { if [[ -d $src ]]; then git -C "$src" checkout -q --detach "$p"
+          else git -C "$REPO" worktree add --detach "$src" "$p"; fi &&
+          cmake -S "$src" -B "$bld" -DCMAKE_BUILD_TYPE=Release \
+              -DWEFT_TESTS=OFF -DWEFT_EXAMPLES=OFF &&
+          cmake --build "$bld" -j"$(nproc)" --target "bench_$b" &&
+          cp "$bld/bench/$b" "$out"; } >"$log" 2>&1 ;;
     nginx)
         { command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null ||
             { echo "nginx not installed" >"$log"; return 1; }
@@ -228,7 +247,7 @@ build_peer() {
 
 echo "building peers..." >&2
 mkdir -p "$B/peers/go" "$B/peers/boost" "$B/peers/pthread" "$B/peers/nginx" \
-    "$B/peers/glibc" "$B/peers/libuv"
+    "$B/peers/glibc" "$B/peers/libuv" "$B/peers/$BASELINE"
 for b in "${SELECTED[@]}"; do
     for p in ${PEERS[$b]}; do
         s=$(src_of "$b")
@@ -248,6 +267,7 @@ run_one() {
     echo "  $b/$impl" >&2
     local envs=()
     [[ $impl == weft && -n ${WEFT_ENV[$b]:-} ]] && envs=(${WEFT_ENV[$b]})
+    envs+=(${BOTH_ENV[$b]:-})
     local args=(${ARGS[$b]:-})
     local cmd=("${BIN[$key]}" "${args[@]}")
     local drv=${DRIVER[$(src_of "$b")]:-}

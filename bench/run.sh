@@ -33,9 +33,12 @@ SETTLE=${BENCH_SETTLE:-1}
 # spawn_join1 is B1 at one P against weft itself at this revision (the
 # tree before the spawn path was reworked; issue "B1 at procs 1"), built
 # from this repository's history in a worktree under the build directory.
+# It runs first in each round, away from spawn_join's pthread peer (100,000
+# threads): run just after it, weft's figures were a quarter or more above
+# those it gave alone minutes before (bench/RESULTS.md).
 BASELINE=7ebf6a8
 
-ALL=(spawn_join spawn_join1 pingpong pingpong2 switch idle_memory idle_memory_compact
+ALL=(spawn_join1 spawn_join pingpong pingpong2 switch idle_memory idle_memory_compact
      chan_throughput ring hogs2 hogs4 http100 http1000 c10k getspecific
      mutex_pair idle_wakeups)
 declare -A PEERS=([spawn_join]="go pthread" [spawn_join1]="$BASELINE"

@@ -223,6 +223,8 @@ Test(mutex, unlock_of_an_os_threads_lock_by_others_is_eperm, .timeout = 10)
  * unlocks once it has moved to another carrier (its gettid changes), and
  * the threads it spawns meanwhile, which run on either carrier, never
  * may. */
+static atomic_int g_owner_moves;
+
 static int root_owner_moves(void *arg)
 {
     struct held *h = arg;
@@ -237,15 +239,25 @@ static int root_owner_moves(void *arg)
         WT_CHECK_EQ(h->rc_unlock, EPERM);
         moves += (pid_t)syscall(SYS_gettid) != first;
     }
-    WT_CHECK_MSG(moves > 0, "never ran on another carrier");
+    atomic_store(&g_owner_moves, moves);
     WT_CHECK_EQ(weft_mutex_unlock(&h->m), 0);
     return 0;
 }
 
-Test(mutex, owner_is_the_virtual_thread_not_its_carrier, .timeout = 20)
+Test(mutex, owner_is_the_virtual_thread_not_its_carrier, .timeout = 60)
 {
+    /* A run in which the owner never moved proves nothing (on a busy
+     * machine one in four or so: the other carrier idles, or gets no
+     * CPU), and is made again, as bind.c's pinning test does. */
     static struct held h = {WEFT_MUTEX_INIT, -1, -1};
-    WT_RUN(root_owner_moves, &h, .procs = 2);
+    for (int run = 0; run < 5; run++) {
+        atomic_store(&g_owner_moves, 0);
+        WT_RUN(root_owner_moves, &h, .procs = 2);
+        if (atomic_load(&g_owner_moves) > 0)
+            break;
+    }
+    cr_assert_gt(atomic_load(&g_owner_moves), 0,
+                 "the owner never ran on another carrier in 5 runs");
 }
 
 static int root_relock(void *arg)

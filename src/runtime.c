@@ -290,7 +290,7 @@ int weft_run(weft_fn fn, void *arg, const weft_config *cfg)
     weft__S.root = root;
     WEFT__TRACE(weft__trace_spawn(NULL, root));
     weft__overflow_handler_install();
-    weft__runq_put(&weft__S.procs[0], root, false);
+    weft__runq_put_tail(&weft__S.procs[0], root);
     atomic_store(&weft__S.running, true);
     weft__dump_signal_start();
     err = weft__monitor_init();

@@ -79,6 +79,113 @@ Test(plock, contended_mutex_waiters_park, .timeout = 30)
     cr_assert_lt(g_max_carriers, 8, "%u carriers", g_max_carriers);
 }
 
+/* ---------------------------------------------- the plain mutex, as glibc */
+
+/* A default mutex locked on a virtual thread looks to glibc as if its
+ * carrier had locked it: owner, users, lock word. */
+static pthread_mutex_t g_plain = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int g_os_try = -1;
+
+static void *os_trylock(void *arg)
+{
+    int r = pthread_mutex_trylock(&g_plain);
+    if (r == 0)
+        pthread_mutex_unlock(&g_plain);
+    atomic_store(&g_os_try, r);
+    return NULL;
+}
+
+static int os_trylock_now(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, os_trylock, NULL))
+        return -1;
+    pthread_join(t, NULL); /* blocks this carrier: short */
+    return atomic_load(&g_os_try);
+}
+
+static int root_plain_state(void *arg)
+{
+    WT_REQUIRE_EQ(pthread_mutex_lock(&g_plain), 0);
+    WT_CHECK_EQ(g_plain.__data.__owner, (int)tid());
+    WT_CHECK_EQ(g_plain.__data.__nusers, 1u);
+    WT_CHECK_EQ(g_plain.__data.__lock, 1);
+    WT_CHECK_EQ(os_trylock_now(), EBUSY);
+    WT_CHECK_EQ(pthread_mutex_trylock(&g_plain), EBUSY);
+    WT_CHECK_EQ(pthread_mutex_unlock(&g_plain), 0);
+    WT_CHECK_EQ(g_plain.__data.__owner, 0);
+    WT_CHECK_EQ(g_plain.__data.__nusers, 0u);
+    WT_CHECK_EQ(g_plain.__data.__lock, 0);
+    WT_CHECK_EQ(os_trylock_now(), 0);
+    return 0;
+}
+
+Test(plock, a_default_mutex_shows_glibc_its_carrier_as_owner, .timeout = 10)
+{
+    WT_RUN(root_plain_state, NULL, .procs = 1);
+}
+
+/* Virtual threads on two P's and OS threads share a default mutex: the OS
+ * threads sleep in glibc's futex, so unlocks on virtual threads find
+ * sleepers and leave the wake to glibc. Exclusion: a counter incremented
+ * in two steps with a yield between them never loses an increment. */
+enum { SHARERS = 4, OS_SHARERS = 2, SHARES = 20000 };
+
+static pthread_mutex_t g_shared = PTHREAD_MUTEX_INITIALIZER;
+static long g_count;
+
+static void add_one(void)
+{
+    pthread_mutex_lock(&g_shared);
+    long c = g_count;
+    if (c % 64 == 0)
+        sched_yield(); /* a holder is pinned: this yields the carrier */
+    g_count = c + 1;
+    pthread_mutex_unlock(&g_shared);
+}
+
+static void *os_sharer(void *arg)
+{
+    for (int i = 0; i < SHARES; i++)
+        add_one();
+    return NULL;
+}
+
+static int sharer(void *arg)
+{
+    for (int i = 0; i < SHARES; i++) {
+        add_one();
+        if (i % 128 == 0)
+            weft_yield();
+    }
+    return 0;
+}
+
+static int root_shared(void *arg)
+{
+    pthread_t os[OS_SHARERS];
+    for (int i = 0; i < OS_SHARERS; i++)
+        WT_REQUIRE_EQ(pthread_create(&os[i], NULL, os_sharer, NULL), 0);
+    weft_thread *t[SHARERS];
+    for (int i = 0; i < SHARERS; i++)
+        t[i] = wt_go_named("sharer", sharer, NULL);
+    for (int i = 0; i < SHARERS; i++)
+        wt_join(t[i]);
+    for (int i = 0; i < OS_SHARERS; i++)
+        pthread_join(os[i], NULL); /* blocks this carrier: short */
+    return 0;
+}
+
+Test(plock, a_default_mutex_excludes_across_virtual_and_os_threads,
+     .timeout = 60)
+{
+    WT_RUN(root_shared, NULL, .procs = 2, .hog_ms = 10);
+    cr_assert_eq(g_count, (long)(SHARERS + OS_SHARERS) * SHARES);
+    cr_assert_eq(g_shared.__data.__lock, 0);
+    cr_assert_eq(g_shared.__data.__nusers, 0u);
+    cr_assert_eq(g_shared.__data.__owner, 0);
+}
+
 /* --------------------------------------------------- holding one pins */
 
 static atomic_int g_moves;

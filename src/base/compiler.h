@@ -19,6 +19,22 @@
 #define WEFT_NO_ERRNO_ACCESSOR 1
 #include "weft.h"
 
+/* WEFT_ASAN, WEFT_TSAN: the build is instrumented by that sanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define WEFT_CACHELINE 64

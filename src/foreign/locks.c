@@ -47,6 +47,19 @@
  * itself before it releases the mutex, so a signaller that changed the
  * predicate under the mutex finds it.
  *
+ * The plain mutex. glibc's default mutex (PTHREAD_MUTEX_INITIALIZER, or
+ * default attributes: __kind 0, which also says private, not robust, no
+ * priority protocol, no elision) is locked and unlocked here, as glibc's
+ * own trylock and unlock do it: a CAS of the lock word from 0 to 1, then
+ * the owner's TID and one more user; the owner cleared, one user less,
+ * then the word from 1 back to 0. Those fields and the word's meaning
+ * (0 free, 1 held, 2 held with sleepers in the futex) are the ABI every
+ * glibc slow path shares (its lock, its condition variables): a word at 2
+ * at unlock time goes back to glibc's unlock, which wakes a sleeper. That
+ * spares each pair a call into glibc through the table (a mutex pair was
+ * twice glibc's alone). Under TSan every call goes to glibc, so that its
+ * interceptors see the locks.
+ *
  * Pinned calls cannot be interrupted: a deadline or a cancellation waits
  * for the lock (or the condition) like an OS thread would. Process-shared
  * mutexes, rwlocks and conditions always wait in glibc.
@@ -72,13 +85,18 @@
 
 /* ------------------------------------------------------------- counting */
 
-/* The calling virtual thread if the hooks are on, else NULL. Read inline:
- * nothing parks between this and the thread's last use of it. */
-static inline weft_thread *self(void)
+/* The virtual thread running on carrier m (or NULL) if the hooks are on,
+ * else NULL. Read inline: nothing parks between this and the thread's
+ * last use of it. */
+static inline weft_thread *self_on(weft__carrier *m)
 {
-    weft__carrier *m = weft__m_here();
     weft_thread *g = m ? m->cur : NULL;
     return g && likely(weft__hooks_on()) ? g : NULL;
+}
+
+static inline weft_thread *self(void)
+{
+    return self_on(weft__m_here());
 }
 
 /* Atomic stores, not read-modify-writes: only g writes the count; the
@@ -282,12 +300,65 @@ static int mutex_park(pthread_mutex_t *mx, int64_t deadline, const void *ra)
     return park_for_lock(mx, try_mutex, mx, deadline, ra);
 }
 
+/* The plain mutex (see top of file): __kind 0. Read atomically: glibc
+ * may mark a mutex for elision at its first lock. */
+static inline bool mutex_plain(const pthread_mutex_t *mx)
+{
+#ifdef WEFT_TSAN
+    (void)mx;
+    return false;
+#else
+    return __atomic_load_n(&mx->__data.__kind, __ATOMIC_RELAXED) == 0;
+#endif
+}
+
+/* Runs on: a virtual thread on carrier m. glibc's trylock of a plain
+ * mutex: the owner is the carrier, as it would be in glibc. */
+static inline int plain_trylock(pthread_mutex_t *mx, weft__carrier *m)
+{
+    int free_word = 0;
+    if (!__atomic_compare_exchange_n(&mx->__data.__lock, &free_word, 1,
+                                     false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return EBUSY;
+    mx->__data.__owner = atomic_load_explicit(&m->tid, memory_order_relaxed);
+    mx->__data.__nusers++;
+    return 0;
+}
+
+/* glibc's unlock of a plain mutex held by the caller, unless a thread
+ * sleeps on it (word 2) or it was not locked (0): then the fields are put
+ * back (no one else writes them meanwhile: the word is still not 0) and
+ * false says glibc's unlock must do it. */
+static inline bool plain_unlock(pthread_mutex_t *mx)
+{
+    int owner = mx->__data.__owner;
+    mx->__data.__owner = 0;
+    mx->__data.__nusers--;
+    int held_word = 1;
+    if (likely(__atomic_compare_exchange_n(&mx->__data.__lock, &held_word,
+                                           0, false, __ATOMIC_RELEASE,
+                                           __ATOMIC_RELAXED)))
+        return true;
+    mx->__data.__nusers++;
+    mx->__data.__owner = owner;
+    return false;
+}
+
+/* Runs on: a virtual thread on carrier m. */
+static inline int mutex_trylock_on(pthread_mutex_t *mx, weft__carrier *m)
+{
+    return mutex_plain(mx) ? plain_trylock(mx, m)
+                           : weft__real(pthread_mutex_trylock)(mx);
+}
+
 HOOK int pthread_mutex_lock(pthread_mutex_t *mx)
 {
-    weft_thread *g = self();
+    weft__carrier *m = weft__m_here();
+    weft_thread *g = self_on(m);
     if (!g)
         return weft__real(pthread_mutex_lock)(mx);
-    int r = weft__real(pthread_mutex_trylock)(mx);
+    int r = mutex_trylock_on(mx, m);
     if (r == EBUSY && (g->plocks ||
                        (r = mutex_park(mx, -1, __builtin_return_address(0)))
                            < 0))
@@ -298,8 +369,10 @@ HOOK int pthread_mutex_lock(pthread_mutex_t *mx)
 
 HOOK int pthread_mutex_trylock(pthread_mutex_t *mx)
 {
-    int r = weft__real(pthread_mutex_trylock)(mx);
-    held(self(), r);
+    weft__carrier *m = weft__m_here();
+    weft_thread *g = self_on(m);
+    int r = g ? mutex_trylock_on(mx, m) : weft__real(pthread_mutex_trylock)(mx);
+    held(g, r);
     return r;
 }
 
@@ -340,9 +413,12 @@ HOOK int pthread_mutex_clocklock(pthread_mutex_t *mx, clockid_t clk,
 
 HOOK int pthread_mutex_unlock(pthread_mutex_t *mx)
 {
-    int r = weft__real(pthread_mutex_unlock)(mx);
+    weft_thread *g = self();
+    int r = g && mutex_plain(mx) && plain_unlock(mx)
+                ? 0
+                : weft__real(pthread_mutex_unlock)(mx);
     if (r == 0) {
-        released(self(), r);
+        released(g, r);
         wake_addr(mx, 1);
     }
     return r;

@@ -151,7 +151,7 @@ weft_thread *weft__runq_steal(weft__proc *p, weft__proc *victim)
     if (n == 0)
         return NULL;
     for (uint32_t i = 0; i + 1 < n; i++)
-        weft__runq_put(p, batch[i], false);
+        weft__runq_put_tail(p, batch[i]);
     return batch[n - 1];
 }
 
@@ -182,7 +182,7 @@ weft_thread *weft__globq_get(weft__proc *p)
         return NULL;
     for (weft_thread *g = first->next; n > 1; n--) {
         weft_thread *nx = g->next;
-        weft__runq_put(p, g, false);
+        weft__runq_put_tail(p, g);
         g = nx;
     }
     return first;

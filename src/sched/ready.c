@@ -89,9 +89,12 @@ void weft__ready(weft_thread *g)
         weft__bound_ready(g);
         return;
     }
-    if (m && m->p)
-        weft__runq_put(m->p, g, !m->wake_fifo);
-    else
+    if (m && m->p) {
+        if (m->wake_fifo)
+            weft__runq_put_tail(m->p, g);
+        else
+            weft__runq_put_next(m->p, g);
+    } else
         weft__globq_put(g);
     weft__wakep();
 }
@@ -106,7 +109,7 @@ void weft__enqueue_on(weft__carrier *m, weft_thread *g)
     if (unlikely(bound))
         weft__bound_ready(g);
     else if (m && m->p)
-        weft__runq_put(m->p, g, false);
+        weft__runq_put_tail(m->p, g);
     else
         weft__globq_put(g);
     if (likely(!bound))

@@ -51,37 +51,12 @@ static inline void weft__runq_owner_leave(weft__proc *p)
     atomic_store_explicit(&p->owner_in, 0, memory_order_release);
 }
 
-/* Runs on: owner of p. next: put g in runnext (the previous occupant moves
- * to the ring's tail). */
-static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
+/* Runs on: owner of p. Puts g at the ring's tail (yields, spawns, loot):
+ * inline in full, since a yield's requeue is on the path of every switch
+ * it makes. */
+static inline __attribute__((always_inline)) void weft__runq_put_tail(
+    weft__proc *p, weft_thread *g)
 {
-    if (next) {
-        atomic_store_explicit(&p->runnext_puts,
-                              atomic_load_explicit(&p->runnext_puts,
-                                                   memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        /* An empty runnext changes only by our own hand (thieves take a
-         * thread out, never put one in): a plain store fills it, saving
-         * the locked exchange on the path of every message exchange.
-         * release: g's state is visible to a thief that takes it. */
-        if (!atomic_load_explicit(&p->runnext, memory_order_relaxed)) {
-            atomic_store_explicit(&p->runnext, g, memory_order_release);
-            return;
-        }
-        if (likely(weft__runq_owner_enter(p))) {
-            /* Read again: a thief may have taken it before we entered. */
-            weft_thread *old =
-                atomic_load_explicit(&p->runnext, memory_order_relaxed);
-            atomic_store_explicit(&p->runnext, g, memory_order_release);
-            weft__runq_owner_leave(p);
-            g = old;
-        } else {
-            g = atomic_exchange_explicit(&p->runnext, g,
-                                         memory_order_acq_rel);
-        }
-        if (!g)
-            return;
-    }
     for (;;) {
         /* acquire: pairs with thieves' CAS on head, so their reads of the
          * slots they took are done before we reuse those slots. */
@@ -97,6 +72,36 @@ static inline void weft__runq_put(weft__proc *p, weft_thread *g, bool next)
         if (weft__runq_put_slow(p, g, h, t))
             return;
     }
+}
+
+/* Runs on: owner of p. Puts g in runnext, to run next; the previous
+ * occupant moves to the ring's tail. */
+static inline void weft__runq_put_next(weft__proc *p, weft_thread *g)
+{
+    atomic_store_explicit(&p->runnext_puts,
+                          atomic_load_explicit(&p->runnext_puts,
+                                               memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    /* An empty runnext changes only by our own hand (thieves take a
+     * thread out, never put one in): a plain store fills it, saving the
+     * locked exchange on the path of every message exchange.
+     * release: g's state is visible to a thief that takes it. */
+    if (!atomic_load_explicit(&p->runnext, memory_order_relaxed)) {
+        atomic_store_explicit(&p->runnext, g, memory_order_release);
+        return;
+    }
+    if (likely(weft__runq_owner_enter(p))) {
+        /* Read again: a thief may have taken it before we entered. */
+        weft_thread *old =
+            atomic_load_explicit(&p->runnext, memory_order_relaxed);
+        atomic_store_explicit(&p->runnext, g, memory_order_release);
+        weft__runq_owner_leave(p);
+        g = old;
+    } else {
+        g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+    }
+    if (g)
+        weft__runq_put_tail(p, g);
 }
 
 /* Runs on: owner of p. */

@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) void requeue_yielded(
 {
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
     if (likely(m->p && !g->bound))
-        weft__runq_put(m->p, g, false);
+        weft__runq_put_tail(m->p, g);
     else
         weft__enqueue_on(m, g);
 }

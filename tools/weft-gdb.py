@@ -17,7 +17,7 @@ import gdb
 STATES = {0: "new", 1: "runnable", 2: "running", 3: "waiting", 4: "done"}
 # Offsets in the save area weft__ctx_switch leaves at the saved sp: the
 # caller's frame pointer and the return address (src/arch/context.h).
-SAVED_FP_PC = {"x86-64": (48, 56), "aarch64": (0, 8)}
+SAVED_FP_PC = {"x86-64": (8, 16), "aarch64": (0, 8)}
 
 
 def _saved_fp_pc():

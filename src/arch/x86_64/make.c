@@ -9,12 +9,9 @@
 
 void weft__ctx_entry(void);
 
-enum {
-    SLOT_CSR, SLOT_R15, SLOT_R14, SLOT_R13, SLOT_R12, SLOT_RBX, SLOT_RBP,
-    SLOT_RET, SLOT_COUNT
-};
-_Static_assert(SLOT_COUNT * 8 == WEFT__CTX_SAVE_BYTES,
-               "save area is 64 bytes: see switch.S");
+enum { SLOT_CSR, SLOT_RBP, SLOT_RET, SLOT_ENTRY, SLOT_ARG, SLOT_COUNT };
+_Static_assert(SLOT_ENTRY * 8 == WEFT__CTX_SAVE_BYTES,
+               "save area is 24 bytes: see switch.S");
 _Static_assert(SLOT_RBP * 8 == WEFT__CTX_FP_AT &&
                    SLOT_RET * 8 == WEFT__CTX_PC_AT,
                "context.h names the frame chain's start: see switch.S");
@@ -25,17 +22,15 @@ _Static_assert(SLOT_RBP * 8 == WEFT__CTX_FP_AT &&
 void weft__ctx_make(weft__ctx *c, void *lo, size_t size,
                     void (*entry)(void *), void *arg)
 {
-    /* After the ret into weft__ctx_entry, rsp must be 16-byte aligned so
-     * that its call leaves the callee with the ABI's rsp % 16 == 8. */
+    /* After the ret into weft__ctx_entry, rsp (at SLOT_ENTRY) must be
+     * 16-byte aligned so that its call leaves the callee with the ABI's
+     * rsp % 16 == 8. */
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
-    uint64_t *sp = (uint64_t *)(top - 16) - SLOT_COUNT;
+    uint64_t *sp = (uint64_t *)(top - 16) - SLOT_ENTRY;
     sp[SLOT_CSR] = MXCSR_DEFAULT | ((uint64_t)X87CW_DEFAULT << 32);
-    sp[SLOT_R15] = 0;
-    sp[SLOT_R14] = 0;
-    sp[SLOT_R13] = (uint64_t)(uintptr_t)entry;
-    sp[SLOT_R12] = (uint64_t)(uintptr_t)arg;
-    sp[SLOT_RBX] = 0;
     sp[SLOT_RBP] = 0; /* ends the frame-pointer chain */
     sp[SLOT_RET] = (uint64_t)(uintptr_t)weft__ctx_entry;
+    sp[SLOT_ENTRY] = (uint64_t)(uintptr_t)entry;
+    sp[SLOT_ARG] = (uint64_t)(uintptr_t)arg;
     c->sp = sp;
 }

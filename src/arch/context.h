@@ -41,6 +41,18 @@ typedef struct weft__ctx {
 #if defined(__x86_64__)
 void weft__ctx_jump(weft__ctx *from, weft__ctx *to); /* asm calls only */
 
+/* With AVX-512 (a program built with -march=x86-64-v4 or native), the
+ * compiler may also keep values in xmm16-31 and the mask registers, which
+ * are caller-saved too. */
+#ifdef __AVX512F__
+#define WEFT__CTX_AVX512_CLOBBERS                                          \
+    , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",       \
+        "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",     \
+        "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#else
+#define WEFT__CTX_AVX512_CLOBBERS
+#endif
+
 static inline __attribute__((always_inline)) void weft__ctx_switch(
     weft__ctx *from, weft__ctx *to)
 {
@@ -58,7 +70,8 @@ static inline __attribute__((always_inline)) void weft__ctx_switch(
                        "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
                        "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
                        "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)",
-                       "st(5)", "st(6)", "st(7)", "memory", "cc");
+                       "st(5)", "st(6)", "st(7)", "memory",
+                       "cc" WEFT__CTX_AVX512_CLOBBERS);
 }
 #else
 void weft__ctx_switch(weft__ctx *from, weft__ctx *to);

@@ -397,6 +397,12 @@ static void check_canary(const char *kib, const char *stack)
                        "no canary report:\n%s", res.err);
     cr_assert_not_null(strstr(res.err, "overflow-victim"),
                        "stderr does not name the thread:\n%s", res.err);
+    /* The dump walks the neighbour the overflow wrote over, and
+     * symbolizes its frames with libdw: neither may crash it. */
+    cr_assert_not_null(strstr(res.err, "weft dump: virtual threads"),
+                       "no dump after the report:\n%s", res.err);
+    cr_assert_not_null(strstr(res.err, "procs 1, carriers"),
+                       "the dump did not finish:\n%s", res.err);
 }
 
 Test(stack, canary_catches_overflow_of_a_slab_stack, .timeout = 60)

@@ -33,8 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/page.h"
 #include "base/real.h"
 #include "sched/poll.h"
@@ -215,8 +217,12 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 
 /* ------------------------------------------------- canary, at a switch */
 
+/* The panic's own stack: libdw, symbolizing the dump's frames, wants
+ * well over the 64 KiB of a carrier's alternate stack. */
+#define PANIC_STACK ((size_t)1 << 20)
+
 static struct {
-    weft__ctx ctx;              /* the panic's, on the carrier's altstack */
+    weft__ctx ctx;              /* the panic's, on a stack of its own */
     weft__ctx from;             /* never resumed */
     const weft_thread *g;
 } canary_panic;
@@ -225,6 +231,10 @@ static _Noreturn void panic_canary(void *arg)
 {
     const weft_thread *g = canary_panic.g;
     char buf[32];
+    /* The carrier runs no virtual thread from here on: the dump's own
+     * reads (libdw's of /proc) go to the kernel rather than park g, whose
+     * switch would find the canary again and abort before any dump. */
+    weft__m()->cur = NULL;
     weft__panic("stack overflow in virtual thread #%llu '%s' "
                 "(stack %zu KiB, no guard page: canary overwritten)",
                 (unsigned long long)g->id,
@@ -235,14 +245,25 @@ static _Noreturn void panic_canary(void *arg)
 
 /* Runs on: g, switching out of carrier m, its canary found overwritten.
  * The panic (stdio, the dump) needs more stack than a compact thread has
- * left, so it runs on the carrier's alternate signal stack, which no
- * handler uses outside a signal: the first panic ends the process. */
+ * left: it runs on a stack mapped for it or, without the memory, on the
+ * carrier's alternate signal stack, which no handler uses outside a
+ * signal (the dump may then be cut short). The first panic ends the
+ * process. */
 _Noreturn void weft__canary_overwritten(weft__carrier *m, weft_thread *g)
 {
     canary_panic.g = g;
-    if (!m->altstack)
+    char *stack = weft__mmap(NULL, PANIC_STACK, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                                 MAP_STACK,
+                             -1, 0);
+    size_t size = PANIC_STACK;
+    if (stack == MAP_FAILED) {
+        stack = m->altstack;
+        size = m->altstack_size;
+    }
+    if (!stack)
         panic_canary(NULL);
-    weft__ctx_make(&canary_panic.ctx, m->altstack, m->altstack_size,
+    weft__ctx_make(&canary_panic.ctx, stack, size,
                    (void (*)(void *))panic_canary, NULL);
     weft__ctx_switch(&canary_panic.from, &canary_panic.ctx);
     abort(); /* never resumed */

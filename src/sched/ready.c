@@ -139,8 +139,18 @@ void weft__enqueue_spawned(weft_thread *g)
             WEFT__SPAWN_BACKLOG) {
         weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
         m = weft__m();
+        p = m->p;
     }
-    weft__enqueue_on(m, g);
+    if (unlikely(!p)) {
+        weft__enqueue_on(m, g);
+        return;
+    }
+    /* weft__enqueue_on's path, less the binding: a new thread is never
+     * bound (a pinned one binds where it first runs). Inline, since a
+     * spawn is this short. */
+    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    weft__runq_put_tail(p, g);
+    weft__wakep();
 }
 
 /* Runs on: any thread. The timer waiter sleeps until later than `when`:

@@ -526,11 +526,12 @@ static _Noreturn void forked_child_exit(int r)
     exit(r && !status ? 1 : status);
 }
 
-static int thread_body(weft_thread *g)
+/* What a thread leaves behind when its function returns r: scopes left
+ * open, pthread key values, children. Its final result. Out of line:
+ * most threads leave none of it, and thread_body then needs no
+ * registers of its own. */
+static __attribute__((noinline)) int thread_wind_up(weft_thread *g, int r)
 {
-    int r = g->fn(g->arg);
-    if (unlikely(weft__forked_child)) /* it forked, and this is the child */
-        forked_child_exit(r);
     while (g->cur != &g->root) {
         int e = weft_scope_close(g->cur); /* scopes left open */
         if (!r)
@@ -546,6 +547,16 @@ static int thread_body(weft_thread *g)
     if (!r)
         r = g->root.first_error;
     weft__scope_reap(&g->root);
+    return r;
+}
+
+static inline int thread_body(weft_thread *g)
+{
+    int r = g->fn(g->arg);
+    if (unlikely(weft__forked_child)) /* it forked, and this is the child */
+        forked_child_exit(r);
+    if (unlikely(g->cur != &g->root || g->keys || g->root.used))
+        r = thread_wind_up(g, r);
     return r;
 }
 
@@ -676,19 +687,15 @@ static weft__waiter *take_joiner_locked(weft_thread *g)
     return w;
 }
 
-/* Runs on: any carrier, g off its stack. Publishes
- * g's result to its scope, its joiner and its scope's closer. */
-static void finish(weft__carrier *m, weft_thread *g)
+/* Runs on: any carrier, g off its stack, g not a detached success.
+ * Publishes g's result to its scope, its joiner and its scope's closer.
+ * Out of line: the common end (finish) pays no registers for it. */
+static __attribute__((noinline)) void
+finish_locked_path(weft__carrier *m, weft_thread *g, weft_scope *home)
 {
-    weft_scope *home = g->home;
-    if (!home) {
-        finish_root(g);
-        return;
-    }
-    count_live(m->p, -1);
     bool failed = is_failure(g);
     if (!failed && atomic_load_explicit(&g->detached, memory_order_acquire)) {
-        finish_detached(m, g, home);
+        finish_detached(m, g, home); /* cancelled, and said so */
         return;
     }
     /* g may leave its scope */
@@ -710,6 +717,24 @@ static void finish(weft__carrier *m, weft_thread *g)
     if (detached)
         weft__free_g(g);
     weft__scope_leave(home, 1);
+}
+
+/* Runs on: any carrier, g off its stack. A detached thread that returned
+ * 0 (no failure, whatever its cancellation) is the common end: it takes
+ * no lock (finish_detached). */
+static void finish(weft__carrier *m, weft_thread *g)
+{
+    weft_scope *home = g->home;
+    if (unlikely(!home)) {
+        finish_root(g);
+        return;
+    }
+    count_live(m->p, -1);
+    if (likely(g->result == 0) &&
+        atomic_load_explicit(&g->detached, memory_order_acquire))
+        finish_detached(m, g, home);
+    else
+        finish_locked_path(m, g, home);
 }
 
 /* Runs on: the context after g's last switch. */

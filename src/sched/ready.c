@@ -99,21 +99,32 @@ void weft__ready(weft_thread *g)
     weft__wakep();
 }
 
+/* Runs on: any thread; p is its carrier's P, or NULL; g is not bound.
+ * Queues g at the back of p, or globally. Inline: it is all of a spawn's
+ * queueing. */
+static inline __attribute__((always_inline)) void enqueue_unbound(
+    weft__proc *p, weft_thread *g)
+{
+    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
+    if (p)
+        weft__runq_put_tail(p, g);
+    else
+        weft__globq_put(g);
+    weft__wakep();
+}
+
 /* Runs on: any thread; m is the caller's carrier, or NULL. Queues g at
  * the back of m's P, or globally, or in its carrier's bound queue. */
 void weft__enqueue_on(weft__carrier *m, weft_thread *g)
 {
+    /* Read before g is queued: once queued, it may run elsewhere and
+     * bind itself. */
+    if (likely(!g->bound)) {
+        enqueue_unbound(m ? m->p : NULL, g);
+        return;
+    }
     atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    /* Read once: once queued, g may run elsewhere and bind itself. */
-    bool bound = g->bound != NULL;
-    if (unlikely(bound))
-        weft__bound_ready(g);
-    else if (m && m->p)
-        weft__runq_put_tail(m->p, g);
-    else
-        weft__globq_put(g);
-    if (likely(!bound))
-        weft__wakep();
+    weft__bound_ready(g);
 }
 
 /* Runs on: any thread. Queues g at the back, for yields and new threads. */
@@ -138,19 +149,11 @@ void weft__enqueue_spawned(weft_thread *g)
                 atomic_load_explicit(&p->head, memory_order_relaxed) >=
             WEFT__SPAWN_BACKLOG) {
         weft__switch_out_on(m, m->cur, WEFT__AFTER_YIELD, NULL);
-        m = weft__m();
-        p = m->p;
+        p = weft__m()->p;
     }
-    if (unlikely(!p)) {
-        weft__enqueue_on(m, g);
-        return;
-    }
-    /* weft__enqueue_on's path, less the binding: a new thread is never
-     * bound (a pinned one binds where it first runs). Inline, since a
-     * spawn is this short. */
-    atomic_store_explicit(&g->state, WEFT__G_RUNNABLE, memory_order_relaxed);
-    weft__runq_put_tail(p, g);
-    weft__wakep();
+    /* A new thread is never bound: a pinned one binds where it first
+     * runs. */
+    enqueue_unbound(p, g);
 }
 
 /* Runs on: any thread. The timer waiter sleeps until later than `when`:
